@@ -1,0 +1,199 @@
+"""Configuration: base YAML + environment overlay + ``--set`` overrides, into a frozen typed object.
+
+``conf/base.yaml`` holds every key. ``conf/<env>.yaml`` overlays it (nested mappings merge,
+except a table's address, which an overlay replaces whole so that a table can move from a
+path to a catalog name). ``--set a.b=value`` overrides last; values are parsed as YAML.
+Relative paths are resolved against the project root, the folder that holds ``conf/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from skuplan.errors import ConfigError
+
+# A catalog identifier: up to three dot-separated parts (catalog.schema.table), each a plain
+# SQL name. Anything else is refused so a table name from config can never inject SQL.
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TableRef(_Frozen):
+    """Where a table lives: a filesystem/object-store ``path`` or a catalog ``name``, not both."""
+
+    path: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TableRef:
+        if (self.path is None) == (self.name is None):
+            raise ValueError("give exactly one of 'path' or 'name'")
+        if self.name is not None and not _IDENTIFIER.match(self.name):
+            raise ValueError(f"invalid table name {self.name!r}")
+        return self
+
+    def __str__(self) -> str:
+        return self.path if self.path is not None else f"table {self.name}"
+
+
+class SparkSettings(_Frozen):
+    master: str | None
+    app_name: str
+    jars_dir: str
+    options: dict[str, str]
+
+
+class ValidationSettings(_Frozen):
+    suite: str
+    allow_returns: bool
+    max_quarantine_share: float = Field(ge=0, le=1)
+
+
+class ForecastSettings(_Frozen):
+    horizon: int = Field(gt=0)
+    season_length: int = Field(gt=0)
+    quantiles: tuple[float, ...]
+    min_history: int = Field(gt=0)
+    max_failure_share: float = Field(ge=0, le=1)
+
+    @field_validator("quantiles")
+    @classmethod
+    def _quantiles_in_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(not 0 < q < 1 for q in value):
+            raise ValueError("quantiles must be between 0 and 1 (exclusive)")
+        if 0.5 not in value:
+            raise ValueError("quantiles must include 0.5 (the median is planned on)")
+        return tuple(sorted(set(value)))
+
+
+class PlanSettings(_Frozen):
+    default_lead_time_days: float = Field(gt=0)
+    default_service_level: float = Field(gt=0, lt=1)
+
+
+class DemoSettings(_Frozen):
+    n_series: int = Field(gt=0)
+    n_locations: int = Field(gt=0)
+    history_days: int = Field(gt=28)
+    seed: int
+    dirty_share: float = Field(ge=0, lt=1)
+
+
+class Conf(_Frozen):
+    """The whole configuration of one job run."""
+
+    env: str
+    run_date: dt.date
+    root: Path
+    warehouse: str
+    spark: SparkSettings
+    tables: dict[str, TableRef]
+    validation: ValidationSettings
+    forecast: ForecastSettings
+    plan: PlanSettings
+    demo: DemoSettings
+
+    def table(self, key: str) -> TableRef:
+        """The address of table ``key``, with a relative path resolved under the warehouse."""
+        try:
+            ref = self.tables[key]
+        except KeyError:
+            raise ConfigError(f"missing config key: tables.{key}") from None
+        if ref.path is None or "://" in ref.path or Path(ref.path).is_absolute():
+            return ref
+        return TableRef(path=str(self.resolve(self.warehouse) / ref.path))
+
+    def resolve(self, path: str) -> Path:
+        """A path from config, made absolute against the project root."""
+        p = Path(path)
+        return p if p.is_absolute() else (self.root / p).resolve()
+
+
+def _deep_merge(base: dict, overlay: dict, *, at: tuple[str, ...] = ()) -> dict:
+    merged = dict(base)
+    for key, value in overlay.items():
+        replace_whole = at == ("tables",)
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not replace_whole:
+            merged[key] = _deep_merge(merged[key], value, at=(*at, key))
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["a.b=1", "c=x"]`` -> ``{"a": {"b": 1}, "c": "x"}`` (values parsed as YAML)."""
+    result: dict = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {pair!r} conflicts with another --set")
+        node[parts[-1]] = value
+    return result
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "missing":
+        return f"missing config key: {where}"
+    if err["type"] == "extra_forbidden":
+        return f"unknown config key: {where}"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"bad config value at {where}: {err['msg']}{more}"
+
+
+def load_conf(
+    conf_dir: str | Path = "conf",
+    env: str = "local",
+    run_date: dt.date | None = None,
+    overrides: list[str] | None = None,
+) -> Conf:
+    """Load ``base.yaml`` + ``<env>.yaml`` from ``conf_dir`` and apply ``overrides``.
+
+    Raises:
+        ConfigError: unknown env, unreadable file, missing or unknown key, bad value.
+    """
+    conf_dir = Path(conf_dir).resolve()
+    base_file = conf_dir / "base.yaml"
+    if not base_file.is_file():
+        raise ConfigError(f"no base.yaml in config folder {conf_dir}")
+    env_file = conf_dir / f"{env}.yaml"
+    if env == "base" or not env_file.is_file():
+        known = sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(f"unknown --env {env!r}: choose one of {', '.join(known)}")
+    raw = _deep_merge(_read_yaml(base_file), _read_yaml(env_file))
+    raw = _deep_merge(raw, parse_overrides(overrides or []))
+    raw.update(env=env, run_date=run_date or dt.date.today(), root=conf_dir.parent)
+    try:
+        return Conf.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None

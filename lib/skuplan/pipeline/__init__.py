@@ -1,0 +1,15 @@
+"""Job stages: each ``run(spark, conf)`` reads its inputs, transforms, validates and writes.
+
+Only the ``main`` of a job entry script touches argv, the environment and session creation;
+everything here takes a session and a config and returns a summary of what it wrote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+
+def new_run_id(job: str, run_date: dt.date) -> str:
+    """A unique id for one execution of ``job`` for ``run_date`` (re-runs get new ids)."""
+    return f"{job}-{run_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,122 @@
+"""Row rules for raw sales, evaluated as Spark column expressions in one pass.
+
+Each rule adds its reason code to the row's ``reasons`` array; a row with no reason is
+clean. Codes are stable strings that planners and dashboards can group on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyspark.sql.functions as F
+from pyspark.sql import Column, DataFrame, Window
+
+NULL_KEY = "null_key"
+BAD_DATE = "bad_date"
+FUTURE_DATE = "future_date"
+NON_NUMERIC_QTY = "non_numeric_qty"
+NEGATIVE_QTY = "negative_qty"
+BAD_PRICE = "bad_price"
+UNKNOWN_SKU = "unknown_sku"
+UNKNOWN_LOCATION = "unknown_location"
+DUPLICATE = "duplicate"
+CONFLICTING_DUPLICATE = "conflicting_duplicate"
+
+_TRUE_STRINGS = ("1", "true", "t", "yes", "y")
+
+
+def _blank(col: Column) -> Column:
+    return col.isNull() | (F.trim(col) == "")
+
+
+def _flag(col: Column) -> Column:
+    return F.coalesce(F.lower(F.trim(col)).isin(*_TRUE_STRINGS), F.lit(False))
+
+
+def with_parsed_sales(raw_df: DataFrame) -> DataFrame:
+    """Add typed ``p_*`` columns parsed from raw text; unparseable values become null.
+
+    Input columns: ``sku, location, date, qty, price, promo, is_stockout``.
+    Output adds: ``p_sku, p_location`` (trimmed), ``p_date`` (date), ``p_qty, p_price``
+    (double), ``p_promo, p_is_stockout`` (boolean).
+    """
+    return raw_df.select(
+        "*",
+        F.trim("sku").alias("p_sku"),
+        F.trim("location").alias("p_location"),
+        F.try_to_date(F.trim("date"), "yyyy-MM-dd").alias("p_date"),
+        F.trim("qty").try_cast("double").alias("p_qty"),
+        F.trim("price").try_cast("double").alias("p_price"),
+        _flag(F.col("promo")).alias("p_promo"),
+        _flag(F.col("is_stockout")).alias("p_is_stockout"),
+    )
+
+
+def with_quarantine_reasons(
+    parsed_df: DataFrame,
+    *,
+    run_date: dt.date,
+    allow_returns: bool,
+    known_skus_df: DataFrame,
+    known_locations_df: DataFrame,
+) -> DataFrame:
+    """Add ``reasons`` (array of rule codes, empty when the row is clean).
+
+    Input: the output of :func:`with_parsed_sales`. ``known_skus_df`` has a ``sku`` column and
+    ``known_locations_df`` a ``location`` column (the master data).
+
+    Duplicates are judged among rows that break no other rule: of the rows sharing
+    ``sku, location, date``, the one with the highest quantity (then price, promo, stockout
+    flag) is kept; the others are ``duplicate`` when identical to it and
+    ``conflicting_duplicate`` when not.
+    """
+    skus = known_skus_df.select(F.col("sku").alias("_m_sku"), F.lit(True).alias("_has_sku")).distinct()
+    locs = known_locations_df.select(
+        F.col("location").alias("_m_location"), F.lit(True).alias("_has_location")
+    ).distinct()
+    df = (
+        parsed_df.join(F.broadcast(skus), F.col("p_sku") == F.col("_m_sku"), "left")
+        .join(F.broadcast(locs), F.col("p_location") == F.col("_m_location"), "left")
+    )
+    key_missing = _blank(F.col("sku")) | _blank(F.col("location"))
+    checks = [
+        (key_missing, NULL_KEY),
+        (F.col("p_date").isNull(), BAD_DATE),
+        (F.col("p_date") > F.lit(run_date), FUTURE_DATE),
+        (F.col("p_qty").isNull() | F.isnan("p_qty"), NON_NUMERIC_QTY),
+        (F.col("p_price") <= 0, BAD_PRICE),
+        (~key_missing & F.col("_has_sku").isNull(), UNKNOWN_SKU),
+        (~key_missing & F.col("_has_location").isNull(), UNKNOWN_LOCATION),
+    ]
+    if not allow_returns:
+        checks.append((F.col("p_qty") < 0, NEGATIVE_QTY))
+    base_reasons = F.filter(
+        F.array(*[F.when(cond, F.lit(code)) for cond, code in checks]), lambda c: c.isNotNull()
+    )
+    df = df.withColumn("_base", base_reasons)
+
+    # Rows with another problem form their own partitions so they never shadow a good row.
+    order = [F.col(c).desc_nulls_last() for c in ("p_qty", "p_price", "p_promo", "p_is_stockout")]
+    by_key = Window.partitionBy(F.size("_base") > 0, "p_sku", "p_location", "p_date")
+    rank = F.row_number().over(by_key.orderBy(*order))
+    first_of = {c: F.first(c).over(by_key.orderBy(*order)) for c in ("p_qty", "p_price", "p_promo", "p_is_stockout")}
+    is_same_as_kept = F.lit(True)
+    for c, kept in first_of.items():
+        is_same_as_kept = is_same_as_kept & F.col(c).eqNullSafe(kept)
+    dup_reason = (
+        F.when((F.size("_base") > 0) | (rank == 1), F.lit(None))
+        .when(is_same_as_kept, F.lit(DUPLICATE))
+        .otherwise(F.lit(CONFLICTING_DUPLICATE))
+    )
+    reasons = F.filter(F.concat("_base", F.array(dup_reason)), lambda c: c.isNotNull())
+    return df.withColumn("reasons", reasons).drop("_base", "_m_sku", "_has_sku", "_m_location", "_has_location")
+
+
+def filter_clean(flagged_df: DataFrame) -> DataFrame:
+    """Rows that broke no rule."""
+    return flagged_df.filter(F.size("reasons") == 0)
+
+
+def filter_quarantined(flagged_df: DataFrame) -> DataFrame:
+    """Rows that broke at least one rule."""
+    return flagged_df.filter(F.size("reasons") > 0)

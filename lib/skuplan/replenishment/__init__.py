@@ -1,0 +1,1 @@
+"""Replenishment: inventory position, safety stock, reorder point and order quantity."""

@@ -1,0 +1,121 @@
+"""The column contract: names shared by every stage and a schema for every table.
+
+Long format everywhere: series keys ``sku`` and ``location``, ``date``, target ``qty``;
+optional ``price``, ``promo``, ``is_stockout``. Raw (bronze) sales keep every measure as
+text so that a malformed value reaches validation and is quarantined with a reason instead
+of failing the load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyspark.sql import types as T
+
+KEYS = ("sku", "location")
+
+RAW_SALES = T.StructType(
+    [
+        T.StructField("sku", T.StringType()),
+        T.StructField("location", T.StringType()),
+        T.StructField("date", T.StringType()),
+        T.StructField("qty", T.StringType()),
+        T.StructField("price", T.StringType()),
+        T.StructField("promo", T.StringType()),
+        T.StructField("is_stockout", T.StringType()),
+        T.StructField("source", T.StringType()),
+        T.StructField("load_date", T.DateType(), nullable=False),
+    ]
+)
+
+CLEAN_SALES = T.StructType(
+    [
+        T.StructField("sku", T.StringType(), nullable=False),
+        T.StructField("location", T.StringType(), nullable=False),
+        T.StructField("date", T.DateType(), nullable=False),
+        T.StructField("qty", T.DoubleType(), nullable=False),
+        T.StructField("price", T.DoubleType()),
+        T.StructField("promo", T.BooleanType(), nullable=False),
+        T.StructField("is_stockout", T.BooleanType(), nullable=False),
+        T.StructField("load_date", T.DateType(), nullable=False),
+        T.StructField("run_id", T.StringType(), nullable=False),
+    ]
+)
+
+QUARANTINE = T.StructType(
+    [
+        *RAW_SALES.fields,
+        T.StructField("reasons", T.ArrayType(T.StringType(), containsNull=False), nullable=False),
+        T.StructField("run_date", T.DateType(), nullable=False),
+        T.StructField("run_id", T.StringType(), nullable=False),
+    ]
+)
+
+ITEMS = T.StructType(
+    [
+        T.StructField("sku", T.StringType(), nullable=False),
+        T.StructField("category", T.StringType()),
+        T.StructField("supplier", T.StringType()),
+        T.StructField("unit_cost", T.DoubleType()),
+        T.StructField("order_cost", T.DoubleType()),
+        T.StructField("holding_cost_rate", T.DoubleType()),
+        T.StructField("lead_time_mean_days", T.DoubleType()),
+        T.StructField("lead_time_std_days", T.DoubleType()),
+        T.StructField("moq", T.DoubleType()),
+        T.StructField("pack_size", T.DoubleType()),
+        T.StructField("service_level", T.DoubleType()),
+    ]
+)
+
+LOCATIONS = T.StructType(
+    [
+        T.StructField("location", T.StringType(), nullable=False),
+        T.StructField("region", T.StringType()),
+    ]
+)
+
+INVENTORY = T.StructType(
+    [
+        T.StructField("sku", T.StringType(), nullable=False),
+        T.StructField("location", T.StringType(), nullable=False),
+        T.StructField("snapshot_date", T.DateType(), nullable=False),
+        T.StructField("on_hand", T.DoubleType()),
+        T.StructField("on_order", T.DoubleType()),
+        T.StructField("on_order_arrival", T.DateType()),
+        T.StructField("backorders", T.DoubleType()),
+    ]
+)
+
+
+def quantile_column(q: float) -> str:
+    """Column name of quantile ``q``: 0.1 -> ``q10``, 0.975 -> ``q97_5``."""
+    pct = round(q * 100, 6)
+    return f"q{int(pct)}" if pct == int(pct) else "q" + f"{pct:g}".replace(".", "_")
+
+
+def forecast_series_schema(quantiles: Iterable[float]) -> T.StructType:
+    """Output of the per-series forecast function (one row per series and horizon day)."""
+    return T.StructType(
+        [
+            T.StructField("sku", T.StringType(), nullable=False),
+            T.StructField("location", T.StringType(), nullable=False),
+            T.StructField("date", T.DateType(), nullable=False),
+            T.StructField("step", T.IntegerType(), nullable=False),
+            T.StructField("model", T.StringType(), nullable=False),
+            T.StructField("yhat", T.DoubleType(), nullable=False),
+            *[T.StructField(quantile_column(q), T.DoubleType(), nullable=False) for q in quantiles],
+            T.StructField("status", T.StringType(), nullable=False),
+            T.StructField("error", T.StringType()),
+        ]
+    )
+
+
+def forecasts_schema(quantiles: Iterable[float]) -> T.StructType:
+    """The forecasts table: the per-series output plus the run it belongs to."""
+    return T.StructType(
+        [
+            T.StructField("run_date", T.DateType(), nullable=False),
+            T.StructField("run_id", T.StringType(), nullable=False),
+            *forecast_series_schema(quantiles).fields,
+        ]
+    )
