@@ -27,11 +27,19 @@ def _run_date(text: str) -> dt.date:
 
 def parse_args(job: str, argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=job, description=f"skuplan {job}")
-    parser.add_argument("--conf", default="conf", help="config folder with base.yaml (default: conf)")
-    parser.add_argument("--env", default="local", help="overlay conf/<env>.yaml (default: local)")
-    parser.add_argument("--run-date", type=_run_date, default=None, help="YYYY-MM-DD (default: today)")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)"
+        "--conf", default="conf", help="config folder with base.yaml (default: conf)"
+    )
+    parser.add_argument("--env", default="local", help="overlay conf/<env>.yaml (default: local)")
+    parser.add_argument(
+        "--run-date", type=_run_date, default=None, help="YYYY-MM-DD (default: today)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
     )
     return parser.parse_args(argv)
 
@@ -43,7 +51,9 @@ def main(job: str, run: Callable[[Any, Conf], Any], argv: Sequence[str] | None =
     bug and keeps its traceback.
     """
     args = parse_args(job, argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("py4j", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

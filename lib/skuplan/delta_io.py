@@ -34,7 +34,11 @@ def read_table(
     if not table_exists(spark, ref):
         raise InputError(f"{what} not found: {ref} is not a Delta table")
     try:
-        df = spark.table(ref.name) if ref.name is not None else spark.read.format("delta").load(ref.path)
+        df = (
+            spark.table(ref.name)
+            if ref.name is not None
+            else spark.read.format("delta").load(ref.path)
+        )
     except AnalysisException as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise InputError(f"cannot read {what} {ref}: {first_line}") from None

@@ -45,7 +45,9 @@ class DemoData:
     inventory: pd.DataFrame
 
 
-def _spells(rng: np.random.Generator, shape: tuple[int, int], rate: float, length: int) -> np.ndarray:
+def _spells(
+    rng: np.random.Generator, shape: tuple[int, int], rate: float, length: int
+) -> np.ndarray:
     """Boolean (series, day) mask of spells of ``length`` days starting at ``rate`` per day."""
     starts = rng.random(shape) < rate
     counts = np.cumsum(starts, axis=1)
@@ -63,7 +65,9 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
     locations = np.array([f"LOC{j:03d}" for j in range(n_loc)])
     series_sku = np.arange(n) // n_loc
     series_loc = np.arange(n) % n_loc
-    dates = pd.date_range(end=pd.Timestamp(run_date) - pd.Timedelta(days=1), periods=n_days, freq="D")
+    dates = pd.date_range(
+        end=pd.Timestamp(run_date) - pd.Timedelta(days=1), periods=n_days, freq="D"
+    )
 
     # Per-item and per-series parameters.
     sku_category = rng.integers(0, len(CATEGORIES), n_sku)
@@ -81,7 +85,9 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
     day_of_year = dates.dayofyear.to_numpy()[None, :]
     weekday = dates.dayofweek.to_numpy()
     seasonal = weekday_profile[sku_category[series_sku]][:, weekday]
-    seasonal = seasonal * (1 + yearly_amp[:, None] * np.sin(2 * np.pi * day_of_year / 365.25 + yearly_phase[:, None]))
+    seasonal = seasonal * (
+        1 + yearly_amp[:, None] * np.sin(2 * np.pi * day_of_year / 365.25 + yearly_phase[:, None])
+    )
     trend = np.clip(1 + trend_per_year[:, None] * (t_years - t_years[0, -1]), 0.2, None)
     holiday = np.array([HOLIDAYS.get((d.month, d.day), 1.0) for d in dates])[None, :]
 
@@ -135,12 +141,16 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
             "service_level": rng.choice([0.90, 0.95, 0.98], n_sku),
         }
     )
-    items["lead_time_std_days"] = np.round(items["lead_time_mean_days"] * rng.uniform(0.1, 0.3, n_sku), 2)
+    items["lead_time_std_days"] = np.round(
+        items["lead_time_mean_days"] * rng.uniform(0.1, 0.3, n_sku), 2
+    )
     items["moq"] = items["pack_size"] * rng.integers(1, 4, n_sku)
     # A few items have no lead time on record: planning uses the configured default.
     items.loc[rng.random(n_sku) < 0.03, ["lead_time_mean_days", "lead_time_std_days"]] = np.nan
 
-    loc_table = pd.DataFrame({"location": locations, "region": [f"R{j % 3 + 1}" for j in range(n_loc)]})
+    loc_table = pd.DataFrame(
+        {"location": locations, "region": [f"R{j % 3 + 1}" for j in range(n_loc)]}
+    )
 
     live = last == n_days - 1
     has_order = rng.random(n) < 0.3
@@ -161,7 +171,9 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
     return DemoData(raw_sales=raw, items=items, locations=loc_table, inventory=inventory)
 
 
-def _make_dirty(raw: pd.DataFrame, rng: np.random.Generator, share: float, run_date: dt.date) -> pd.DataFrame:
+def _make_dirty(
+    raw: pd.DataFrame, rng: np.random.Generator, share: float, run_date: dt.date
+) -> pd.DataFrame:
     """Corrupt ``share`` of the rows, an equal part of each kind in ``DIRTY_KINDS``."""
     n_bad = round(len(raw) * share)
     if n_bad == 0:
@@ -173,7 +185,9 @@ def _make_dirty(raw: pd.DataFrame, rng: np.random.Generator, share: float, run_d
     col = raw.columns.get_loc
     raw.iloc[by_kind["null_sku"], col("sku")] = None
     raw.iloc[by_kind["empty_location"], col("location")] = " "
-    raw.iloc[by_kind["negative_qty"], col("qty")] = "-" + raw.iloc[by_kind["negative_qty"], col("qty")].replace("0", "1")
+    raw.iloc[by_kind["negative_qty"], col("qty")] = "-" + raw.iloc[
+        by_kind["negative_qty"], col("qty")
+    ].replace("0", "1")
     raw.iloc[by_kind["non_numeric_qty"], col("qty")] = "n/a"
     raw.iloc[by_kind["bad_date"], col("date")] = "2021-13-45"
     future = (run_date + dt.timedelta(days=30)).isoformat()
@@ -187,7 +201,9 @@ def run(spark: SparkSession, conf: Conf) -> dict[str, int]:
     """Generate the demo inputs for ``conf.run_date`` and overwrite the raw tables."""
     data = generate(conf.demo, conf.run_date)
     no_load_cols = [f for f in schemas.RAW_SALES.fields if f.name not in ("source", "load_date")]
-    raw_df = spark.createDataFrame(data.raw_sales, schema=schemas.T.StructType(no_load_cols)).select(
+    raw_df = spark.createDataFrame(
+        data.raw_sales, schema=schemas.T.StructType(no_load_cols)
+    ).select(
         *[f.name for f in no_load_cols],
         F.lit("demo").alias("source"),
         F.lit(conf.run_date).alias("load_date"),
@@ -195,8 +211,14 @@ def run(spark: SparkSession, conf: Conf) -> dict[str, int]:
     outputs = {
         "raw_sales": (raw_df, len(data.raw_sales)),
         "items": (spark.createDataFrame(data.items, schema=schemas.ITEMS), len(data.items)),
-        "locations": (spark.createDataFrame(data.locations, schema=schemas.LOCATIONS), len(data.locations)),
-        "inventory": (spark.createDataFrame(data.inventory, schema=schemas.INVENTORY), len(data.inventory)),
+        "locations": (
+            spark.createDataFrame(data.locations, schema=schemas.LOCATIONS),
+            len(data.locations),
+        ),
+        "inventory": (
+            spark.createDataFrame(data.inventory, schema=schemas.INVENTORY),
+            len(data.inventory),
+        ),
     }
     for key, (df, _) in outputs.items():
         delta_io.overwrite_table(df, conf.table(key))

@@ -21,4 +21,10 @@ def apply_per_series(
 
     Each Python worker holds one group at a time, so memory is bounded by the longest series.
     """
-    return history_df.groupBy(*keys).applyInPandas(fn, schema=schema)
+
+    def per_series(pdf: pd.DataFrame) -> pd.DataFrame:
+        # A plain function, so Spark does not try (and warn about failing) to read the type
+        # hints of a functools.partial.
+        return fn(pdf)
+
+    return history_df.groupBy(*keys).applyInPandas(per_series, schema=schema)

@@ -76,7 +76,10 @@ def forecast_series(
             model, yhat = "seasonal_naive", baseline.seasonal_naive(y, horizon, season_length)
             residuals = baseline.seasonal_naive_residuals(y[-366:], season_length)
     except Exception as exc:  # a failing model must not fail the job: fall back and record
-        status, error = STATUS_FALLBACK, "".join(traceback.format_exception_only(exc)).strip()[:1000]
+        status, error = (
+            STATUS_FALLBACK,
+            "".join(traceback.format_exception_only(exc)).strip()[:1000],
+        )
         model, yhat = "historic_mean", baseline.historic_mean(y, horizon)
         residuals = y - yhat[0] if len(y) else np.zeros(1)
 

@@ -38,7 +38,9 @@ def delta_jars(jars_dir: Path) -> list[Path]:
 def _check_java() -> None:
     java_home = os.environ.get("JAVA_HOME")
     if not shutil.which("java") and not (java_home and Path(java_home, "bin", "java").exists()):
-        raise RuntimeSetupError("Java not found: install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
+        raise RuntimeSetupError(
+            "Java not found: install Java 17 (e.g. apt-get install openjdk-17-jre-headless)"
+        )
 
 
 def local_builder(
@@ -68,7 +70,10 @@ def get_session(conf: Conf) -> SparkSession:
             builder = builder.config(key, value)
         return builder.getOrCreate()
     builder = local_builder(
-        spark_conf.master, conf.resolve(spark_conf.jars_dir), dict(spark_conf.options), spark_conf.app_name
+        spark_conf.master,
+        conf.resolve(spark_conf.jars_dir),
+        dict(spark_conf.options),
+        spark_conf.app_name,
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

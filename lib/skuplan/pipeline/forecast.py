@@ -75,7 +75,9 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
         )
         series = sum(r["count"] for r in per_series)
         if series == 0:
-            raise InputError(f"no clean sales before {conf.run_date} in {conf.table('clean_sales')}")
+            raise InputError(
+                f"no clean sales before {conf.run_date} in {conf.table('clean_sales')}"
+            )
         failed = sum(r["count"] for r in per_series if r["is_failed"])
         if failed / series > settings.max_failure_share:
             raise ModelFailureError(

@@ -44,13 +44,21 @@ def run(spark: SparkSession, conf: Conf) -> PlanSummary:
     quantiles = conf.forecast.quantiles
     q_lo, q_hi = quantile_column(min(quantiles)), quantile_column(max(quantiles))
     forecasts_df = delta_io.read_table(
-        spark, conf.table("forecasts"), required=["run_date", *KEYS, "step", "yhat", q_lo, q_hi], what="forecasts"
+        spark,
+        conf.table("forecasts"),
+        required=["run_date", *KEYS, "step", "yhat", q_lo, q_hi],
+        what="forecasts",
     ).filter(F.col("run_date") == F.lit(conf.run_date))
     if forecasts_df.isEmpty():
         raise InputError(f"no forecasts for {conf.run_date} in {conf.table('forecasts')}")
-    items_df = delta_io.read_table(spark, conf.table("items"), required=ITEM_COLUMNS, what="item master")
+    items_df = delta_io.read_table(
+        spark, conf.table("items"), required=ITEM_COLUMNS, what="item master"
+    )
     inventory_df = delta_io.read_table(
-        spark, conf.table("inventory"), required=[*KEYS, "on_hand", "on_order", "backorders"], what="inventory"
+        spark,
+        conf.table("inventory"),
+        required=[*KEYS, "on_hand", "on_order", "backorders"],
+        what="inventory",
     ).select(*KEYS, "on_hand", "on_order", "on_order_arrival", "backorders")
 
     params_df = items_df.select(*ITEM_COLUMNS).transform(
@@ -91,7 +99,11 @@ def run(spark: SparkSession, conf: Conf) -> PlanSummary:
     written = (
         delta_io.read_table(spark, conf.table("reorder_plan"))
         .filter(F.col("run_date") == F.lit(conf.run_date))
-        .agg(F.count(F.lit(1)).alias("lines"), F.sum(F.when(has_order, 1).otherwise(0)).alias("orders"), F.sum("order_qty").alias("units"))
+        .agg(
+            F.count(F.lit(1)).alias("lines"),
+            F.sum(F.when(has_order, 1).otherwise(0)).alias("orders"),
+            F.sum("order_qty").alias("units"),
+        )
         .first()
     )
     summary = PlanSummary(run_id, written["lines"], written["orders"] or 0, written["units"] or 0.0)

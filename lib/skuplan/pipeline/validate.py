@@ -49,7 +49,9 @@ def run(spark: SparkSession, conf: Conf) -> ValidationSummary:
         spark, conf.table("raw_sales"), required=RAW_COLUMNS, what="raw sales"
     ).filter(F.col("load_date") == F.lit(conf.run_date))
     items_df = delta_io.read_table(spark, conf.table("items"), required=["sku"], what="item master")
-    locations_df = delta_io.read_table(spark, conf.table("locations"), required=["location"], what="location master")
+    locations_df = delta_io.read_table(
+        spark, conf.table("locations"), required=["location"], what="location master"
+    )
 
     flagged_df = (
         raw_df.transform(rules.with_parsed_sales)
@@ -87,7 +89,13 @@ def run(spark: SparkSession, conf: Conf) -> ValidationSummary:
             "load_date",
             F.lit(run_id).alias("run_id"),
         )
-        failed = [o for o in suites.validate(clean_df, suites.load_suite(conf.resolve(conf.validation.suite))) if not o.success]
+        failed = [
+            o
+            for o in suites.validate(
+                clean_df, suites.load_suite(conf.resolve(conf.validation.suite))
+            )
+            if not o.success
+        ]
         if failed:
             first = failed[0]
             raise DataQualityError(
@@ -101,7 +109,9 @@ def run(spark: SparkSession, conf: Conf) -> ValidationSummary:
             F.lit(conf.run_date).alias("run_date"),
             F.lit(run_id).alias("run_id"),
         )
-        delta_io.replace_partition(quarantine_df, conf.table("quarantine"), "run_date", conf.run_date)
+        delta_io.replace_partition(
+            quarantine_df, conf.table("quarantine"), "run_date", conf.run_date
+        )
         delta_io.replace_partition(clean_df, conf.table("clean_sales"), "load_date", conf.run_date)
     finally:
         flagged_df.unpersist()
@@ -121,7 +131,8 @@ def _count_by_reason(flagged_df) -> dict[str, int]:
         .collect()
     )
     totals = flagged_df.agg(
-        F.count(F.lit(1)).alias("rows"), F.sum(F.when(F.size("reasons") == 0, 1).otherwise(0)).alias("clean")
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.when(F.size("reasons") == 0, 1).otherwise(0)).alias("clean"),
     ).first()
     counts = {r["reason"]: r["count"] for r in per_reason if r["reason"] is not None}
     counts["__rows__"] = totals["rows"] or 0
@@ -132,10 +143,14 @@ def _count_by_reason(flagged_df) -> dict[str, int]:
 def _check_conservation(spark: SparkSession, conf: Conf, rows_in: int) -> None:
     """Re-read what was written: clean + quarantined rows must equal the rows loaded."""
     written_clean = (
-        delta_io.read_table(spark, conf.table("clean_sales")).filter(F.col("load_date") == F.lit(conf.run_date)).count()
+        delta_io.read_table(spark, conf.table("clean_sales"))
+        .filter(F.col("load_date") == F.lit(conf.run_date))
+        .count()
     )
     written_quarantine = (
-        delta_io.read_table(spark, conf.table("quarantine")).filter(F.col("run_date") == F.lit(conf.run_date)).count()
+        delta_io.read_table(spark, conf.table("quarantine"))
+        .filter(F.col("run_date") == F.lit(conf.run_date))
+        .count()
     )
     if written_clean + written_quarantine != rows_in:
         raise DataQualityError(

@@ -70,13 +70,14 @@ def with_quarantine_reasons(
     flag) is kept; the others are ``duplicate`` when identical to it and
     ``conflicting_duplicate`` when not.
     """
-    skus = known_skus_df.select(F.col("sku").alias("_m_sku"), F.lit(True).alias("_has_sku")).distinct()
+    skus = known_skus_df.select(
+        F.col("sku").alias("_m_sku"), F.lit(True).alias("_has_sku")
+    ).distinct()
     locs = known_locations_df.select(
         F.col("location").alias("_m_location"), F.lit(True).alias("_has_location")
     ).distinct()
-    df = (
-        parsed_df.join(F.broadcast(skus), F.col("p_sku") == F.col("_m_sku"), "left")
-        .join(F.broadcast(locs), F.col("p_location") == F.col("_m_location"), "left")
+    df = parsed_df.join(F.broadcast(skus), F.col("p_sku") == F.col("_m_sku"), "left").join(
+        F.broadcast(locs), F.col("p_location") == F.col("_m_location"), "left"
     )
     key_missing = _blank(F.col("sku")) | _blank(F.col("location"))
     checks = [
@@ -99,7 +100,10 @@ def with_quarantine_reasons(
     order = [F.col(c).desc_nulls_last() for c in ("p_qty", "p_price", "p_promo", "p_is_stockout")]
     by_key = Window.partitionBy(F.size("_base") > 0, "p_sku", "p_location", "p_date")
     rank = F.row_number().over(by_key.orderBy(*order))
-    first_of = {c: F.first(c).over(by_key.orderBy(*order)) for c in ("p_qty", "p_price", "p_promo", "p_is_stockout")}
+    first_of = {
+        c: F.first(c).over(by_key.orderBy(*order))
+        for c in ("p_qty", "p_price", "p_promo", "p_is_stockout")
+    }
     is_same_as_kept = F.lit(True)
     for c, kept in first_of.items():
         is_same_as_kept = is_same_as_kept & F.col(c).eqNullSafe(kept)
@@ -109,7 +113,9 @@ def with_quarantine_reasons(
         .otherwise(F.lit(CONFLICTING_DUPLICATE))
     )
     reasons = F.filter(F.concat("_base", F.array(dup_reason)), lambda c: c.isNotNull())
-    return df.withColumn("reasons", reasons).drop("_base", "_m_sku", "_has_sku", "_m_location", "_has_location")
+    return df.withColumn("reasons", reasons).drop(
+        "_base", "_m_sku", "_has_sku", "_m_location", "_has_location"
+    )
 
 
 def filter_clean(flagged_df: DataFrame) -> DataFrame:

@@ -18,6 +18,7 @@ from great_expectations.data_context.types.base import (
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
+from great_expectations.exceptions import GreatExpectationsError
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 from pyspark.sql import DataFrame
 
@@ -46,7 +47,7 @@ def load_suite(path: Path) -> gx.ExpectationSuite:
         return gx.ExpectationSuite(name=spec["name"], expectations=expectations)
     except FileNotFoundError:
         raise ConfigError(f"expectation suite not found: {path}") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (GreatExpectationsError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"invalid expectation suite {path}: {exc}") from None
 
 

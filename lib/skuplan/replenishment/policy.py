@@ -5,8 +5,7 @@ from the spread of raw demand, combined with lead-time variability:
 ``sigma_DL = sqrt(L * sigma_d^2 + d^2 * sigma_L^2)`` and ``SS = z(service level) * sigma_DL``.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: pandas_udf infers its kind from real type hints.
 import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
@@ -30,7 +29,9 @@ def quantile_spread_sigma(q_lo: float, q_hi: float) -> float:
     return float(norm.ppf(q_hi) - norm.ppf(q_lo))
 
 
-def with_item_parameters(items_df: DataFrame, *, default_lead_time_days: float, default_service_level: float) -> DataFrame:
+def with_item_parameters(
+    items_df: DataFrame, *, default_lead_time_days: float, default_service_level: float
+) -> DataFrame:
     """Fill planning parameters the item master lacks with configured defaults, flagged.
 
     Input columns: ``sku, supplier, unit_cost, order_cost, holding_cost_rate,
@@ -41,8 +42,12 @@ def with_item_parameters(items_df: DataFrame, *, default_lead_time_days: float, 
     lead_time_known = F.col("lead_time_mean_days").isNotNull() & (F.col("lead_time_mean_days") > 0)
     return items_df.select(
         "*",
-        F.when(lead_time_known, F.col("lead_time_mean_days")).otherwise(F.lit(default_lead_time_days)).alias("lead_time_days"),
-        F.when(lead_time_known, F.coalesce("lead_time_std_days", F.lit(0.0))).otherwise(F.lit(0.0)).alias("lead_time_std"),
+        F.when(lead_time_known, F.col("lead_time_mean_days"))
+        .otherwise(F.lit(default_lead_time_days))
+        .alias("lead_time_days"),
+        F.when(lead_time_known, F.coalesce("lead_time_std_days", F.lit(0.0)))
+        .otherwise(F.lit(0.0))
+        .alias("lead_time_std"),
         (~lead_time_known).alias("is_default_lead_time"),
         F.coalesce("service_level", F.lit(default_service_level)).alias("target_service_level"),
         F.greatest(F.coalesce("pack_size", F.lit(1.0)), F.lit(1.0)).alias("pack"),
@@ -61,7 +66,9 @@ def summarise_forecast_over_lead_time(
     demand_over_lead_time``.
     """
     # Fractional lead times count the last day in part: L = 2.5 takes days 1, 2 and half of 3.
-    day_weight = F.least(F.greatest(F.col("lead_time_days") - (F.col("step") - 1), F.lit(0.0)), F.lit(1.0))
+    day_weight = F.least(
+        F.greatest(F.col("lead_time_days") - (F.col("step") - 1), F.lit(0.0)), F.lit(1.0)
+    )
     sigma_day = (F.col(q_hi) - F.col(q_lo)) / F.lit(spread_divisor)
     return (
         forecasts_df.join(params_df, "sku")
@@ -99,11 +106,15 @@ def with_reorder_decision(plan_df: DataFrame) -> DataFrame:
     ).otherwise(F.lit(0.0))
     df = plan_df.select(
         "*",
-        (F.coalesce("on_hand", F.lit(0.0)) + F.coalesce("on_order", F.lit(0.0)) - F.coalesce("backorders", F.lit(0.0))).alias(
-            "inventory_position"
-        ),
+        (
+            F.coalesce("on_hand", F.lit(0.0))
+            + F.coalesce("on_order", F.lit(0.0))
+            - F.coalesce("backorders", F.lit(0.0))
+        ).alias("inventory_position"),
         sigma_dl.alias("sigma_lead_time_demand"),
-        F.greatest(normal_quantile("target_service_level") * sigma_dl, F.lit(0.0)).alias("safety_stock"),
+        F.greatest(normal_quantile("target_service_level") * sigma_dl, F.lit(0.0)).alias(
+            "safety_stock"
+        ),
         F.greatest(eoq, F.col("pack")).alias("eoq"),
     )
     df = df.withColumn("reorder_point", F.col("demand_over_lead_time") + F.col("safety_stock"))
@@ -113,5 +124,7 @@ def with_reorder_decision(plan_df: DataFrame) -> DataFrame:
     return df.select(
         "*",
         (F.col("reorder_point") + F.col("eoq")).alias("order_up_to"),
-        F.when(needs_order, _ceil_to_multiple(raw_qty, F.col("pack"))).otherwise(F.lit(0.0)).alias("order_qty"),
+        F.when(needs_order, _ceil_to_multiple(raw_qty, F.col("pack")))
+        .otherwise(F.lit(0.0))
+        .alias("order_qty"),
     )

@@ -1,0 +1,48 @@
+"""Shared fixtures: one local[2] Delta-enabled Spark session for the whole test run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from skuplan.conf import Conf, load_conf
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_DATE = dt.date(2026, 6, 30)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    from skuplan.session import local_builder
+
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    options = {
+        "spark.sql.shuffle.partitions": "2",
+        "spark.default.parallelism": "2",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": str(warehouse),
+        "spark.databricks.delta.snapshotPartitions": "1",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    session = local_builder(
+        "local[2]", ROOT / ".cache" / "jars", options, "skuplan-tests"
+    ).getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def make_conf(tmp_path):
+    """Build a Conf with tables under this test's tmp folder; ``overrides`` as ``--set`` pairs."""
+
+    def _make(*overrides: str, run_date: dt.date = RUN_DATE, env: str = "local") -> Conf:
+        return load_conf(
+            ROOT / "conf", env, run_date, [f"warehouse={tmp_path / 'warehouse'}", *overrides]
+        )
+
+    return _make

@@ -1,0 +1,126 @@
+import datetime as dt
+
+import pyspark.sql.functions as F
+import pytest
+
+from skuplan.quality import rules
+from skuplan.schemas import RAW_SALES
+
+RUN_DATE = dt.date(2026, 6, 30)
+LOAD = dt.date(2026, 6, 30)
+
+
+def _raw(spark, rows):
+    full = [(*r, "test", LOAD) for r in rows]
+    return spark.createDataFrame(full, RAW_SALES)
+
+
+def _reasons(spark, rows, *, allow_returns=False):
+    items = spark.createDataFrame([("A",), ("B",)], "sku string")
+    locations = spark.createDataFrame([("L1",)], "location string")
+    flagged = (
+        _raw(spark, rows)
+        .transform(rules.with_parsed_sales)
+        .transform(
+            rules.with_quarantine_reasons,
+            run_date=RUN_DATE,
+            allow_returns=allow_returns,
+            known_skus_df=items,
+            known_locations_df=locations,
+        )
+    )
+    return sorted(
+        (r["sku"], r["location"], r["date"], r["qty"], tuple(sorted(r["reasons"])))
+        for r in flagged.select("sku", "location", "date", "qty", "reasons").collect()
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (("A", "L1", "2026-06-01", "3", "2.5", "0", "0"), ()),
+        ((None, "L1", "2026-06-01", "3", "2.5", "0", "0"), ("null_key",)),
+        (("A", "  ", "2026-06-01", "3", "2.5", "0", "0"), ("null_key",)),
+        (("A", "L1", "2026-02-30", "3", "2.5", "0", "0"), ("bad_date",)),
+        (("A", "L1", None, "3", "2.5", "0", "0"), ("bad_date",)),
+        (("A", "L1", "2026-07-01", "3", "2.5", "0", "0"), ("future_date",)),
+        (("A", "L1", "2026-06-01", "n/a", "2.5", "0", "0"), ("non_numeric_qty",)),
+        (("A", "L1", "2026-06-01", None, "2.5", "0", "0"), ("non_numeric_qty",)),
+        (("A", "L1", "2026-06-01", "-2", "2.5", "0", "0"), ("negative_qty",)),
+        (("A", "L1", "2026-06-01", "3", "0", "0", "0"), ("bad_price",)),
+        (("Z", "L1", "2026-06-01", "3", "2.5", "0", "0"), ("unknown_sku",)),
+        (("A", "L9", "2026-06-01", "3", "2.5", "0", "0"), ("unknown_location",)),
+        (
+            ("Z", "L1", "2026-07-01", "x", "2.5", "0", "0"),
+            ("future_date", "non_numeric_qty", "unknown_sku"),
+        ),
+    ],
+)
+def test_each_row_rule_gives_its_reason(spark, row, expected):
+    [(*_, reasons)] = _reasons(spark, [row])
+    assert reasons == expected
+
+
+def test_returns_pass_when_allowed(spark):
+    [(*_, reasons)] = _reasons(
+        spark, [("A", "L1", "2026-06-01", "-2", "2.5", "0", "0")], allow_returns=True
+    )
+    assert reasons == ()
+
+
+def test_keys_are_trimmed_before_master_data_lookup(spark):
+    [(*_, reasons)] = _reasons(spark, [(" A ", "L1 ", "2026-06-01", "1", None, None, None)])
+    assert reasons == ()
+
+
+def test_exact_duplicates_keep_one_row(spark):
+    row = ("A", "L1", "2026-06-01", "3", "2.5", "0", "0")
+    assert [r[-1] for r in _reasons(spark, [row, row, row])] == [(), ("duplicate",), ("duplicate",)]
+
+
+def test_conflicting_duplicates_keep_the_highest_quantity(spark):
+    rows = [("A", "L1", "2026-06-01", q, "2.5", "0", "0") for q in ("3", "5", "4")]
+    got = {r[3]: r[-1] for r in _reasons(spark, rows)}
+    assert got == {"5": (), "3": ("conflicting_duplicate",), "4": ("conflicting_duplicate",)}
+
+
+def test_an_invalid_row_never_shadows_a_valid_duplicate(spark):
+    good = ("A", "L1", "2026-06-01", "3", "2.5", "0", "0")
+    bad = ("A", "L1", "2026-06-01", "3", "-1", "0", "0")  # same key, bad price
+    got = {r[-1] for r in _reasons(spark, [good, bad])}
+    assert got == {(), ("bad_price",)}
+
+
+def test_parsing_types_flags_and_numbers(spark):
+    parsed = _raw(spark, [("A", "L1", " 2026-06-01 ", " 3.5 ", "2", "TRUE", "yes")]).transform(
+        rules.with_parsed_sales
+    )
+    row = parsed.select("p_date", "p_qty", "p_price", "p_promo", "p_is_stockout").first()
+    assert row.asDict() == {
+        "p_date": dt.date(2026, 6, 1),
+        "p_qty": 3.5,
+        "p_price": 2.0,
+        "p_promo": True,
+        "p_is_stockout": True,
+    }
+
+
+def test_clean_and_quarantined_partition_the_rows(spark):
+    items = spark.createDataFrame([("A",)], "sku string")
+    locations = spark.createDataFrame([("L1",)], "location string")
+    rows = [("A", "L1", f"2026-06-{d:02d}", str(d - 3), "1", "0", "0") for d in range(1, 8)]
+    flagged = (
+        _raw(spark, rows)
+        .transform(rules.with_parsed_sales)
+        .transform(rules.with_quarantine_reasons, run_date=RUN_DATE, allow_returns=False,
+                   known_skus_df=items, known_locations_df=locations)
+    )  # fmt: skip
+    clean, quarantined = (
+        rules.filter_clean(flagged).count(),
+        rules.filter_quarantined(flagged).count(),
+    )
+    assert (clean, quarantined) == (5, 2)
+    assert (
+        flagged.filter(F.size("reasons") > 0).select(F.explode("reasons")).distinct().first()[0]
+        == "negative_qty"
+    )

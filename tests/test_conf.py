@@ -1,0 +1,80 @@
+import datetime as dt
+import shutil
+
+import pytest
+from pydantic import ValidationError
+
+from skuplan.conf import TableRef, load_conf, parse_overrides
+from skuplan.errors import ConfigError
+
+from conftest import ROOT
+
+
+def test_base_and_local_overlay_merge():
+    conf = load_conf(ROOT / "conf", "local", dt.date(2026, 1, 5))
+    assert conf.spark.master == "local[*]"
+    # The overlay adds options without dropping the base's.
+    assert conf.spark.options["spark.sql.session.timeZone"] == "UTC"
+    assert conf.spark.options["spark.sql.shuffle.partitions"] == "4"
+    assert conf.forecast.quantiles == (0.1, 0.5, 0.9)
+    assert conf.run_date == dt.date(2026, 1, 5)
+
+
+def test_relative_table_paths_resolve_under_the_warehouse():
+    conf = load_conf(ROOT / "conf", "local")
+    assert conf.table("forecasts").path == str(ROOT / "warehouse" / "gold" / "forecasts")
+
+
+def test_cluster_overlay_replaces_table_addresses_with_catalog_names():
+    conf = load_conf(ROOT / "conf", "cluster")
+    assert conf.spark.master is None
+    assert conf.table("forecasts") == TableRef(name="skuplan.forecasts")
+
+
+def test_set_overrides_are_parsed_as_yaml_and_applied_last():
+    conf = load_conf(
+        ROOT / "conf", "local", overrides=["forecast.horizon=14", "validation.allow_returns=true"]
+    )
+    assert conf.forecast.horizon == 14
+    assert conf.validation.allow_returns is True
+
+
+def test_parse_overrides_nests_dotted_keys():
+    assert parse_overrides(["a.b=1", "a.c=x", "d=[1, 2]"]) == {"a": {"b": 1, "c": "x"}, "d": [1, 2]}
+
+
+def test_conf_is_frozen():
+    conf = load_conf(ROOT / "conf", "local")
+    with pytest.raises(ValidationError):
+        conf.forecast.horizon = 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"env": "nope"}, "unknown --env 'nope': choose one of cluster, local"),
+        ({"overrides": ["forecast.horizon=0"]}, "bad config value at forecast.horizon"),
+        ({"overrides": ["forecast.horizn=3"]}, "unknown config key: forecast.horizn"),
+        ({"overrides": ["forecast.quantiles=[0.1, 0.9]"]}, "quantiles must include 0.5"),
+        ({"overrides": ["tables.forecasts.name=x; DROP TABLE y"]}, "invalid table name"),
+        ({"overrides": ["novalue"]}, "--set expects key=value"),
+    ],
+)
+def test_bad_configuration_is_one_clear_error(kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        load_conf(ROOT / "conf", **kwargs)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_key_is_named(tmp_path):
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    base = (tmp_path / "conf" / "base.yaml").read_text()
+    (tmp_path / "conf" / "base.yaml").write_text(base.replace("  horizon: 28", ""))
+    with pytest.raises(ConfigError, match=r"^missing config key: forecast\.horizon$"):
+        load_conf(tmp_path / "conf", "local")
+
+
+def test_table_with_both_path_and_name_is_refused():
+    with pytest.raises(ConfigError, match="exactly one of 'path' or 'name'"):
+        load_conf(ROOT / "conf", "local", overrides=["tables.forecasts={path: a, name: b}"])
