@@ -1,105 +1,173 @@
 import datetime as dt
+from dataclasses import replace
 from functools import partial
 
 import chispa
 import numpy as np
 import pandas as pd
+import pyspark.sql.functions as F
 import pytest
 
-from skuplan import fanout, forecast
-from skuplan.forecast import forecast_series
-from skuplan.schemas import forecast_series_schema
+from skuplan import backtest, fanout
+from skuplan.conf import load_conf
+from skuplan.forecast import daily_history, forecast_series, series_records
+from skuplan.models import registry
+from skuplan.schemas import quantile_column, series_records_schema
+
+from conftest import ROOT
 
 RUN_DATE = dt.date(2026, 3, 1)
-QUANTILES = (0.1, 0.5, 0.9)
+SETTINGS = load_conf(ROOT / "conf", "local", overrides=["forecast.horizon=14"]).forecast
 
 
-def _history(values, sku="A", location="L1", end=RUN_DATE - dt.timedelta(days=1)):
+def _settings(**update):
+    return SETTINGS.model_validate({**SETTINGS.model_dump(), **update})
+
+
+def _history(values, sku="A", location="L1", end=RUN_DATE - dt.timedelta(days=1), promo=None):
     dates = pd.date_range(end=pd.Timestamp(end), periods=len(values), freq="D").date
+    n = len(values)
     return pd.DataFrame(
-        {"sku": sku, "location": location, "date": dates, "qty": np.asarray(values, float)}
+        {
+            "sku": sku,
+            "location": location,
+            "date": dates,
+            "qty": np.asarray(values, float),
+            "price": 2.0,
+            "promo": np.zeros(n, bool) if promo is None else promo,
+            "is_stockout": np.zeros(n, bool),
+        }
     )
 
 
-def _forecast(history, **kw):
-    args = dict(run_date=RUN_DATE, horizon=10, season_length=7, quantiles=QUANTILES, min_history=14)
-    return forecast_series(history, **{**args, **kw})
+def test_rolling_origins():
+    assert backtest.rolling_origins(100, horizon=14, folds=3, step=7, min_train=14) == [72, 79, 86]
+    assert backtest.rolling_origins(40, horizon=14, folds=3, step=7, min_train=14) == [19, 26]
+    assert backtest.rolling_origins(20, horizon=14, folds=3, step=7, min_train=14) == []
 
 
-def test_seasonal_naive_forecast_rows():
-    weekly = [1, 2, 3, 4, 5, 6, 7] * 4
-    out = _forecast(_history(weekly))
-    assert list(out.columns) == [f.name for f in forecast_series_schema(QUANTILES).fields]
-    assert out["step"].tolist() == list(range(1, 11))
-    assert out["date"].iloc[0] == RUN_DATE and out["date"].iloc[-1] == RUN_DATE + dt.timedelta(
-        days=9
+def test_daily_history_fills_gaps_with_zero_and_carries_price():
+    pdf = pd.DataFrame(
+        {
+            "date": [dt.date(2026, 1, 1), dt.date(2026, 1, 3)],
+            "qty": [2.0, 5.0],
+            "price": [1.5, 1.0],
+            "promo": [False, True],
+            "is_stockout": [False, False],
+        }
     )
-    assert out["yhat"].tolist() == [1, 2, 3, 4, 5, 6, 7, 1, 2, 3]
-    assert set(out["model"]) == {"seasonal_naive"} and set(out["status"]) == {"ok"}
-    # A perfectly repeating series has zero residuals: the band collapses onto the forecast.
-    assert np.allclose(out["q10"], out["yhat"]) and np.allclose(out["q90"], out["yhat"])
+    out = daily_history(pdf, dt.date(2026, 1, 4))
+    assert out["y"].tolist() == [2.0, 0.0, 5.0, 0.0]
+    assert out["price"].tolist() == [1.5, 1.5, 1.0, 1.0]
+    assert out["promo"].tolist() == [0.0, 0.0, 1.0, 0.0]
 
 
-def test_quantiles_are_ordered_non_negative_and_widen_with_the_horizon():
+def test_a_perfectly_weekly_series_picks_seasonal_naive_with_zero_error():
+    result = forecast_series(_history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=SETTINGS)
+    fc, metrics, run = result.forecasts, result.metrics, result.run
+    assert len(fc) == 14 and fc["step"].tolist() == list(range(1, 15))
+    assert fc["date"].iloc[0] == RUN_DATE
+    assert fc["yhat"].tolist() == [1, 2, 3, 4, 5, 6, 7] * 2
+    assert set(fc["model"]) == {"seasonal_naive"} and set(fc["status"]) == {"ok"}
+    assert run["chosen_model"].iloc[0] == "seasonal_naive" and run["demand_class"].iloc[0] == "smooth"
+    chosen = metrics.set_index("model").loc["seasonal_naive"]
+    assert chosen["mase"] == 0 and chosen["wape"] == 0 and chosen["is_selected"]
+    assert set(metrics["model"]) == {"seasonal_naive", "moving_average"}  # intermittent models sit out
+    # Zero backtest error: the calibrated band collapses onto the forecast.
+    assert np.allclose(fc["q10"], fc["yhat"]) and np.allclose(fc["q90"], fc["yhat"])
+
+
+def test_quantiles_are_ordered_and_non_negative():
     rng = np.random.default_rng(0)
-    out = _forecast(_history(rng.poisson(2.0, 120)), horizon=21)
-    assert (out["q10"] <= out["q50"]).all() and (out["q50"] <= out["q90"]).all()
-    assert (out[["yhat", "q10", "q50", "q90"]] >= 0).all().all()
-    width = (out["q90"] - out["q10"]).to_numpy()
-    assert width[14] >= width[0]
+    fc = forecast_series(_history(rng.poisson(2.0, 200)), run_date=RUN_DATE, settings=SETTINGS).forecasts
+    cols = [quantile_column(q) for q in SETTINGS.quantiles]
+    assert (np.diff(fc[cols].to_numpy(), axis=1) >= 0).all()
+    assert (fc[["yhat", *cols]] >= 0).all().all()
+    assert (fc["q90"] > fc["q10"]).all()
 
 
-def test_gaps_count_as_zero_sales_up_to_the_day_before_the_run():
-    # Sales stopped 10 days before the run date: the last season is all zeros.
-    history = _history([5.0] * 30, end=RUN_DATE - dt.timedelta(days=11))
-    out = _forecast(history)
-    assert out["yhat"].tolist() == [0.0] * 10
+def test_intermittent_series_let_croston_family_compete():
+    rng = np.random.default_rng(3)
+    y = np.where(rng.random(300) < 0.15, rng.integers(1, 6, 300), 0)
+    result = forecast_series(_history(y), run_date=RUN_DATE, settings=SETTINGS)
+    assert result.run["demand_class"].iloc[0] in ("intermittent", "lumpy")
+    assert {"croston", "sba", "tsb"} <= set(result.metrics["model"])
+    assert result.metrics["is_selected"].sum() == 1
 
 
-def test_short_history_uses_the_historic_mean():
-    out = _forecast(_history([2, 4, 6]))
-    assert set(out["model"]) == {"historic_mean"}
-    assert out["yhat"].tolist() == [4.0] * 10
+def test_short_history_gets_a_simple_model_without_backtest():
+    result = forecast_series(_history([2, 4, 6]), run_date=RUN_DATE, settings=SETTINGS)
+    assert set(result.forecasts["model"]) == {"historic_mean"}
+    assert result.forecasts["yhat"].tolist() == [4.0] * 14
+    assert result.metrics.empty and result.run["backtest_folds"].iloc[0] == 0
 
 
-def test_a_failing_model_falls_back_and_records_the_error(monkeypatch):
-    def broken(*args, **kwargs):
+def _fails_on_full_history(data):
+    if len(data.history) >= 80:
         raise RuntimeError("solver diverged")
+    return registry.MODELS["seasonal_naive"].fn(data)
 
-    monkeypatch.setattr(forecast.baseline, "seasonal_naive", broken)
-    out = _forecast(_history([3.0] * 30))
-    assert set(out["status"]) == {"fallback"}
-    assert set(out["model"]) == {"historic_mean"}
-    assert out["error"].iloc[0] == "RuntimeError: solver diverged"
-    assert len(out) == 10
+
+def test_a_model_that_fails_in_backtest_is_recorded_and_skipped(monkeypatch):
+    def broken(data):
+        raise ValueError("bad input")
+
+    monkeypatch.setitem(registry.MODELS, "broken", registry.ModelSpec(broken, min_history=1))
+    settings = _settings(models=("broken", "seasonal_naive"))
+    result = forecast_series(_history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=settings)
+    broken_row = result.metrics.set_index("model").loc["broken"]
+    assert broken_row["error"] == "ValueError: bad input" and np.isnan(broken_row["mase"])
+    assert result.run["chosen_model"].iloc[0] == "seasonal_naive"
+    assert result.run["status"].iloc[0] == "ok"
+
+
+def test_a_chosen_model_that_fails_on_the_final_fit_falls_back_and_records_why(monkeypatch):
+    monkeypatch.setitem(registry.MODELS, "fragile", registry.ModelSpec(_fails_on_full_history, min_history=1))
+    settings = _settings(models=("fragile", "moving_average"))
+    result = forecast_series(_history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=settings)
+    assert result.metrics.set_index("model").loc["fragile", "is_selected"] == False  # noqa: E712
+    run = result.run.iloc[0]
+    assert run["status"] == "fallback" and run["chosen_model"] == "moving_average"
+    assert run["error"] == "fragile: RuntimeError: solver diverged"
+    assert set(result.forecasts["status"]) == {"fallback"} and len(result.forecasts) == 14
+
+
+def test_ensemble_competes_when_configured():
+    rng = np.random.default_rng(5)
+    result = forecast_series(_history(rng.poisson(4.0, 200)), run_date=RUN_DATE, settings=_settings(ensemble_size=2))
+    assert "ensemble" in set(result.metrics["model"])
 
 
 def test_spark_fan_out_equals_the_direct_pandas_call(spark):
     rng = np.random.default_rng(1)
     histories = [
-        _history(rng.poisson(3.0, 60), sku="A"),
-        _history(rng.poisson(0.3, 40), sku="B", location="L2"),
+        _history(rng.poisson(3.0, 90), sku="A"),
+        _history(np.where(rng.random(120) < 0.1, 2, 0), sku="B", location="L2"),
         _history([1, 2, 3], sku="C"),
     ]
-    fn = partial(
-        forecast_series,
-        run_date=RUN_DATE,
-        horizon=10,
-        season_length=7,
-        quantiles=QUANTILES,
-        min_history=14,
-    )
-    schema = forecast_series_schema(QUANTILES)
+    fn = partial(series_records, run_date=RUN_DATE, settings=SETTINGS)
+    schema = series_records_schema(SETTINGS.quantiles)
     history_df = spark.createDataFrame(
-        pd.concat(histories), "sku string, location string, date date, qty double"
+        pd.concat(histories),
+        "sku string, location string, date date, qty double, price double, promo boolean, is_stockout boolean",
     )
-    actual = fanout.apply_per_series(history_df, fn, schema)
-    expected = spark.createDataFrame(pd.concat([fn(h) for h in histories]), schema)
-    chispa.assert_approx_df_equality(actual, expected, precision=1e-9, ignore_row_order=True)
+    actual = fanout.apply_per_series(history_df, fn, schema).drop("fit_seconds")
+    expected = spark.createDataFrame(pd.concat([fn(h) for h in histories]), schema).drop("fit_seconds")
+    chispa.assert_approx_df_equality(actual, expected, precision=1e-9, ignore_row_order=True, ignore_nullable=True)
+    assert actual.filter(F.col("record") == "forecast").count() == 3 * 14
 
 
-@pytest.mark.parametrize("q", [0.1, 0.5, 0.975])
-def test_quantile_column_names(q):
-    from skuplan.schemas import quantile_column
+def test_unknown_model_in_config_is_refused():
+    from skuplan.errors import ConfigError
 
-    assert quantile_column(q) == {0.1: "q10", 0.5: "q50", 0.975: "q97_5"}[q]
+    with pytest.raises(ConfigError, match="unknown model"):
+        load_conf(ROOT / "conf", "local", overrides=["forecast.models=[seasonal_naive, nope]"])
+
+
+def test_series_data_backtest_fold():
+    history = pd.DataFrame({"ds": pd.date_range("2026-01-01", periods=10), "y": np.arange(10.0), "price": 1.0})
+    data = registry.SeriesData(history, history.iloc[:0], 7, (0.1, 0.5, 0.9))
+    fold, actual = data.backtest_fold(6, 3)
+    assert fold.y.tolist() == [0, 1, 2, 3, 4, 5] and actual.tolist() == [6, 7, 8]
+    assert list(fold.future.columns) == ["ds", "price"] and fold.horizon == 3
+    assert replace(data, season_length=1).season_length == 1

@@ -57,12 +57,33 @@ class ValidationSettings(_Frozen):
     max_quarantine_share: float = Field(ge=0, le=1)
 
 
+class BacktestSettings(_Frozen):
+    folds: int = Field(gt=0)
+    step: int = Field(gt=0)
+    horizon: int | None = Field(default=None, gt=0)
+
+
 class ForecastSettings(_Frozen):
     horizon: int = Field(gt=0)
     season_length: int = Field(gt=0)
     quantiles: tuple[float, ...]
     min_history: int = Field(gt=0)
     max_failure_share: float = Field(ge=0, le=1)
+    models: tuple[str, ...]
+    selection_metric: Literal["mae", "rmse", "wape", "smape", "mase", "bias"]
+    ensemble_size: int = Field(ge=0)
+    quantile_method: Literal["conformal", "model"]
+    backtest: BacktestSettings
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from skuplan.models.registry import MODELS
+
+        unknown = [m for m in value if m not in MODELS]
+        if unknown or not value:
+            raise ValueError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(sorted(MODELS))}")
+        return value
 
     @field_validator("quantiles")
     @classmethod

@@ -110,12 +110,66 @@ def forecast_series_schema(quantiles: Iterable[float]) -> T.StructType:
     )
 
 
-def forecasts_schema(quantiles: Iterable[float]) -> T.StructType:
-    """The forecasts table: the per-series output plus the run it belongs to."""
+POINT_METRICS = ("mae", "rmse", "wape", "smape", "mase", "bias")
+
+
+def metric_names(quantiles: Iterable[float]) -> list[str]:
+    """Backtest metric columns: point metrics, pinball loss per quantile, band coverage."""
+    return [*POINT_METRICS, *[f"pinball_{quantile_column(q)}" for q in quantiles], "coverage"]
+
+
+def backtest_metrics_schema(quantiles: Iterable[float]) -> T.StructType:
+    """One row per series and candidate model."""
+    return T.StructType(
+        [
+            T.StructField("sku", T.StringType(), nullable=False),
+            T.StructField("location", T.StringType(), nullable=False),
+            T.StructField("model", T.StringType(), nullable=False),
+            T.StructField("folds", T.IntegerType()),
+            *[T.StructField(m, T.DoubleType()) for m in metric_names(quantiles)],
+            T.StructField("is_selected", T.BooleanType()),
+            T.StructField("fit_seconds", T.DoubleType()),
+            T.StructField("error", T.StringType()),
+        ]
+    )
+
+
+MODEL_RUN = T.StructType(
+    [
+        T.StructField("sku", T.StringType(), nullable=False),
+        T.StructField("location", T.StringType(), nullable=False),
+        T.StructField("chosen_model", T.StringType()),
+        T.StructField("demand_class", T.StringType()),
+        T.StructField("candidates", T.StringType()),
+        T.StructField("status", T.StringType()),
+        T.StructField("error", T.StringType()),
+        T.StructField("training_rows", T.IntegerType()),
+        T.StructField("backtest_folds", T.IntegerType()),
+        T.StructField("fit_seconds", T.DoubleType()),
+        T.StructField("params", T.StringType()),
+    ]
+)
+
+
+def series_records_schema(quantiles: Iterable[float]) -> T.StructType:
+    """The grouped-UDF output: forecast, metric and run rows stacked, told apart by ``record``.
+
+    Every column is nullable: each record kind fills only its own columns.
+    """
+    quantiles = list(quantiles)
+    fields: dict[str, T.DataType] = {"sku": T.StringType(), "location": T.StringType(), "record": T.StringType()}
+    for schema in (forecast_series_schema(quantiles), backtest_metrics_schema(quantiles), MODEL_RUN):
+        for f in schema.fields:
+            fields.setdefault(f.name, f.dataType)
+    return T.StructType([T.StructField(name, dtype, nullable=True) for name, dtype in fields.items()])
+
+
+def with_run(schema: T.StructType) -> T.StructType:
+    """``schema`` behind the ``run_date, run_id`` columns every output table starts with."""
     return T.StructType(
         [
             T.StructField("run_date", T.DateType(), nullable=False),
             T.StructField("run_id", T.StringType(), nullable=False),
-            *forecast_series_schema(quantiles).fields,
+            *schema.fields,
         ]
     )
