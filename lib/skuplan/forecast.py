@@ -55,7 +55,7 @@ def daily_history(history_pdf: pd.DataFrame, end_date: dt.date) -> pd.DataFrame:
     daily["y"] = daily["y"].fillna(0.0).astype(float)
     daily["price"] = daily["price"].ffill().bfill() if "price" in daily else np.nan
     for col in ("promo", "is_stockout"):
-        daily[col] = daily[col].fillna(False).astype(float) if col in daily else 0.0
+        daily[col] = daily[col].astype(float).fillna(0.0) if col in daily else 0.0
     return daily.reset_index()
 
 
@@ -83,12 +83,13 @@ def _eligible(settings: ForecastSettings, n: int, demand_class: str) -> list[str
 
 
 def _rank(results: list[backtest.ModelBacktest], metric: str) -> list[backtest.ModelBacktest]:
-    """Best first by ``metric`` (nan last); ties keep the configured model order."""
+    """Best first by ``metric``, then WAPE (an undefined value ranks last); ties keep the
+    configured model order. MASE is undefined when seasonal naive is perfect in-sample."""
 
-    def key(bt: backtest.ModelBacktest) -> float:
-        value = bt.metrics.get(metric, math.nan)
-        value = abs(value) if metric == "bias" else value
-        return math.inf if math.isnan(value) else value
+    def key(bt: backtest.ModelBacktest) -> tuple[float, float]:
+        values = [bt.metrics.get(metric, math.nan), bt.metrics.get("wape", math.nan)]
+        values = [abs(v) if metric == "bias" else v for v in values]
+        return tuple(math.inf if math.isnan(v) else v for v in values)
 
     return sorted((bt for bt in results if bt.ok), key=key)
 
@@ -133,10 +134,14 @@ def _band(
         return conformal.apply_quantiles(point, {q: native[q] - point for q in data.quantiles})
     if bt is not None and bt.ok and bt.actual.size:
         residuals = bt.residuals
-    else:  # no backtest possible: one-season-ahead in-sample errors of seasonal naive
+    else:
+        # No backtest: in-sample errors of seasonal naive (an m-step-ahead error, so they sit
+        # at step m and scale with sqrt(step) from there), or spread around the mean.
         y = data.y[-366:]
-        m = data.season_length if len(y) > data.season_length else 1
-        residuals = (y[m:] - y[:-m])[None, :] if len(y) > m else np.zeros((1, 1))
+        m = min(data.season_length, data.horizon)
+        errors = y[m:] - y[:-m] if len(y) > 2 * m else y - (y.mean() if len(y) else 0.0)
+        residuals = np.full((max(len(errors), 1), data.horizon), np.nan)
+        residuals[: len(errors), m - 1] = errors
     return conformal.apply_quantiles(point, conformal.residual_quantiles(residuals, data.quantiles))
 
 

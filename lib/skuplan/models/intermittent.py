@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 ADI_CUTOFF = 1.32
+# Classes whose demand Croston, SBA and TSB are made for.
+INTERMITTENT_CLASSES = ("intermittent", "lumpy")
 CV2_CUTOFF = 0.49
 
 
