@@ -21,7 +21,7 @@ class PipelineSummary:
 
     def __str__(self) -> str:
         lines = [str(self.validation), str(self.forecast), str(self.plan), "output tables:"]
-        lines += [f"  {key:<13} {where}" for key, where in self.tables.items()]
+        lines += [f"  {key:<17} {where}" for key, where in self.tables.items()]
         return "\n".join(lines)
 
 
