@@ -40,12 +40,10 @@ def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
     assert quarantined_df.filter(F.size("reasons") == 0).count() == 0
 
     # Exactly one forecast row per series per horizon day.
-    series = (
-        delta_io.read_table(spark, conf.table("clean_sales"))
-        .select("sku", "location")
-        .distinct()
-        .count()
-    )
+    # Every stocked series is forecast, new items without history too.
+    with_history = delta_io.read_table(spark, conf.table("clean_sales")).select("sku", "location")
+    stocked = delta_io.read_table(spark, conf.table("inventory")).select("sku", "location")
+    series = with_history.union(stocked).distinct().count()
     forecasts = delta_io.read_table(spark, conf.table("forecasts"))
     assert forecasts.count() == series * 14
     assert forecasts.groupBy("sku", "location", "step").count().filter("count > 1").count() == 0

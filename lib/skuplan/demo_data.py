@@ -23,8 +23,15 @@ from skuplan.conf import Conf, DemoSettings
 
 CATEGORIES = ("grocery", "household", "beverages", "personal_care", "hardware")
 SUPPLIERS = tuple(f"SUP{i:02d}" for i in range(1, 9))
-# (month, day) -> demand multiplier; 0 means stores are closed.
-HOLIDAYS = {(1, 1): 0.4, (7, 4): 1.6, (11, 28): 2.0, (12, 24): 1.8, (12, 25): 0.0, (12, 31): 1.4}
+# (month, day) -> (event name, demand multiplier); 0 means stores are closed.
+HOLIDAYS = {
+    (1, 1): ("new_year", 0.4),
+    (7, 4): ("independence_day", 1.6),
+    (11, 28): ("black_friday", 2.0),
+    (12, 24): ("christmas_eve", 1.8),
+    (12, 25): ("christmas", 0.0),
+    (12, 31): ("new_years_eve", 1.4),
+}
 DIRTY_KINDS = (
     "null_sku",
     "empty_location",
@@ -43,6 +50,7 @@ class DemoData:
     items: pd.DataFrame
     locations: pd.DataFrame
     inventory: pd.DataFrame
+    calendar: pd.DataFrame
 
 
 def _spells(
@@ -89,7 +97,7 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
         1 + yearly_amp[:, None] * np.sin(2 * np.pi * day_of_year / 365.25 + yearly_phase[:, None])
     )
     trend = np.clip(1 + trend_per_year[:, None] * (t_years - t_years[0, -1]), 0.2, None)
-    holiday = np.array([HOLIDAYS.get((d.month, d.day), 1.0) for d in dates])[None, :]
+    holiday = np.array([HOLIDAYS.get((d.month, d.day), ("", 1.0))[1] for d in dates])[None, :]
 
     promo = _spells(rng, (n, n_days), 1 / 45, 7)
     discount = np.where(promo, rng.choice([0.1, 0.2, 0.3], (n, n_days)), 0.0)
@@ -106,6 +114,8 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
     kind = rng.random(n)
     is_new, is_discontinued = kind < 0.05, (kind >= 0.05) & (kind < 0.10)
     first[is_new] = rng.integers(n_days - 120, n_days - 30, is_new.sum())
+    # Items stocked for a launch that have not sold yet: no history at all.
+    first[(kind >= 0.10) & (kind < 0.12)] = n_days
     last[is_discontinued] = rng.integers(n_days - 240, n_days - 60, is_discontinued.sum())
     day_idx = np.arange(n_days)[None, :]
     active = (day_idx >= first[:, None]) & (day_idx <= last[:, None])
@@ -168,7 +178,13 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
             "backorders": np.where(rng.random(n) < 0.02, rng.integers(1, 5, n), 0).astype(float),
         }
     )
-    return DemoData(raw_sales=raw, items=items, locations=loc_table, inventory=inventory)
+    # Events over the history and a year ahead, so forecasts see the coming holidays too.
+    all_days = pd.date_range(dates[0], pd.Timestamp(run_date) + pd.Timedelta(days=365), freq="D")
+    calendar = pd.DataFrame(
+        [(d.date(), HOLIDAYS[(d.month, d.day)][0]) for d in all_days if (d.month, d.day) in HOLIDAYS],
+        columns=["date", "event"],
+    )
+    return DemoData(raw_sales=raw, items=items, locations=loc_table, inventory=inventory, calendar=calendar)
 
 
 def _make_dirty(

@@ -260,9 +260,15 @@ def forecast_series(
     return SeriesResult(forecasts=forecasts, metrics=metrics_pdf, run=run)
 
 
-def series_records(history_pdf: pd.DataFrame, *, run_date: dt.date, settings: ForecastSettings) -> pd.DataFrame:
+def series_records(
+    history_pdf: pd.DataFrame,
+    *,
+    run_date: dt.date,
+    settings: ForecastSettings,
+    holidays: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """:func:`forecast_series` stacked into one frame with a ``record`` column, for Spark."""
-    result = forecast_series(history_pdf, run_date=run_date, settings=settings)
+    result = forecast_series(history_pdf, run_date=run_date, settings=settings, holidays=holidays)
     frames = [
         result.forecasts.assign(record=RECORD_FORECAST),
         result.metrics.assign(record=RECORD_METRIC),

@@ -74,6 +74,13 @@ LOCATIONS = T.StructType(
     ]
 )
 
+CALENDAR = T.StructType(
+    [
+        T.StructField("date", T.DateType(), nullable=False),
+        T.StructField("event", T.StringType(), nullable=False),
+    ]
+)
+
 INVENTORY = T.StructType(
     [
         T.StructField("sku", T.StringType(), nullable=False),

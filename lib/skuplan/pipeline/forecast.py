@@ -10,11 +10,12 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
+import pandas as pd
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from skuplan import delta_io, fanout
+from skuplan import cold_start, delta_io, fanout
 from skuplan.conf import Conf
 from skuplan.errors import InputError, ModelFailureError
 from skuplan.forecast import RECORD_FORECAST, RECORD_METRIC, RECORD_RUN, STATUS_OK, series_records
@@ -57,6 +58,20 @@ def _records_to(records_df: DataFrame, record: str, schema) -> DataFrame:
     )
 
 
+def _holidays(spark: SparkSession, conf: Conf) -> pd.DataFrame | None:
+    """Events from the optional calendar table in Prophet's format (``holiday, ds``).
+
+    The calendar is small (one row per event day), so it travels to the workers with the
+    per-series function instead of being joined to every series.
+    """
+    ref = conf.table("calendar")
+    if not delta_io.table_exists(spark, ref):
+        log.info("no calendar table at %s: forecasting without events", ref)
+        return None
+    pdf = delta_io.read_table(spark, ref, required=["date", "event"], what="calendar").toPandas()
+    return pd.DataFrame({"holiday": pdf["event"].astype(str), "ds": pd.to_datetime(pdf["date"])})
+
+
 def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
     """Forecast every series in the clean sales from ``conf.run_date`` on.
 
@@ -72,7 +87,8 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
         .filter(F.col("date") < F.lit(conf.run_date))
         .select(*HISTORY_COLUMNS)
     )
-    fn = partial(series_records, run_date=conf.run_date, settings=settings)
+    holidays = _holidays(spark, conf)
+    fn = partial(series_records, run_date=conf.run_date, settings=settings, holidays=holidays)
     spark.sparkContext.setJobDescription(f"train_forecast {conf.run_date}: backtest and forecast per series")
     records_df = (
         fanout.apply_per_series(history_df, fn, series_records_schema(settings.quantiles))
@@ -104,10 +120,26 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
             .first()
         )
         spark.sparkContext.setJobDescription(f"train_forecast {conf.run_date}: write forecasts")
+        forecast_cols = [f.name for f in forecast_series_schema(settings.quantiles).fields]
+        new_df = cold_start.forecast_new_series(
+            history_df,
+            delta_io.read_table(spark, conf.table("inventory"), required=KEYS, what="inventory"),
+            delta_io.read_table(spark, conf.table("items"), required=["sku", "category"], what="item master"),
+            run_date=conf.run_date,
+            horizon=settings.horizon,
+            quantiles=settings.quantiles,
+        ).select(F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), *forecast_cols)
+        new_runs_df = new_df.filter(F.col("step") == 1).select(
+            "run_date", "run_id", *KEYS,
+            F.col("model").alias("chosen_model"), F.lit("new").alias("demand_class"),
+            F.lit(cold_start.MODEL).alias("candidates"), "status", "error",
+            F.lit(0).alias("training_rows"), F.lit(0).alias("backtest_folds"),
+            F.lit(0.0).alias("fit_seconds"), F.lit("{}").alias("params"),
+        )  # fmt: skip
         outputs = {
-            "forecasts": _records_to(records_df, RECORD_FORECAST, forecast_series_schema(settings.quantiles)),
+            "forecasts": _records_to(records_df, RECORD_FORECAST, forecast_series_schema(settings.quantiles)).unionByName(new_df),
             "backtest_metrics": metrics_df,
-            "model_runs": runs_df,
+            "model_runs": runs_df.unionByName(new_runs_df),
         }
         for key, df in outputs.items():
             delta_io.replace_partition(df, conf.table(key), "run_date", conf.run_date)
