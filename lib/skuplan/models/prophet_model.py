@@ -7,27 +7,27 @@ seasonality, 28-day horizon, weekly + yearly on, no regressors; core-seconds = u
 system CPU of this process and of the cmdstan child process, median of 5 runs, on a
 shared 2-core machine):
 
-=======================================================  ===========
-setting                                                   core-s
-=======================================================  ===========
-``prophet_forecast`` (LBFGS, 200 samples, future only)     ~0.16
-  of which ``fit`` (preprocess + JSON + cmdstan LBFGS)     ~0.14
-  of which sampling 200 paths x 28 rows + components       ~0.015
-same with 1,000 samples, future only                       ~0.17
-``algorithm="Newton"`` instead of LBFGS                    ~2.7
-``predict()`` of history + future with 1,000 samples       +0.2 more
-=======================================================  ===========
+======================================================  =======
+setting                                                  core-s
+======================================================  =======
+``prophet_forecast`` (LBFGS, 200 samples, future only)   0.161
+``prophet_forecast`` with 1,000 samples                  0.169
+``Prophet.fit`` alone, LBFGS (Prophet's default here)    0.141
+``Prophet.fit`` alone, ``algorithm="Newton"``            2.50
+fit + ``predict()`` of history + future, 1,000 samples   0.314
+======================================================  =======
 
 So the 0.2 core-second target holds with the defaults here. What the knobs do:
 
-- ``algorithm="Newton"`` is ~20x slower on 1,800 rows (Stan's Newton builds a Hessian
+- ``algorithm="Newton"`` is ~18x slower on 1,800 rows (Stan's Newton builds a Hessian
   from ~60 parameters each iteration); Prophet only picks it below 100 rows. Keep LBFGS.
 - Never call ``predict()``: it predicts the history when given none, and with a future
   frame it draws the samples once for its intervals while we would draw them again for
   the quantiles. We compute trend and components (deterministic, cheap) and draw the
   predictive samples once, on the future rows.
 - ``uncertainty_samples`` matters little on 28 rows (vectorised sampling); 200 draws
-  give q10/q90 to about +-3 percentile points, enough for the ordering and safety stock.
+  place q10/q90 within about +-2 percentile points (one standard error), well inside the
+  error of the model itself.
 - About half of ``fit`` is Python: ``stanio`` writing the 1,800 x 26 feature matrix as
   JSON for the cmdstan process. The optimiser itself is ~0.05 s; looser tolerances save
   ~0.01 s and are not worth the risk.
