@@ -18,8 +18,12 @@ def test_new_series_get_their_category_rate_at_the_location(spark):
         ],
         "sku string, location string, date date, qty double",
     )
-    stocked = spark.createDataFrame([("A", "L1"), ("N", "L1"), ("N", "L3")], "sku string, location string")
-    items = spark.createDataFrame([("A", "grocery"), ("B", "grocery"), ("N", "grocery")], "sku string, category string")
+    stocked = spark.createDataFrame(
+        [("A", "L1"), ("N", "L1"), ("N", "L3")], "sku string, location string"
+    )
+    items = spark.createDataFrame(
+        [("A", "grocery"), ("B", "grocery"), ("N", "grocery")], "sku string, category string"
+    )
     out = cold_start.forecast_new_series(
         history, stocked, items, run_date=RUN_DATE, horizon=3, quantiles=(0.1, 0.5, 0.9)
     ).collect()

@@ -46,12 +46,20 @@ def forecast_new_series(
         .groupBy("category", "location")
         .agg((F.sum("qty") / (F.countDistinct("sku") * F.lit(window_days))).alias("rate"))
     )
-    new_series = stocked_df.select(*KEYS).distinct().join(history_df.select(*KEYS).distinct(), list(KEYS), "left_anti")
+    new_series = (
+        stocked_df.select(*KEYS)
+        .distinct()
+        .join(history_df.select(*KEYS).distinct(), list(KEYS), "left_anti")
+    )
     rate = F.greatest(F.coalesce(F.col("rate"), F.lit(0.0)), F.lit(0.0))
     return (
         new_series.join(categories, "sku", "left")
         .join(rates, ["category", "location"], "left")
-        .select(*KEYS, rate.alias("rate"), F.posexplode(F.sequence(F.lit(run_date), F.date_add(F.lit(run_date), horizon - 1))))
+        .select(
+            *KEYS,
+            rate.alias("rate"),
+            F.posexplode(F.sequence(F.lit(run_date), F.date_add(F.lit(run_date), horizon - 1))),
+        )
         .select(
             *KEYS,
             F.col("col").alias("date"),
@@ -59,7 +67,9 @@ def forecast_new_series(
             F.lit(MODEL).alias("model"),
             F.col("rate").alias("yhat"),
             *[
-                F.greatest(F.col("rate") + float(norm.ppf(q)) * F.sqrt("rate"), F.lit(0.0)).alias(quantile_column(q))
+                F.greatest(F.col("rate") + float(norm.ppf(q)) * F.sqrt("rate"), F.lit(0.0)).alias(
+                    quantile_column(q)
+                )
                 for q in quantiles
             ],
             F.lit("ok").alias("status"),

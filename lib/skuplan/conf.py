@@ -75,15 +75,19 @@ class ForecastSettings(_Frozen):
     ensemble_size: int = Field(ge=0)
     quantile_method: Literal["conformal", "model"]
     backtest: BacktestSettings
+    global_group_by: Literal["location", "category"]
 
     @field_validator("models")
     @classmethod
     def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from skuplan.models.registry import MODELS
+        from skuplan.models.registry import GLOBAL_MODELS, MODELS
 
-        unknown = [m for m in value if m not in MODELS]
+        known = [*MODELS, *GLOBAL_MODELS]
+        unknown = [m for m in value if m not in known]
         if unknown or not value:
-            raise ValueError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(sorted(MODELS))}")
+            raise ValueError(
+                f"unknown model(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(sorted(known))}"
+            )
         return value
 
     @field_validator("quantiles")

@@ -181,10 +181,16 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
     # Events over the history and a year ahead, so forecasts see the coming holidays too.
     all_days = pd.date_range(dates[0], pd.Timestamp(run_date) + pd.Timedelta(days=365), freq="D")
     calendar = pd.DataFrame(
-        [(d.date(), HOLIDAYS[(d.month, d.day)][0]) for d in all_days if (d.month, d.day) in HOLIDAYS],
+        [
+            (d.date(), HOLIDAYS[(d.month, d.day)][0])
+            for d in all_days
+            if (d.month, d.day) in HOLIDAYS
+        ],
         columns=["date", "event"],
     )
-    return DemoData(raw_sales=raw, items=items, locations=loc_table, inventory=inventory, calendar=calendar)
+    return DemoData(
+        raw_sales=raw, items=items, locations=loc_table, inventory=inventory, calendar=calendar
+    )
 
 
 def _make_dirty(

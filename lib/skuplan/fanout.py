@@ -28,3 +28,42 @@ def apply_per_series(
         return fn(pdf)
 
     return history_df.groupBy(*keys).applyInPandas(per_series, schema=schema)
+
+
+def apply_per_series_with(
+    history_df: DataFrame,
+    extra_df: DataFrame,
+    fn: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame],
+    schema: StructType,
+    keys: Sequence[str] = KEYS,
+) -> DataFrame:
+    """Like :func:`apply_per_series`, with each series' rows of ``extra_df`` as a second frame.
+
+    One ``cogroup(...).applyInPandas``: a series without rows in ``extra_df`` gets an empty
+    frame; a group with no history rows is skipped.
+    """
+
+    def per_series(history_pdf: pd.DataFrame, extra_pdf: pd.DataFrame) -> pd.DataFrame:
+        if history_pdf.empty:
+            return pd.DataFrame(columns=schema.fieldNames())
+        return fn(history_pdf, extra_pdf)
+
+    return (
+        history_df.groupBy(*keys)
+        .cogroup(extra_df.groupBy(*keys))
+        .applyInPandas(per_series, schema=schema)
+    )
+
+
+def apply_per_group(
+    df: DataFrame,
+    fn: Callable[[pd.DataFrame], pd.DataFrame],
+    schema: StructType,
+    group_by: Sequence[str],
+) -> DataFrame:
+    """Run ``fn`` once per group of series (e.g. all series of a store) on the executors."""
+
+    def per_group(pdf: pd.DataFrame) -> pd.DataFrame:
+        return fn(pdf)
+
+    return df.groupBy(*group_by).applyInPandas(per_group, schema=schema)

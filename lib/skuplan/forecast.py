@@ -62,15 +62,27 @@ def daily_history(history_pdf: pd.DataFrame, end_date: dt.date) -> pd.DataFrame:
 def future_frame(history: pd.DataFrame, run_date: dt.date, horizon: int) -> pd.DataFrame:
     """The days to forecast, with no promotion planned and the last regular price."""
     regular = history.loc[history["promo"] == 0, "price"].dropna()
-    price = regular.iloc[-1] if len(regular) else history["price"].dropna().iloc[-1] if history["price"].notna().any() else np.nan
+    price = (
+        regular.iloc[-1]
+        if len(regular)
+        else history["price"].dropna().iloc[-1]
+        if history["price"].notna().any()
+        else np.nan
+    )
     return pd.DataFrame(
-        {"ds": pd.date_range(pd.Timestamp(run_date), periods=horizon, freq="D"), "price": price, "promo": 0.0}
+        {
+            "ds": pd.date_range(pd.Timestamp(run_date), periods=horizon, freq="D"),
+            "price": price,
+            "promo": 0.0,
+        }
     )
 
 
 def _eligible(settings: ForecastSettings, n: int, demand_class: str) -> list[str]:
     names = []
     for name in settings.models:
+        if name in registry.GLOBAL_MODELS:
+            continue
         spec = registry.get(name)
         if n < spec.min_history:
             continue
@@ -104,7 +116,9 @@ def _ensemble(best: list[backtest.ModelBacktest], members: int) -> backtest.Mode
     )
 
 
-def _final_forecast(data: SeriesData, order: list[str], ensemble_of: list[str]) -> tuple[str, pd.DataFrame, list[str]]:
+def _final_forecast(
+    data: SeriesData, order: list[str], ensemble_of: list[str], specs: dict[str, registry.ModelSpec]
+) -> tuple[str, pd.DataFrame, list[str]]:
     """Fit the models in ``order`` on the whole history until one succeeds.
 
     Returns the model used, its output and the errors of those that failed before it.
@@ -113,10 +127,12 @@ def _final_forecast(data: SeriesData, order: list[str], ensemble_of: list[str]) 
     for name in order:
         try:
             if name == "ensemble":
-                outs = [registry.get(m).fn(data) for m in ensemble_of]
-                out = outs[0][["ds"]].assign(yhat=np.mean([o["yhat"].to_numpy(float) for o in outs], axis=0))
+                outs = [specs[m].fn(data) for m in ensemble_of]
+                out = outs[0][["ds"]].assign(
+                    yhat=np.mean([o["yhat"].to_numpy(float) for o in outs], axis=0)
+                )
             else:
-                out = registry.get(name).fn(data)
+                out = specs[name].fn(data)
             if len(out) != data.horizon or not np.isfinite(out["yhat"].to_numpy(float)).all():
                 raise ValueError(f"{name} returned {len(out)} rows or non-finite values")
             return name, out, errors
@@ -126,10 +142,16 @@ def _final_forecast(data: SeriesData, order: list[str], ensemble_of: list[str]) 
 
 
 def _band(
-    point: np.ndarray, out: pd.DataFrame, bt: backtest.ModelBacktest | None, data: SeriesData, method: str
+    point: np.ndarray,
+    out: pd.DataFrame,
+    bt: backtest.ModelBacktest | None,
+    data: SeriesData,
+    method: str,
 ) -> dict[float, np.ndarray]:
     cols = [quantile_column(q) for q in data.quantiles]
-    if method == "model" and all(c in out and np.isfinite(out[c].to_numpy(float)).all() for c in cols):
+    if method == "model" and all(
+        c in out and np.isfinite(out[c].to_numpy(float)).all() for c in cols
+    ):
         native = {q: out[quantile_column(q)].to_numpy(float) for q in data.quantiles}
         return conformal.apply_quantiles(point, {q: native[q] - point for q in data.quantiles})
     if bt is not None and bt.ok and bt.actual.size:
@@ -151,6 +173,7 @@ def forecast_series(
     run_date: dt.date,
     settings: ForecastSettings,
     holidays: pd.DataFrame | None = None,
+    external: pd.DataFrame | None = None,
 ) -> SeriesResult:
     """Backtest the configured models on one series, choose the best, forecast from ``run_date``.
 
@@ -160,6 +183,8 @@ def forecast_series(
         run_date: the first forecast day.
         settings: models, horizon, quantiles, backtest and selection settings.
         holidays: Prophet-style events (``holiday, ds``) for models that use them.
+        external: forecasts of global models for this series (see :func:`global_group_forecasts`),
+            which compete like the others.
 
     Returns:
         ``forecasts``: one row per horizon day: ``sku, location, date, step, model, yhat``, a
@@ -178,19 +203,32 @@ def forecast_series(
         season_length=settings.season_length,
         quantiles=settings.quantiles,
         holidays=holidays,
+        native_quantiles=settings.quantile_method == "model",
     )
     n = len(history)
     demand_class = intermittent.classify_demand(data.y)
     candidates = _eligible(settings, n, demand_class) if n >= settings.min_history else []
+    specs = {name: registry.get(name) for name in (*candidates, *registry.FALLBACKS)}
+    if external is not None and len(external) and n >= settings.min_history:
+        for name in dict.fromkeys(external["model"]):
+            specs[name] = registry.precomputed(name, external, min_history=settings.min_history)
+            candidates.append(name)
     bt_settings = settings.backtest
     bt_horizon = bt_settings.horizon or settings.horizon
-    min_train = max([registry.get(c).min_history for c in candidates] + [settings.min_history])
+    min_train = max(
+        [registry.get(c).min_history for c in candidates if c in registry.MODELS]
+        + [settings.min_history]
+    )
     origins = backtest.rolling_origins(
         n, horizon=bt_horizon, folds=bt_settings.folds, step=bt_settings.step, min_train=min_train
     )
     insample = data.y[: origins[0]] if origins else data.y
 
-    results = [backtest.run_backtest(c, registry.get(c), data, origins, bt_horizon) for c in candidates] if origins else []
+    results = (
+        [backtest.run_backtest(c, specs[c], data, origins, bt_horizon) for c in candidates]
+        if origins
+        else []
+    )
     for bt in results:
         if bt.ok:
             bt.metrics = backtest.score(bt, insample, settings.season_length, settings.quantiles)
@@ -207,8 +245,10 @@ def forecast_series(
     order = [bt.model for bt in ranked]
     order += [m for m in registry.FALLBACKS if m not in order and n >= registry.get(m).min_history]
     order = order or ["historic_mean"]
-    chosen, out, errors = _final_forecast(data, order, ensemble_of)
-    status = STATUS_OK if not errors and (not ranked or chosen == ranked[0].model) else STATUS_FALLBACK
+    chosen, out, errors = _final_forecast(data, order, ensemble_of, specs)
+    status = (
+        STATUS_OK if not errors and (not ranked or chosen == ranked[0].model) else STATUS_FALLBACK
+    )
     error = "; ".join(errors) or None
 
     point = np.maximum(out["yhat"].to_numpy(float), 0.0)
@@ -238,7 +278,18 @@ def forecast_series(
         }
         for bt in results
     ]
-    metrics_pdf = pd.DataFrame(metric_rows, columns=[*KEYS, "model", "folds", *metric_names(settings.quantiles), "is_selected", "fit_seconds", "error"])
+    metrics_pdf = pd.DataFrame(
+        metric_rows,
+        columns=[
+            *KEYS,
+            "model",
+            "folds",
+            *metric_names(settings.quantiles),
+            "is_selected",
+            "fit_seconds",
+            "error",
+        ],
+    )
     run = pd.DataFrame(
         [
             {
@@ -252,7 +303,10 @@ def forecast_series(
                 "backtest_folds": len(origins),
                 "fit_seconds": time.perf_counter() - started,
                 "params": json.dumps(
-                    {"selection_metric": settings.selection_metric, "ensemble_of": ensemble_of if chosen == "ensemble" else []}
+                    {
+                        "selection_metric": settings.selection_metric,
+                        "ensemble_of": ensemble_of if chosen == "ensemble" else [],
+                    }
                 ),
             }
         ]
@@ -266,9 +320,12 @@ def series_records(
     run_date: dt.date,
     settings: ForecastSettings,
     holidays: pd.DataFrame | None = None,
+    external: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """:func:`forecast_series` stacked into one frame with a ``record`` column, for Spark."""
-    result = forecast_series(history_pdf, run_date=run_date, settings=settings, holidays=holidays)
+    result = forecast_series(
+        history_pdf, run_date=run_date, settings=settings, holidays=holidays, external=external
+    )
     frames = [
         result.forecasts.assign(record=RECORD_FORECAST),
         result.metrics.assign(record=RECORD_METRIC),
@@ -276,3 +333,87 @@ def series_records(
     ]
     columns = [f.name for f in series_records_schema(settings.quantiles).fields]
     return pd.concat([f for f in frames if len(f)], ignore_index=True).reindex(columns=columns)
+
+
+def global_group_forecasts(
+    group_pdf: pd.DataFrame, *, run_date: dt.date, settings: ForecastSettings
+) -> pd.DataFrame:
+    """Train one LightGBM on a group of series at each backtest origin and at the run date.
+
+    The origins are the same days the per-series backtests use (``run_date - horizon -
+    k * step``), so each series can score these forecasts next to its own models.
+
+    Args:
+        group_pdf: clean sales of every series in the group: ``sku, location, date, qty``
+            and optionally ``price, promo, is_stockout``.
+
+    Returns:
+        ``sku, location, model, origin, ds, yhat``, a column per quantile and ``error``: one
+        row per series, origin and forecast day; a single error row per series when the
+        group's model failed.
+    """
+    from skuplan.models.lgbm import lgbm_global_forecast
+
+    name = registry.GLOBAL_MODELS[0]
+    end = run_date - dt.timedelta(days=1)
+    daily = []
+    for keys, pdf in group_pdf.groupby(list(KEYS), sort=True):
+        one = daily_history(pdf, end)
+        if len(one) >= settings.min_history:
+            daily.append(one.assign(**dict(zip(KEYS, keys, strict=True))))
+    columns = [
+        *KEYS,
+        "model",
+        "origin",
+        "ds",
+        "yhat",
+        *[quantile_column(q) for q in settings.quantiles],
+        "error",
+    ]
+    if not daily:
+        return pd.DataFrame(columns=columns)
+    history = pd.concat(daily, ignore_index=True)[[*KEYS, "ds", "y", "price", "promo"]]
+    bt_horizon = settings.backtest.horizon or settings.horizon
+    origins = [
+        pd.Timestamp(run_date - dt.timedelta(days=bt_horizon + k * settings.backtest.step))
+        for k in range(settings.backtest.folds)
+    ]
+    method = "objective" if settings.quantile_method == "model" else "none"
+    outputs = []
+    try:
+        for origin in [*origins, pd.Timestamp(run_date)]:
+            train = history[history["ds"] < origin]
+            counts = train.groupby(list(KEYS))["ds"].transform("size")
+            train = train[counts >= settings.min_history]
+            if train.empty:
+                continue
+            if origin == pd.Timestamp(run_date):
+                future = pd.concat(
+                    [future_frame(h, run_date, settings.horizon).assign(**dict(zip(KEYS, k, strict=True)))
+                     for k, h in train.groupby(list(KEYS), sort=True)],
+                    ignore_index=True,
+                )  # fmt: skip
+            else:
+                window = (history["ds"] >= origin) & (
+                    history["ds"] < origin + pd.Timedelta(days=bt_horizon)
+                )
+                future = (
+                    history[window]
+                    .drop(columns="y")
+                    .merge(train[list(KEYS)].drop_duplicates(), on=list(KEYS))
+                )
+            out = lgbm_global_forecast(
+                train, future, keys=KEYS, quantiles=settings.quantiles, quantile_method=method
+            )
+            outputs.append(out.assign(model=name, origin=origin, error=None))
+    except Exception as exc:  # the group's model failed: each series records why and moves on
+        error = f"{name}: {backtest.error_text(exc)}"
+        series = history[list(KEYS)].drop_duplicates()
+        return series.assign(
+            model=name, origin=pd.NaT, ds=pd.NaT, yhat=np.nan, error=error
+        ).reindex(columns=columns)
+    result = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame(columns=columns)
+    result = result.reindex(columns=columns)
+    for col in ("origin", "ds"):
+        result[col] = pd.to_datetime(result[col]).dt.date
+    return result

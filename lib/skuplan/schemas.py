@@ -158,17 +158,43 @@ MODEL_RUN = T.StructType(
 )
 
 
+def global_forecasts_schema(quantiles: Iterable[float]) -> T.StructType:
+    """Output of a global model's group function: forecasts per series, origin and day."""
+    return T.StructType(
+        [
+            T.StructField("sku", T.StringType()),
+            T.StructField("location", T.StringType()),
+            T.StructField("model", T.StringType()),
+            T.StructField("origin", T.DateType()),
+            T.StructField("ds", T.DateType()),
+            T.StructField("yhat", T.DoubleType()),
+            *[T.StructField(quantile_column(q), T.DoubleType()) for q in quantiles],
+            T.StructField("error", T.StringType()),
+        ]
+    )
+
+
 def series_records_schema(quantiles: Iterable[float]) -> T.StructType:
     """The grouped-UDF output: forecast, metric and run rows stacked, told apart by ``record``.
 
     Every column is nullable: each record kind fills only its own columns.
     """
     quantiles = list(quantiles)
-    fields: dict[str, T.DataType] = {"sku": T.StringType(), "location": T.StringType(), "record": T.StringType()}
-    for schema in (forecast_series_schema(quantiles), backtest_metrics_schema(quantiles), MODEL_RUN):
+    fields: dict[str, T.DataType] = {
+        "sku": T.StringType(),
+        "location": T.StringType(),
+        "record": T.StringType(),
+    }
+    for schema in (
+        forecast_series_schema(quantiles),
+        backtest_metrics_schema(quantiles),
+        MODEL_RUN,
+    ):
         for f in schema.fields:
             fields.setdefault(f.name, f.dataType)
-    return T.StructType([T.StructField(name, dtype, nullable=True) for name, dtype in fields.items()])
+    return T.StructType(
+        [T.StructField(name, dtype, nullable=True) for name, dtype in fields.items()]
+    )
 
 
 def with_run(schema: T.StructType) -> T.StructType:

@@ -30,6 +30,8 @@ class SeriesData:
         season_length: the seasonal period in days.
         quantiles: the quantile levels wanted.
         holidays: Prophet-style events (``holiday``, ``ds``), or None.
+        native_quantiles: ask models that can for their own quantiles (otherwise they are
+            calibrated from backtest errors and models may skip computing them).
     """
 
     history: pd.DataFrame
@@ -37,6 +39,7 @@ class SeriesData:
     season_length: int
     quantiles: tuple[float, ...]
     holidays: pd.DataFrame | None = None
+    native_quantiles: bool = False
 
     @property
     def y(self) -> np.ndarray:
@@ -50,7 +53,11 @@ class SeriesData:
         """The first ``n_train`` days as history and the next ``horizon`` as a future to predict."""
         test = self.history.iloc[n_train : n_train + horizon]
         future_cols = ["ds", *[c for c in REGRESSORS if c in self.history]]
-        fold = replace(self, history=self.history.iloc[:n_train], future=test[future_cols].reset_index(drop=True))
+        fold = replace(
+            self,
+            history=self.history.iloc[:n_train],
+            future=test[future_cols].reset_index(drop=True),
+        )
         return fold, test["y"].to_numpy(dtype=float)
 
 
@@ -90,14 +97,50 @@ def _intermittent(method: Callable[..., np.ndarray]) -> ModelFn:
     return fn
 
 
+def _regressors(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[["ds", *[c for c in ("y", *REGRESSORS) if c in frame]]]
+
+
+def _prophet(data: SeriesData) -> pd.DataFrame:
+    from skuplan.models.prophet_model import prophet_forecast  # heavy import, only when used
+
+    return prophet_forecast(
+        _regressors(data.history),
+        _regressors(data.future),
+        quantiles=data.quantiles,
+        holidays=data.holidays,
+    )
+
+
+def _lightgbm(data: SeriesData) -> pd.DataFrame:
+    from skuplan.models.lgbm import lgbm_forecast
+
+    method = "objective" if data.native_quantiles else "none"
+    return lgbm_forecast(
+        _regressors(data.history),
+        _regressors(data.future),
+        quantiles=data.quantiles,
+        quantile_method=method,
+    )
+
+
 MODELS: dict[str, ModelSpec] = {
     "seasonal_naive": ModelSpec(_seasonal_naive, min_history=7),
     "moving_average": ModelSpec(_moving_average, min_history=7),
     "historic_mean": ModelSpec(_historic_mean, min_history=1),
-    "croston": ModelSpec(_intermittent(intermittent.croston), min_history=14, intermittent_only=True),
+    "croston": ModelSpec(
+        _intermittent(intermittent.croston), min_history=14, intermittent_only=True
+    ),
     "sba": ModelSpec(_intermittent(intermittent.sba), min_history=14, intermittent_only=True),
     "tsb": ModelSpec(_intermittent(intermittent.tsb), min_history=14, intermittent_only=True),
+    # Prophet and LightGBM need a few seasons to learn from and are wasted on sparse demand.
+    "prophet": ModelSpec(_prophet, min_history=56, smooth_only=True),
+    "lightgbm": ModelSpec(_lightgbm, min_history=90, smooth_only=True),
 }
+
+# Models trained on a group of series at once (one applyInPandas group per store or
+# category); each series then sees their forecasts as one more candidate.
+GLOBAL_MODELS = ("lightgbm_global",)
 
 # The last resorts, in order, when every competing model fails on a series.
 FALLBACKS = ("seasonal_naive", "historic_mean")
@@ -108,3 +151,25 @@ def get(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
+
+
+def precomputed(name: str, forecasts: pd.DataFrame, min_history: int) -> ModelSpec:
+    """A model whose forecasts were computed elsewhere (a global model), looked up by origin.
+
+    ``forecasts`` has ``model, origin, ds, yhat`` (and optionally quantile columns and
+    ``error``); ``origin`` is the first forecast day of a backtest fold or of the final
+    forecast. A fold that was not computed, or a recorded error, raises like a failing fit.
+    """
+    rows = forecasts[forecasts["model"] == name]
+
+    def fn(data: SeriesData) -> pd.DataFrame:
+        errors = rows["error"].dropna() if "error" in rows else pd.Series(dtype=str)
+        if len(errors):
+            raise RuntimeError(errors.iloc[0])
+        origin = pd.Timestamp(data.future["ds"].iloc[0])
+        found = rows[pd.to_datetime(rows["origin"]) == origin].sort_values("ds")
+        if len(found) != data.horizon:
+            raise ValueError(f"{name} has {len(found)} of {data.horizon} days from {origin.date()}")
+        return found.drop(columns=["model", "origin"]).reset_index(drop=True)
+
+    return ModelSpec(fn, min_history=min_history)

@@ -18,13 +18,22 @@ from pyspark.sql import DataFrame, SparkSession
 from skuplan import cold_start, delta_io, fanout
 from skuplan.conf import Conf
 from skuplan.errors import InputError, ModelFailureError
-from skuplan.forecast import RECORD_FORECAST, RECORD_METRIC, RECORD_RUN, STATUS_OK, series_records
+from skuplan.forecast import (
+    RECORD_FORECAST,
+    RECORD_METRIC,
+    RECORD_RUN,
+    STATUS_OK,
+    global_group_forecasts,
+    series_records,
+)
+from skuplan.models import registry
 from skuplan.pipeline import new_run_id
 from skuplan.schemas import (
     KEYS,
     MODEL_RUN,
     backtest_metrics_schema,
     forecast_series_schema,
+    global_forecasts_schema,
     series_records_schema,
 )
 
@@ -45,7 +54,11 @@ class ForecastSummary:
     def __str__(self) -> str:
         models = ", ".join(f"{k}={v}" for k, v in sorted(self.models.items()))
         mase = "n/a" if self.median_mase is None else f"{self.median_mase:.3f}"
-        naive = "n/a" if self.median_mase_seasonal_naive is None else f"{self.median_mase_seasonal_naive:.3f}"
+        naive = (
+            "n/a"
+            if self.median_mase_seasonal_naive is None
+            else f"{self.median_mase_seasonal_naive:.3f}"
+        )
         return (
             f"train_forecast: {self.series} series forecast ({models}); {self.failed_series} fell back; "
             f"median backtest MASE {mase} (seasonal naive {naive})"
@@ -72,6 +85,22 @@ def _holidays(spark: SparkSession, conf: Conf) -> pd.DataFrame | None:
     return pd.DataFrame({"holiday": pdf["event"].astype(str), "ds": pd.to_datetime(pdf["date"])})
 
 
+def _global_forecasts(spark: SparkSession, conf: Conf, history_df: DataFrame) -> DataFrame:
+    """Forecasts of the global models, one ``applyInPandas`` group per store or category."""
+    group_by = conf.forecast.global_group_by
+    if group_by == "category":
+        items_df = delta_io.read_table(
+            spark, conf.table("items"), required=["sku", "category"], what="item master"
+        )
+        history_df = history_df.join(items_df.select("sku", "category"), "sku", "left").fillna(
+            {"category": "unknown"}
+        )
+    fn = partial(global_group_forecasts, run_date=conf.run_date, settings=conf.forecast)
+    return fanout.apply_per_group(
+        history_df, fn, global_forecasts_schema(conf.forecast.quantiles), [group_by]
+    )
+
+
 def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
     """Forecast every series in the clean sales from ``conf.run_date`` on.
 
@@ -83,24 +112,43 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
     run_id = new_run_id("train_forecast", conf.run_date)
     settings = conf.forecast
     history_df = (
-        delta_io.read_table(spark, conf.table("clean_sales"), required=HISTORY_COLUMNS, what="clean sales")
+        delta_io.read_table(
+            spark, conf.table("clean_sales"), required=HISTORY_COLUMNS, what="clean sales"
+        )
         .filter(F.col("date") < F.lit(conf.run_date))
         .select(*HISTORY_COLUMNS)
     )
     holidays = _holidays(spark, conf)
     fn = partial(series_records, run_date=conf.run_date, settings=settings, holidays=holidays)
-    spark.sparkContext.setJobDescription(f"train_forecast {conf.run_date}: backtest and forecast per series")
-    records_df = (
-        fanout.apply_per_series(history_df, fn, series_records_schema(settings.quantiles))
-        .select(F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*")
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    records_schema = series_records_schema(settings.quantiles)
+    spark.sparkContext.setJobDescription(
+        f"train_forecast {conf.run_date}: backtest and forecast per series"
     )
+    if any(m in registry.GLOBAL_MODELS for m in settings.models):
+        global_df = _global_forecasts(spark, conf, history_df)
+        records_df = fanout.apply_per_series_with(
+            history_df,
+            global_df,
+            lambda h, g: fn(h, external=g if len(g) else None),
+            records_schema,
+        )
+    else:
+        records_df = fanout.apply_per_series(history_df, fn, records_schema)
+    records_df = records_df.select(
+        F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*"
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         runs_df = _records_to(records_df, RECORD_RUN, MODEL_RUN)
-        per_model = runs_df.groupBy("chosen_model", (F.col("status") != STATUS_OK).alias("is_failed")).count().collect()
+        per_model = (
+            runs_df.groupBy("chosen_model", (F.col("status") != STATUS_OK).alias("is_failed"))
+            .count()
+            .collect()
+        )
         series = sum(r["count"] for r in per_model)
         if series == 0:
-            raise InputError(f"no clean sales before {conf.run_date} in {conf.table('clean_sales')}")
+            raise InputError(
+                f"no clean sales before {conf.run_date} in {conf.table('clean_sales')}"
+            )
         failed = sum(r["count"] for r in per_model if r["is_failed"])
         if failed / series > settings.max_failure_share:
             raise ModelFailureError(
@@ -110,12 +158,18 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
         models: dict[str, int] = {}
         for r in per_model:
             models[r["chosen_model"]] = models.get(r["chosen_model"], 0) + r["count"]
-        metrics_df = _records_to(records_df, RECORD_METRIC, backtest_metrics_schema(settings.quantiles))
+        metrics_df = _records_to(
+            records_df, RECORD_METRIC, backtest_metrics_schema(settings.quantiles)
+        )
         mase = (
             metrics_df.groupBy()
             .agg(
-                F.percentile_approx(F.when(F.col("is_selected"), F.col("mase")), 0.5).alias("chosen"),
-                F.percentile_approx(F.when(F.col("model") == "seasonal_naive", F.col("mase")), 0.5).alias("naive"),
+                F.percentile_approx(F.when(F.col("is_selected"), F.col("mase")), 0.5).alias(
+                    "chosen"
+                ),
+                F.percentile_approx(
+                    F.when(F.col("model") == "seasonal_naive", F.col("mase")), 0.5
+                ).alias("naive"),
             )
             .first()
         )
@@ -124,11 +178,15 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
         new_df = cold_start.forecast_new_series(
             history_df,
             delta_io.read_table(spark, conf.table("inventory"), required=KEYS, what="inventory"),
-            delta_io.read_table(spark, conf.table("items"), required=["sku", "category"], what="item master"),
+            delta_io.read_table(
+                spark, conf.table("items"), required=["sku", "category"], what="item master"
+            ),
             run_date=conf.run_date,
             horizon=settings.horizon,
             quantiles=settings.quantiles,
-        ).select(F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), *forecast_cols)
+        ).select(
+            F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), *forecast_cols
+        )
         new_runs_df = new_df.filter(F.col("step") == 1).select(
             "run_date", "run_id", *KEYS,
             F.col("model").alias("chosen_model"), F.lit("new").alias("demand_class"),
@@ -137,7 +195,9 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
             F.lit(0.0).alias("fit_seconds"), F.lit("{}").alias("params"),
         )  # fmt: skip
         outputs = {
-            "forecasts": _records_to(records_df, RECORD_FORECAST, forecast_series_schema(settings.quantiles)).unionByName(new_df),
+            "forecasts": _records_to(
+                records_df, RECORD_FORECAST, forecast_series_schema(settings.quantiles)
+            ).unionByName(new_df),
             "backtest_metrics": metrics_df,
             "model_runs": runs_df.unionByName(new_runs_df),
         }
