@@ -29,6 +29,9 @@ def test_history_shape_and_master_data():
     assert len(data.locations) == 5 and len(data.inventory) == 200
     assert data.items["lead_time_mean_days"].isna().any()  # some items rely on the default
     assert ((data.items["moq"] % data.items["pack_size"]) == 0).all()
+    # Events cover the history and the coming year, so forecasts see upcoming holidays.
+    assert {"christmas", "black_friday"} <= set(data.calendar["event"])
+    assert data.calendar["date"].min() < RUN_DATE < data.calendar["date"].max()
 
 
 def test_series_variety_new_discontinued_and_intermittent():

@@ -65,6 +65,7 @@ class BacktestSettings(_Frozen):
 
 
 class ForecastSettings(_Frozen):
+    freq: str
     horizon: int = Field(gt=0)
     season_length: int = Field(gt=0)
     quantiles: tuple[float, ...]
@@ -76,6 +77,17 @@ class ForecastSettings(_Frozen):
     quantile_method: Literal["conformal", "model"]
     backtest: BacktestSettings
     global_group_by: Literal["location", "category"]
+
+    @field_validator("freq")
+    @classmethod
+    def _known_freq(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            pd.tseries.frequencies.to_offset(value)
+        except ValueError:
+            raise ValueError(f"not a pandas frequency: {value!r} (e.g. D, W-FRI, MS)") from None
+        return value
 
     @field_validator("models")
     @classmethod

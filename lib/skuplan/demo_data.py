@@ -230,18 +230,14 @@ def run(spark: SparkSession, conf: Conf) -> dict[str, int]:
         F.lit("demo").alias("source"),
         F.lit(conf.run_date).alias("load_date"),
     )
-    outputs = {
-        "raw_sales": (raw_df, len(data.raw_sales)),
-        "items": (spark.createDataFrame(data.items, schema=schemas.ITEMS), len(data.items)),
-        "locations": (
-            spark.createDataFrame(data.locations, schema=schemas.LOCATIONS),
-            len(data.locations),
-        ),
-        "inventory": (
-            spark.createDataFrame(data.inventory, schema=schemas.INVENTORY),
-            len(data.inventory),
-        ),
-    }
+    outputs = {"raw_sales": (raw_df, len(data.raw_sales))}
+    for key, pdf, schema in (
+        ("items", data.items, schemas.ITEMS),
+        ("locations", data.locations, schemas.LOCATIONS),
+        ("inventory", data.inventory, schemas.INVENTORY),
+        ("calendar", data.calendar, schemas.CALENDAR),
+    ):
+        outputs[key] = (spark.createDataFrame(pdf, schema=schema), len(pdf))
     for key, (df, _) in outputs.items():
         delta_io.overwrite_table(df, conf.table(key))
     return {key: rows for key, (_, rows) in outputs.items()}

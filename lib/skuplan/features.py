@@ -198,15 +198,16 @@ def make_features(
         window before) when ``price`` is present; ``promo`` (0/1) when present.
 
     Raises:
-        ValueError: a series skips or repeats a day.
+        ValueError: a series repeats a period or is out of order.
     """
     keys = list(keys)
     out = frame.sort_values([*keys, "ds"], kind="mergesort").reset_index(drop=True)
     out["ds"] = pd.to_datetime(out["ds"])
     pos = series_positions(out, keys)
     step = out["ds"].diff().to_numpy()
-    if ((pos > 0) & (step != np.timedelta64(1, "D"))).any():
-        raise ValueError("each series needs exactly one row per day, without gaps")
+    # Rows are periods of one regular grid (days, weeks or months), filled by the caller.
+    if ((pos > 0) & (step <= np.timedelta64(0, "D"))).any():
+        raise ValueError("each series needs one row per period, in date order, without repeats")
 
     y = out["y"].to_numpy(dtype=float)
     rows = np.arange(len(out))

@@ -36,8 +36,9 @@ class SeriesResult:
     run: pd.DataFrame
 
 
-def daily_history(history_pdf: pd.DataFrame, end_date: dt.date) -> pd.DataFrame:
-    """Daily rows from the first sale to ``end_date``; days without a sale count as zero.
+def daily_history(history_pdf: pd.DataFrame, end_date: dt.date, freq: str = "D") -> pd.DataFrame:
+    """One row per period (``freq``: ``D`` days, ``W-FRI`` weeks, ``MS`` months...) from the
+    first sale to ``end_date``; periods without a sale count as zero.
 
     Input columns: ``date, qty`` and optionally ``price, promo, is_stockout``.
     Output columns: ``ds, y, price, promo, is_stockout`` (price carried forward).
@@ -50,7 +51,7 @@ def daily_history(history_pdf: pd.DataFrame, end_date: dt.date) -> pd.DataFrame:
     daily = pdf.groupby("ds").agg(**agg)
     if daily.empty:
         return pd.DataFrame(columns=["ds", "y", "price", "promo", "is_stockout"])
-    index = pd.date_range(daily.index.min(), pd.Timestamp(end_date), freq="D", name="ds")
+    index = pd.date_range(daily.index.min(), pd.Timestamp(end_date), freq=freq, name="ds")
     daily = daily.reindex(index)
     daily["y"] = daily["y"].fillna(0.0).astype(float)
     daily["price"] = daily["price"].ffill().bfill() if "price" in daily else np.nan
@@ -59,8 +60,15 @@ def daily_history(history_pdf: pd.DataFrame, end_date: dt.date) -> pd.DataFrame:
     return daily.reset_index()
 
 
-def future_frame(history: pd.DataFrame, run_date: dt.date, horizon: int) -> pd.DataFrame:
-    """The days to forecast, with no promotion planned and the last regular price."""
+def last_period(run_date: dt.date, freq: str) -> dt.date:
+    """The last period before ``run_date`` (the day before, for daily data)."""
+    return (pd.Timestamp(run_date) - pd.tseries.frequencies.to_offset(freq)).date()
+
+
+def future_frame(
+    history: pd.DataFrame, run_date: dt.date, horizon: int, freq: str = "D"
+) -> pd.DataFrame:
+    """The periods to forecast, with no promotion planned and the last regular price."""
     regular = history.loc[history["promo"] == 0, "price"].dropna()
     price = (
         regular.iloc[-1]
@@ -71,7 +79,7 @@ def future_frame(history: pd.DataFrame, run_date: dt.date, horizon: int) -> pd.D
     )
     return pd.DataFrame(
         {
-            "ds": pd.date_range(pd.Timestamp(run_date), periods=horizon, freq="D"),
+            "ds": pd.date_range(pd.Timestamp(run_date), periods=horizon, freq=freq),
             "price": price,
             "promo": 0.0,
         }
@@ -196,14 +204,15 @@ def forecast_series(
     """
     started = time.perf_counter()
     keys = {k: history_pdf[k].iloc[0] for k in KEYS}
-    history = daily_history(history_pdf, run_date - dt.timedelta(days=1))
+    history = daily_history(history_pdf, last_period(run_date, settings.freq), settings.freq)
     data = SeriesData(
         history=history,
-        future=future_frame(history, run_date, settings.horizon),
+        future=future_frame(history, run_date, settings.horizon, settings.freq),
         season_length=settings.season_length,
         quantiles=settings.quantiles,
         holidays=holidays,
         native_quantiles=settings.quantile_method == "model",
+        freq=settings.freq,
     )
     n = len(history)
     demand_class = intermittent.classify_demand(data.y)
@@ -355,10 +364,11 @@ def global_group_forecasts(
     from skuplan.models.lgbm import lgbm_global_forecast
 
     name = registry.GLOBAL_MODELS[0]
-    end = run_date - dt.timedelta(days=1)
+    end = last_period(run_date, settings.freq)
+    offset = pd.tseries.frequencies.to_offset(settings.freq)
     daily = []
     for keys, pdf in group_pdf.groupby(list(KEYS), sort=True):
-        one = daily_history(pdf, end)
+        one = daily_history(pdf, end, settings.freq)
         if len(one) >= settings.min_history:
             daily.append(one.assign(**dict(zip(KEYS, keys, strict=True))))
     columns = [
@@ -375,7 +385,7 @@ def global_group_forecasts(
     history = pd.concat(daily, ignore_index=True)[[*KEYS, "ds", "y", "price", "promo"]]
     bt_horizon = settings.backtest.horizon or settings.horizon
     origins = [
-        pd.Timestamp(run_date - dt.timedelta(days=bt_horizon + k * settings.backtest.step))
+        pd.Timestamp(run_date) - (bt_horizon + k * settings.backtest.step) * offset
         for k in range(settings.backtest.folds)
     ]
     method = "objective" if settings.quantile_method == "model" else "none"
@@ -389,14 +399,12 @@ def global_group_forecasts(
                 continue
             if origin == pd.Timestamp(run_date):
                 future = pd.concat(
-                    [future_frame(h, run_date, settings.horizon).assign(**dict(zip(KEYS, k, strict=True)))
+                    [future_frame(h, run_date, settings.horizon, settings.freq).assign(**dict(zip(KEYS, k, strict=True)))
                      for k, h in train.groupby(list(KEYS), sort=True)],
                     ignore_index=True,
                 )  # fmt: skip
             else:
-                window = (history["ds"] >= origin) & (
-                    history["ds"] < origin + pd.Timedelta(days=bt_horizon)
-                )
+                window = (history["ds"] >= origin) & (history["ds"] < origin + bt_horizon * offset)
                 future = (
                     history[window]
                     .drop(columns="y")

@@ -40,6 +40,7 @@ class SeriesData:
     quantiles: tuple[float, ...]
     holidays: pd.DataFrame | None = None
     native_quantiles: bool = False
+    freq: str = "D"
 
     @property
     def y(self) -> np.ndarray:
@@ -109,6 +110,7 @@ def _prophet(data: SeriesData) -> pd.DataFrame:
         _regressors(data.future),
         quantiles=data.quantiles,
         holidays=data.holidays,
+        weekly=data.freq == "D",  # a weekly cycle only exists in daily data
     )
 
 

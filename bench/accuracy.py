@@ -1,0 +1,229 @@
+"""Held-out accuracy on real data: the selected forecasts against seasonal naive and Prophet alone.
+
+Runs the real jobs (validate_sales, train_forecast) on local Spark over public datasets in
+``../shared/data`` (skipped with a message when absent) and scores the forecasts on the
+held-out tail:
+
+- store_item: Kaggle store-item demand, 500 daily series, the last 90 days of 2017 held out;
+- walmart: Kaggle Walmart store x department weekly sales, the last 13 weeks held out
+  (a seeded sample of series, ``--walmart-series``);
+- carparts: monthly car-parts demand (intermittent), the last 12 months held out.
+
+Usage (from the project root)::
+
+    .venv/bin/python bench/accuracy.py [--datasets store_item,walmart,carparts] [--out FILE]
+
+Prints a table; ``--out`` also writes it as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "lib"))
+
+from skuplan import delta_io  # noqa: E402
+from skuplan.conf import load_conf  # noqa: E402
+from skuplan.models import baseline  # noqa: E402
+from skuplan.pipeline import forecast, validate  # noqa: E402
+from skuplan.session import get_session  # noqa: E402
+
+
+def load_store_item() -> tuple[pd.DataFrame, dict]:
+    with zipfile.ZipFile(DATA / "store_item_demand" / "demand-forecasting-kernels-only.zip") as z:
+        raw = pd.read_csv(z.open("train.csv"), parse_dates=["date"])
+    sales = pd.DataFrame(
+        {"sku": "item" + raw["item"].astype(str), "location": "store" + raw["store"].astype(str),
+         "date": raw["date"], "qty": raw["sales"].astype(float)}
+    )  # fmt: skip
+    run_date = dt.date(2017, 12, 31) - dt.timedelta(days=89)
+    return sales, {"run_date": run_date, "freq": "D", "horizon": 90, "season_length": 7}
+
+
+def load_walmart(n_series: int, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    with zipfile.ZipFile(DATA / "walmart_recruiting" / "train.csv.zip") as z:
+        raw = pd.read_csv(z.open("train.csv"), parse_dates=["Date"])
+    sales = pd.DataFrame(
+        {"sku": "dept" + raw["Dept"].astype(str), "location": "store" + raw["Store"].astype(str),
+         "date": raw["Date"], "qty": raw["Weekly_Sales"].astype(float)}
+    )  # fmt: skip
+    dates = np.sort(sales["date"].unique())
+    run_date = pd.Timestamp(dates[-13]).date()
+    # Series with sales in every held-out week, so every model is scored on the same weeks.
+    full = sales[sales["date"] >= pd.Timestamp(run_date)].groupby(["sku", "location"]).size()
+    keys = full[full == 13].index.to_frame(index=False).sample(n=n_series, random_state=seed)
+    sales = sales.merge(keys, on=["sku", "location"])
+    return sales, {"run_date": run_date, "freq": "W-FRI", "horizon": 13, "season_length": 52}
+
+
+def load_carparts() -> tuple[pd.DataFrame, dict]:
+    wide = pd.read_csv(DATA / "carparts" / "carparts_wide.csv")
+    long = wide.melt(id_vars="month", var_name="sku", value_name="qty").dropna(subset=["qty"])
+    sales = pd.DataFrame(
+        {"sku": "part" + long["sku"].astype(str), "location": "all",
+         "date": pd.to_datetime(long["month"] + "-01"), "qty": long["qty"].astype(float)}
+    )  # fmt: skip
+    run_date = (pd.Timestamp(sales["date"].max()) - pd.DateOffset(months=11)).date()
+    return sales, {"run_date": run_date, "freq": "MS", "horizon": 12, "season_length": 12}
+
+
+DATASETS = {
+    "store_item": (load_store_item, "seasonal_naive,moving_average,lightgbm_global,prophet"),
+    "walmart": (None, "seasonal_naive,moving_average,lightgbm_global,prophet"),
+    "carparts": (load_carparts, "seasonal_naive,moving_average,croston,sba,tsb,lightgbm_global"),
+}
+
+
+def write_inputs(spark, conf, train: pd.DataFrame) -> None:
+    raw = train.assign(
+        date=train["date"].dt.strftime("%Y-%m-%d"),
+        qty=train["qty"].map(repr),
+        price=None,
+        promo="0",
+        is_stockout="0",
+    )
+    from skuplan import schemas
+
+    cols = [f.name for f in schemas.RAW_SALES.fields if f.name not in ("source", "load_date")]
+    import pyspark.sql.functions as F
+
+    raw_df = spark.createDataFrame(raw[cols].astype(object).where(raw[cols].notna(), None), schemas.T.StructType(
+        [f for f in schemas.RAW_SALES.fields if f.name in cols]
+    )).select(*cols, F.lit("bench").alias("source"), F.lit(conf.run_date).alias("load_date"))  # fmt: skip
+    delta_io.overwrite_table(raw_df, conf.table("raw_sales"))
+    keys = train[["sku", "location"]].drop_duplicates()
+    items = pd.DataFrame({"sku": keys["sku"].unique()}).assign(category="all")
+    delta_io.overwrite_table(spark.createDataFrame(items), conf.table("items"))
+    delta_io.overwrite_table(
+        spark.createDataFrame(keys[["location"]].drop_duplicates()), conf.table("locations")
+    )
+    inventory = keys.assign(snapshot_date=conf.run_date, on_hand=0.0, on_order=0.0, backorders=0.0)
+    delta_io.overwrite_table(spark.createDataFrame(inventory), conf.table("inventory"))
+
+
+def score(fc: pd.DataFrame, actual: pd.DataFrame, train: pd.DataFrame, m: int) -> dict[str, float]:
+    """WAPE over all series-periods, mean and median per-series MASE, P10-P90 coverage."""
+    joined = fc.merge(actual, on=["sku", "location", "date"], how="inner")
+    err = (joined["qty"] - joined["yhat"]).abs()
+
+    def seasonal_naive_mae(q: pd.Series) -> float:
+        y = q.to_numpy()
+        return float(np.mean(np.abs(y[m:] - y[:-m]))) if len(y) > m else np.nan
+
+    scale = train.sort_values("date").groupby(["sku", "location"])["qty"].apply(seasonal_naive_mae)
+    per_series = joined.assign(err=err).groupby(["sku", "location"])["err"].mean() / scale
+    per_series = per_series.replace([np.inf, -np.inf], np.nan)
+    result = {
+        "wape": float(err.sum() / joined["qty"].abs().sum()),
+        "mase_mean": float(per_series.mean()),
+        "mase_median": float(per_series.median()),
+        "rows": len(joined),
+    }
+    if "q10" in joined:
+        result["coverage_p10_p90"] = float(
+            ((joined["qty"] >= joined["q10"]) & (joined["qty"] <= joined["q90"])).mean()
+        )
+    return result
+
+
+def seasonal_naive_forecasts(
+    train: pd.DataFrame, horizon: int, m: int, dates: pd.DatetimeIndex
+) -> pd.DataFrame:
+    rows = []
+    for (sku, loc), g in train.sort_values("date").groupby(["sku", "location"]):
+        y = g["qty"].to_numpy()
+        yhat = (
+            baseline.seasonal_naive(y, horizon, m)
+            if len(y) >= m
+            else baseline.historic_mean(y, horizon)
+        )
+        rows.append(pd.DataFrame({"sku": sku, "location": loc, "date": dates, "yhat": yhat}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def run_dataset(name: str, sales: pd.DataFrame, spec: dict, models: str, work: Path) -> list[dict]:
+    run_date, freq = spec["run_date"], spec["freq"]
+    train = sales[sales["date"] < pd.Timestamp(run_date)]
+    actual = sales[sales["date"] >= pd.Timestamp(run_date)].assign(date=lambda d: d["date"].dt.date)
+    dates = pd.date_range(pd.Timestamp(run_date), periods=spec["horizon"], freq=freq)
+    rows = []
+    for label, model_list, folds in (("selected", models, 3), ("prophet alone", "prophet", 1)):
+        if label == "prophet alone" and "prophet" not in models:
+            continue
+        overrides = [
+            f"warehouse={work / name / label.replace(' ', '_')}", "spark.master=local[2]",
+            "spark.options.spark.sql.shuffle.partitions=8",
+            f"forecast.freq={freq}", f"forecast.horizon={spec['horizon']}",
+            f"forecast.season_length={spec['season_length']}", f"forecast.models=[{model_list}]",
+            f"forecast.backtest.folds={folds}", "forecast.backtest.step=" + ("7" if freq == "D" else "4" if freq.startswith("W") else "3"),
+            "forecast.min_history=" + ("28" if freq == "D" else "14" if freq.startswith("W") else "12"),
+            "forecast.max_failure_share=1.0", "forecast.global_group_by=location",
+            "validation.allow_returns=true", "validation.max_quarantine_share=1.0",
+        ]  # fmt: skip
+        conf = load_conf(ROOT / "conf", "local", run_date, overrides)
+        spark = get_session(conf)
+        write_inputs(spark, conf, train)
+        started = time.perf_counter()
+        validate.run(spark, conf)
+        summary = forecast.run(spark, conf)
+        seconds = time.perf_counter() - started
+        fc = (
+            delta_io.read_table(spark, conf.table("forecasts"))
+            .select("sku", "location", "date", "yhat", "q10", "q90")
+            .toPandas()
+        )
+        rows.append({"dataset": name, "forecast": label, **score(fc, actual, train, spec["season_length"]),
+                     "seconds": round(seconds, 1), "models_chosen": summary.models})  # fmt: skip
+    naive = seasonal_naive_forecasts(train, spec["horizon"], spec["season_length"], dates)
+    naive["date"] = naive["date"].dt.date
+    rows.append(
+        {
+            "dataset": name,
+            "forecast": "seasonal naive",
+            **score(naive, actual, train, spec["season_length"]),
+        }
+    )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="store_item,walmart,carparts")
+    parser.add_argument("--walmart-series", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if not DATA.is_dir():
+        print(
+            f"skipped: the public datasets are not at {DATA} (they sit beside the project in shared/data)"
+        )
+        return 0
+    results = []
+    with tempfile.TemporaryDirectory(prefix="skuplan-accuracy-") as tmp:
+        for name in args.datasets.split(","):
+            loader, models = DATASETS[name]
+            sales, spec = load_walmart(args.walmart_series) if name == "walmart" else loader()
+            print(
+                f"{name}: {sales.groupby(['sku', 'location']).ngroups} series, run date {spec['run_date']}",
+                flush=True,
+            )
+            results += run_dataset(name, sales, spec, models, Path(tmp))
+    table = pd.DataFrame(results)
+    print(table.to_string(index=False))
+    if args.out:
+        args.out.write_text(table.to_string(index=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
