@@ -163,7 +163,10 @@ def _band(
         native = {q: out[quantile_column(q)].to_numpy(float) for q in data.quantiles}
         return conformal.apply_quantiles(point, {q: native[q] - point for q in data.quantiles})
     if bt is not None and bt.ok and bt.actual.size:
-        residuals = bt.residuals
+        # Backtests may score fewer steps than the horizon: later steps borrow (pooled).
+        residuals = np.full((bt.residuals.shape[0], data.horizon), np.nan)
+        width = min(data.horizon, bt.residuals.shape[1])
+        residuals[:, :width] = bt.residuals[:, :width]
     else:
         # No backtest: in-sample errors of seasonal naive (an m-step-ahead error, so they sit
         # at step m and scale with sqrt(step) from there), or spread around the mean.

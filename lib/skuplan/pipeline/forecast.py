@@ -101,6 +101,32 @@ def _global_forecasts(spark: SparkSession, conf: Conf, history_df: DataFrame) ->
     )
 
 
+def _new_series(
+    spark: SparkSession, conf: Conf, history_df: DataFrame, run_id: str
+) -> tuple[DataFrame, DataFrame]:
+    """Forecasts and model-run rows for stocked series without any sales yet (daily data)."""
+    settings = conf.forecast
+    forecast_cols = [f.name for f in forecast_series_schema(settings.quantiles).fields]
+    forecasts_df = cold_start.forecast_new_series(
+        history_df,
+        delta_io.read_table(spark, conf.table("inventory"), required=KEYS, what="inventory"),
+        delta_io.read_table(
+            spark, conf.table("items"), required=["sku", "category"], what="item master"
+        ),
+        run_date=conf.run_date,
+        horizon=settings.horizon,
+        quantiles=settings.quantiles,
+    ).select(F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), *forecast_cols)
+    runs_df = forecasts_df.filter(F.col("step") == 1).select(
+        "run_date", "run_id", *KEYS,
+        F.col("model").alias("chosen_model"), F.lit("new").alias("demand_class"),
+        F.lit(cold_start.MODEL).alias("candidates"), "status", "error",
+        F.lit(0).alias("training_rows"), F.lit(0).alias("backtest_folds"),
+        F.lit(0.0).alias("fit_seconds"), F.lit("{}").alias("params"),
+    )  # fmt: skip
+    return forecasts_df, runs_df
+
+
 def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
     """Forecast every series in the clean sales from ``conf.run_date`` on.
 
@@ -174,33 +200,17 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
             .first()
         )
         spark.sparkContext.setJobDescription(f"train_forecast {conf.run_date}: write forecasts")
-        forecast_cols = [f.name for f in forecast_series_schema(settings.quantiles).fields]
-        new_df = cold_start.forecast_new_series(
-            history_df,
-            delta_io.read_table(spark, conf.table("inventory"), required=KEYS, what="inventory"),
-            delta_io.read_table(
-                spark, conf.table("items"), required=["sku", "category"], what="item master"
-            ),
-            run_date=conf.run_date,
-            horizon=settings.horizon,
-            quantiles=settings.quantiles,
-        ).select(
-            F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), *forecast_cols
-        )
-        new_runs_df = new_df.filter(F.col("step") == 1).select(
-            "run_date", "run_id", *KEYS,
-            F.col("model").alias("chosen_model"), F.lit("new").alias("demand_class"),
-            F.lit(cold_start.MODEL).alias("candidates"), "status", "error",
-            F.lit(0).alias("training_rows"), F.lit(0).alias("backtest_folds"),
-            F.lit(0.0).alias("fit_seconds"), F.lit("{}").alias("params"),
-        )  # fmt: skip
         outputs = {
             "forecasts": _records_to(
                 records_df, RECORD_FORECAST, forecast_series_schema(settings.quantiles)
-            ).unionByName(new_df),
+            ),
             "backtest_metrics": metrics_df,
-            "model_runs": runs_df.unionByName(new_runs_df),
+            "model_runs": runs_df,
         }
+        if settings.freq == "D":
+            new_forecasts_df, new_runs_df = _new_series(spark, conf, history_df, run_id)
+            outputs["forecasts"] = outputs["forecasts"].unionByName(new_forecasts_df)
+            outputs["model_runs"] = outputs["model_runs"].unionByName(new_runs_df)
         for key, df in outputs.items():
             delta_io.replace_partition(df, conf.table(key), "run_date", conf.run_date)
     finally:
