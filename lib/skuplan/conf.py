@@ -84,7 +84,7 @@ class IngestSettings(_Frozen):
 
 
 class ValidationSettings(_Frozen):
-    suites: dict[str, str]
+    suites: dict[str, str | None]  # None: the table has no suite (its gate is skipped)
     warning_gates: tuple[str, ...]
     allow_returns: bool
     max_quarantine_share: float = Field(ge=0, le=1)
@@ -99,7 +99,7 @@ class ValidationSettings(_Frozen):
 
     @field_validator("suites")
     @classmethod
-    def _one_suite_per_table(cls, value: dict[str, str]) -> dict[str, str]:
+    def _one_suite_per_table(cls, value: dict[str, str | None]) -> dict[str, str | None]:
         unknown = sorted(set(value) - set(SUITE_TABLES))
         if unknown:
             raise ValueError(f"no such input table: {', '.join(unknown)}")

@@ -223,7 +223,7 @@ def evaluate(
     }
     expectations: dict[str, list[suites.ExpectationOutcome]] = {}
     for table, suite_path in v.suites.items():
-        if frames[table] is None:
+        if suite_path is None or frames[table] is None:
             continue
         outcomes = runner.validate(frames[table], suites.load_suite(conf.resolve(suite_path)))
         expectations[table] = outcomes

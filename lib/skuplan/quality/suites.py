@@ -97,7 +97,9 @@ class SuiteRunner:
         definition = self._context.validation_definitions.add(
             gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
         )
-        result = definition.run(batch_parameters={"dataframe": df}, run_id=self._run_id)
+        result = definition.run(
+            batch_parameters={"dataframe": df}, run_id=self._run_id, result_format="BASIC"
+        )
         return [_outcome(r) for r in result.results]
 
     def build_docs(self) -> Path:
