@@ -52,10 +52,65 @@ class SparkSettings(_Frozen):
     options: dict[str, str]
 
 
+SUITE_TABLES = ("clean_sales", "items", "locations", "inventory")
+SALES_CONTRACT = ("sku", "location", "date", "qty", "price", "promo", "is_stockout")
+
+
+class OutlierSettings(_Frozen):
+    k: float = Field(gt=0)
+    min_scale: float = Field(ge=0)
+    min_points: int = Field(ge=1)
+
+
+class SourceSettings(_Frozen):
+    """How one kind of raw file maps onto the column contract."""
+
+    columns: dict[str, str]
+
+    @field_validator("columns")
+    @classmethod
+    def _contract_names(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(SALES_CONTRACT))
+        if unknown:
+            raise ValueError(f"not contract columns: {', '.join(unknown)}")
+        missing = [c for c in ("sku", "location", "date", "qty") if c not in value]
+        if missing:
+            raise ValueError(f"source must map {', '.join(missing)}")
+        return value
+
+
+class IngestSettings(_Frozen):
+    file: str | None
+    source: str
+
+
 class ValidationSettings(_Frozen):
-    suite: str
+    suites: dict[str, str | None]  # None: the table has no suite (its gate is skipped)
+    warning_gates: tuple[str, ...]
     allow_returns: bool
     max_quarantine_share: float = Field(ge=0, le=1)
+    max_row_count_change: float = Field(ge=0)
+    max_staleness_days: int = Field(ge=0)
+    min_master_coverage: float = Field(ge=0, le=1)
+    outliers: OutlierSettings
+    impute_missing_dates: bool
+    data_docs_dir: str
+    sources: dict[str, SourceSettings]
+    ingest: IngestSettings
+
+    @field_validator("suites")
+    @classmethod
+    def _one_suite_per_table(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        unknown = sorted(set(value) - set(SUITE_TABLES))
+        if unknown:
+            raise ValueError(f"no such input table: {', '.join(unknown)}")
+        return value
+
+    @model_validator(mode="after")
+    def _ingest_source_known(self) -> ValidationSettings:
+        if self.ingest.source not in self.sources:
+            raise ValueError(f"ingest.source {self.ingest.source!r} is not in sources")
+        return self
 
 
 class BacktestSettings(_Frozen):
@@ -148,6 +203,11 @@ class Conf(_Frozen):
         if ref.path is None or "://" in ref.path or Path(ref.path).is_absolute():
             return ref
         return TableRef(path=str(self.resolve(self.warehouse) / ref.path))
+
+    def data_docs_dir(self) -> Path:
+        """Where Great Expectations Data Docs go (a relative folder is under the warehouse)."""
+        p = Path(self.validation.data_docs_dir)
+        return p if p.is_absolute() else self.resolve(self.warehouse) / p
 
     def resolve(self, path: str) -> Path:
         """A path from config, made absolute against the project root."""

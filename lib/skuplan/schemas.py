@@ -39,6 +39,10 @@ CLEAN_SALES = T.StructType(
         T.StructField("is_stockout", T.BooleanType(), nullable=False),
         T.StructField("load_date", T.DateType(), nullable=False),
         T.StructField("run_id", T.StringType(), nullable=False),
+        # Flagged, never dropped: qty far above the series' robust level (median + k * MAD).
+        T.StructField("is_outlier", T.BooleanType(), nullable=False),
+        # A day missing inside the series' range, filled with qty 0 (is_stockout carried over).
+        T.StructField("is_imputed", T.BooleanType(), nullable=False),
     ]
 )
 
@@ -48,6 +52,25 @@ QUARANTINE = T.StructType(
         T.StructField("reasons", T.ArrayType(T.StringType(), containsNull=False), nullable=False),
         T.StructField("run_date", T.DateType(), nullable=False),
         T.StructField("run_id", T.StringType(), nullable=False),
+    ]
+)
+
+# One row per expectation and per gate of a validation run (kind = "expectation" | "gate").
+DQ_RESULTS = T.StructType(
+    [
+        T.StructField("run_date", T.DateType(), nullable=False),
+        T.StructField("run_id", T.StringType(), nullable=False),
+        T.StructField("kind", T.StringType(), nullable=False),
+        T.StructField("table", T.StringType(), nullable=False),
+        T.StructField("name", T.StringType(), nullable=False),
+        T.StructField("column", T.StringType()),
+        T.StructField("severity", T.StringType(), nullable=False),
+        T.StructField("success", T.BooleanType(), nullable=False),
+        T.StructField("observed_value", T.StringType()),
+        T.StructField("unexpected_count", T.LongType()),
+        T.StructField("unexpected_percent", T.DoubleType()),
+        T.StructField("threshold", T.StringType()),
+        T.StructField("message", T.StringType()),
     ]
 )
 

@@ -21,6 +21,18 @@ UNKNOWN_SKU = "unknown_sku"
 UNKNOWN_LOCATION = "unknown_location"
 DUPLICATE = "duplicate"
 CONFLICTING_DUPLICATE = "conflicting_duplicate"
+REASONS = (
+    NULL_KEY,
+    BAD_DATE,
+    FUTURE_DATE,
+    NON_NUMERIC_QTY,
+    NEGATIVE_QTY,
+    BAD_PRICE,
+    UNKNOWN_SKU,
+    UNKNOWN_LOCATION,
+    DUPLICATE,
+    CONFLICTING_DUPLICATE,
+)
 
 _TRUE_STRINGS = ("1", "true", "t", "yes", "y")
 

@@ -1,0 +1,176 @@
+"""Table-level gates: plain functions from measured figures to a pass/fail outcome.
+
+The figures (row counts, dates, coverage) are measured by the job in few Spark passes; the
+gates themselves never touch Spark, so each is tested with numbers. A gate is ``critical``
+(a failure stops the run: exit code 4, nothing written to the clean table) unless config
+lists it in ``validation.warning_gates``; every outcome is recorded in dq_results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import types as T
+
+from skuplan.quality.suites import ExpectationOutcome
+
+CRITICAL = "critical"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    name: str
+    table: str
+    success: bool
+    observed: str | None
+    threshold: str | None
+    message: str
+    severity: str = CRITICAL
+
+    @property
+    def is_blocking(self) -> bool:
+        return not self.success and self.severity == CRITICAL
+
+
+def _type_ok(actual: T.DataType, expected: T.DataType) -> bool:
+    # A numeric master column may arrive as an integer type: planning casts it anyway.
+    if isinstance(expected, T.DoubleType):
+        return isinstance(actual, T.NumericType)
+    return actual == expected
+
+
+def schema_gate(table: str, actual: T.StructType, contract: T.StructType) -> GateOutcome:
+    """Every contract column is present with a compatible type (extra columns are fine)."""
+    by_name = {f.name: f.dataType for f in actual.fields}
+    missing = [f.name for f in contract.fields if f.name not in by_name]
+    wrong = [
+        f"{f.name} is {by_name[f.name].simpleString()}, expected {f.dataType.simpleString()}"
+        for f in contract.fields
+        if f.name in by_name and not _type_ok(by_name[f.name], f.dataType)
+    ]
+    problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + wrong
+    return GateOutcome(
+        name=f"schema_{table}",
+        table=table,
+        success=not problems,
+        observed=str(len(missing) + len(wrong)),
+        threshold="0",
+        message="; ".join(problems) or f"{len(contract.fields)} contract columns present",
+    )
+
+
+def quarantine_share_gate(quarantined: int, rows_in: int, max_share: float) -> GateOutcome:
+    share = quarantined / rows_in if rows_in else 0.0
+    return GateOutcome(
+        name="quarantine_share",
+        table="raw_sales",
+        success=share <= max_share,
+        observed=f"{share:.6f}",
+        threshold=f"{max_share}",
+        message=f"{share:.2%} of rows quarantined ({quarantined} of {rows_in}), "
+        f"limit {max_share:.2%}",
+    )
+
+
+def row_count_change_gate(
+    rows_in: int, previous_rows: int | None, max_change: float
+) -> GateOutcome:
+    """Rows in this load against the previous load's; passes when there is no previous load."""
+    if not previous_rows:
+        return GateOutcome(
+            "row_count_change",
+            "raw_sales",
+            True,
+            None,
+            f"{max_change}",
+            f"{rows_in} rows, no previous load to compare with",
+        )
+    change = (rows_in - previous_rows) / previous_rows
+    return GateOutcome(
+        name="row_count_change",
+        table="raw_sales",
+        success=abs(change) <= max_change,
+        observed=f"{change:.6f}",
+        threshold=f"{max_change}",
+        message=f"{rows_in} rows against {previous_rows} in the previous load "
+        f"({change:+.1%}), limit ±{max_change:.0%}",
+    )
+
+
+def freshness_gate(latest: dt.date | None, run_date: dt.date, max_days: int) -> GateOutcome:
+    """The latest clean sale date is at most ``max_days`` before the run date."""
+    if latest is None:
+        return GateOutcome(
+            "freshness", "clean_sales", False, None, str(max_days), "no clean sale dates at all"
+        )
+    lag = (run_date - latest).days
+    return GateOutcome(
+        name="freshness",
+        table="clean_sales",
+        success=lag <= max_days,
+        observed=str(lag),
+        threshold=str(max_days),
+        message=f"latest clean sale {latest} is {lag} day(s) before run date {run_date}, "
+        f"limit {max_days}",
+    )
+
+
+def master_coverage_gate(known: int, keyed: int, min_coverage: float) -> GateOutcome:
+    """Share of rows with keys whose SKU and location are both in the master data."""
+    coverage = known / keyed if keyed else 1.0
+    return GateOutcome(
+        name="master_coverage",
+        table="raw_sales",
+        success=coverage >= min_coverage,
+        observed=f"{coverage:.6f}",
+        threshold=f"{min_coverage}",
+        message=f"{coverage:.2%} of keyed rows have a known sku and location "
+        f"({keyed - known} of {keyed} unknown), minimum {min_coverage:.2%}",
+    )
+
+
+def suite_gate(table: str, outcomes: Sequence[ExpectationOutcome]) -> GateOutcome:
+    """A suite passes when every expectation does; the message names the first failure."""
+    failed = [o for o in outcomes if not o.success]
+    first = ""
+    if failed:
+        o = failed[0]
+        where = f"({o.column})" if o.column else ""
+        count = (
+            f"{o.unexpected_count} unexpected rows"
+            if o.unexpected_count is not None
+            else f"observed {o.observed_value}"
+        )
+        first = f": first {o.expectation}{where}, {count}"
+    return GateOutcome(
+        name=f"suite_{table}",
+        table=table,
+        success=not failed,
+        observed=str(len(failed)),
+        threshold="0",
+        message=f"{len(failed)} of {len(outcomes)} expectation(s) failed{first}",
+    )
+
+
+def with_severity(
+    outcomes: Iterable[GateOutcome], warning_gates: Iterable[str]
+) -> list[GateOutcome]:
+    """Mark the gates named in ``warning_gates`` as warnings, the rest as critical."""
+    warn = set(warning_gates)
+    return [
+        dataclasses.replace(o, severity=WARNING if o.name in warn else CRITICAL) for o in outcomes
+    ]
+
+
+def blocking_message(outcomes: Sequence[GateOutcome]) -> str | None:
+    """One line naming the first failed critical gate and by how much, or None if none failed."""
+    blocking = [o for o in outcomes if o.is_blocking]
+    if not blocking:
+        return None
+    first = blocking[0]
+    more = f" (also failed: {', '.join(o.name for o in blocking[1:])})" if len(blocking) > 1 else ""
+    return f"gate {first.name} failed: {first.message}{more}"

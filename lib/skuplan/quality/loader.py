@@ -1,0 +1,167 @@
+"""Raw files (CSV, zipped CSV, Parquet) -> ``raw_sales`` rows, every value as text.
+
+Exports arrive messy: CR-only (old Mac) or CRLF line endings, a UTF-8 byte-order mark,
+quoted fields with commas, numbers where text is expected. Spark's CSV reader does not
+split CR-only lines, so CSV bytes are first streamed through a normaliser (BOM dropped,
+``\\r\\n`` and lone ``\\r`` turned into ``\\n``) into a staging file, which Spark then reads
+with every column as a string. The source's column names map onto the contract through
+config (``validation.sources.<name>.columns``: contract name -> source name).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pyspark.sql.functions as F
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+
+from skuplan import delta_io
+from skuplan.conf import Conf
+from skuplan.errors import ConfigError, InputError
+from skuplan.schemas import RAW_SALES
+
+_CHUNK = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+_REQUIRED = ("sku", "location", "date", "qty")
+
+
+def normalise_csv(src: io.BufferedIOBase, dst: io.BufferedIOBase) -> None:
+    """Copy CSV bytes with the BOM removed and every line ending turned into ``\\n``.
+
+    Streams in chunks; a ``\\r`` at the end of a chunk waits for the next byte so that a
+    CRLF split across chunks stays one line break.
+    """
+    first = True
+    pending_cr = False
+    while chunk := src.read(_CHUNK):
+        if first:
+            chunk = chunk.removeprefix(_BOM)
+            first = False
+        if pending_cr:
+            chunk = b"\r" + chunk
+            pending_cr = False
+        if chunk.endswith(b"\r"):
+            chunk, pending_cr = chunk[:-1], True
+        dst.write(chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+    if pending_cr:
+        dst.write(b"\n")
+
+
+def _open_csv(path: Path):
+    if path.suffix.lower() != ".zip":
+        return path.open("rb")
+    archive = zipfile.ZipFile(path)
+    members = [n for n in archive.namelist() if not n.endswith("/")]
+    if len(members) != 1:
+        raise InputError(f"cannot read {path}: expected one file in the zip, found {len(members)}")
+    return archive.open(members[0])
+
+
+def _stage_csv(path: Path, staging_dir: Path) -> Path:
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    staged = staging_dir / (path.name.removesuffix(".zip") + ".normalised.csv")
+    try:
+        with _open_csv(path) as src, staged.open("wb") as dst:
+            normalise_csv(src, dst)
+    except FileNotFoundError:
+        raise InputError(f"raw file not found: {path}") from None
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"cannot read {path}: {exc.__class__.__name__}: {exc}") from None
+    return staged
+
+
+def read_raw_file(
+    spark: SparkSession,
+    path: str | Path,
+    *,
+    columns: Mapping[str, str],
+    source: str,
+    load_date: dt.date,
+    staging_dir: Path,
+) -> DataFrame:
+    """Read a CSV (``.csv``, ``.csv.zip``) or Parquet (``.parquet``) file as raw sales.
+
+    Args:
+        columns: contract column -> source column; optional contract columns that are not
+            mapped, or mapped but absent from the file, load as null.
+        source: recorded in the ``source`` column.
+        load_date: recorded in the ``load_date`` column.
+        staging_dir: where a normalised copy of a CSV file is written for Spark to read.
+
+    Returns:
+        A DataFrame with schema :data:`skuplan.schemas.RAW_SALES` (all measures as text).
+
+    Raises:
+        InputError: the file is missing or unreadable, or lacks a mapped column.
+    """
+    path = Path(path)
+    is_parquet = path.suffix.lower() == ".parquet"
+    try:
+        if is_parquet:
+            df = spark.read.parquet(str(path))
+        else:
+            staged = _stage_csv(path, staging_dir)
+            df = (
+                spark.read.option("header", True)
+                .option("inferSchema", False)
+                .option("multiLine", True)  # quoted fields may hold line breaks
+                .option("quote", '"')
+                .option("escape", '"')
+                .option("mode", "PERMISSIVE")
+                .csv(str(staged))
+            )
+    except AnalysisException as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise InputError(f"cannot read {path}: {first_line}") from None
+    # Header names are trimmed: exports often pad them.
+    df = df.toDF(*[c.strip() for c in df.columns])
+    # The keys, date and quantity must be there; a missing optional column loads as null.
+    missing = sorted(
+        {src for c, src in columns.items() if c in _REQUIRED and src not in df.columns}
+    )
+    if missing:
+        raise InputError(
+            f"{path} lacks mapped column(s) {', '.join(missing)} (has {', '.join(df.columns)})"
+        )
+    contract = [f.name for f in RAW_SALES.fields if f.name not in ("source", "load_date")]
+    return df.select(
+        *[
+            F.col(f"`{columns[c]}`").cast("string").alias(c)
+            if c in columns and columns[c] in df.columns
+            else F.lit(None).cast("string").alias(c)
+            for c in contract
+        ],
+        F.lit(source).alias("source"),
+        F.lit(load_date).alias("load_date"),
+    )
+
+
+def run(spark: SparkSession, conf: Conf) -> str:
+    """Load ``validation.ingest.file`` into raw_sales as the load of ``conf.run_date``.
+
+    Re-running the same date replaces that load (``replaceWhere`` on ``load_date``).
+
+    Raises:
+        ConfigError: no file was given.
+        InputError: the file cannot be read or lacks a mapped column.
+    """
+    ingest = conf.validation.ingest
+    if ingest.file is None:
+        raise ConfigError("no file to load: pass --set validation.ingest.file=PATH")
+    raw_df = read_raw_file(
+        spark,
+        conf.resolve(ingest.file),
+        columns=conf.validation.sources[ingest.source].columns,
+        source=ingest.source,
+        load_date=conf.run_date,
+        staging_dir=conf.resolve(conf.warehouse) / "_staging" / conf.run_date.isoformat(),
+    )
+    delta_io.replace_partition(raw_df, conf.table("raw_sales"), "load_date", conf.run_date)
+    return (
+        f"ingest_files: {ingest.file} ({ingest.source}) loaded into raw_sales for {conf.run_date}"
+    )

@@ -1,0 +1,132 @@
+"""Raw file loading: line endings, BOM, quotes, wrong types, mapping, unreadable files."""
+
+import datetime as dt
+import io
+
+import pyspark.sql.functions as F
+import pytest
+
+from skuplan import delta_io
+from skuplan.errors import ConfigError, InputError
+from skuplan.quality import loader
+from skuplan.schemas import RAW_SALES
+
+from conftest import ROOT
+
+LOAD = dt.date(2026, 6, 30)
+MAPPING = {"sku": "Item", "location": "Store", "date": "Day", "qty": "Units", "price": "Price"}
+ROWS = [
+    b"Item,Store,Day,Units,Price",
+    b'"A, large",S1,2026-06-01,3,2.5',
+    b'B,S1,2026-06-02,n/a,"1,5"',
+    b"C,S2,2026-06-03,-1,",
+]
+SHARED = ROOT.parent / "shared" / "data" / "walmart_recruiting"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"a\r\nb\r\n", b"a\nb\n"),
+        (b"a\rb\r", b"a\nb\n"),
+        (b"\xef\xbb\xbfa\nb", b"a\nb"),
+        (b'"x\r\ny",1\r', b'"x\ny",1\n'),
+    ],
+)
+def test_normalise_csv(data, expected):
+    out = io.BytesIO()
+    loader.normalise_csv(io.BytesIO(data), out)
+    assert out.getvalue() == expected
+
+
+def test_a_crlf_split_across_chunks_stays_one_line_break(monkeypatch):
+    monkeypatch.setattr(loader, "_CHUNK", 2)
+    out = io.BytesIO()
+    loader.normalise_csv(io.BytesIO(b"a\r\nb\rc\r\n"), out)
+    assert out.getvalue() == b"a\nb\nc\n"
+
+
+def _load(spark, tmp_path, content, name="sales.csv", **kwargs):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return loader.read_raw_file(
+        spark, path, columns=kwargs.get("columns", MAPPING), source="erp", load_date=LOAD,
+        staging_dir=tmp_path / "staging",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["no-bom", "bom"])
+def test_every_line_ending_and_a_bom_give_the_same_rows(spark, tmp_path, ending, bom):
+    df = _load(spark, tmp_path, bom + ending.join(ROWS) + ending)
+    assert df.columns == RAW_SALES.fieldNames()
+    got = sorted(tuple(r) for r in df.select("sku", "location", "date", "qty", "price").collect())
+    assert got == [
+        ("A, large", "S1", "2026-06-01", "3", "2.5"),
+        ("B", "S1", "2026-06-02", "n/a", "1,5"),
+        ("C", "S2", "2026-06-03", "-1", None),
+    ]
+    assert df.filter(F.col("promo").isNull() & (F.col("source") == "erp")).count() == 3
+    assert {r.load_date for r in df.select("load_date").collect()} == {LOAD}
+
+
+def test_parquet_with_typed_columns_lands_as_text(spark, tmp_path):
+    path = tmp_path / "sales.parquet"
+    spark.createDataFrame(
+        [("A", "S1", dt.date(2026, 6, 1), 3, 2.5)],
+        "Item string, Store string, Day date, Units int, Price double",
+    ).write.parquet(str(path))
+    df = loader.read_raw_file(
+        spark, path, columns=MAPPING, source="erp", load_date=LOAD, staging_dir=tmp_path
+    )
+    assert tuple(df.select("date", "qty", "price").first()) == ("2026-06-01", "3", "2.5")
+
+
+def test_unreadable_files_are_one_line_input_errors(spark, tmp_path):
+    with pytest.raises(InputError, match=r"^raw file not found: .*missing\.csv$"):
+        loader.read_raw_file(spark, tmp_path / "missing.csv", columns=MAPPING, source="x",
+                             load_date=LOAD, staging_dir=tmp_path)  # fmt: skip
+    with pytest.raises(InputError, match=r"cannot read .*bad\.csv\.zip: BadZipFile"):
+        _load(spark, tmp_path, b"not a zip", name="bad.csv.zip")
+    with pytest.raises(
+        InputError, match=r"lacks mapped column\(s\) Units \(has Item, Store, Day\)"
+    ):
+        _load(spark, tmp_path, b"Item,Store,Day\nA,S1,2026-06-01\n")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared Walmart data not found at {SHARED}")
+def test_walmart_files_load(spark, make_conf, tmp_path):
+    # stores.csv ships with CR-only line endings.
+    stores = loader.read_raw_file(
+        spark, SHARED / "stores.csv", columns={"sku": "Type", "location": "Store", "date": "Size",
+                                               "qty": "Size"},
+        source="walmart", load_date=LOAD, staging_dir=tmp_path,
+    )  # fmt: skip
+    assert stores.count() == 45
+    assert stores.filter("location = '1'").first().sku == "A"
+
+    walmart = make_conf().validation.sources["walmart"].columns
+    train = loader.read_raw_file(spark, SHARED / "train.csv.zip", columns=walmart,
+                                 source="walmart", load_date=LOAD, staging_dir=tmp_path)  # fmt: skip
+    counts = train.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if(F.col("qty").try_cast("double") < 0).alias("returns"),
+        F.countDistinct("sku", "location").alias("series"),
+    ).first()
+    assert (counts.rows, counts.series) == (421570, 3331)
+    assert counts.returns > 0
+
+
+def test_ingest_job_loads_a_file_for_the_run_date_and_replaces_it_on_rerun(
+    spark, make_conf, tmp_path
+):
+    path = tmp_path / "erp.csv"
+    path.write_bytes(b"\r".join([b"sku,location,date,qty", b"A,L1,2026-06-01,3", b"B,L1,x,1"]))
+    conf = make_conf(f"validation.ingest.file={path}")
+    assert "loaded into raw_sales for 2026-06-30" in loader.run(spark, conf)
+    loader.run(spark, conf)
+    raw = delta_io.read_table(spark, conf.table("raw_sales"))
+    assert sorted(r.sku for r in raw.collect()) == ["A", "B"]
+    with pytest.raises(ConfigError, match="no file to load"):
+        loader.run(spark, make_conf())
