@@ -170,6 +170,8 @@ def run_dataset(name: str, sales: pd.DataFrame, spec: dict, models: str, work: P
             "forecast.min_history=" + ("28" if freq == "D" else "14" if freq.startswith("W") else "12"),
             "forecast.max_failure_share=1.0", "forecast.global_group_by=location",
             "validation.allow_returns=true", "validation.max_quarantine_share=1.0",
+            # Gap filling is daily and the freshness gate counts days: fit both to the data.
+            "validation.impute_missing_dates=false", "validation.max_staleness_days=62",
         ]  # fmt: skip
         conf = load_conf(ROOT / "conf", "local", run_date, overrides)
         spark = get_session(conf)
