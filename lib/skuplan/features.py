@@ -198,16 +198,19 @@ def make_features(
         window before) when ``price`` is present; ``promo`` (0/1) when present.
 
     Raises:
-        ValueError: a series repeats a period or is out of order.
+        ValueError: a series skips or repeats a period.
     """
     keys = list(keys)
     out = frame.sort_values([*keys, "ds"], kind="mergesort").reset_index(drop=True)
     out["ds"] = pd.to_datetime(out["ds"])
     pos = series_positions(out, keys)
     step = out["ds"].diff().to_numpy()
-    # Rows are periods of one regular grid (days, weeks or months), filled by the caller.
-    if ((pos > 0) & (step <= np.timedelta64(0, "D"))).any():
-        raise ValueError("each series needs one row per period, in date order, without repeats")
+    # Rows are periods of one regular grid (days, weeks or months), filled by the caller:
+    # every step equals the first one, or all are calendar months (28 to 31 days).
+    days = step[pos > 0] / np.timedelta64(1, "D")
+    monthly = days.size and ((days >= 28) & (days <= 31)).all()
+    if days.size and not monthly and (days != days[0]).any() or (days <= 0).any():
+        raise ValueError("each series needs one row per period (day, week or month), without gaps")
 
     y = out["y"].to_numpy(dtype=float)
     rows = np.arange(len(out))
