@@ -63,24 +63,33 @@ def test_daily_history_fills_gaps_with_zero_and_carries_price():
 
 
 def test_a_perfectly_weekly_series_picks_seasonal_naive_with_zero_error():
-    result = forecast_series(_history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=SETTINGS)
+    result = forecast_series(
+        _history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=SETTINGS
+    )
     fc, metrics, run = result.forecasts, result.metrics, result.run
     assert len(fc) == 14 and fc["step"].tolist() == list(range(1, 15))
     assert fc["date"].iloc[0] == RUN_DATE
     assert fc["yhat"].tolist() == [1, 2, 3, 4, 5, 6, 7] * 2
     assert set(fc["model"]) == {"seasonal_naive"} and set(fc["status"]) == {"ok"}
-    assert run["chosen_model"].iloc[0] == "seasonal_naive" and run["demand_class"].iloc[0] == "smooth"
+    assert (
+        run["chosen_model"].iloc[0] == "seasonal_naive" and run["demand_class"].iloc[0] == "smooth"
+    )
     chosen = metrics.set_index("model").loc["seasonal_naive"]
     # MASE is undefined (perfect in-sample seasonal naive): WAPE breaks the tie.
     assert np.isnan(chosen["mase"]) and chosen["wape"] == 0 and chosen["is_selected"]
-    assert set(metrics["model"]) == {"seasonal_naive", "moving_average"}  # intermittent models sit out
+    assert set(metrics["model"]) == {
+        "seasonal_naive",
+        "moving_average",
+    }  # intermittent models sit out
     # Zero backtest error: the calibrated band collapses onto the forecast.
     assert np.allclose(fc["q10"], fc["yhat"]) and np.allclose(fc["q90"], fc["yhat"])
 
 
 def test_quantiles_are_ordered_and_non_negative():
     rng = np.random.default_rng(0)
-    fc = forecast_series(_history(rng.poisson(2.0, 200)), run_date=RUN_DATE, settings=SETTINGS).forecasts
+    fc = forecast_series(
+        _history(rng.poisson(2.0, 200)), run_date=RUN_DATE, settings=SETTINGS
+    ).forecasts
     cols = [quantile_column(q) for q in SETTINGS.quantiles]
     assert (np.diff(fc[cols].to_numpy(), axis=1) >= 0).all()
     assert (fc[["yhat", *cols]] >= 0).all().all()
@@ -115,7 +124,9 @@ def test_a_model_that_fails_in_backtest_is_recorded_and_skipped(monkeypatch):
 
     monkeypatch.setitem(registry.MODELS, "broken", registry.ModelSpec(broken, min_history=1))
     settings = _settings(models=("broken", "seasonal_naive"))
-    result = forecast_series(_history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=settings)
+    result = forecast_series(
+        _history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=settings
+    )
     broken_row = result.metrics.set_index("model").loc["broken"]
     assert broken_row["error"] == "ValueError: bad input" and np.isnan(broken_row["mase"])
     assert result.run["chosen_model"].iloc[0] == "seasonal_naive"
@@ -123,9 +134,13 @@ def test_a_model_that_fails_in_backtest_is_recorded_and_skipped(monkeypatch):
 
 
 def test_a_chosen_model_that_fails_on_the_final_fit_falls_back_and_records_why(monkeypatch):
-    monkeypatch.setitem(registry.MODELS, "fragile", registry.ModelSpec(_fails_on_full_history, min_history=1))
+    monkeypatch.setitem(
+        registry.MODELS, "fragile", registry.ModelSpec(_fails_on_full_history, min_history=1)
+    )
     settings = _settings(models=("fragile", "moving_average"))
-    result = forecast_series(_history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=settings)
+    result = forecast_series(
+        _history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=settings
+    )
     assert result.metrics.set_index("model").loc["fragile", "is_selected"] == False  # noqa: E712
     run = result.run.iloc[0]
     assert run["status"] == "fallback" and run["chosen_model"] == "moving_average"
@@ -135,7 +150,9 @@ def test_a_chosen_model_that_fails_on_the_final_fit_falls_back_and_records_why(m
 
 def test_ensemble_competes_when_configured():
     rng = np.random.default_rng(5)
-    result = forecast_series(_history(rng.poisson(4.0, 200)), run_date=RUN_DATE, settings=_settings(ensemble_size=2))
+    result = forecast_series(
+        _history(rng.poisson(4.0, 200)), run_date=RUN_DATE, settings=_settings(ensemble_size=2)
+    )
     assert "ensemble" in set(result.metrics["model"])
 
 
@@ -153,8 +170,12 @@ def test_spark_fan_out_equals_the_direct_pandas_call(spark):
         "sku string, location string, date date, qty double, price double, promo boolean, is_stockout boolean",
     )
     actual = fanout.apply_per_series(history_df, fn, schema).drop("fit_seconds")
-    expected = spark.createDataFrame(pd.concat([fn(h) for h in histories]), schema).drop("fit_seconds")
-    chispa.assert_approx_df_equality(actual, expected, precision=1e-9, ignore_row_order=True, ignore_nullable=True)
+    expected = spark.createDataFrame(pd.concat([fn(h) for h in histories]), schema).drop(
+        "fit_seconds"
+    )
+    chispa.assert_approx_df_equality(
+        actual, expected, precision=1e-9, ignore_row_order=True, ignore_nullable=True
+    )
     assert actual.filter(F.col("record") == "forecast").count() == 3 * 14
 
 
@@ -166,7 +187,9 @@ def test_unknown_model_in_config_is_refused():
 
 
 def test_series_data_backtest_fold():
-    history = pd.DataFrame({"ds": pd.date_range("2026-01-01", periods=10), "y": np.arange(10.0), "price": 1.0})
+    history = pd.DataFrame(
+        {"ds": pd.date_range("2026-01-01", periods=10), "y": np.arange(10.0), "price": 1.0}
+    )
     data = registry.SeriesData(history, history.iloc[:0], 7, (0.1, 0.5, 0.9))
     fold, actual = data.backtest_fold(6, 3)
     assert fold.y.tolist() == [0, 1, 2, 3, 4, 5] and actual.tolist() == [6, 7, 8]

@@ -57,7 +57,10 @@ def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
     runs = delta_io.read_table(spark, conf.table("model_runs"))
     assert runs.count() == series and runs.filter(F.col("status") != "ok").count() == 0
     metrics = delta_io.read_table(spark, conf.table("backtest_metrics"))
-    assert metrics.filter("is_selected").groupBy("sku", "location").count().filter("count > 1").count() == 0
+    assert (
+        metrics.filter("is_selected").groupBy("sku", "location").count().filter("count > 1").count()
+        == 0
+    )
     assert metrics.filter("is_selected").count() > 0
 
     # One plan line per series, with orders in whole packs.

@@ -69,10 +69,14 @@ def run_backtest(
             forecasts.append(out["yhat"].to_numpy(dtype=float))
             for q in data.quantiles:
                 col = quantile_column(q)
-                native[q].append(out[col].to_numpy(dtype=float) if col in out else np.full(horizon, np.nan))
+                native[q].append(
+                    out[col].to_numpy(dtype=float) if col in out else np.full(horizon, np.nan)
+                )
     except Exception as exc:  # recorded, not raised: one model must not sink the series
         empty = np.empty((0, horizon))
-        return ModelBacktest(name, empty, empty, fit_seconds=time.perf_counter() - started, error=error_text(exc))
+        return ModelBacktest(
+            name, empty, empty, fit_seconds=time.perf_counter() - started, error=error_text(exc)
+        )
     stacked = {q: np.vstack(v) for q, v in native.items()}
     has_native = all(np.isfinite(v).all() for v in stacked.values())
     return ModelBacktest(
@@ -103,7 +107,9 @@ def fold_quantiles(bt: ModelBacktest, quantiles: tuple[float, ...]) -> dict[floa
     return bands
 
 
-def score(bt: ModelBacktest, insample: np.ndarray, season_length: int, quantiles: tuple[float, ...]) -> dict[str, float]:
+def score(
+    bt: ModelBacktest, insample: np.ndarray, season_length: int, quantiles: tuple[float, ...]
+) -> dict[str, float]:
     """Point metrics over all folds, pinball loss per quantile and the outer band's coverage."""
     actual, forecast = bt.actual.ravel(), bt.forecast.ravel()
     result = metrics.point_metrics(actual, forecast, insample, season_length)

@@ -62,9 +62,19 @@ def daily_history(history_pdf: pd.DataFrame, end_date: dt.date) -> pd.DataFrame:
 def future_frame(history: pd.DataFrame, run_date: dt.date, horizon: int) -> pd.DataFrame:
     """The days to forecast, with no promotion planned and the last regular price."""
     regular = history.loc[history["promo"] == 0, "price"].dropna()
-    price = regular.iloc[-1] if len(regular) else history["price"].dropna().iloc[-1] if history["price"].notna().any() else np.nan
+    price = (
+        regular.iloc[-1]
+        if len(regular)
+        else history["price"].dropna().iloc[-1]
+        if history["price"].notna().any()
+        else np.nan
+    )
     return pd.DataFrame(
-        {"ds": pd.date_range(pd.Timestamp(run_date), periods=horizon, freq="D"), "price": price, "promo": 0.0}
+        {
+            "ds": pd.date_range(pd.Timestamp(run_date), periods=horizon, freq="D"),
+            "price": price,
+            "promo": 0.0,
+        }
     )
 
 
@@ -104,7 +114,9 @@ def _ensemble(best: list[backtest.ModelBacktest], members: int) -> backtest.Mode
     )
 
 
-def _final_forecast(data: SeriesData, order: list[str], ensemble_of: list[str]) -> tuple[str, pd.DataFrame, list[str]]:
+def _final_forecast(
+    data: SeriesData, order: list[str], ensemble_of: list[str]
+) -> tuple[str, pd.DataFrame, list[str]]:
     """Fit the models in ``order`` on the whole history until one succeeds.
 
     Returns the model used, its output and the errors of those that failed before it.
@@ -114,7 +126,9 @@ def _final_forecast(data: SeriesData, order: list[str], ensemble_of: list[str]) 
         try:
             if name == "ensemble":
                 outs = [registry.get(m).fn(data) for m in ensemble_of]
-                out = outs[0][["ds"]].assign(yhat=np.mean([o["yhat"].to_numpy(float) for o in outs], axis=0))
+                out = outs[0][["ds"]].assign(
+                    yhat=np.mean([o["yhat"].to_numpy(float) for o in outs], axis=0)
+                )
             else:
                 out = registry.get(name).fn(data)
             if len(out) != data.horizon or not np.isfinite(out["yhat"].to_numpy(float)).all():
@@ -126,10 +140,16 @@ def _final_forecast(data: SeriesData, order: list[str], ensemble_of: list[str]) 
 
 
 def _band(
-    point: np.ndarray, out: pd.DataFrame, bt: backtest.ModelBacktest | None, data: SeriesData, method: str
+    point: np.ndarray,
+    out: pd.DataFrame,
+    bt: backtest.ModelBacktest | None,
+    data: SeriesData,
+    method: str,
 ) -> dict[float, np.ndarray]:
     cols = [quantile_column(q) for q in data.quantiles]
-    if method == "model" and all(c in out and np.isfinite(out[c].to_numpy(float)).all() for c in cols):
+    if method == "model" and all(
+        c in out and np.isfinite(out[c].to_numpy(float)).all() for c in cols
+    ):
         native = {q: out[quantile_column(q)].to_numpy(float) for q in data.quantiles}
         return conformal.apply_quantiles(point, {q: native[q] - point for q in data.quantiles})
     if bt is not None and bt.ok and bt.actual.size:
@@ -190,7 +210,11 @@ def forecast_series(
     )
     insample = data.y[: origins[0]] if origins else data.y
 
-    results = [backtest.run_backtest(c, registry.get(c), data, origins, bt_horizon) for c in candidates] if origins else []
+    results = (
+        [backtest.run_backtest(c, registry.get(c), data, origins, bt_horizon) for c in candidates]
+        if origins
+        else []
+    )
     for bt in results:
         if bt.ok:
             bt.metrics = backtest.score(bt, insample, settings.season_length, settings.quantiles)
@@ -208,7 +232,9 @@ def forecast_series(
     order += [m for m in registry.FALLBACKS if m not in order and n >= registry.get(m).min_history]
     order = order or ["historic_mean"]
     chosen, out, errors = _final_forecast(data, order, ensemble_of)
-    status = STATUS_OK if not errors and (not ranked or chosen == ranked[0].model) else STATUS_FALLBACK
+    status = (
+        STATUS_OK if not errors and (not ranked or chosen == ranked[0].model) else STATUS_FALLBACK
+    )
     error = "; ".join(errors) or None
 
     point = np.maximum(out["yhat"].to_numpy(float), 0.0)
@@ -238,7 +264,18 @@ def forecast_series(
         }
         for bt in results
     ]
-    metrics_pdf = pd.DataFrame(metric_rows, columns=[*KEYS, "model", "folds", *metric_names(settings.quantiles), "is_selected", "fit_seconds", "error"])
+    metrics_pdf = pd.DataFrame(
+        metric_rows,
+        columns=[
+            *KEYS,
+            "model",
+            "folds",
+            *metric_names(settings.quantiles),
+            "is_selected",
+            "fit_seconds",
+            "error",
+        ],
+    )
     run = pd.DataFrame(
         [
             {
@@ -252,7 +289,10 @@ def forecast_series(
                 "backtest_folds": len(origins),
                 "fit_seconds": time.perf_counter() - started,
                 "params": json.dumps(
-                    {"selection_metric": settings.selection_metric, "ensemble_of": ensemble_of if chosen == "ensemble" else []}
+                    {
+                        "selection_metric": settings.selection_metric,
+                        "ensemble_of": ensemble_of if chosen == "ensemble" else [],
+                    }
                 ),
             }
         ]
@@ -260,7 +300,9 @@ def forecast_series(
     return SeriesResult(forecasts=forecasts, metrics=metrics_pdf, run=run)
 
 
-def series_records(history_pdf: pd.DataFrame, *, run_date: dt.date, settings: ForecastSettings) -> pd.DataFrame:
+def series_records(
+    history_pdf: pd.DataFrame, *, run_date: dt.date, settings: ForecastSettings
+) -> pd.DataFrame:
     """:func:`forecast_series` stacked into one frame with a ``record`` column, for Spark."""
     result = forecast_series(history_pdf, run_date=run_date, settings=settings)
     frames = [

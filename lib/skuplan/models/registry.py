@@ -50,7 +50,11 @@ class SeriesData:
         """The first ``n_train`` days as history and the next ``horizon`` as a future to predict."""
         test = self.history.iloc[n_train : n_train + horizon]
         future_cols = ["ds", *[c for c in REGRESSORS if c in self.history]]
-        fold = replace(self, history=self.history.iloc[:n_train], future=test[future_cols].reset_index(drop=True))
+        fold = replace(
+            self,
+            history=self.history.iloc[:n_train],
+            future=test[future_cols].reset_index(drop=True),
+        )
         return fold, test["y"].to_numpy(dtype=float)
 
 
@@ -94,7 +98,9 @@ MODELS: dict[str, ModelSpec] = {
     "seasonal_naive": ModelSpec(_seasonal_naive, min_history=7),
     "moving_average": ModelSpec(_moving_average, min_history=7),
     "historic_mean": ModelSpec(_historic_mean, min_history=1),
-    "croston": ModelSpec(_intermittent(intermittent.croston), min_history=14, intermittent_only=True),
+    "croston": ModelSpec(
+        _intermittent(intermittent.croston), min_history=14, intermittent_only=True
+    ),
     "sba": ModelSpec(_intermittent(intermittent.sba), min_history=14, intermittent_only=True),
     "tsb": ModelSpec(_intermittent(intermittent.tsb), min_history=14, intermittent_only=True),
 }

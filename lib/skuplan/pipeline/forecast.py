@@ -44,7 +44,11 @@ class ForecastSummary:
     def __str__(self) -> str:
         models = ", ".join(f"{k}={v}" for k, v in sorted(self.models.items()))
         mase = "n/a" if self.median_mase is None else f"{self.median_mase:.3f}"
-        naive = "n/a" if self.median_mase_seasonal_naive is None else f"{self.median_mase_seasonal_naive:.3f}"
+        naive = (
+            "n/a"
+            if self.median_mase_seasonal_naive is None
+            else f"{self.median_mase_seasonal_naive:.3f}"
+        )
         return (
             f"train_forecast: {self.series} series forecast ({models}); {self.failed_series} fell back; "
             f"median backtest MASE {mase} (seasonal naive {naive})"
@@ -68,12 +72,16 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
     run_id = new_run_id("train_forecast", conf.run_date)
     settings = conf.forecast
     history_df = (
-        delta_io.read_table(spark, conf.table("clean_sales"), required=HISTORY_COLUMNS, what="clean sales")
+        delta_io.read_table(
+            spark, conf.table("clean_sales"), required=HISTORY_COLUMNS, what="clean sales"
+        )
         .filter(F.col("date") < F.lit(conf.run_date))
         .select(*HISTORY_COLUMNS)
     )
     fn = partial(series_records, run_date=conf.run_date, settings=settings)
-    spark.sparkContext.setJobDescription(f"train_forecast {conf.run_date}: backtest and forecast per series")
+    spark.sparkContext.setJobDescription(
+        f"train_forecast {conf.run_date}: backtest and forecast per series"
+    )
     records_df = (
         fanout.apply_per_series(history_df, fn, series_records_schema(settings.quantiles))
         .select(F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*")
@@ -81,10 +89,16 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
     )
     try:
         runs_df = _records_to(records_df, RECORD_RUN, MODEL_RUN)
-        per_model = runs_df.groupBy("chosen_model", (F.col("status") != STATUS_OK).alias("is_failed")).count().collect()
+        per_model = (
+            runs_df.groupBy("chosen_model", (F.col("status") != STATUS_OK).alias("is_failed"))
+            .count()
+            .collect()
+        )
         series = sum(r["count"] for r in per_model)
         if series == 0:
-            raise InputError(f"no clean sales before {conf.run_date} in {conf.table('clean_sales')}")
+            raise InputError(
+                f"no clean sales before {conf.run_date} in {conf.table('clean_sales')}"
+            )
         failed = sum(r["count"] for r in per_model if r["is_failed"])
         if failed / series > settings.max_failure_share:
             raise ModelFailureError(
@@ -94,18 +108,26 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
         models: dict[str, int] = {}
         for r in per_model:
             models[r["chosen_model"]] = models.get(r["chosen_model"], 0) + r["count"]
-        metrics_df = _records_to(records_df, RECORD_METRIC, backtest_metrics_schema(settings.quantiles))
+        metrics_df = _records_to(
+            records_df, RECORD_METRIC, backtest_metrics_schema(settings.quantiles)
+        )
         mase = (
             metrics_df.groupBy()
             .agg(
-                F.percentile_approx(F.when(F.col("is_selected"), F.col("mase")), 0.5).alias("chosen"),
-                F.percentile_approx(F.when(F.col("model") == "seasonal_naive", F.col("mase")), 0.5).alias("naive"),
+                F.percentile_approx(F.when(F.col("is_selected"), F.col("mase")), 0.5).alias(
+                    "chosen"
+                ),
+                F.percentile_approx(
+                    F.when(F.col("model") == "seasonal_naive", F.col("mase")), 0.5
+                ).alias("naive"),
             )
             .first()
         )
         spark.sparkContext.setJobDescription(f"train_forecast {conf.run_date}: write forecasts")
         outputs = {
-            "forecasts": _records_to(records_df, RECORD_FORECAST, forecast_series_schema(settings.quantiles)),
+            "forecasts": _records_to(
+                records_df, RECORD_FORECAST, forecast_series_schema(settings.quantiles)
+            ),
             "backtest_metrics": metrics_df,
             "model_runs": runs_df,
         }

@@ -9,7 +9,14 @@ from pyspark.sql import SparkSession
 from skuplan.conf import Conf
 from skuplan.pipeline import forecast, plan, validate
 
-OUTPUT_TABLES = ("clean_sales", "quarantine", "forecasts", "backtest_metrics", "model_runs", "reorder_plan")
+OUTPUT_TABLES = (
+    "clean_sales",
+    "quarantine",
+    "forecasts",
+    "backtest_metrics",
+    "model_runs",
+    "reorder_plan",
+)
 
 
 @dataclass(frozen=True)
