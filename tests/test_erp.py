@@ -69,7 +69,7 @@ def test_outbox_marks_new_changed_cancelled_and_holds_lines_for_review(spark, tm
 
     # Re-running the same plan changes nothing: idempotent.
     v3 = erp.merge_outbox(spark, day2, ref, run_date=D2, run_id="r3")
-    assert _changes(spark, ref, v3) == {}
+    assert v3 is None or _changes(spark, ref, v3) == {}
 
     # A cancelled line that orders again is new again.
     v4 = erp.merge_outbox(

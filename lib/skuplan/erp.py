@@ -44,8 +44,8 @@ def _outbox_table(spark: SparkSession, ref: TableRef) -> DeltaTable:
 
 def merge_outbox(
     spark: SparkSession, lines_df: DataFrame, ref: TableRef, *, run_date: dt.date, run_id: str
-) -> int:
-    """MERGE this plan's lines into the outbox; returns the table version written.
+) -> int | None:
+    """MERGE this plan's lines into the outbox; returns the version it wrote (None: no commit).
 
     Args:
         lines_df: one row per planned series with ``SOURCE_COLUMNS``; ``is_held`` true for
@@ -53,6 +53,7 @@ def merge_outbox(
         ref: the outbox table (created with Change Data Feed on if missing).
     """
     table = _outbox_table(spark, ref)
+    before = _version(table)
     src = lines_df.select(*SOURCE_COLUMNS)
     stamp = {"run_date": F.lit(run_date), "run_id": F.lit(run_id)}
     values = {c: F.col(f"s.{c}") for c in SOURCE_COLUMNS if c != "is_held"}
@@ -84,6 +85,11 @@ def merge_outbox(
         )
         .execute()
     )
+    after = _version(table)
+    return after if after > before else None
+
+
+def _version(table: DeltaTable) -> int:
     return int(table.history(1).select("version").first()["version"])
 
 

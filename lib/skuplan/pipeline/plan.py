@@ -418,7 +418,7 @@ def _hand_over(spark: SparkSession, conf: Conf, plan_df: DataFrame, run_id: str)
     spark.sparkContext.setJobDescription(f"plan_replenishment {conf.run_date}: ERP outbox")
     ref = conf.table("erp_outbox")
     version = erp.merge_outbox(spark, lines_df, ref, run_date=conf.run_date, run_id=run_id)
-    changes = erp.read_outbox_changes(spark, ref, version).count() if version > 0 else 0
+    changes = erp.read_outbox_changes(spark, ref, version).count() if version is not None else 0
     order_lines_df = lines_df.filter(~F.col("is_held") & (F.col("order_qty") > 0))
     erp.write_supplier_exports(order_lines_df, conf.table("supplier_exports"), conf.run_date)
     return changes
