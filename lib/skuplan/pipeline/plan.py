@@ -514,7 +514,8 @@ def _simulate(
 def overall_simulation(series_df: DataFrame) -> DataFrame:
     """Aggregate the series rows per target type (``level = overall``, no keys).
 
-    CSL is pooled over cycles (stocked-out cycles / cycles) against the cycle-weighted mean
+    Divisions are ``try_divide``: a group without cycles (short replays) has no CSL, not an
+    error. CSL is pooled over cycles (stocked-out cycles / cycles) against the cycle-weighted mean
     target; fill rate over demand against the demand-weighted mean target. Only ``ok``
     series count.
     """
@@ -528,19 +529,19 @@ def overall_simulation(series_df: DataFrame) -> DataFrame:
             F.lit("all").alias("policy"),
             F.when(
                 F.first("target_type") == "csl",
-                F.sum(F.col("target") * F.col("cycles")) / F.sum("cycles"),
+                F.try_divide(F.sum(F.col("target") * F.col("cycles")), F.sum("cycles")),
             )
-            .otherwise(F.sum(F.col("target") * F.col("demand")) / F.sum("demand"))
+            .otherwise(F.try_divide(F.sum(F.col("target") * F.col("demand")), F.sum("demand")))
             .alias("target"),
             F.lit(None).cast("string").alias("ss_method"),
             F.lit(None).cast("double").alias("sigma_protection"),
             F.max("sim_days").alias("sim_days"),
             F.sum("cycles").alias("cycles"),
             F.sum("stockout_cycles").alias("stockout_cycles"),
-            (1 - F.sum("stockout_cycles") / F.sum("cycles")).alias("achieved_csl"),
+            (1 - F.try_divide(F.sum("stockout_cycles"), F.sum("cycles"))).alias("achieved_csl"),
             F.sum("demand").alias("demand"),
             F.sum("filled").alias("filled"),
-            (F.sum("filled") / F.sum("demand")).alias("achieved_fill_rate"),
+            F.try_divide(F.sum("filled"), F.sum("demand")).alias("achieved_fill_rate"),
             F.sum("avg_on_hand").alias("avg_on_hand"),
             F.sum("orders").alias("orders"),
             F.sum("holding_cost").alias("holding_cost"),
