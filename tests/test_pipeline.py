@@ -3,7 +3,7 @@
 import pyspark.sql.functions as F
 import pytest
 
-from skuplan import delta_io, demo_data
+from skuplan import delta_io, demo_data, erp
 from skuplan.pipeline import run_all
 
 pytestmark = pytest.mark.slow
@@ -14,6 +14,8 @@ SMALL = [
     "demo.history_days=120",
     "demo.dirty_share=0.02",
     "forecast.horizon=14",
+    "plan.simulation.weeks=4",
+    "plan.simulation.warmup_days=56",
 ]
 
 
@@ -62,11 +64,49 @@ def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
     )
     assert metrics.filter("is_selected").count() > 0
 
-    # One plan line per series, with orders in whole packs.
+    # One plan line per series; lines not planned say why; orders in whole packs, >= MOQ.
     plan = delta_io.read_table(spark, conf.table("reorder_plan"))
     assert plan.count() == series == plan.select("sku", "location").distinct().count()
     assert plan.filter("order_qty > 0").count() > 0
     assert plan.filter(F.col("order_qty") > 0).filter(F.col("order_date").isNull()).count() == 0
+    planned = plan.filter("plan_status IN ('planned', 'needs_review')")
+    assert planned.filter("exception_reason IS NOT NULL").count() == 0
+    not_planned = plan.filter("plan_status IN ('not_planned', 'quarantined')")
+    assert not_planned.filter("exception_reason IS NULL").count() == 0
+    computed = planned.filter("computed_order_qty > 0")
+    assert (
+        computed.filter("computed_order_qty % pack != 0 OR computed_order_qty < min_order").count()
+        == 0
+    )
+    assert planned.filter("daily_demand = 0 AND computed_order_qty > 0").count() == 0
+    assert (
+        planned.filter("safety_stock < 0 OR reorder_point < demand_over_protection - 1e-9").count()
+        == 0
+    )
+    assert planned.filter("is_default_lead_time AND lead_time_days != 7").count() == 0
+
+    # Projection: one row per planned series and horizon day.
+    projection = delta_io.read_table(spark, conf.table("inventory_projection"))
+    assert projection.count() == planned.count() * 14
+
+    # The ERP outbox holds exactly the released order lines, with the change feed on.
+    released = plan.filter("plan_status = 'planned' AND order_qty > 0")
+    outbox_path = conf.table("erp_outbox").path
+    outbox = delta_io.read_table(spark, conf.table("erp_outbox"))
+    assert outbox.filter("change_type = 'new'").count() == released.count() == outbox.count()
+    props = spark.sql(f"DESCRIBE DETAIL delta.`{outbox_path}`").first()["properties"]
+    assert props.get("delta.enableChangeDataFeed") == "true"
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{outbox_path}` LIMIT 1").first()["version"]
+    exports = erp.local_export_files(
+        erp.export_folder(conf.table("supplier_exports"), conf.run_date)
+    )
+    assert sum(len(p.read_text().splitlines()) - 1 for p in exports) == released.count()
+
+    # Policy simulation: per-series rows and an overall row per target type.
+    sim = delta_io.read_table(spark, conf.table("policy_simulation"))
+    assert sim.filter("level = 'series'").count() == planned.count()
+    assert sim.filter("level = 'overall' AND target_type = 'csl'").count() == 1
+    assert sim.filter("status = 'failed'").count() == 0
 
     # Re-running the same run date replaces its rows: same counts, latest run id only.
     before = _counts(spark, conf)
@@ -76,3 +116,6 @@ def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
         delta_io.read_table(spark, conf.table("forecasts")).select("run_id").distinct().collect()
     )
     assert [r.run_id for r in run_ids] == [again.forecast.run_id]
+    # The unchanged plan adds nothing to the ERP change feed.
+    assert again.plan.outbox_changes == 0
+    assert erp.read_outbox_changes(spark, conf.table("erp_outbox"), version + 1).count() == 0

@@ -167,9 +167,32 @@ class ForecastSettings(_Frozen):
         return tuple(sorted(set(value)))
 
 
+class ReviewSettings(_Frozen):
+    """When a plan line is held for a planner instead of going to the ERP outbox."""
+
+    max_order_change_share: float = Field(gt=0)
+    forecast_jump_share: float = Field(gt=0)
+    forecast_jump_min_units: float = Field(ge=0)
+
+
+class SimulationSettings(_Frozen):
+    enabled: bool
+    weeks: int = Field(gt=0)
+    warmup_days: int = Field(ge=28)
+    forecast_window_days: int = Field(gt=0)
+    seed: int
+
+
 class PlanSettings(_Frozen):
     default_lead_time_days: float = Field(gt=0)
     default_service_level: float = Field(gt=0, lt=1)
+    default_policy: Literal["sQ", "RS", "minmax"]
+    default_review_period_days: int = Field(gt=0)
+    review_anchor_date: dt.date
+    safety_stock_method: Literal["auto", "normal", "gamma"]
+    skew_ratio: float = Field(gt=1)
+    review: ReviewSettings
+    simulation: SimulationSettings
 
 
 class DemoSettings(_Frozen):

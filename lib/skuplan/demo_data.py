@@ -51,6 +51,8 @@ class DemoData:
     locations: pd.DataFrame
     inventory: pd.DataFrame
     calendar: pd.DataFrame
+    open_orders: pd.DataFrame
+    plan_overrides: pd.DataFrame
 
 
 def _spells(
@@ -188,9 +190,89 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
         ],
         columns=["date", "event"],
     )
+    open_orders, overrides = _add_planning_data(items, inventory, settings.seed, run_date)
     return DemoData(
-        raw_sales=raw, items=items, locations=loc_table, inventory=inventory, calendar=calendar
+        raw_sales=raw,
+        items=items,
+        locations=loc_table,
+        inventory=inventory,
+        open_orders=open_orders,
+        plan_overrides=overrides,
+        calendar=calendar,
     )
+
+
+def _add_planning_data(
+    items: pd.DataFrame, inventory: pd.DataFrame, seed: int, run_date: dt.date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Planning fields of the master (in place), open order lines and planner overrides.
+
+    A generator of its own, so the sales and the older master fields stay as they were.
+    """
+    rng = np.random.default_rng([seed, 5])
+    n_sku, n = len(items), len(inventory)
+    policy = rng.choice(["sQ", "RS", "minmax"], n_sku, p=[0.5, 0.3, 0.2])
+    items["review_period_days"] = np.where(
+        policy == "sQ", 1.0, rng.choice([7.0, 14.0], n_sku, p=[0.8, 0.2])
+    )
+    items["stockout_cost"] = np.round(items["unit_cost"] * rng.uniform(0.5, 2.0, n_sku), 2)
+    items["fill_rate_target"] = np.where(
+        rng.random(n_sku) < 0.2, rng.choice([0.95, 0.98], n_sku), np.nan
+    )
+    items["policy"] = policy
+    # A few items lack master data planning needs: they are reported, not planned.
+    items.loc[rng.random(n_sku) < 0.01, "supplier"] = None
+    # A few counts went wrong in the store system: negative on hand, quarantined by planning.
+    bad_count = rng.random(n) < 0.005
+    inventory.loc[bad_count, "on_hand"] = -rng.integers(1, 10, bad_count.sum()).astype(float)
+
+    # Open purchase-order lines: the snapshot's on-order, some of it split over two deliveries.
+    has_order = inventory["on_order"].to_numpy() > 0
+    rows = inventory.loc[
+        has_order, ["sku", "location", "on_order", "on_order_arrival"]
+    ].reset_index(drop=True)
+    split = rng.random(len(rows)) < 0.4
+    first_qty = np.where(split, np.ceil(rows["on_order"] / 2), rows["on_order"])
+    later = [
+        a + dt.timedelta(days=int(k))
+        for a, k in zip(rows["on_order_arrival"], rng.integers(3, 10, len(rows)), strict=True)
+    ]
+    later = pd.Series(later, dtype=object)
+    lines = pd.concat(
+        [
+            rows.assign(qty=first_qty, expected_arrival=rows["on_order_arrival"]),
+            rows[split].assign(
+                qty=(rows["on_order"] - first_qty)[split], expected_arrival=later[split]
+            ),
+        ],
+        ignore_index=True,
+    )
+    lines["po_id"] = [f"PO{seed:02d}{i:06d}" for i in range(len(lines))]
+    open_orders = lines[lines["qty"] > 0][["sku", "location", "po_id", "qty", "expected_arrival"]]
+
+    # Planner overrides: a quantity, a service level and a lead time, one of them expired.
+    picked = inventory.iloc[rng.choice(n, min(4, n), replace=False)]
+    day = dt.timedelta(days=1)
+    overrides = pd.DataFrame(
+        {
+            "sku": picked["sku"].to_numpy(),
+            "location": picked["location"].to_numpy(),
+            "override_qty": [120.0, None, None, 999.0][: len(picked)],
+            "override_service_level": [None, 0.99, None, None][: len(picked)],
+            "override_lead_time_days": [None, None, 21.0, None][: len(picked)],
+            "reason": ["promotion next month", "key customer", "supplier strike", "old campaign"][
+                : len(picked)
+            ],
+            "author": ["planner.a", "planner.b", "planner.a", "planner.c"][: len(picked)],
+            "valid_from": [run_date - 3 * day, run_date - 10 * day, run_date, run_date - 60 * day][
+                : len(picked)
+            ],
+            "valid_to": [run_date + 14 * day, None, run_date + 30 * day, run_date - 30 * day][
+                : len(picked)
+            ],
+        }
+    )
+    return open_orders, overrides
 
 
 def _make_dirty(
@@ -236,6 +318,13 @@ def run(spark: SparkSession, conf: Conf) -> dict[str, int]:
         ("locations", data.locations, schemas.LOCATIONS),
         ("inventory", data.inventory, schemas.INVENTORY),
         ("calendar", data.calendar, schemas.CALENDAR),
+        ("open_orders", data.open_orders, schemas.OPEN_ORDERS),
+        # Optional fields are None, not NaN, for Spark.
+        (
+            "plan_overrides",
+            data.plan_overrides.astype(object).where(data.plan_overrides.notna(), None),
+            schemas.PLAN_OVERRIDES,
+        ),
     ):
         outputs[key] = (spark.createDataFrame(pdf, schema=schema), len(pdf))
     for key, (df, _) in outputs.items():

@@ -87,6 +87,11 @@ ITEMS = T.StructType(
         T.StructField("moq", T.DoubleType()),
         T.StructField("pack_size", T.DoubleType()),
         T.StructField("service_level", T.DoubleType()),
+        # Optional planning fields (older masters lack them; planning fills defaults).
+        T.StructField("review_period_days", T.DoubleType()),
+        T.StructField("stockout_cost", T.DoubleType()),  # per unit short (backordered)
+        T.StructField("fill_rate_target", T.DoubleType()),  # set: plan to a fill rate, not a CSL
+        T.StructField("policy", T.StringType()),  # sQ | RS | minmax
     ]
 )
 
@@ -113,6 +118,120 @@ INVENTORY = T.StructType(
         T.StructField("on_order", T.DoubleType()),
         T.StructField("on_order_arrival", T.DateType()),
         T.StructField("backorders", T.DoubleType()),
+    ]
+)
+
+
+OPEN_ORDERS = T.StructType(
+    [
+        T.StructField("sku", T.StringType(), nullable=False),
+        T.StructField("location", T.StringType(), nullable=False),
+        T.StructField("po_id", T.StringType()),
+        T.StructField("qty", T.DoubleType()),
+        T.StructField("expected_arrival", T.DateType()),
+    ]
+)
+
+PLAN_OVERRIDES = T.StructType(
+    [
+        T.StructField("sku", T.StringType(), nullable=False),
+        T.StructField("location", T.StringType(), nullable=False),
+        T.StructField("override_qty", T.DoubleType()),
+        T.StructField("override_service_level", T.DoubleType()),
+        T.StructField("override_lead_time_days", T.DoubleType()),
+        T.StructField("reason", T.StringType()),
+        T.StructField("author", T.StringType()),
+        T.StructField("valid_from", T.DateType()),
+        T.StructField("valid_to", T.DateType()),
+    ]
+)
+
+_D, _S, _B, _I, _DATE = (
+    T.DoubleType(),
+    T.StringType(),
+    T.BooleanType(),
+    T.IntegerType(),
+    T.DateType(),
+)
+
+
+def _fields(spec: str) -> list[T.StructField]:
+    types = {"d": _D, "s": _S, "b": _B, "i": _I, "date": _DATE}
+    return [T.StructField(n, types[t]) for n, t in (item.split(":") for item in spec.split())]
+
+
+REORDER_PLAN = T.StructType(
+    [
+        T.StructField("run_date", T.DateType(), nullable=False),
+        T.StructField("run_id", T.StringType(), nullable=False),
+        T.StructField("sku", T.StringType(), nullable=False),
+        T.StructField("location", T.StringType(), nullable=False),
+        *_fields(
+            "supplier:s policy:s plan_status:s exception_reason:s review_reasons:s "
+            "on_hand:d on_order:d backorders:d inventory_position:d "
+            "lead_time_days:d lead_time_std:d is_default_lead_time:b lead_time_issue:s "
+            "review_period:d is_review_day:b next_review_date:date "
+            "target_type:s target_service_level:d ss_method:s demand_class:s "
+            "daily_demand:d sigma_daily:d demand_over_lead_time:d protection_days:d "
+            "demand_over_protection:d sigma_protection:d sigma_lead_time_demand:d "
+            "safety_factor:d safety_stock:d reorder_point:d order_up_to:d eoq:d pack:d min_order:d "
+            "computed_order_qty:d override_qty:d order_qty:d is_overridden:b "
+            "override_reason:s override_author:s prev_order_qty:d prev_daily_demand:d "
+            "order_date:date expected_arrival:date projected_stockout_date:date "
+            "projected_stockout_date_with_plan:date "
+            "unit_cost:d order_cost:d holding_cost_rate:d order_value:d "
+            "annual_ordering_cost:d annual_holding_cost:d"
+        ),
+    ]
+)
+
+INVENTORY_PROJECTION = T.StructType(
+    [
+        T.StructField("run_date", T.DateType(), nullable=False),
+        T.StructField("run_id", T.StringType(), nullable=False),
+        T.StructField("sku", T.StringType(), nullable=False),
+        T.StructField("location", T.StringType(), nullable=False),
+        T.StructField("date", T.DateType(), nullable=False),
+        *_fields(
+            "step:i demand:d receipts:d planned_receipts:d projected_on_hand:d projected_with_plan:d"
+        ),
+    ]
+)
+
+# One row per series and key: the ERP's view of the current recommended order.
+ERP_OUTBOX = T.StructType(
+    [
+        T.StructField("sku", T.StringType(), nullable=False),
+        T.StructField("location", T.StringType(), nullable=False),
+        *_fields(
+            "supplier:s policy:s order_qty:d order_date:date expected_arrival:date "
+            "unit_cost:d order_value:d change_type:s"
+        ),
+        T.StructField("run_date", T.DateType(), nullable=False),
+        T.StructField("run_id", T.StringType(), nullable=False),
+    ]
+)
+
+# The grouped-UDF output of the policy simulation (one row per series).
+POLICY_SIMULATION_SERIES = T.StructType(
+    [
+        T.StructField("sku", T.StringType()),
+        T.StructField("location", T.StringType()),
+        *_fields(
+            "policy:s target_type:s target:d ss_method:s sigma_protection:d sim_days:i cycles:i "
+            "stockout_cycles:i achieved_csl:d demand:d filled:d achieved_fill_rate:d "
+            "avg_on_hand:d orders:i holding_cost:d ordering_cost:d shortage_cost:d total_cost:d "
+            "status:s error:s"
+        ),
+    ]
+)
+
+POLICY_SIMULATION = T.StructType(
+    [
+        T.StructField("run_date", T.DateType(), nullable=False),
+        T.StructField("run_id", T.StringType(), nullable=False),
+        T.StructField("level", T.StringType(), nullable=False),  # series | overall
+        *POLICY_SIMULATION_SERIES.fields,
     ]
 )
 

@@ -1,19 +1,37 @@
-"""Stage 3: forecasts + item master + inventory snapshot -> reorder plan."""
+"""Stage 3: forecasts + item master + inventory -> reorder plan, ERP outbox, supplier files.
+
+Reads the run date's forecasts, the item master, the inventory snapshot and, when they
+exist, open purchase-order lines, planner overrides, the model runs (demand class) and the
+previous plan. Writes, each idempotent for the run date: ``reorder_plan`` and
+``inventory_projection`` (replaceWhere), ``erp_outbox`` (MERGE, change data feed), the
+supplier export folder (overwritten) and ``policy_simulation`` (replaceWhere).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 import pyspark.sql.functions as F
-from pyspark.sql import SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession, Window
 
-from skuplan import delta_io
+from skuplan import delta_io, erp
 from skuplan.conf import Conf
 from skuplan.errors import InputError
 from skuplan.pipeline import new_run_id
-from skuplan.replenishment import policy
-from skuplan.schemas import KEYS, quantile_column
+from skuplan.replenishment import policies, projection, simulation
+from skuplan.schemas import (
+    INVENTORY_PROJECTION,
+    KEYS,
+    PLAN_OVERRIDES,
+    POLICY_SIMULATION,
+    POLICY_SIMULATION_SERIES,
+    REORDER_PLAN,
+    quantile_column,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +40,11 @@ ITEM_COLUMNS = [
     "lead_time_mean_days", "lead_time_std_days", "moq", "pack_size", "service_level",
 ]  # fmt: skip
 
+STATUS_PLANNED = "planned"
+STATUS_NEEDS_REVIEW = "needs_review"
+STATUS_NOT_PLANNED = "not_planned"
+STATUS_QUARANTINED = "quarantined"
+
 
 @dataclass(frozen=True)
 class PlanSummary:
@@ -29,9 +52,119 @@ class PlanSummary:
     lines: int
     order_lines: int
     units: float
+    needs_review: int = 0
+    not_planned: int = 0
+    outbox_changes: int = 0
+    simulated_csl: float | None = None
+    target_csl: float | None = None
 
     def __str__(self) -> str:
-        return f"plan_replenishment: {self.lines} plan lines, {self.order_lines} order lines, {self.units:.0f} units"
+        text = (
+            f"plan_replenishment: {self.lines} plan lines, {self.order_lines} order lines, "
+            f"{self.units:.0f} units; {self.needs_review} need review, {self.not_planned} not planned; "
+            f"{self.outbox_changes} outbox changes"
+        )
+        if self.simulated_csl is not None and self.target_csl is not None:
+            text += f"; simulated cycle service level {self.simulated_csl:.1%} (target {self.target_csl:.1%})"
+        return text
+
+
+def _optional(
+    spark: SparkSession, conf: Conf, key: str, required: list[str], what: str
+) -> DataFrame | None:
+    if key not in conf.tables or not delta_io.table_exists(spark, conf.table(key)):
+        return None
+    return delta_io.read_table(spark, conf.table(key), required=required, what=what)
+
+
+def active_overrides(overrides_df: DataFrame, run_date: dt.date) -> DataFrame:
+    """Overrides valid on ``run_date``, the latest ``valid_from`` per series.
+
+    Input: ``PLAN_OVERRIDES`` columns. Output: ``sku, location, override_qty,
+    override_service_level, override_lead_time_days, override_reason, override_author``.
+    """
+    day = F.lit(run_date)
+    valid = (F.coalesce("valid_from", day) <= day) & (F.coalesce("valid_to", day) >= day)
+    w = Window.partitionBy(*KEYS).orderBy(F.col("valid_from").desc_nulls_last())
+    return (
+        overrides_df.filter(valid)
+        .withColumn("_rank", F.row_number().over(w))
+        .filter("_rank = 1")
+        .select(
+            *KEYS,
+            "override_qty",
+            "override_service_level",
+            "override_lead_time_days",
+            F.col("reason").alias("override_reason"),
+            F.col("author").alias("override_author"),
+        )
+    )
+
+
+def with_exception_reason(df: DataFrame) -> DataFrame:
+    """``exception_reason`` and ``plan_status`` for series that cannot be planned.
+
+    Input: ``_has_item, missing_master, _has_inventory, on_hand, on_order, backorders``.
+    Negative on-hand is bad data, quarantined; missing master or inventory is not planned.
+    """
+    reason = (
+        F.when(~F.col("_has_item"), F.lit("missing_item_master"))
+        .when(
+            F.col("missing_master").isNotNull(),
+            F.concat(F.lit("missing_master_data:"), "missing_master"),
+        )
+        .when(~F.col("_has_inventory"), F.lit("missing_inventory"))
+        .when(F.col("on_hand") < 0, F.lit("negative_on_hand"))
+        .when(
+            (F.col("on_order") < 0) | (F.col("backorders") < 0),
+            F.lit("negative_on_order_or_backorders"),
+        )
+    )
+    return df.withColumn("exception_reason", reason).withColumn(
+        "plan_status",
+        F.when(F.col("exception_reason") == "negative_on_hand", F.lit(STATUS_QUARANTINED))
+        .when(F.col("exception_reason").isNotNull(), F.lit(STATUS_NOT_PLANNED))
+        .otherwise(F.lit(STATUS_PLANNED)),
+    )
+
+
+def with_overrides_and_review(
+    df: DataFrame, *, max_order_change_share, jump_share, jump_min_units
+) -> DataFrame:
+    """Apply quantity overrides (both values kept) and hold unusual lines for review.
+
+    Input: ``order_qty`` (computed), ``override_qty``, ``daily_demand``, ``prev_order_qty``,
+    ``prev_daily_demand``. Output: ``computed_order_qty``, ``order_qty`` (the override when
+    given, taken as the planner wrote it), ``is_overridden``, ``review_reasons`` and
+    ``plan_status`` = ``needs_review`` for held lines. An overridden line has been reviewed.
+    """
+    qty, prev = F.coalesce("override_qty", "order_qty"), F.col("prev_order_qty")
+    order_jump = (prev > 0) & (qty > 0) & (F.abs(qty - prev) > F.lit(max_order_change_share) * prev)
+    change = F.abs(F.col("daily_demand") - F.col("prev_daily_demand"))
+    forecast_jump = (change > F.lit(jump_share) * F.col("prev_daily_demand")) & (
+        change > F.lit(jump_min_units)
+    )
+    is_overridden = (
+        F.col("override_qty").isNotNull()
+        | F.col("override_service_level").isNotNull()
+        | F.col("override_lead_time_days").isNotNull()
+    )
+    reasons = F.concat_ws(
+        ",",
+        F.when(F.coalesce(order_jump, F.lit(False)), F.lit("order_change")),
+        F.when(F.coalesce(forecast_jump, F.lit(False)), F.lit("forecast_jump")),
+    )
+    held = (reasons != "") & ~is_overridden
+    return df.select(
+        *[c for c in df.columns if c not in ("order_qty", "plan_status")],
+        F.col("order_qty").alias("computed_order_qty"),
+        qty.alias("order_qty"),
+        is_overridden.alias("is_overridden"),
+        F.when(reasons != "", reasons).alias("review_reasons"),
+        F.when(held, F.lit(STATUS_NEEDS_REVIEW))
+        .otherwise(F.col("plan_status"))
+        .alias("plan_status"),
+    )
 
 
 def run(spark: SparkSession, conf: Conf) -> PlanSummary:
@@ -41,16 +174,17 @@ def run(spark: SparkSession, conf: Conf) -> PlanSummary:
         InputError: no forecasts for the run date, or a missing input table.
     """
     run_id = new_run_id("plan_replenishment", conf.run_date)
+    settings, run_date = conf.plan, conf.run_date
     quantiles = conf.forecast.quantiles
     q_lo, q_hi = quantile_column(min(quantiles)), quantile_column(max(quantiles))
     forecasts_df = delta_io.read_table(
         spark,
         conf.table("forecasts"),
-        required=["run_date", *KEYS, "step", "yhat", q_lo, q_hi],
+        required=["run_date", *KEYS, "date", "step", "yhat", q_lo, "q50", q_hi],
         what="forecasts",
-    ).filter(F.col("run_date") == F.lit(conf.run_date))
+    ).filter(F.col("run_date") == F.lit(run_date))
     if forecasts_df.isEmpty():
-        raise InputError(f"no forecasts for {conf.run_date} in {conf.table('forecasts')}")
+        raise InputError(f"no forecasts for {run_date} in {conf.table('forecasts')}")
     items_df = delta_io.read_table(
         spark, conf.table("items"), required=ITEM_COLUMNS, what="item master"
     )
@@ -59,53 +193,363 @@ def run(spark: SparkSession, conf: Conf) -> PlanSummary:
         conf.table("inventory"),
         required=[*KEYS, "on_hand", "on_order", "backorders"],
         what="inventory",
-    ).select(*KEYS, "on_hand", "on_order", "on_order_arrival", "backorders")
-
-    params_df = items_df.select(*ITEM_COLUMNS).transform(
-        policy.with_item_parameters,
-        default_lead_time_days=conf.plan.default_lead_time_days,
-        default_service_level=conf.plan.default_service_level,
     )
-    plan_df = (
-        forecasts_df.transform(
-            policy.summarise_forecast_over_lead_time,
-            params_df,
-            q_lo=q_lo,
-            q_hi=q_hi,
-            spread_divisor=policy.quantile_spread_sigma(min(quantiles), max(quantiles)),
+    if "on_order_arrival" not in inventory_df.columns:
+        inventory_df = inventory_df.withColumn("on_order_arrival", F.lit(None).cast("date"))
+    open_orders_df = _optional(
+        spark, conf, "open_orders", [*KEYS, "qty", "expected_arrival"], "open orders"
+    )
+    overrides_df = _optional(
+        spark, conf, "plan_overrides", [f.name for f in PLAN_OVERRIDES], "plan overrides"
+    )
+    runs_df = _optional(
+        spark, conf, "model_runs", ["run_date", *KEYS, "demand_class"], "model runs"
+    )
+    previous_df = _previous_plan(spark, conf)
+
+    # Receipts: order lines when the ERP gives them, else the snapshot's single on-order.
+    receipts_df = (
+        projection.receipts_from_open_orders(open_orders_df, run_date)
+        if open_orders_df is not None
+        else projection.receipts_from_inventory(inventory_df, run_date)
+    )
+    on_order_df = receipts_df.groupBy(*KEYS).agg(F.sum("receipt_qty").alias("on_order"))
+
+    params_df = items_df.transform(
+        policies.with_item_parameters,
+        default_lead_time_days=settings.default_lead_time_days,
+        default_service_level=settings.default_service_level,
+        default_policy=settings.default_policy,
+        default_review_period_days=settings.default_review_period_days,
+    ).withColumn("_has_item", F.lit(True))
+    series_df = (
+        forecasts_df.select(*KEYS).distinct()
+        .join(params_df, "sku", "left")
+        .join(
+            inventory_df.select(*KEYS, "on_hand", "backorders", F.lit(True).alias("_has_inventory")),
+            [*KEYS],
+            "left",
         )
-        .join(inventory_df, list(KEYS), "left")
-        .transform(policy.with_reorder_decision)
-    )
-    has_order = F.col("order_qty") > 0
-    out_df = plan_df.select(
-        F.lit(conf.run_date).alias("run_date"),
-        F.lit(run_id).alias("run_id"),
-        *KEYS,
-        "supplier",
-        F.lit(policy.POLICY_SQ).alias("policy"),
-        "on_hand", "on_order", "backorders", "inventory_position",
-        "lead_time_days", "lead_time_std", "is_default_lead_time", "target_service_level",
-        "daily_demand", "sigma_daily", "demand_over_lead_time", "sigma_lead_time_demand",
-        "safety_stock", "reorder_point", "eoq", "order_up_to", "order_qty",
-        F.when(has_order, F.lit(conf.run_date)).alias("order_date"),
-        F.when(has_order, F.date_add(F.lit(conf.run_date), F.ceil("lead_time_days").cast("int"))).alias(
-            "expected_arrival"
-        ),
+        .join(on_order_df, [*KEYS], "left")
+        .fillna({"_has_item": False, "_has_inventory": False, "on_order": 0.0})
     )  # fmt: skip
-    spark.sparkContext.setJobDescription(f"plan_replenishment {conf.run_date}: write plan")
-    delta_io.replace_partition(out_df, conf.table("reorder_plan"), "run_date", conf.run_date)
+    if runs_df is not None:
+        series_df = series_df.join(
+            runs_df.filter(F.col("run_date") == F.lit(run_date)).select(*KEYS, "demand_class"),
+            [*KEYS],
+            "left",
+        )
+    else:
+        series_df = series_df.withColumn("demand_class", F.lit(None).cast("string"))
+    if overrides_df is not None:
+        series_df = series_df.join(active_overrides(overrides_df, run_date), [*KEYS], "left")
+    else:
+        series_df = series_df.select(
+            "*",
+            *[
+                F.lit(None).cast("double").alias(c)
+                for c in ("override_qty", "override_service_level", "override_lead_time_days")
+            ],
+            *[F.lit(None).cast("string").alias(c) for c in ("override_reason", "override_author")],
+        )
+    # Parameter overrides act before the policy math; the master's values stay in the items table.
+    series_df = series_df.withColumns(
+        {
+            "target_service_level": F.coalesce("override_service_level", "target_service_level"),
+            "lead_time_days": F.coalesce("override_lead_time_days", "lead_time_days"),
+        }
+    ).transform(with_exception_reason)
+    series_df = series_df.join(previous_df, [*KEYS], "left").persist(StorageLevel.MEMORY_AND_DISK)
 
-    written = (
-        delta_io.read_table(spark, conf.table("reorder_plan"))
-        .filter(F.col("run_date") == F.lit(conf.run_date))
-        .agg(
-            F.count(F.lit(1)).alias("lines"),
-            F.sum(F.when(has_order, 1).otherwise(0)).alias("orders"),
-            F.sum("order_qty").alias("units"),
+    decided_df = None
+    try:
+        plannable_df = series_df.filter(F.col("exception_reason").isNull())
+        decided_df = (
+            forecasts_df.transform(
+                policies.summarise_forecast,
+                plannable_df,
+                q_lo=q_lo,
+                q_hi=q_hi,
+                spread_divisor=policies.quantile_spread_sigma(min(quantiles), max(quantiles)),
+            )
+            .transform(
+                policies.with_safety_stock_method,
+                method=settings.safety_stock_method,
+                skew_ratio=settings.skew_ratio,
+            )
+            .transform(
+                policies.with_reorder_decision,
+                is_review_day=policies.is_review_day(run_date, settings.review_anchor_date),
+            )
+            .transform(
+                with_overrides_and_review,
+                max_order_change_share=settings.review.max_order_change_share,
+                jump_share=settings.review.forecast_jump_share,
+                jump_min_units=settings.review.forecast_jump_min_units,
+            )
+        )
+        has_order = F.col("order_qty") > 0
+        decided_df = decided_df.select(
+            "*",
+            F.when(has_order, F.lit(run_date)).alias("order_date"),
+            F.when(
+                has_order, F.date_add(F.lit(run_date), F.ceil("lead_time_days").cast("int"))
+            ).alias("expected_arrival"),
+            policies.next_review_date(run_date, settings.review_anchor_date).alias(
+                "next_review_date"
+            ),
+            (F.col("order_qty") * F.col("unit_cost")).alias("order_value"),
+            # Expected yearly cost of running the policy: orders of EOQ, average stock Q/2 + SS.
+            F.when(
+                F.col("eoq") > 0, F.col("daily_demand") * 365 / F.col("eoq") * F.col("order_cost")
+            ).alias("annual_ordering_cost"),
+            (
+                (F.col("eoq") / 2 + F.col("safety_stock"))
+                * F.col("holding_cost_rate")
+                * F.col("unit_cost")
+            ).alias("annual_holding_cost"),
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+
+        projection_df = forecasts_df.transform(
+            projection.project_inventory,
+            decided_df.select(*KEYS, "on_hand", "backorders"),
+            receipts_df,
+            decided_df.select(*KEYS, "expected_arrival", "order_qty"),
+        )
+        plan_df = (
+            decided_df.join(projection.stockout_dates(projection_df), [*KEYS], "left")
+            .unionByName(
+                series_df.filter(F.col("exception_reason").isNotNull()), allowMissingColumns=True
+            )
+            .select(
+                *[
+                    (
+                        F.lit(run_date)
+                        if f.name == "run_date"
+                        else F.lit(run_id)
+                        if f.name == "run_id"
+                        else F.col("policy_name" if f.name == "policy" else f.name)
+                    )
+                    .cast(f.dataType)
+                    .alias(f.name)
+                    for f in REORDER_PLAN.fields
+                ]
+            )
+        )
+        spark.sparkContext.setJobDescription(f"plan_replenishment {run_date}: write plan")
+        delta_io.replace_partition(plan_df, conf.table("reorder_plan"), "run_date", run_date)
+        delta_io.replace_partition(
+            projection_df.select(
+                *[
+                    (
+                        F.lit(run_date)
+                        if f.name == "run_date"
+                        else F.lit(run_id)
+                        if f.name == "run_id"
+                        else F.col(f.name)
+                    )
+                    .cast(f.dataType)
+                    .alias(f.name)
+                    for f in INVENTORY_PROJECTION.fields
+                ]
+            ),
+            conf.table("inventory_projection"),
+            "run_date",
+            run_date,
+        )
+    finally:
+        series_df.unpersist()
+        if decided_df is not None:
+            decided_df.unpersist()
+
+    written_df = delta_io.read_table(spark, conf.table("reorder_plan")).filter(
+        F.col("run_date") == F.lit(run_date)
+    )
+    outbox_changes = _hand_over(spark, conf, written_df, run_id)
+    sim = _simulate(spark, conf, run_id, written_df) if settings.simulation.enabled else None
+
+    stats = written_df.agg(
+        F.count(F.lit(1)).alias("lines"),
+        F.sum(F.when(F.col("order_qty") > 0, 1).otherwise(0)).alias("orders"),
+        F.sum("order_qty").alias("units"),
+        F.sum(F.when(F.col("plan_status") == STATUS_NEEDS_REVIEW, 1).otherwise(0)).alias("review"),
+        F.sum(
+            F.when(F.col("plan_status").isin(STATUS_NOT_PLANNED, STATUS_QUARANTINED), 1).otherwise(
+                0
+            )
+        ).alias("np"),
+    ).first()
+    summary = PlanSummary(
+        run_id,
+        stats["lines"],
+        stats["orders"] or 0,
+        stats["units"] or 0.0,
+        stats["review"] or 0,
+        stats["np"] or 0,
+        outbox_changes,
+        *(sim or (None, None)),
+    )
+    log.info("%s", summary)
+    return summary
+
+
+def _previous_plan(spark: SparkSession, conf: Conf) -> DataFrame:
+    """The latest earlier plan's order and demand per series (empty when there is none)."""
+    empty = spark.createDataFrame(
+        [], "sku string, location string, prev_order_qty double, prev_daily_demand double"
+    )
+    ref = conf.table("reorder_plan")
+    if not delta_io.table_exists(spark, ref):
+        return empty
+    earlier_df = delta_io.read_table(spark, ref).filter(F.col("run_date") < F.lit(conf.run_date))
+    latest = earlier_df.agg(F.max("run_date")).first()[0]
+    if latest is None:
+        return empty
+    return earlier_df.filter(F.col("run_date") == F.lit(latest)).select(
+        *KEYS,
+        F.col("order_qty").alias("prev_order_qty"),
+        F.col("daily_demand").alias("prev_daily_demand"),
+    )
+
+
+def _hand_over(spark: SparkSession, conf: Conf, plan_df: DataFrame, run_id: str) -> int:
+    """MERGE the plan into the ERP outbox and write the supplier files; returns outbox changes."""
+    lines_df = plan_df.withColumn("is_held", F.col("plan_status") != F.lit(STATUS_PLANNED))
+    spark.sparkContext.setJobDescription(f"plan_replenishment {conf.run_date}: ERP outbox")
+    ref = conf.table("erp_outbox")
+    version = erp.merge_outbox(spark, lines_df, ref, run_date=conf.run_date, run_id=run_id)
+    changes = erp.read_outbox_changes(spark, ref, version).count() if version is not None else 0
+    order_lines_df = lines_df.filter(~F.col("is_held") & (F.col("order_qty") > 0))
+    erp.write_supplier_exports(order_lines_df, conf.table("supplier_exports"), conf.run_date)
+    return changes
+
+
+def _simulate(
+    spark: SparkSession, conf: Conf, run_id: str, plan_df: DataFrame
+) -> tuple[float, float] | None:
+    """Replay every planned series' policy over recent clean sales; write policy_simulation.
+
+    Returns the overall achieved cycle service level and its cycle-weighted target.
+    """
+    sim = conf.plan.simulation
+    run_date = conf.run_date
+    start = run_date - dt.timedelta(days=sim.weeks * 7 + sim.warmup_days)
+    params_df = plan_df.filter(F.col("exception_reason").isNull()).select(
+        *KEYS,
+        F.col("policy").alias("policy_name"),
+        "lead_time_days", "lead_time_std", "review_period", "target_type", "target_service_level",
+        "pack", "min_order", "unit_cost", "order_cost", "holding_cost_rate",
+    )  # fmt: skip
+    items_df = delta_io.read_table(spark, conf.table("items")).transform(
+        policies.with_optional_master_columns
+    )
+    params_df = params_df.join(
+        items_df.select("sku", F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost")),
+        "sku",
+        "left",
+    ).fillna({"shortage_cost": 0.0})
+    history_df = (
+        delta_io.read_table(
+            spark, conf.table("clean_sales"), required=[*KEYS, "date", "qty"], what="clean sales"
+        )
+        .filter((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(run_date)))
+        .select(*KEYS, "date", "qty")
+    )
+    fn = partial(
+        simulation.simulate_series,
+        run_date=run_date,
+        weeks=sim.weeks,
+        warmup_days=sim.warmup_days,
+        window=sim.forecast_window_days,
+        seed=sim.seed,
+        anchor_date=conf.plan.review_anchor_date,
+        method=conf.plan.safety_stock_method,
+    )
+
+    def per_series(pdf):
+        return fn(pdf)
+
+    spark.sparkContext.setJobDescription(f"plan_replenishment {run_date}: policy simulation")
+    series_out_df = (
+        history_df.join(params_df, [*KEYS])
+        .groupBy(*KEYS)
+        .applyInPandas(per_series, schema=POLICY_SIMULATION_SERIES)
+        .select(F.lit("series").alias("level"), "*")
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        overall_df = overall_simulation(series_out_df)
+        out_df = series_out_df.unionByName(overall_df).select(
+            *[
+                (
+                    F.lit(run_date)
+                    if f.name == "run_date"
+                    else F.lit(run_id)
+                    if f.name == "run_id"
+                    else F.col(f.name)
+                )
+                .cast(f.dataType)
+                .alias(f.name)
+                for f in POLICY_SIMULATION.fields
+            ]
+        )
+        delta_io.replace_partition(out_df, conf.table("policy_simulation"), "run_date", run_date)
+    finally:
+        series_out_df.unpersist()
+    row = (
+        delta_io.read_table(spark, conf.table("policy_simulation"))
+        .filter(
+            (F.col("run_date") == F.lit(run_date))
+            & (F.col("level") == "overall")
+            & (F.col("target_type") == "csl")
         )
         .first()
     )
-    summary = PlanSummary(run_id, written["lines"], written["orders"] or 0, written["units"] or 0.0)
-    log.info("%s", summary)
-    return summary
+    return (
+        (row["achieved_csl"], row["target"])
+        if row is not None and row["achieved_csl"] is not None
+        else None
+    )
+
+
+def overall_simulation(series_df: DataFrame) -> DataFrame:
+    """Aggregate the series rows per target type (``level = overall``, no keys).
+
+    Divisions are ``try_divide``: a group without cycles (short replays) has no CSL, not an
+    error. CSL is pooled over cycles (stocked-out cycles / cycles) against the cycle-weighted mean
+    target; fill rate over demand against the demand-weighted mean target. Only ``ok``
+    series count.
+    """
+    ok = series_df.filter(F.col("status") == "ok")
+    return (
+        ok.groupBy("target_type")
+        .agg(
+            F.lit("overall").alias("level"),
+            F.lit(None).cast("string").alias("sku"),
+            F.lit(None).cast("string").alias("location"),
+            F.lit("all").alias("policy"),
+            F.when(
+                F.first("target_type") == "csl",
+                F.try_divide(F.sum(F.col("target") * F.col("cycles")), F.sum("cycles")),
+            )
+            .otherwise(F.try_divide(F.sum(F.col("target") * F.col("demand")), F.sum("demand")))
+            .alias("target"),
+            F.lit(None).cast("string").alias("ss_method"),
+            F.lit(None).cast("double").alias("sigma_protection"),
+            F.max("sim_days").alias("sim_days"),
+            F.sum("cycles").alias("cycles"),
+            F.sum("stockout_cycles").alias("stockout_cycles"),
+            (1 - F.try_divide(F.sum("stockout_cycles"), F.sum("cycles"))).alias("achieved_csl"),
+            F.sum("demand").alias("demand"),
+            F.sum("filled").alias("filled"),
+            F.try_divide(F.sum("filled"), F.sum("demand")).alias("achieved_fill_rate"),
+            F.sum("avg_on_hand").alias("avg_on_hand"),
+            F.sum("orders").alias("orders"),
+            F.sum("holding_cost").alias("holding_cost"),
+            F.sum("ordering_cost").alias("ordering_cost"),
+            F.sum("shortage_cost").alias("shortage_cost"),
+            F.sum("total_cost").alias("total_cost"),
+            F.lit("ok").alias("status"),
+            F.lit(None).cast("string").alias("error"),
+        )
+        .select("level", *[f.name for f in POLICY_SIMULATION_SERIES.fields])
+    )

@@ -16,6 +16,9 @@ OUTPUT_TABLES = (
     "backtest_metrics",
     "model_runs",
     "reorder_plan",
+    "inventory_projection",
+    "erp_outbox",
+    "policy_simulation",
 )
 
 

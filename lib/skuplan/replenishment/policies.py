@@ -1,0 +1,302 @@
+"""Replenishment policies as Spark column expressions over all item-locations at once.
+
+Three policies, chosen per item in the master (``policy``) or by ``plan.default_policy``:
+
+- ``sQ``: continuous review (checked daily). Order when the inventory position is at or below
+  the reorder point ``s``; order whole lots of ``Q = EOQ``.
+- ``RS``: periodic review, order-up-to. Every ``R`` days order ``S - position``.
+- ``minmax``: periodic review (s, S). Every ``R`` days, if the position is at or below ``s``,
+  order ``S - position`` with ``S = s + EOQ``.
+
+``s`` and ``S`` cover the forecast demand over the protection period ``P = L + R`` plus a
+safety stock from the forecast error over ``P`` (see :mod:`skuplan.replenishment.safety_stock`).
+Every order is rounded up to whole packs and to at least the MOQ; zero demand never orders.
+"""
+
+# No `from __future__ import annotations` here: pandas_udf infers its kind from real type hints.
+import pandas as pd
+import pyspark.sql.functions as F
+from pyspark.sql import Column, DataFrame
+from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import DoubleType
+from scipy.stats import norm
+
+from skuplan.replenishment import safety_stock as ss
+from skuplan.schemas import KEYS
+
+POLICY_SQ = "sQ"
+POLICY_RS = "RS"
+POLICY_MINMAX = "minmax"
+POLICIES = (POLICY_SQ, POLICY_RS, POLICY_MINMAX)
+
+# Master-data fields without which a series is not planned.
+REQUIRED_MASTER = ("supplier", "unit_cost", "order_cost", "holding_cost_rate")
+# Optional item-master fields (older masters lack them): filled with defaults when absent.
+OPTIONAL_MASTER = {
+    "review_period_days": "double",
+    "stockout_cost": "double",
+    "fill_rate_target": "double",
+    "policy": "string",
+}
+
+
+@pandas_udf(DoubleType())
+def _safety_factor_udf(
+    target_type: pd.Series, target: pd.Series, cycle_qty: pd.Series, sigma: pd.Series
+) -> pd.Series:
+    return pd.Series(
+        ss.safety_factor(target_type.to_numpy(object), target, cycle_qty.fillna(0.0), sigma)
+    )
+
+
+@pandas_udf(DoubleType())
+def _safety_stock_udf(
+    mean: pd.Series, sigma: pd.Series, k: pd.Series, method: pd.Series
+) -> pd.Series:
+    return pd.Series(ss.safety_stock(mean, sigma, k, method.to_numpy(object)))
+
+
+def quantile_spread_sigma(q_lo: float, q_hi: float) -> float:
+    """Divisor turning a ``q_hi - q_lo`` forecast spread into a normal standard deviation."""
+    return float(norm.ppf(q_hi) - norm.ppf(q_lo))
+
+
+def with_optional_master_columns(items_df: DataFrame) -> DataFrame:
+    """Add the optional item-master columns an older master lacks, as nulls."""
+    missing = [
+        F.lit(None).cast(t).alias(c)
+        for c, t in OPTIONAL_MASTER.items()
+        if c not in items_df.columns
+    ]
+    return items_df.select("*", *missing)
+
+
+def with_item_parameters(
+    items_df: DataFrame,
+    *,
+    default_lead_time_days: float,
+    default_service_level: float,
+    default_policy: str,
+    default_review_period_days: int,
+) -> DataFrame:
+    """Fill planning parameters the item master lacks with configured defaults, flagged.
+
+    Input columns: ``sku, supplier, unit_cost, order_cost, holding_cost_rate,
+    lead_time_mean_days, lead_time_std_days, moq, pack_size, service_level`` and optionally
+    ``review_period_days, stockout_cost, fill_rate_target, policy``.
+    Output adds: ``lead_time_days, lead_time_std, is_default_lead_time, lead_time_issue``
+    (``missing`` or ``not_positive``), ``target_type`` (``csl`` or ``fill_rate``),
+    ``target_service_level, policy_name, review_period, pack, min_order, shortage_cost,
+    missing_master`` (comma-separated names of required fields that are null, or null).
+    """
+    lt = F.col("lead_time_mean_days")
+    lead_time_issue = F.when(lt.isNull(), F.lit("missing")).when(lt <= 0, F.lit("not_positive"))
+    lead_time_known = lead_time_issue.isNull()
+    has_fill_rate = F.col("fill_rate_target").isNotNull()
+    known_policy = F.col("policy").isin(*POLICIES)
+    missing = F.concat_ws(",", *[F.when(F.col(c).isNull(), F.lit(c)) for c in REQUIRED_MASTER])
+    return items_df.transform(with_optional_master_columns).select(
+        "*",
+        F.when(lead_time_known, lt)
+        .otherwise(F.lit(float(default_lead_time_days)))
+        .alias("lead_time_days"),
+        F.when(
+            lead_time_known, F.greatest(F.coalesce("lead_time_std_days", F.lit(0.0)), F.lit(0.0))
+        )
+        .otherwise(F.lit(0.0))
+        .alias("lead_time_std"),
+        (~lead_time_known).alias("is_default_lead_time"),
+        lead_time_issue.alias("lead_time_issue"),
+        F.when(has_fill_rate, F.lit(ss.TARGET_FILL_RATE))
+        .otherwise(F.lit(ss.TARGET_CSL))
+        .alias("target_type"),
+        F.coalesce("fill_rate_target", "service_level", F.lit(default_service_level)).alias(
+            "target_service_level"
+        ),
+        F.when(known_policy, F.col("policy")).otherwise(F.lit(default_policy)).alias("policy_name"),
+        F.greatest(
+            F.coalesce(F.col("review_period_days"), F.lit(float(default_review_period_days))),
+            F.lit(1.0),
+        ).alias("review_period"),
+        F.greatest(F.coalesce("pack_size", F.lit(1.0)), F.lit(1.0)).alias("pack"),
+        F.greatest(F.coalesce("moq", F.lit(0.0)), F.lit(0.0)).alias("min_order"),
+        F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost"),
+        F.when(missing != "", missing).alias("missing_master"),
+    )
+
+
+def _protection_weight(days: Column) -> Column:
+    # Fractional periods count the last day in part: P = 2.5 takes days 1, 2 and half of 3.
+    return F.least(F.greatest(days - (F.col("step") - 1), F.lit(0.0)), F.lit(1.0))
+
+
+def summarise_forecast(
+    forecasts_df: DataFrame, params_df: DataFrame, *, q_lo: str, q_hi: str, spread_divisor: float
+) -> DataFrame:
+    """Per series: demand and forecast error over the lead time and the protection period.
+
+    Input: ``forecasts_df`` with ``sku, location, step, yhat, q50, <q_lo>, <q_hi>``;
+    ``params_df`` with ``sku, location, lead_time_days, review_period``.
+    Output: ``params_df``'s rows (inner join) with ``daily_demand, sigma_daily,
+    demand_over_lead_time, protection_days, demand_over_protection, sigma_protection,
+    skew_ratio, horizon_days``.
+
+    ``sigma_protection`` adds the per-day error variances (``sigma_day`` from the quantile
+    spread), i.e. assumes independent daily errors; a protection period past the forecast
+    horizon is extended at the horizon's mean rate.
+    """
+    protection = F.col("lead_time_days") + F.col("review_period")
+    sigma_day = (F.col(q_hi) - F.col(q_lo)) / F.lit(spread_divisor)
+    w_lead, w_prot = _protection_weight(F.col("lead_time_days")), _protection_weight(protection)
+    upper, lower = F.col(q_hi) - F.col("q50"), F.col("q50") - F.col(q_lo)
+    agg_df = (
+        forecasts_df.join(params_df.select(*KEYS, "lead_time_days", "review_period"), [*KEYS])
+        .groupBy(*KEYS)
+        .agg(
+            F.avg("yhat").alias("daily_demand"),
+            F.avg(sigma_day * sigma_day).alias("_var_day"),
+            F.sum(F.col("yhat") * w_lead).alias("_lead_in_horizon"),
+            F.sum(F.col("yhat") * w_prot).alias("_prot_in_horizon"),
+            F.sum(sigma_day * sigma_day * w_prot).alias("_var_in_horizon"),
+            (F.sum(upper) / F.greatest(F.sum(lower), F.lit(1e-9))).alias("skew_ratio"),
+            F.max("step").alias("horizon_days"),
+        )
+    )
+    beyond = lambda days: F.greatest(days - F.col("horizon_days"), F.lit(0.0))  # noqa: E731
+    return params_df.join(agg_df, [*KEYS]).select(
+        *params_df.columns,
+        "daily_demand",
+        F.sqrt("_var_day").alias("sigma_daily"),
+        (F.col("_lead_in_horizon") + beyond(F.col("lead_time_days")) * F.col("daily_demand")).alias(
+            "demand_over_lead_time"
+        ),
+        protection.alias("protection_days"),
+        (F.col("_prot_in_horizon") + beyond(protection) * F.col("daily_demand")).alias(
+            "demand_over_protection"
+        ),
+        F.sqrt(F.col("_var_in_horizon") + beyond(protection) * F.col("_var_day")).alias(
+            "sigma_protection"
+        ),
+        "skew_ratio",
+        "horizon_days",
+    )
+
+
+def with_safety_stock_method(
+    df: DataFrame, *, method: str, skew_ratio: float, intermittent_classes=("intermittent", "lumpy")
+) -> DataFrame:
+    """``ss_method``: ``normal`` or ``gamma`` (skewed or intermittent demand, when ``auto``).
+
+    Input: ``skew_ratio`` and optionally ``demand_class`` (from the model runs).
+    """
+    if method != "auto":
+        return df.withColumn("ss_method", F.lit(method))
+    is_intermittent = (
+        F.coalesce(F.col("demand_class").isin(*intermittent_classes), F.lit(False))
+        if "demand_class" in df.columns
+        else F.lit(False)
+    )
+    is_skewed = F.col("skew_ratio") > F.lit(skew_ratio)
+    return df.withColumn(
+        "ss_method",
+        F.when(is_intermittent | is_skewed, F.lit(ss.METHOD_GAMMA)).otherwise(
+            F.lit(ss.METHOD_NORMAL)
+        ),
+    )
+
+
+def _ceil_to_multiple(x: Column, multiple: Column) -> Column:
+    return F.ceil(x / multiple - F.lit(1e-9)) * multiple
+
+
+def with_reorder_decision(plan_df: DataFrame, *, is_review_day: Column | None = None) -> DataFrame:
+    """Safety stock, reorder point, order-up-to level and the order of each series' policy.
+
+    Input columns: ``policy_name, daily_demand, lead_time_std, protection_days,
+    demand_over_protection, sigma_protection, ss_method, target_type, target_service_level,
+    order_cost, holding_cost_rate, unit_cost, pack, min_order, review_period, on_hand,
+    on_order, backorders``; ``is_review_day`` is a boolean column (default: every day).
+    Output adds: ``inventory_position, sigma_lead_time_demand, eoq, cycle_qty,
+    safety_factor, safety_stock, reorder_point, order_up_to, raw_order_qty, order_qty``.
+
+    ``reorder_point`` is ``s`` (for ``RS`` it equals ``S``: any shortfall at a review orders).
+    """
+    d = F.col("daily_demand")
+    sigma_dl = F.sqrt(F.pow("sigma_protection", 2) + F.pow(d, 2) * F.pow("lead_time_std", 2))
+    holding_per_unit = F.col("holding_cost_rate") * F.col("unit_cost")
+    annual_demand = d * 365.0
+    eoq = F.when(
+        (annual_demand > 0) & (holding_per_unit > 0),
+        F.sqrt(2 * annual_demand * F.col("order_cost") / holding_per_unit),
+    ).otherwise(F.lit(0.0))
+    policy = F.col("policy_name")
+    review = F.lit(True) if is_review_day is None else is_review_day
+    df = plan_df.select(
+        "*",
+        (
+            F.coalesce("on_hand", F.lit(0.0))
+            + F.coalesce("on_order", F.lit(0.0))
+            - F.coalesce("backorders", F.lit(0.0))
+        ).alias("inventory_position"),
+        sigma_dl.alias("sigma_lead_time_demand"),
+        F.greatest(eoq, F.col("pack")).alias("eoq"),
+        review.alias("is_review_day"),
+    )
+    # The quantity one cycle brings: what the fill-rate target's shortage allowance scales with.
+    cycle_qty = F.when(policy == POLICY_RS, d * F.col("review_period")).otherwise(F.col("eoq"))
+    df = df.withColumn("cycle_qty", cycle_qty)
+    df = df.withColumn(
+        "safety_factor",
+        _safety_factor_udf(
+            "target_type", "target_service_level", "cycle_qty", "sigma_lead_time_demand"
+        ),
+    )
+    df = df.withColumn(
+        "safety_stock",
+        F.when(
+            d > 0,
+            _safety_stock_udf(
+                "demand_over_protection", "sigma_lead_time_demand", "safety_factor", "ss_method"
+            ),
+        ).otherwise(F.lit(0.0)),
+    )
+    s = F.col("demand_over_protection") + F.col("safety_stock")
+    df = df.withColumn("reorder_point", s).withColumn(
+        "order_up_to", F.when(policy == POLICY_RS, s).otherwise(s + F.col("eoq"))
+    )
+    ip, rop, up_to = F.col("inventory_position"), F.col("reorder_point"), F.col("order_up_to")
+    lots = F.floor((rop - ip) / F.col("eoq")) + 1
+    raw_qty = (
+        F.when(~F.col("is_review_day") | (d <= 0), F.lit(0.0))
+        .when((policy == POLICY_SQ) & (ip <= rop), lots * F.col("eoq"))
+        .when((policy == POLICY_RS) & (ip < up_to), up_to - ip)
+        .when((policy == POLICY_MINMAX) & (ip <= rop), up_to - ip)
+        .otherwise(F.lit(0.0))
+    )
+    return df.select(
+        "*",
+        raw_qty.alias("raw_order_qty"),
+        F.when(
+            raw_qty > 0, _ceil_to_multiple(F.greatest(raw_qty, F.col("min_order")), F.col("pack"))
+        )
+        .otherwise(F.lit(0.0))
+        .alias("order_qty"),
+    )
+
+
+def is_review_day(run_date, anchor_date) -> Column:
+    """True for ``sQ`` (checked daily) and on every ``review_period``-th day from the anchor."""
+    days = (run_date - anchor_date).days
+    return (F.col("policy_name") == POLICY_SQ) | (
+        F.pmod(F.lit(days), F.col("review_period").cast("int")) == 0
+    )
+
+
+def next_review_date(run_date, anchor_date) -> Column:
+    """The first review day on or after ``run_date`` (for ``sQ``: the run date)."""
+    days = (run_date - anchor_date).days
+    r = F.col("review_period").cast("int")
+    wait = F.pmod(r - F.pmod(F.lit(days), r), r)
+    return F.when(F.col("policy_name") == POLICY_SQ, F.lit(run_date)).otherwise(
+        F.date_add(F.lit(run_date), wait)
+    )

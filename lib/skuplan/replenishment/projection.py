@@ -1,0 +1,91 @@
+"""Expected receipts and the projected inventory per day over the forecast horizon."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame, Window
+
+from skuplan.schemas import KEYS
+
+
+def receipts_from_open_orders(open_orders_df: DataFrame, run_date: dt.date) -> DataFrame:
+    """Open purchase-order lines -> ``sku, location, date, receipt_qty`` (one row per day).
+
+    Input columns: ``sku, location, qty, expected_arrival``. Overdue lines (arrival before
+    the run date) or lines without a date are expected on the run date: they are on order,
+    so they will arrive, and planning on their earliest possible arrival is conservative
+    about nothing but the stockout date.
+    """
+    arrival = F.greatest(F.coalesce("expected_arrival", F.lit(run_date)), F.lit(run_date))
+    return (
+        open_orders_df.filter(F.col("qty") > 0)
+        .groupBy(*KEYS, arrival.alias("date"))
+        .agg(F.sum("qty").alias("receipt_qty"))
+    )
+
+
+def receipts_from_inventory(inventory_df: DataFrame, run_date: dt.date) -> DataFrame:
+    """The snapshot's single ``on_order`` / ``on_order_arrival`` as receipts (no order lines)."""
+    return receipts_from_open_orders(
+        inventory_df.select(
+            *KEYS,
+            F.col("on_order").alias("qty"),
+            F.col("on_order_arrival").alias("expected_arrival"),
+        ),
+        run_date,
+    )
+
+
+def project_inventory(
+    forecasts_df: DataFrame, start_df: DataFrame, receipts_df: DataFrame, planned_df: DataFrame
+) -> DataFrame:
+    """Projected net inventory at the end of each forecast day, without and with the plan.
+
+    Input: ``forecasts_df`` (``sku, location, date, step, yhat``); ``start_df`` (``sku,
+    location, on_hand, backorders``); ``receipts_df`` (``sku, location, date,
+    receipt_qty``); ``planned_df`` (``sku, location, expected_arrival, order_qty``), the
+    orders this plan recommends.
+    Output: ``sku, location, date, step, demand, receipts, planned_receipts,
+    projected_on_hand, projected_with_plan``. Net inventory may go negative (backorders).
+    """
+    w = Window.partitionBy(*KEYS).orderBy("step").rowsBetween(Window.unboundedPreceding, 0)
+    planned = planned_df.filter(F.col("order_qty") > 0).select(
+        *KEYS, F.col("expected_arrival").alias("date"), F.col("order_qty").alias("planned_receipts")
+    )
+    # Receipts past the horizon cannot matter to it; receipts before it were moved onto day 1.
+    start = F.coalesce("on_hand", F.lit(0.0)) - F.coalesce("backorders", F.lit(0.0))
+    df = (
+        forecasts_df.select(*KEYS, "date", "step", F.col("yhat").alias("demand"))
+        .join(start_df.select(*KEYS, start.alias("start")), [*KEYS])
+        .join(receipts_df.withColumnRenamed("receipt_qty", "receipts"), [*KEYS, "date"], "left")
+        .join(planned, [*KEYS, "date"], "left")
+        .fillna(0.0, subset=["receipts", "planned_receipts"])
+    )
+    level = F.col("start") + F.sum(F.col("receipts") - F.col("demand")).over(w)
+    return df.select(
+        *KEYS,
+        "date",
+        "step",
+        "demand",
+        "receipts",
+        "planned_receipts",
+        level.alias("projected_on_hand"),
+        (level + F.sum("planned_receipts").over(w)).alias("projected_with_plan"),
+    )
+
+
+def stockout_dates(projection_df: DataFrame) -> DataFrame:
+    """First day each series' projection (without new orders) goes below zero, or null.
+
+    Output: ``sku, location, projected_stockout_date, projected_stockout_date_with_plan``.
+    """
+    return projection_df.groupBy(*KEYS).agg(
+        F.min(F.when(F.col("projected_on_hand") < 0, F.col("date"))).alias(
+            "projected_stockout_date"
+        ),
+        F.min(F.when(F.col("projected_with_plan") < 0, F.col("date"))).alias(
+            "projected_stockout_date_with_plan"
+        ),
+    )

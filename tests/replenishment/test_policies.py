@@ -1,0 +1,264 @@
+import datetime as dt
+import math
+
+import numpy as np
+import pyspark.sql.functions as F
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import norm
+
+from skuplan.replenishment import policies
+
+DECISION_SCHEMA = (
+    "sku string, location string, policy_name string, daily_demand double, lead_time_std double, "
+    "review_period double, protection_days double, demand_over_protection double, "
+    "sigma_protection double, ss_method string, target_type string, target_service_level double, "
+    "order_cost double, holding_cost_rate double, unit_cost double, pack double, min_order double, "
+    "on_hand double, on_order double, backorders double"
+)
+
+
+def _row(sku, **kw):
+    base = dict(
+        policy_name="sQ", daily_demand=10.0, lead_time_std=1.0, review_period=1.0,
+        protection_days=5.0, demand_over_protection=50.0, sigma_protection=math.sqrt(45.0),
+        ss_method="normal", target_type="csl", target_service_level=0.95, order_cost=50.0,
+        holding_cost_rate=0.25, unit_cost=10.0, pack=12.0, min_order=24.0,
+        on_hand=20.0, on_order=10.0, backorders=0.0,
+    )  # fmt: skip
+    base.update(kw)
+    return (sku, "L", *[base[c.split()[0]] for c in DECISION_SCHEMA.split(", ")[2:]])
+
+
+def _decide(spark, rows, is_review_day=None):
+    df = spark.createDataFrame(rows, DECISION_SCHEMA).transform(
+        policies.with_reorder_decision, is_review_day=is_review_day
+    )
+    return {r["sku"]: r for r in df.collect()}
+
+
+def test_sq_safety_stock_reorder_point_and_order_by_hand(spark):
+    got = _decide(spark, [_row("A")])["A"]
+    # L = 4, R = 1, sigma_d = 3: sigma_P^2 = 5 * 9 = 45; d = 10, sigma_L = 1: + 100 -> sqrt(145) = 12.04
+    sigma_dl = math.sqrt(145.0)
+    assert got["sigma_lead_time_demand"] == pytest.approx(sigma_dl)
+    assert got["safety_stock"] == pytest.approx(norm.ppf(0.95) * sigma_dl)  # 1.645 * 12.04 = 19.81
+    assert got["reorder_point"] == pytest.approx(50 + norm.ppf(0.95) * sigma_dl)  # 69.81
+    assert got["eoq"] == pytest.approx(math.sqrt(2 * 3650 * 50 / 2.5))  # 382.1
+    assert got["inventory_position"] == 30.0
+    # 30 <= 69.81: one lot of 382.1, rounded up to packs of 12 -> 384.
+    assert got["order_qty"] == 384.0
+    assert got["order_up_to"] == pytest.approx(got["reorder_point"] + got["eoq"])
+
+
+def test_order_up_to_policy_orders_the_gap_on_review_days_only(spark):
+    rows = [
+        _row("RS", policy_name="RS", review_period=7.0, sigma_protection=0.0, lead_time_std=0.0,
+             demand_over_protection=110.0, pack=6.0, min_order=0.0),
+    ]  # fmt: skip
+    got = _decide(spark, rows)["RS"]
+    # No uncertainty: S = 110; position 30 -> 80, rounded to packs of 6 -> 84.
+    assert (got["order_up_to"], got["raw_order_qty"], got["order_qty"]) == (110.0, 80.0, 84.0)
+    assert _decide(spark, rows, F.lit(False))["RS"]["order_qty"] == 0.0
+
+
+def test_min_max_orders_up_to_max_only_below_min(spark):
+    common = dict(
+        policy_name="minmax", sigma_protection=0.0, lead_time_std=0.0, pack=1.0, min_order=0.0
+    )
+    got = _decide(
+        spark,
+        [
+            _row("below", demand_over_protection=40.0, **common),  # s = 40 > position 30
+            _row("above", demand_over_protection=20.0, **common),  # s = 20 < 30: no order
+        ],
+    )
+    eoq = math.sqrt(2 * 3650 * 50 / 2.5)
+    # S = s + EOQ = 40 + 382.1 = 422.1; order S - 30 = 392.1, whole units -> 393.
+    assert got["below"]["order_up_to"] == pytest.approx(40 + eoq)
+    assert got["below"]["order_qty"] == 393.0
+    assert got["above"]["order_qty"] == 0.0
+
+
+def test_moq_applies_and_is_rounded_to_the_pack(spark):
+    # d = 1: EOQ = sqrt(2 * 365 * 50 / 2.5) = 120.8; MOQ 500 -> 504 in packs of 12.
+    got = _decide(spark, [_row("B", daily_demand=1.0, min_order=500.0, on_hand=0.0, on_order=0.0)])
+    assert got["B"]["order_qty"] == 504.0
+
+
+def test_fill_rate_target_solves_the_loss_function(spark):
+    row = _row(
+        "F",
+        target_type="fill_rate",
+        target_service_level=0.99,
+        lead_time_std=0.0,
+        sigma_protection=20.0,
+    )
+    got = _decide(spark, [row])["F"]
+    # EOQ 382.1, sigma 20: G(k) = 0.01 * 382.1 / 20 = 0.191 -> k = 0.5 (G(0.5) = 0.1978, G(0.52) = 0.1917).
+    assert 20 * (
+        norm.pdf(got["safety_factor"]) - got["safety_factor"] * norm.sf(got["safety_factor"])
+    ) == (pytest.approx(0.01 * got["eoq"], rel=1e-6))
+    assert got["safety_stock"] == pytest.approx(20 * got["safety_factor"])
+
+
+@pytest.mark.parametrize(
+    ("sku", "kw"),
+    [
+        (
+            "zero_demand",
+            dict(daily_demand=0.0, demand_over_protection=0.0, on_hand=0.0, on_order=0.0),
+        ),
+        ("above_reorder_point", dict(on_hand=500.0)),
+    ],
+)
+def test_no_order(spark, sku, kw):
+    assert _decide(spark, [_row(sku, **kw)])[sku]["order_qty"] == 0.0
+
+
+def test_backorders_lower_the_position(spark):
+    got = _decide(spark, [_row("C", on_hand=14.0, on_order=0.0, backorders=3.0)])["C"]
+    assert got["inventory_position"] == 11.0
+
+
+@given(seed=st.integers(0, 10_000))
+@settings(max_examples=5, deadline=None)
+def test_spark_orders_are_whole_packs_at_least_moq_and_none_without_demand(spark, seed):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(40):
+        pack = float(rng.choice([1, 6, 12, 24]))
+        d = float(rng.choice([0.0, rng.uniform(0.1, 50)]))
+        rows.append(
+            _row(
+                f"S{i}", policy_name=str(rng.choice(policies.POLICIES)), daily_demand=d,
+                demand_over_protection=d * 8, sigma_protection=float(rng.uniform(0, 20)),
+                pack=pack, min_order=pack * int(rng.integers(0, 5)),
+                on_hand=float(rng.uniform(0, 300)), on_order=0.0,
+            )
+        )  # fmt: skip
+    for r in _decide(spark, rows).values():
+        if r["daily_demand"] == 0:
+            assert r["order_qty"] == 0.0
+        if r["order_qty"] > 0:
+            assert r["order_qty"] % r["pack"] == 0 and r["order_qty"] >= r["min_order"]
+            assert r["order_qty"] >= r["raw_order_qty"]
+
+
+def test_item_defaults_are_filled_and_flagged(spark):
+    items = spark.createDataFrame(
+        [
+            ("A", "S", 1.0, 1.0, 0.2, None, None, None, None, None, None, None, None, None),
+            ("B", "S", 1.0, 1.0, 0.2, 3.0, 0.5, 4.0, 2.0, 0.9, 7.0, 5.0, 0.98, "RS"),
+            ("C", None, 1.0, None, 0.2, 0.0, 1.0, 1.0, 1.0, 0.9, None, None, None, "bogus"),
+        ],
+        "sku string, supplier string, unit_cost double, order_cost double, holding_cost_rate double, "
+        "lead_time_mean_days double, lead_time_std_days double, moq double, pack_size double, "
+        "service_level double, review_period_days double, stockout_cost double, "
+        "fill_rate_target double, policy string",
+    )
+    got = {
+        r["sku"]: r
+        for r in policies.with_item_parameters(
+            items,
+            default_lead_time_days=7.0,
+            default_service_level=0.95,
+            default_policy="sQ",
+            default_review_period_days=1,
+        ).collect()
+    }
+    a, b, c = got["A"], got["B"], got["C"]
+    assert (a["lead_time_days"], a["is_default_lead_time"], a["lead_time_issue"]) == (
+        7.0,
+        True,
+        "missing",
+    )
+    assert (a["target_type"], a["target_service_level"], a["policy_name"], a["review_period"]) == (
+        "csl",
+        0.95,
+        "sQ",
+        1.0,
+    )
+    assert (a["pack"], a["min_order"], a["missing_master"]) == (1.0, 0.0, None)
+    assert (b["lead_time_days"], b["lead_time_std"], b["is_default_lead_time"]) == (3.0, 0.5, False)
+    assert (b["target_type"], b["target_service_level"], b["policy_name"], b["review_period"]) == (
+        "fill_rate",
+        0.98,
+        "RS",
+        7.0,
+    )
+    assert (c["lead_time_days"], c["lead_time_std"], c["lead_time_issue"]) == (
+        7.0,
+        0.0,
+        "not_positive",
+    )
+    assert (c["policy_name"], c["missing_master"]) == ("sQ", "supplier,order_cost")
+
+
+def test_older_item_master_without_planning_fields(spark):
+    items = spark.createDataFrame([("A",)], "sku string")
+    cols = policies.with_optional_master_columns(items).columns
+    assert cols == ["sku", "review_period_days", "stockout_cost", "fill_rate_target", "policy"]
+
+
+def test_forecast_over_lead_time_and_protection_with_sigma_from_quantiles(spark):
+    z = norm.ppf(0.9)
+    # yhat = step, q10/q90 = yhat -/+ 2z, so sigma_day = 4z / (2z) = 2 every day.
+    forecasts = spark.createDataFrame(
+        [
+            ("A", "L", s, float(s), float(s - 2 * z), float(s), float(s + 2 * z))
+            for s in range(1, 6)
+        ],
+        "sku string, location string, step int, yhat double, q10 double, q50 double, q90 double",
+    )
+    params = spark.createDataFrame(
+        [("A", "L", 2.5, 4.0)],
+        "sku string, location string, lead_time_days double, review_period double",
+    )
+    [row] = policies.summarise_forecast(
+        forecasts,
+        params,
+        q_lo="q10",
+        q_hi="q90",
+        spread_divisor=policies.quantile_spread_sigma(0.1, 0.9),
+    ).collect()
+    assert row["demand_over_lead_time"] == pytest.approx(1 + 2 + 0.5 * 3)
+    assert row["daily_demand"] == pytest.approx(3.0) and row["sigma_daily"] == pytest.approx(2.0)
+    # P = 6.5 days, horizon 5: 1+2+3+4+5 = 15 in the horizon + 1.5 days at the mean rate 3 -> 19.5.
+    assert row["protection_days"] == 6.5
+    assert row["demand_over_protection"] == pytest.approx(19.5)
+    # Variance: 5 days * 4 + 1.5 days * 4 = 26.
+    assert row["sigma_protection"] == pytest.approx(math.sqrt(26.0))
+    assert row["skew_ratio"] == pytest.approx(1.0)
+
+
+def test_review_days_and_next_review(spark):
+    anchor = dt.date(2024, 1, 2)
+    df = spark.createDataFrame(
+        [("sQ", 1.0), ("RS", 7.0), ("RS", 14.0)], "policy_name string, review_period double"
+    )
+    # 2024-01-09 is 7 days after the anchor: a weekly review day, not a fortnightly one.
+    day = dt.date(2024, 1, 9)
+    got = df.select(
+        policies.is_review_day(day, anchor).alias("r"),
+        policies.next_review_date(day, anchor).alias("n"),
+    ).collect()
+    assert [(r.r, r.n) for r in got] == [
+        (True, day),
+        (True, day),
+        (False, dt.date(2024, 1, 16)),
+    ]
+
+
+def test_gamma_method_for_intermittent_or_skewed(spark):
+    df = spark.createDataFrame(
+        [("a", 1.0, "smooth"), ("b", 3.0, "smooth"), ("c", 1.0, "lumpy"), ("d", 1.0, None)],
+        "sku string, skew_ratio double, demand_class string",
+    )
+    got = dict(
+        df.transform(policies.with_safety_stock_method, method="auto", skew_ratio=1.5)
+        .select("sku", "ss_method")
+        .collect()
+    )
+    assert got == {"a": "normal", "b": "gamma", "c": "gamma", "d": "normal"}

@@ -1,0 +1,110 @@
+import datetime as dt
+
+import pyspark.sql.functions as F
+
+from skuplan import erp
+from skuplan.conf import TableRef
+
+LINES = (
+    "sku string, location string, supplier string, policy string, order_qty double, "
+    "order_date date, expected_arrival date, unit_cost double, order_value double, is_held boolean"
+)
+D1, D2 = dt.date(2026, 6, 29), dt.date(2026, 6, 30)
+
+
+def _line(sku, qty, held=False, day=D1):
+    return (sku, "L", "SUP", "sQ", qty, day, day + dt.timedelta(days=3), 2.0, 2.0 * qty, held)
+
+
+def _changes(spark, ref, version):
+    rows = erp.read_outbox_changes(spark, ref, version).collect()
+    return {r.sku: (r.change_type, r.order_qty) for r in rows}
+
+
+def test_outbox_marks_new_changed_cancelled_and_holds_lines_for_review(spark, tmp_path):
+    ref = TableRef(path=str(tmp_path / "outbox"))
+    day1 = spark.createDataFrame(
+        [
+            _line("keep", 12.0),
+            _line("grow", 6.0),
+            _line("stop", 24.0),
+            _line("gone", 6.0),
+            _line("held", 6.0),
+        ],
+        LINES,
+    )
+    v1 = erp.merge_outbox(spark, day1, ref, run_date=D1, run_id="r1")
+    assert _changes(spark, ref, v1) == {
+        s: ("new", q)
+        for s, q in [("keep", 12.0), ("grow", 6.0), ("stop", 24.0), ("gone", 6.0), ("held", 6.0)]
+    }
+
+    # Next day: keep unchanged, grow changes, stop no longer orders, gone left the plan,
+    # held is held for review with another quantity, fresh is new, zero never orders.
+    day2 = spark.createDataFrame(
+        [
+            _line("keep", 12.0, day=D2),
+            _line("grow", 18.0, day=D2),
+            _line("stop", 0.0, day=D2),
+            _line("held", 60.0, held=True, day=D2),
+            _line("fresh", 6.0, day=D2),
+            _line("zero", 0.0, day=D2),
+        ],
+        LINES,
+    )
+    v2 = erp.merge_outbox(spark, day2, ref, run_date=D2, run_id="r2")
+    assert v2 == v1 + 1
+    # The change feed carries only what the ERP must act on; "keep" and "held" are absent.
+    assert _changes(spark, ref, v2) == {
+        "grow": ("changed", 18.0),
+        "stop": ("cancelled", 24.0),
+        "gone": ("cancelled", 6.0),
+        "fresh": ("new", 6.0),
+    }
+    table = spark.read.format("delta").load(ref.path)
+    keep = table.filter(F.col("sku") == "keep").first()
+    # An unchanged recommendation keeps its first dates and run.
+    assert (keep.change_type, keep.order_date, keep.run_id) == ("new", D1, "r1")
+    assert table.filter(F.col("sku") == "held").first().order_qty == 6.0
+
+    # Re-running the same plan changes nothing: idempotent.
+    v3 = erp.merge_outbox(spark, day2, ref, run_date=D2, run_id="r3")
+    assert v3 is None or _changes(spark, ref, v3) == {}
+
+    # A cancelled line that orders again is new again.
+    v4 = erp.merge_outbox(
+        spark,
+        spark.createDataFrame([_line("stop", 12.0, day=D2)], LINES),
+        ref,
+        run_date=D2,
+        run_id="r4",
+    )
+    assert _changes(spark, ref, v4)["stop"] == ("new", 12.0)
+
+
+def test_supplier_exports_one_folder_per_supplier_overwritten_on_rerun(spark, tmp_path):
+    ref = TableRef(path=str(tmp_path / "exports"))
+    schema = (
+        "supplier string, sku string, location string, order_qty double, order_date date, "
+        "expected_arrival date, unit_cost double, order_value double, run_id string"
+    )
+    first = spark.createDataFrame(
+        [
+            ("S1", "A", "L", 6.0, D2, D2, 1.0, 6.0, "r1"),
+            ("S2", "B", "L", 12.0, D2, D2, 1.0, 12.0, "r1"),
+        ],
+        schema,
+    )
+    folder = erp.write_supplier_exports(first, ref, D2)
+    assert folder.endswith("run_date=2026-06-30")
+    assert {p.parent.name for p in erp.local_export_files(folder)} == {"supplier=S1", "supplier=S2"}
+    again = spark.createDataFrame([("S1", "A", "L", 12.0, D2, D2, 1.0, 12.0, "r2")], schema)
+    erp.write_supplier_exports(again, ref, D2)
+    files = erp.local_export_files(folder)
+    assert {p.parent.name for p in files} == {"supplier=S1"}
+    text = "".join(p.read_text() for p in files)
+    assert (
+        text.splitlines()[0].startswith("sku,location,order_qty")
+        and "r2" in text
+        and "r1" not in text
+    )
