@@ -208,8 +208,9 @@ def make_features(
     # Rows are periods of one regular grid (days, weeks or months), filled by the caller:
     # every step equals the first one, or all are calendar months (28 to 31 days).
     days = step[pos > 0] / np.timedelta64(1, "D")
-    monthly = days.size and ((days >= 28) & (days <= 31)).all()
-    if days.size and not monthly and (days != days[0]).any() or (days <= 0).any():
+    monthly = bool(days.size) and bool(((days >= 28) & (days <= 31)).all())
+    irregular = bool(days.size) and not monthly and bool((days != days[0]).any())
+    if irregular or (days <= 0).any():
         raise ValueError("each series needs one row per period (day, week or month), without gaps")
 
     y = out["y"].to_numpy(dtype=float)
