@@ -272,3 +272,20 @@ def test_series_data_backtest_fold():
     assert fold.y.tolist() == [0, 1, 2, 3, 4, 5] and actual.tolist() == [6, 7, 8]
     assert list(fold.future.columns) == ["ds", "price"] and fold.horizon == 3
     assert replace(data, season_length=1).season_length == 1
+
+
+def test_overlapping_loads_keep_the_latest_row_per_day(spark):
+    from skuplan.pipeline.forecast import latest_loaded
+
+    d1, d2 = dt.date(2026, 6, 1), dt.date(2026, 6, 2)
+    clean = spark.createDataFrame(
+        [
+            ("A", "L1", d1, 5.0, 2.0, False, False, dt.date(2026, 6, 2)),
+            ("A", "L1", d1, 7.0, 2.0, True, False, dt.date(2026, 6, 3)),  # corrected later
+            ("A", "L1", d2, 1.0, 2.0, False, False, dt.date(2026, 6, 3)),
+        ],
+        "sku string, location string, date date, qty double, price double, promo boolean, "
+        "is_stockout boolean, load_date date",
+    )
+    rows = sorted(latest_loaded(clean).collect())
+    assert [(r.date, r.qty, r.promo) for r in rows] == [(d1, 7.0, True), (d2, 1.0, False)]

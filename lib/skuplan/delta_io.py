@@ -70,7 +70,9 @@ def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date)
     _save(writer, ref)
 
 
-def overwrite_table(df: DataFrame, ref: TableRef) -> None:
+def overwrite_table(df: DataFrame, ref: TableRef, partition_by: str | None = None) -> None:
     """Replace a whole table, schema included (master data snapshots, generated inputs)."""
     writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if partition_by is not None:
+        writer = writer.partitionBy(partition_by)
     _save(writer, ref)

@@ -328,5 +328,6 @@ def run(spark: SparkSession, conf: Conf) -> dict[str, int]:
     ):
         outputs[key] = (spark.createDataFrame(pdf, schema=schema), len(pdf))
     for key, (df, _) in outputs.items():
-        delta_io.overwrite_table(df, conf.table(key))
+        # Raw sales are partitioned by load date, as later daily loads (ingest_files) add them.
+        delta_io.overwrite_table(df, conf.table(key), "load_date" if key == "raw_sales" else None)
     return {key: rows for key, (_, rows) in outputs.items()}

@@ -119,7 +119,7 @@ CASES = {
     "freshness": dict(raw=_sales(load_date=RUN_DATE - dt.timedelta(days=20))),
     "master_coverage": dict(raw=_sales() + [("Z", "L1", _day(1), "1", "1", "0", "0")] * 2),
     "schema_items": dict(items_schema_drop="pack_size"),
-    "suite_items": dict(items=[("A", *[None] * 10), ("A", *[None] * 10), ("B", *[None] * 10)]),
+    "suite_items": dict(items=[(sku, *[None] * (len(ITEMS.fields) - 1)) for sku in ("A", "A", "B")]),
     "suite_locations": dict(locations=[("L1", "R1"), ("L1", "R2")]),
     "suite_clean_sales": dict(strict_suite=True),
 }  # fmt: skip

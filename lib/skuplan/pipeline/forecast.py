@@ -71,6 +71,19 @@ def _records_to(records_df: DataFrame, record: str, schema) -> DataFrame:
     )
 
 
+def latest_loaded(clean_df: DataFrame) -> DataFrame:
+    """One row per series and day: the one from the latest load, when loads overlap.
+
+    A day re-sent in a later load (a correction, or a full reload) replaces the earlier one
+    instead of adding to it.
+
+    Input columns: ``HISTORY_COLUMNS`` and ``load_date``. Output: ``HISTORY_COLUMNS``.
+    """
+    measures = [c for c in HISTORY_COLUMNS if c not in (*KEYS, "date")]
+    latest = F.max_by(F.struct(*measures), "load_date").alias("latest")
+    return clean_df.groupBy(*KEYS, "date").agg(latest).select(*KEYS, "date", "latest.*")
+
+
 def _holidays(spark: SparkSession, conf: Conf) -> pd.DataFrame | None:
     """Events from the optional calendar table in Prophet's format (``holiday, ds``).
 
@@ -137,12 +150,13 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
     """
     run_id = new_run_id("train_forecast", conf.run_date)
     settings = conf.forecast
-    history_df = (
+    history_df = latest_loaded(
         delta_io.read_table(
-            spark, conf.table("clean_sales"), required=HISTORY_COLUMNS, what="clean sales"
-        )
-        .filter(F.col("date") < F.lit(conf.run_date))
-        .select(*HISTORY_COLUMNS)
+            spark,
+            conf.table("clean_sales"),
+            required=[*HISTORY_COLUMNS, "load_date"],
+            what="clean sales",
+        ).filter(F.col("date") < F.lit(conf.run_date))
     )
     holidays = _holidays(spark, conf)
     fn = partial(series_records, run_date=conf.run_date, settings=settings, holidays=holidays)

@@ -12,6 +12,7 @@ from skuplan.pipeline import forecast, plan, validate
 OUTPUT_TABLES = (
     "clean_sales",
     "quarantine",
+    "dq_results",
     "forecasts",
     "backtest_metrics",
     "model_runs",
