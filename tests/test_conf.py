@@ -39,6 +39,11 @@ def test_set_overrides_are_parsed_as_yaml_and_applied_last():
     assert conf.validation.allow_returns is True
 
 
+def test_spark_options_keep_their_dotted_names():
+    conf = load_conf(ROOT / "conf", "local", overrides=["spark.options.spark.sql.shuffle.partitions=3"])
+    assert conf.spark.options["spark.sql.shuffle.partitions"] == "3"
+
+
 def test_parse_overrides_nests_dotted_keys():
     assert parse_overrides(["a.b=1", "a.c=x", "d=[1, 2]"]) == {"a": {"b": 1, "c": "x"}, "d": [1, 2]}
 

@@ -51,6 +51,14 @@ class SparkSettings(_Frozen):
     jars_dir: str
     options: dict[str, str]
 
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options_as_text(cls, value: object) -> object:
+        # Spark takes every option as text; YAML reads 8 or true as numbers and booleans.
+        if isinstance(value, dict):
+            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
 
 SUITE_TABLES = ("clean_sales", "items", "locations", "inventory")
 SALES_CONTRACT = ("sku", "location", "date", "qty", "price", "promo", "is_stockout")
@@ -272,6 +280,9 @@ def parse_overrides(pairs: list[str]) -> dict:
             value = raw
         node = result
         parts = key.strip().split(".")
+        if parts[:2] == ["spark", "options"] and len(parts) > 3:
+            # Spark option names contain dots: spark.options.spark.sql.x=1 sets "spark.sql.x".
+            parts = [*parts[:2], ".".join(parts[2:])]
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
