@@ -124,10 +124,21 @@ def standalone_cluster(tmp_path_factory):
         with master_log.open("w") as out:
             procs.append(
                 subprocess.Popen(
-                    [spark_class, "org.apache.spark.deploy.master.Master",
-                     "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui_port)],
-                    env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                )  # fmt: skip
+                    [
+                        spark_class,
+                        "org.apache.spark.deploy.master.Master",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--webui-port",
+                        str(ui_port),
+                    ],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
             )
         _wait_until(
             lambda: _alive_workers(ui_port) >= 0,
@@ -136,11 +147,26 @@ def standalone_cluster(tmp_path_factory):
         with worker_log.open("w") as out:
             procs.append(
                 subprocess.Popen(
-                    [spark_class, "org.apache.spark.deploy.worker.Worker", url,
-                     "--host", "127.0.0.1", "--cores", "2", "--memory", "2g",
-                     "--webui-port", str(worker_ui), "--work-dir", str(tmp / "work")],
-                    env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                )  # fmt: skip
+                    [
+                        spark_class,
+                        "org.apache.spark.deploy.worker.Worker",
+                        url,
+                        "--host",
+                        "127.0.0.1",
+                        "--cores",
+                        "2",
+                        "--memory",
+                        "2g",
+                        "--webui-port",
+                        str(worker_ui),
+                        "--work-dir",
+                        str(tmp / "work"),
+                    ],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
             )
         _wait_until(
             lambda: _alive_workers(ui_port) >= 1,

@@ -152,7 +152,9 @@ def test_a_chosen_model_that_fails_on_the_final_fit_falls_back_and_records_why(m
 def test_backtests_shorter_than_the_horizon_still_give_a_full_band():
     rng = np.random.default_rng(6)
     settings = _settings(backtest={"folds": 3, "step": 7, "horizon": 7})
-    fc = forecast_series(_history(rng.poisson(4.0, 200)), run_date=RUN_DATE, settings=settings).forecasts
+    fc = forecast_series(
+        _history(rng.poisson(4.0, 200)), run_date=RUN_DATE, settings=settings
+    ).forecasts
     assert len(fc) == 14 and fc[["q10", "q90"]].notna().all().all()
     assert (fc["q90"] - fc["q10"]).iloc[13] >= (fc["q90"] - fc["q10"]).iloc[0]
 
