@@ -68,3 +68,15 @@ def test_missing_table_is_an_input_error(spark, tmp_path):
         ref = TableRef(path=str(tmp_path / "t"))
         delta_io.overwrite_table(_df(spark, 1), ref)
         delta_io.read_table(spark, ref, required=["qty"])
+
+
+def test_table_paths_are_normalised(make_conf, tmp_path):
+    from skuplan.conf import normalise_path
+
+    assert normalise_path("/data//lake/./gold/../silver/") == "/data/lake/silver"
+    assert normalise_path("s3a://bucket//lake/./gold/") == "s3a://bucket/lake/gold"
+    conf = make_conf("warehouse=s3a://bucket/skuplan/", "tables.forecasts.path=/abs//x/../gold")
+    assert conf.table("clean_sales").path == "s3a://bucket/skuplan/silver/sales"
+    assert conf.table("forecasts").path == "/abs/gold"
+    local = make_conf(f"warehouse={tmp_path}/a/../wh")
+    assert local.table("runs").path == f"{tmp_path}/wh/meta/runs"
