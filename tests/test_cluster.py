@@ -207,7 +207,7 @@ def _submit(cluster, job: str, *args: str) -> subprocess.CompletedProcess:
             cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=SUBMIT_TIMEOUT
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"spark-submit {job} timed out after {SUBMIT_TIMEOUT}s\n{exc.stderr}")
+        pytest.fail(f"spark-submit {job} timed out after {SUBMIT_TIMEOUT}s\n{exc.stdout}")
 
 
 def test_pipeline_on_standalone_cluster(env_archive, standalone_cluster, spark, tmp_path):
@@ -223,7 +223,7 @@ def test_pipeline_on_standalone_cluster(env_archive, standalone_cluster, spark, 
     started = time.monotonic()
     for job in ("generate_demo_data", "run_pipeline"):
         proc = _submit(standalone_cluster, job, *args)
-        assert proc.returncode == 0, f"{job} exited {proc.returncode}\n{proc.stderr[-5000:]}"
+        assert proc.returncode == 0, f"{job} exited {proc.returncode}\n{proc.stdout[-5000:]}"
     print(f"cluster submits took {time.monotonic() - started:.0f}s")
 
     # The executors ran Python from the unpacked archive.
@@ -249,6 +249,25 @@ def test_pipeline_on_standalone_cluster(env_archive, standalone_cluster, spark, 
     assert pipeline["spark_app_id"].startswith("app-")
     assert {o["key"] for o in pipeline["outputs"]} >= {"forecasts", "reorder_plan"}
     assert forecasts.select("run_id").distinct().first()["run_id"] == pipeline["run_id"]
+
+
+def test_submit_without_delta_jars_exits_7(tmp_path):
+    env = _spark_env(tmp_path)
+    env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    proc = subprocess.run(
+        [str(SPARK_HOME / "bin" / "spark-submit"), "--master", "local[1]",
+         "--conf", "spark.ui.enabled=false", str(ROOT / "jobs" / "validate_sales.py"),
+         "--env", "standalone", "--set", f"warehouse={tmp_path}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    # spark-submit's PythonRunner merges the job's stderr into its stdout.
+    errors = [line for line in proc.stdout.splitlines() if "error:" in line]
+    assert proc.returncode == 7, errors or proc.stderr[-3000:]
+    assert errors == [
+        "validate_sales: error: Delta's classes are not on the cluster's classpath: pass the jars"
+        " from `make setup` (spark-submit --jars .cache/jars/delta-spark_*.jar,"
+        ".cache/jars/delta-storage-*.jar) or install Delta on the cluster"
+    ]
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -33,19 +33,24 @@ def test_read_is_pinned_to_the_version_current_when_read(spark, tmp_path):
 
 def test_reads_and_writes_are_reported_to_the_active_run(spark, tmp_path):
     ref = TableRef(path=str(tmp_path / "t"))
+    source = TableRef(path=str(tmp_path / "source"))
+    delta_io.overwrite_table(_df(spark, 1), source)
+    delta_io.overwrite_table(_df(spark, 1), source)
     run = runs.Run("test_job", DAY, table_keys={ref.path: "things"})
     with runs.activate(run):
+        delta_io.read_table(spark, source)
+        delta_io.read_table(spark, source)  # the same version is recorded once
         delta_io.replace_partition(_df(spark, 4), ref, "run_date", DAY)
         delta_io.replace_partition(
             _df(spark, 2, DAY + dt.timedelta(1)), ref, "run_date", DAY + dt.timedelta(1)
         )
         delta_io.read_table(spark, ref)
-        delta_io.read_table(spark, ref)  # the same version is recorded once
     assert [(w.key, w.version, w.operation, w.num_rows) for w in run.outputs] == [
         ("things", 0, "WRITE", 4),
         ("things", 1, "WRITE", 2),
     ]
-    assert [(r.key, r.version) for r in run.inputs] == [("things", 1)]
+    # A table the run wrote itself is not an input.
+    assert [(r.key, r.version) for r in run.inputs] == [(source.path, 1)]
     # Outside a run nothing is recorded.
     delta_io.read_table(spark, ref)
     assert len(run.inputs) == 1

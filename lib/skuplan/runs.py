@@ -104,6 +104,10 @@ class Run:
         return self.table_keys.get(address, address)
 
     def record_read(self, address: str, version: int | None) -> None:
+        """Note a table read, unless this run wrote it first (a check that reads back its own
+        output, or a later stage reading an earlier one's): inputs are what came from outside."""
+        if any(w.address == address for w in self.outputs):
+            return
         read = TableRead(self.key_for(address), address, version)
         if read not in self.inputs:
             self.inputs.append(read)
