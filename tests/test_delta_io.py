@@ -62,7 +62,12 @@ def test_catalog_names_are_quoted(spark):
     delta_io.replace_partition(_df(spark, 2), ref, "run_date", DAY)
     delta_io.replace_partition(_df(spark, 3), ref, "run_date", DAY)
     assert delta_io.table_exists(spark, ref)
-    assert delta_io.read_table(spark, ref).count() == 3
+    pinned_df = delta_io.read_table(spark, ref)
+    delta_io.replace_partition(_df(spark, 4), ref, "run_date", DAY)
+    assert pinned_df.count() == 3
+    assert delta_io.read_table(spark, ref).count() == 4
+    delta_io.overwrite_table(_df(spark, 1), ref)
+    assert delta_io.read_table(spark, ref).count() == 1
     spark.sql("DROP TABLE `default`.`order`")
 
 

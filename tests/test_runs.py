@@ -39,6 +39,17 @@ def test_write_run_never_duplicates_a_run_id(spark, tmp_path):
     assert got == {first.run_id: 0, second.run_id: 4}
 
 
+def test_write_run_to_a_catalog_table(spark):
+    ref = delta_io.TableRef(name="default.runs")
+    run = runs.Run("job_b", RUN_DATE)
+    now = dt.datetime(2026, 6, 30, 6, tzinfo=dt.UTC)
+    runs.write_run(spark, ref, run.row(status="success", exit_code=0, error=None, ended_at=now))
+    try:
+        assert [r.run_id for r in spark.table("`default`.`runs`").collect()] == [run.run_id]
+    finally:
+        spark.sql("DROP TABLE `default`.`runs`")
+
+
 @pytest.fixture
 def job_env(spark, tmp_path, monkeypatch):
     """cli.main in this process on the shared test session, tables under tmp_path."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
@@ -92,24 +93,30 @@ def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date)
     The table is partitioned by ``column`` and created on first write. Every row of ``df``
     must carry ``value`` in ``column``; Delta refuses the write otherwise.
     """
-    writer = (
+    if ref.name is not None:
+        # Catalog tables go through the V2 writer: saveAsTable with replaceWhere fails on an
+        # existing partitioned table in Spark 4.1 ("corrupted table metadata").
+        name = quoted_name(ref.name)
+        if table_exists(spark := df.sparkSession, ref):
+            df.writeTo(name).overwrite(F.col(column) == F.lit(value))
+        else:
+            df.writeTo(name).using("delta").partitionedBy(F.col(column)).create()
+        _report_write(spark, ref)
+        return
+    (
         df.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", f"`{column}` = DATE'{value.isoformat()}'")
         .partitionBy(column)
+        .save(ref.path)
     )
-    _save_df(df, writer, ref)
+    _report_write(df.sparkSession, ref)
 
 
 def overwrite_table(df: DataFrame, ref: TableRef) -> None:
     """Replace a whole table, schema included (master data snapshots, generated inputs)."""
-    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-    _save_df(df, writer, ref)
-
-
-def _save_df(df: DataFrame, writer, ref: TableRef) -> None:
     if ref.name is not None:
-        writer.saveAsTable(quoted_name(ref.name))
+        df.writeTo(quoted_name(ref.name)).using("delta").createOrReplace()
     else:
-        writer.save(ref.path)
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(ref.path)
     _report_write(df.sparkSession, ref)
