@@ -11,7 +11,7 @@ RUN_DATE ?= 2026-06-30
 ENV ?= local
 JOB_ARGS := --env $(ENV) --run-date $(RUN_DATE)
 
-.PHONY: help setup demo test lint format lock clean
+.PHONY: help setup demo test lint format lock clean package
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,13 +29,45 @@ $(JARS_DIR)/.resolved: deps/pom.xml
 		dependency:copy-dependencies -DincludeGroupIds=io.delta -DoutputDirectory=$(CURDIR)/$(JARS_DIR)
 	touch $@
 
+# Cluster artefacts. The environment holds the dependencies only: it changes with
+# requirements.lock, takes minutes to build and is cached; the code travels separately as a
+# wheel (and the same wheel named .zip, the suffix spark-submit's --py-files recognises).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+WHEEL := dist/skuplan-$(VERSION)-py3-none-any.whl
+ENV_ARCHIVE := dist/skuplan-env.tar.gz
+PACK_VENV := .cache/pack-venv
+VENV_PACK := venv-pack==0.2.0
+LIB_SOURCES := $(shell find lib -name '*.py' -not -path '*/__pycache__/*')
+
+$(WHEEL): pyproject.toml $(LIB_SOURCES) | $(VENV)/.installed
+	rm -rf build dist/skuplan-*.whl
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
+	rm -rf build
+
+dist/skuplan.zip: $(WHEEL)
+	cp $< $@
+
+# Installs the wheel's dependencies at the locked versions into a fresh venv, then removes
+# skuplan (shipped as dist/skuplan.zip) and pyspark (every cluster brings its own, and a
+# second copy would shadow it with 450 MB of jars) before packing.
+$(ENV_ARCHIVE): requirements.lock pyproject.toml | $(WHEEL)
+	rm -rf $(PACK_VENV) && $(PYTHON) -m venv $(PACK_VENV)
+	$(PACK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PACK_VENV)/bin/python -m pip install --quiet -c requirements.lock $(WHEEL)
+	$(PACK_VENV)/bin/python -m pip uninstall --quiet --yes skuplan pyspark
+	$(PY) -m pip install --quiet $(VENV_PACK)
+	$(VENV)/bin/venv-pack --quiet --force --prefix $(PACK_VENV) --format tar.gz --output $@.tmp
+	mv $@.tmp $@
+
+package: $(WHEEL) dist/skuplan.zip $(ENV_ARCHIVE) ## Build the wheel and the Python environment archive for spark-submit
+
 setup: $(VENV)/.installed $(JARS_DIR)/.resolved ## Install Python deps into .venv and cache Delta's jars (needs network once)
 
 demo: setup ## Generate demo data and run the whole pipeline on local Spark (tables under ./warehouse)
 	$(PY) jobs/generate_demo_data.py $(JOB_ARGS)
 	$(PY) jobs/run_pipeline.py $(JOB_ARGS)
 
-test: setup ## Run the test suite
+test: setup package ## Run the test suite (builds the cluster archive its standalone-cluster test submits)
 	$(PY) -m pytest
 
 lint: setup ## Check style with ruff

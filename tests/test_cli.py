@@ -56,3 +56,56 @@ def test_missing_delta_jars(tmp_path):
 def test_unreadable_table_path(tmp_path):
     proc = _run_job("--set", f"warehouse={tmp_path}", "--set", "spark.master=local[1]")
     _assert_one_line_error(proc, 6, "raw sales not found")
+
+
+def _write_conf_dir(tmp_path, overlay: str):
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    (conf_dir / "base.yaml").write_text((ROOT / "conf" / "base.yaml").read_text())
+    (conf_dir / "local.yaml").write_text((ROOT / "conf" / "local.yaml").read_text() + overlay)
+    return conf_dir
+
+
+def test_literal_credential_in_config_is_refused(tmp_path):
+    conf_dir = _write_conf_dir(
+        tmp_path, '    spark.hadoop.fs.s3a.secret.key: "AKIAEXAMPLESECRET"\n'
+    )
+    proc = _run_job("--conf", str(conf_dir))
+    _assert_one_line_error(proc, 3, "spark.options.spark.hadoop.fs.s3a.secret.key looks like")
+    assert "AKIAEXAMPLESECRET" not in proc.stderr + proc.stdout
+
+
+def test_credential_from_a_missing_environment_variable(tmp_path):
+    conf_dir = _write_conf_dir(
+        tmp_path, "    spark.hadoop.fs.s3a.secret.key: ${ENV:SKUPLAN_TEST_S3_SECRET}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SKUPLAN_TEST_S3_SECRET"}
+    _assert_one_line_error(
+        _run_job("--conf", str(conf_dir), env=env), 3, "needs environment variable"
+    )
+
+
+@pytest.mark.slow
+def test_failed_quality_gate_exits_4_and_is_recorded(spark, make_conf, tmp_path):
+    from skuplan import delta_io, demo_data, logs
+
+    conf = make_conf("demo.n_series=8", "demo.n_locations=2", "demo.history_days=40")
+    demo_data.run(spark, conf)
+    proc = _run_job(
+        "--set", f"warehouse={conf.warehouse}",
+        "--set", "spark.master=local[1]",
+        "--set", "validation.max_quarantine_share=0",
+        "--run-date", conf.run_date.isoformat(),
+    )  # fmt: skip
+    _assert_one_line_error(proc, 4, "gate quarantine_share failed")
+    (stage,) = logs.parse_stage_lines(proc.stderr)
+    assert (stage["job"], stage["stage"], stage["status"]) == (
+        "validate_sales", "validate_sales", "failed",
+    )  # fmt: skip
+    (row,) = delta_io.read_table(spark, conf.table("runs")).collect()
+    assert (row["job"], row["status"], row["exit_code"], row["run_id"]) == (
+        "validate_sales", "failed", 4, stage["run_id"],
+    )  # fmt: skip
+    assert row["error"].startswith("gate quarantine_share failed")
+    assert [i["key"] for i in row["inputs"]] == ["raw_sales", "items", "locations"]
+    assert row["outputs"] == []

@@ -40,7 +40,9 @@ def test_set_overrides_are_parsed_as_yaml_and_applied_last():
 
 
 def test_spark_options_keep_their_dotted_names():
-    conf = load_conf(ROOT / "conf", "local", overrides=["spark.options.spark.sql.shuffle.partitions=3"])
+    conf = load_conf(
+        ROOT / "conf", "local", overrides=["spark.options.spark.sql.shuffle.partitions=3"]
+    )
     assert conf.spark.options["spark.sql.shuffle.partitions"] == "3"
 
 

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from skuplan import logs, runs
 from skuplan.conf import Conf, load_conf
 from skuplan.errors import SkuplanError
 
@@ -48,7 +49,8 @@ def main(job: str, run: Callable[[Any, Conf], Any], argv: Sequence[str] | None =
     """Parse the command line, build the session, run the job; return the process exit code.
 
     A :class:`SkuplanError` becomes one line on stderr and its exit code; anything else is a
-    bug and keeps its traceback.
+    bug and keeps its traceback. Once a session exists, the run is recorded in the ``runs``
+    table whatever its outcome (see :mod:`skuplan.runs`).
     """
     args = parse_args(job, argv)
     logging.basicConfig(
@@ -61,10 +63,59 @@ def main(job: str, run: Callable[[Any, Conf], Any], argv: Sequence[str] | None =
         from skuplan.session import get_session  # imported late: pyspark is slow to import
 
         spark = get_session(conf)
-        result = run(spark, conf)
     except SkuplanError as exc:
         print(f"{job}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+
+    record = runs.Run(
+        job,
+        conf.run_date,
+        env=conf.env,
+        overrides=list(args.set),
+        table_keys={str(conf.table(key)): key for key in conf.tables},
+    )
+    status, exit_code, error = runs.STATUS_FAILED, 1, None
+    try:
+        with runs.activate(record), logs.stage(spark, job):
+            result = run(spark, conf)
+        status, exit_code = runs.STATUS_SUCCESS, 0
+    except SkuplanError as exc:
+        exit_code, error = exc.exit_code, str(exc)
+        print(f"{job}: error: {exc}", file=sys.stderr)
+        return exit_code
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        _record_run(spark, conf, record, status, exit_code, error)
     if result is not None:
         print(result)
     return 0
+
+
+def _record_run(spark, conf: Conf, record: runs.Run, status: str, code: int, error) -> None:
+    """Write the run's row; a failure to record is logged and never masks the job's outcome."""
+    row = record.row(
+        status=status,
+        exit_code=code,
+        error=error,
+        ended_at=dt.datetime.now(dt.UTC),
+        spark_app_id=_app_id(spark),
+    )
+    try:
+        logs.set_job_description(spark, f"{record.job} {record.run_date}: record run")
+        runs.write_run(spark, conf.table("runs"), row)
+        log.info(
+            "run %s %s (exit %d), recorded in %s", record.run_id, status, code, conf.table("runs")
+        )
+    except Exception as exc:  # the job's own outcome matters more
+        log.warning("could not record run %s: %s", record.run_id, runs.one_line(str(exc)))
+    finally:
+        logs.set_job_description(spark, None)
+
+
+def _app_id(spark) -> str | None:
+    try:
+        return spark.sparkContext.applicationId
+    except Exception:  # Spark Connect sessions have no SparkContext
+        return None

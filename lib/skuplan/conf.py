@@ -9,6 +9,8 @@ Relative paths are resolved against the project root, the folder that holds ``co
 from __future__ import annotations
 
 import datetime as dt
+import os
+import posixpath
 import re
 from pathlib import Path
 from typing import Literal
@@ -231,9 +233,13 @@ class Conf(_Frozen):
             ref = self.tables[key]
         except KeyError:
             raise ConfigError(f"missing config key: tables.{key}") from None
-        if ref.path is None or "://" in ref.path or Path(ref.path).is_absolute():
+        if ref.path is None:
             return ref
-        return TableRef(path=str(self.resolve(self.warehouse) / ref.path))
+        if _is_uri(ref.path) or Path(ref.path).is_absolute():
+            return TableRef(path=normalise_path(ref.path))
+        if _is_uri(self.warehouse):
+            return TableRef(path=normalise_path(f"{self.warehouse.rstrip('/')}/{ref.path}"))
+        return TableRef(path=normalise_path(str(self.resolve(self.warehouse) / ref.path)))
 
     def data_docs_dir(self) -> Path:
         """Where Great Expectations Data Docs go (a relative folder is under the warehouse)."""
@@ -244,6 +250,22 @@ class Conf(_Frozen):
         """A path from config, made absolute against the project root."""
         p = Path(path)
         return p if p.is_absolute() else (self.root / p).resolve()
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def normalise_path(path: str) -> str:
+    """A table path in one spelling: ``..``, ``.``, repeated and trailing slashes removed
+    (after the scheme of a URI too), so one table never shows up under two addresses."""
+    if _is_uri(path):
+        scheme, _, rest = path.partition("://")
+        authority, slash, tail = rest.partition("/")
+        if not slash:
+            return path
+        return f"{scheme}://{authority}/{posixpath.normpath('/' + tail).lstrip('/')}"
+    return os.path.normpath(path)
 
 
 def _deep_merge(base: dict, overlay: dict, *, at: tuple[str, ...] = ()) -> dict:

@@ -8,19 +8,56 @@ master, the jars and the Python environment, take them as they are".
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from skuplan.conf import Conf
-from skuplan.errors import RuntimeSetupError
+from skuplan.errors import ConfigError, RuntimeSetupError
 
 DELTA_SQL_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+
+
+# `${ENV:NAME}` in a Spark option is replaced by the environment variable NAME when the session
+# is built, so credentials never sit in config files, `--set` arguments, the Conf object, the
+# runs table or the logs.
+_ENV_REF = re.compile(r"\$\{ENV:([A-Za-z_][A-Za-z0-9_]*)\}")
+# Options whose values are credentials: these must be `${ENV:NAME}` references.
+_SECRET_OPTION = re.compile(
+    r"(?i)(password|secret|token|credential|access\.key|account\.key|sas|private\.key)"
+)
+
+
+def resolve_options(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict:
+    """Spark options with ``${ENV:NAME}`` references replaced from the environment.
+
+    Raises:
+        ConfigError: a credential-like option holds a literal value, or a referenced variable
+            is not set (the message names the option and the variable, never a value).
+    """
+    environ = os.environ if environ is None else environ
+    resolved = {}
+    for key, value in options.items():
+        text = str(value)
+        if _SECRET_OPTION.search(key) and not _ENV_REF.fullmatch(text.strip()):
+            raise ConfigError(
+                f"spark.options.{key} looks like a credential: give it as ${{ENV:VARIABLE}} "
+                "and set the variable in the environment, never in config or --set"
+            )
+        missing = [name for name in _ENV_REF.findall(text) if name not in environ]
+        if missing:
+            raise ConfigError(
+                f"spark.options.{key} needs environment variable {missing[0]}, which is not set"
+            )
+        resolved[key] = _ENV_REF.sub(lambda m: environ[m.group(1)], text)
+    return resolved
 
 
 def delta_jars(jars_dir: Path) -> list[Path]:
@@ -64,17 +101,37 @@ def local_builder(
 def get_session(conf: Conf) -> SparkSession:
     """The session for a job run, as ``conf.spark`` describes it."""
     spark_conf = conf.spark
+    options = resolve_options(spark_conf.options)
     if spark_conf.master is None:
         builder = SparkSession.builder.appName(spark_conf.app_name)
-        for key, value in {**DELTA_SQL_CONF, **spark_conf.options}.items():
+        for key, value in {**DELTA_SQL_CONF, **options}.items():
             builder = builder.config(key, value)
-        return builder.getOrCreate()
+        spark = builder.getOrCreate()
+        _check_delta_loaded(spark)
+        return spark
     builder = local_builder(
         spark_conf.master,
         conf.resolve(spark_conf.jars_dir),
-        dict(spark_conf.options),
+        options,
         spark_conf.app_name,
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def _check_delta_loaded(spark: SparkSession) -> None:
+    """Fail early, with the fix, when spark-submit was not given Delta's jars."""
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:  # Spark Connect: the server's classpath is not ours to check
+        return
+    try:
+        jvm.java.lang.Class.forName(
+            "io.delta.tables.DeltaTable", True, jvm.Thread.currentThread().getContextClassLoader()
+        )
+    except Exception:  # py4j wraps the ClassNotFoundException
+        raise RuntimeSetupError(
+            "Delta's classes are not on the cluster's classpath: pass the jars from "
+            "`make setup` (spark-submit --jars .cache/jars/delta-spark_*.jar,"
+            ".cache/jars/delta-storage-*.jar) or install Delta on the cluster"
+        ) from None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
+from skuplan import logs
 from skuplan.conf import Conf
 from skuplan.pipeline import forecast, plan, validate
 
@@ -37,9 +38,15 @@ class PipelineSummary:
 
 
 def run(spark: SparkSession, conf: Conf) -> PipelineSummary:
+    with logs.stage(spark, "validate_sales", run_date=conf.run_date):
+        validation = validate.run(spark, conf)
+    with logs.stage(spark, "train_forecast", run_date=conf.run_date):
+        forecasts = forecast.run(spark, conf)
+    with logs.stage(spark, "plan_replenishment", run_date=conf.run_date):
+        planned = plan.run(spark, conf)
     return PipelineSummary(
-        validation=validate.run(spark, conf),
-        forecast=forecast.run(spark, conf),
-        plan=plan.run(spark, conf),
+        validation=validation,
+        forecast=forecasts,
+        plan=planned,
         tables={key: str(conf.table(key)) for key in OUTPUT_TABLES},
     )

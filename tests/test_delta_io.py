@@ -1,0 +1,92 @@
+"""Reads pinned to a version, writes reported to the active run, catalog names quoted."""
+
+import datetime as dt
+
+import pytest
+from pyspark.sql.types import DateType, LongType, StructField, StructType
+
+from skuplan import delta_io, runs
+from skuplan.conf import TableRef
+from skuplan.errors import InputError
+
+SCHEMA = StructType([StructField("run_date", DateType()), StructField("n", LongType())])
+DAY = dt.date(2026, 6, 30)
+
+
+def _df(spark, n_rows, day=DAY):
+    return spark.createDataFrame([(day, i) for i in range(n_rows)], SCHEMA)
+
+
+def test_quoted_name():
+    assert delta_io.quoted_name("cat.sch.tbl") == "`cat`.`sch`.`tbl`"
+    assert delta_io.quoted_name("order") == "`order`"
+
+
+def test_read_is_pinned_to_the_version_current_when_read(spark, tmp_path):
+    ref = TableRef(path=str(tmp_path / "t"))
+    delta_io.overwrite_table(_df(spark, 3), ref)
+    pinned_df = delta_io.read_table(spark, ref)
+    delta_io.overwrite_table(_df(spark, 5), ref)
+    assert pinned_df.count() == 3
+    assert delta_io.read_table(spark, ref).count() == 5
+
+
+def test_reads_and_writes_are_reported_to_the_active_run(spark, tmp_path):
+    ref = TableRef(path=str(tmp_path / "t"))
+    source = TableRef(path=str(tmp_path / "source"))
+    delta_io.overwrite_table(_df(spark, 1), source)
+    delta_io.overwrite_table(_df(spark, 1), source)
+    run = runs.Run("test_job", DAY, table_keys={ref.path: "things"})
+    with runs.activate(run):
+        delta_io.read_table(spark, source)
+        delta_io.read_table(spark, source)  # the same version is recorded once
+        delta_io.replace_partition(_df(spark, 4), ref, "run_date", DAY)
+        delta_io.replace_partition(
+            _df(spark, 2, DAY + dt.timedelta(1)), ref, "run_date", DAY + dt.timedelta(1)
+        )
+        delta_io.read_table(spark, ref)
+    assert [(w.key, w.version, w.operation, w.num_rows) for w in run.outputs] == [
+        ("things", 0, "WRITE", 4),
+        ("things", 1, "WRITE", 2),
+    ]
+    # A table the run wrote itself is not an input.
+    assert [(r.key, r.version) for r in run.inputs] == [(source.path, 1)]
+    # Outside a run nothing is recorded.
+    delta_io.read_table(spark, ref)
+    assert len(run.inputs) == 1
+
+
+def test_catalog_names_are_quoted(spark):
+    # `order` is a reserved word: it only works quoted.
+    ref = TableRef(name="default.order")
+    delta_io.replace_partition(_df(spark, 2), ref, "run_date", DAY)
+    delta_io.replace_partition(_df(spark, 3), ref, "run_date", DAY)
+    assert delta_io.table_exists(spark, ref)
+    pinned_df = delta_io.read_table(spark, ref)
+    delta_io.replace_partition(_df(spark, 4), ref, "run_date", DAY)
+    assert pinned_df.count() == 3
+    assert delta_io.read_table(spark, ref).count() == 4
+    delta_io.overwrite_table(_df(spark, 1), ref)
+    assert delta_io.read_table(spark, ref).count() == 1
+    spark.sql("DROP TABLE `default`.`order`")
+
+
+def test_missing_table_is_an_input_error(spark, tmp_path):
+    with pytest.raises(InputError, match="sales not found"):
+        delta_io.read_table(spark, TableRef(path=str(tmp_path / "nope")), what="sales")
+    with pytest.raises(InputError, match="lacks column"):
+        ref = TableRef(path=str(tmp_path / "t"))
+        delta_io.overwrite_table(_df(spark, 1), ref)
+        delta_io.read_table(spark, ref, required=["qty"])
+
+
+def test_table_paths_are_normalised(make_conf, tmp_path):
+    from skuplan.conf import normalise_path
+
+    assert normalise_path("/data//lake/./gold/../silver/") == "/data/lake/silver"
+    assert normalise_path("s3a://bucket//lake/./gold/") == "s3a://bucket/lake/gold"
+    conf = make_conf("warehouse=s3a://bucket/skuplan/", "tables.forecasts.path=/abs//x/../gold")
+    assert conf.table("clean_sales").path == "s3a://bucket/skuplan/silver/sales"
+    assert conf.table("forecasts").path == "/abs/gold"
+    local = make_conf(f"warehouse={tmp_path}/a/../wh")
+    assert local.table("runs").path == f"{tmp_path}/wh/meta/runs"

@@ -1,0 +1,39 @@
+"""Spark options: credentials only as ${ENV:NAME} references, resolved when the session is built."""
+
+import pytest
+
+from skuplan.errors import ConfigError
+from skuplan.session import resolve_options
+
+
+def test_env_references_are_resolved():
+    options = {
+        "spark.hadoop.fs.s3a.secret.key": "${ENV:S3_SECRET}",
+        "spark.hadoop.fs.s3a.endpoint": "https://${ENV:S3_HOST}/",
+        "spark.sql.shuffle.partitions": "8",
+    }
+    assert resolve_options(options, {"S3_SECRET": "s3cr3t", "S3_HOST": "minio"}) == {
+        "spark.hadoop.fs.s3a.secret.key": "s3cr3t",
+        "spark.hadoop.fs.s3a.endpoint": "https://minio/",
+        "spark.sql.shuffle.partitions": "8",
+    }
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "spark.hadoop.fs.s3a.secret.key",
+        "spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net",
+        "spark.hadoop.fs.s3a.access.key",
+        "spark.databricks.token",
+    ],
+)
+def test_literal_credentials_are_refused_without_echoing_them(key):
+    with pytest.raises(ConfigError, match="looks like a credential") as info:
+        resolve_options({key: "hunter2"}, {})
+    assert "hunter2" not in str(info.value)
+
+
+def test_missing_variable_is_named_not_its_value():
+    with pytest.raises(ConfigError, match="needs environment variable S3_SECRET"):
+        resolve_options({"spark.hadoop.fs.s3a.secret.key": "${ENV:S3_SECRET}"}, {})
