@@ -103,13 +103,18 @@ def write_inputs(spark, conf, train: pd.DataFrame) -> None:
     )).select(*cols, F.lit("bench").alias("source"), F.lit(conf.run_date).alias("load_date"))  # fmt: skip
     delta_io.overwrite_table(raw_df, conf.table("raw_sales"))
     keys = train[["sku", "location"]].drop_duplicates()
-    items = pd.DataFrame({"sku": keys["sku"].unique()}).assign(category="all")
-    delta_io.overwrite_table(spark.createDataFrame(items), conf.table("items"))
-    delta_io.overwrite_table(
-        spark.createDataFrame(keys[["location"]].drop_duplicates()), conf.table("locations")
-    )
-    inventory = keys.assign(snapshot_date=conf.run_date, on_hand=0.0, on_order=0.0, backorders=0.0)
-    delta_io.overwrite_table(spark.createDataFrame(inventory), conf.table("inventory"))
+    masters = {
+        "items": (pd.DataFrame({"sku": keys["sku"].unique(), "category": "all"}), schemas.ITEMS),
+        "locations": (keys[["location"]].drop_duplicates(), schemas.LOCATIONS),
+        "inventory": (
+            keys.assign(snapshot_date=conf.run_date, on_hand=0.0, on_order=0.0, backorders=0.0),
+            schemas.INVENTORY,
+        ),
+    }
+    for key, (pdf, schema) in masters.items():
+        full = pdf.reindex(columns=schema.fieldNames()).astype(object)
+        full = full.where(full.notna(), None)
+        delta_io.overwrite_table(spark.createDataFrame(full, schema), conf.table(key))
 
 
 def score(fc: pd.DataFrame, actual: pd.DataFrame, train: pd.DataFrame, m: int) -> dict[str, float]:

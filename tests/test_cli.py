@@ -107,5 +107,24 @@ def test_failed_quality_gate_exits_4_and_is_recorded(spark, make_conf, tmp_path)
         "validate_sales", "failed", 4, stage["run_id"],
     )  # fmt: skip
     assert row["error"].startswith("gate quarantine_share failed")
-    assert [i["key"] for i in row["inputs"]] == ["raw_sales", "items", "locations"]
+    assert [i["key"] for i in row["inputs"]] == ["raw_sales", "items", "locations", "inventory"]
     assert row["outputs"] == []
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [("ConfigError", 3), ("DataQualityError", 4), ("ModelFailureError", 5), ("InputError", 6)],
+)
+def test_each_failure_kind_maps_to_its_exit_code(spark, tmp_path, capsys, error, code):
+    from skuplan import cli, errors
+
+    def failing_run(spark, conf):
+        raise getattr(errors, error)("12 of 100 series (12.0%) fell back")
+
+    argv = ["--set", f"warehouse={tmp_path}", "--run-date", "2026-06-30"]
+    assert cli.main("train_forecast", failing_run, argv) == code
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("train_forecast: error: 12 of 100 series (12.0%) fell back")
+    )
