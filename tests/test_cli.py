@@ -108,7 +108,8 @@ def test_failed_quality_gate_exits_4_and_is_recorded(spark, make_conf, tmp_path)
     )  # fmt: skip
     assert row["error"].startswith("gate quarantine_share failed")
     assert [i["key"] for i in row["inputs"]] == ["raw_sales", "items", "locations", "inventory"]
-    assert row["outputs"] == []
+    # The gate's outcome is recorded in dq_results; nothing reaches the clean or quarantine tables.
+    assert [o["key"] for o in row["outputs"]] == ["dq_results"]
 
 
 @pytest.mark.parametrize(
