@@ -167,6 +167,14 @@ def with_overrides_and_review(
     )
 
 
+def _as_table(df: DataFrame, schema, run_date, run_id: str) -> DataFrame:
+    """``df`` in ``schema``'s column order and types, stamped with this run."""
+    stamps = {"run_date": F.lit(run_date), "run_id": F.lit(run_id)}
+    return df.select(
+        *[stamps.get(f.name, F.col(f.name)).cast(f.dataType).alias(f.name) for f in schema.fields]
+    )
+
+
 def run(spark: SparkSession, conf: Conf) -> PlanSummary:
     """Plan orders for every series forecast on ``conf.run_date``.
 
@@ -339,20 +347,7 @@ def run(spark: SparkSession, conf: Conf) -> PlanSummary:
         spark.sparkContext.setJobDescription(f"plan_replenishment {run_date}: write plan")
         delta_io.replace_partition(plan_df, conf.table("reorder_plan"), "run_date", run_date)
         delta_io.replace_partition(
-            projection_df.select(
-                *[
-                    (
-                        F.lit(run_date)
-                        if f.name == "run_date"
-                        else F.lit(run_id)
-                        if f.name == "run_id"
-                        else F.col(f.name)
-                    )
-                    .cast(f.dataType)
-                    .alias(f.name)
-                    for f in INVENTORY_PROJECTION.fields
-                ]
-            ),
+            _as_table(projection_df, INVENTORY_PROJECTION, run_date, run_id),
             conf.table("inventory_projection"),
             "run_date",
             run_date,
@@ -478,19 +473,8 @@ def _simulate(
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         overall_df = overall_simulation(series_out_df)
-        out_df = series_out_df.unionByName(overall_df).select(
-            *[
-                (
-                    F.lit(run_date)
-                    if f.name == "run_date"
-                    else F.lit(run_id)
-                    if f.name == "run_id"
-                    else F.col(f.name)
-                )
-                .cast(f.dataType)
-                .alias(f.name)
-                for f in POLICY_SIMULATION.fields
-            ]
+        out_df = _as_table(
+            series_out_df.unionByName(overall_df), POLICY_SIMULATION, run_date, run_id
         )
         delta_io.replace_partition(out_df, conf.table("policy_simulation"), "run_date", run_date)
     finally:
