@@ -167,7 +167,7 @@ REORDER_PLAN = T.StructType(
         T.StructField("sku", T.StringType(), nullable=False),
         T.StructField("location", T.StringType(), nullable=False),
         *_fields(
-            "supplier:s policy:s plan_status:s exception_reason:s review_reasons:s "
+            "supplier:s policy:s plan_status:s exception_reason:s review_reasons:s reason:s "
             "on_hand:d on_order:d backorders:d inventory_position:d "
             "lead_time_days:d lead_time_std:d is_default_lead_time:b lead_time_issue:s "
             "review_period:d is_review_day:b next_review_date:date "
