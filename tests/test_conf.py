@@ -25,6 +25,15 @@ def test_relative_table_paths_resolve_under_the_warehouse():
     assert conf.table("forecasts").path == str(ROOT / "warehouse" / "gold" / "forecasts")
 
 
+def test_report_folder_is_under_a_local_warehouse_else_under_the_project(tmp_path):
+    local = load_conf(ROOT / "conf", "local", overrides=[f"warehouse={tmp_path}"])
+    assert local.report_dir() == tmp_path / "reports"
+    remote = load_conf(ROOT / "conf", "local", overrides=["warehouse=s3a://bucket/skuplan"])
+    assert remote.report_dir() == ROOT / "reports"
+    absolute = load_conf(ROOT / "conf", "local", overrides=[f"report.dir={tmp_path / 'r'}"])
+    assert absolute.report_dir() == tmp_path / "r"
+
+
 def test_cluster_overlay_replaces_table_addresses_with_catalog_names():
     conf = load_conf(ROOT / "conf", "cluster")
     assert conf.spark.master is None

@@ -1,5 +1,7 @@
 """End to end: demo data -> validate -> forecast -> plan, on local Spark and Delta."""
 
+import re
+
 import pyspark.sql.functions as F
 import pytest
 
@@ -17,6 +19,28 @@ SMALL = [
     "plan.simulation.weeks=4",
     "plan.simulation.warmup_days=56",
 ]
+
+
+REASON_NUMBERS = {
+    "position": "inventory_position",
+    "forecast demand": "demand_over_protection",
+    "safety stock": "safety_stock",
+    "; order": "computed_order_qty",  # the policy's order; an override quotes its own first
+}
+
+
+def _assert_reason_quotes(line):
+    """The numbers after each label in ``line.reason`` are the line's columns (1 decimal)."""
+    for label, column in REASON_NUMBERS.items():
+        found = re.findall(rf"{label} (-?[0-9.]+)", line.reason)
+        assert found, (label, line.reason)
+        assert float(found[-1]) == pytest.approx(line[column], abs=0.051), (label, line.reason)
+    threshold = re.search(r"(reorder point|order-up-to level|min) (-?[0-9.]+)", line.reason)
+    column = "order_up_to" if threshold[1] == "order-up-to level" else "reorder_point"
+    assert float(threshold[2]) == pytest.approx(line[column], abs=0.051), line.reason
+    service = re.search(r"for ([0-9.]+)% (cycle service|fill rate)", line.reason)
+    assert float(service[1]) == pytest.approx(100 * line.target_service_level, abs=0.051)
+    assert service[2] == ("fill rate" if line.target_type == "fill_rate" else "cycle service")
 
 
 def _counts(spark, conf):
@@ -84,6 +108,13 @@ def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
         == 0
     )
     assert planned.filter("is_default_lead_time AND lead_time_days != 7").count() == 0
+
+    # Every line says why; an order line's reason quotes that line's own numbers.
+    assert plan.filter(F.coalesce(F.length("reason"), F.lit(0)) == 0).count() == 0
+    order_lines = planned.filter("computed_order_qty > 0 AND is_review_day").collect()
+    assert order_lines
+    for line in order_lines:
+        _assert_reason_quotes(line)
 
     # Projection: one row per planned series and horizon day.
     projection = delta_io.read_table(spark, conf.table("inventory_projection"))

@@ -213,6 +213,16 @@ class DemoSettings(_Frozen):
     dirty_share: float = Field(ge=0, lt=1)
 
 
+class ReportSettings(_Frozen):
+    """The static HTML report (jobs/report.py): where it goes and how much it shows."""
+
+    dir: str
+    history_days: int = Field(gt=0)
+    max_series: int = Field(gt=0)
+    max_drivers: int = Field(gt=0)
+    max_table_rows: int = Field(gt=0)
+
+
 class Conf(_Frozen):
     """The whole configuration of one job run."""
 
@@ -226,6 +236,7 @@ class Conf(_Frozen):
     forecast: ForecastSettings
     plan: PlanSettings
     demo: DemoSettings
+    report: ReportSettings
 
     def table(self, key: str) -> TableRef:
         """The address of table ``key``, with a relative path resolved under the warehouse."""
@@ -245,6 +256,16 @@ class Conf(_Frozen):
         """Where Great Expectations Data Docs go (a relative folder is under the warehouse)."""
         p = Path(self.validation.data_docs_dir)
         return p if p.is_absolute() else self.resolve(self.warehouse) / p
+
+    def report_dir(self) -> Path:
+        """Where the HTML report goes: a relative folder is under a local warehouse, or under
+        the project root when the warehouse is a URI (the driver writes the file locally)."""
+        p = Path(self.report.dir)
+        if p.is_absolute():
+            return p
+        if _is_uri(self.warehouse):
+            return self.resolve(self.report.dir)
+        return self.resolve(self.warehouse) / p
 
     def resolve(self, path: str) -> Path:
         """A path from config, made absolute against the project root."""

@@ -1,4 +1,4 @@
-"""All stages in order: validate -> forecast -> plan (the demo and local development)."""
+"""All stages in order: validate -> forecast -> plan -> report (the demo and local development)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from skuplan import logs
+from skuplan import logs, report
 from skuplan.conf import Conf
 from skuplan.pipeline import forecast, plan, validate
 
@@ -29,12 +29,14 @@ class PipelineSummary:
     validation: validate.ValidationSummary
     forecast: forecast.ForecastSummary
     plan: plan.PlanSummary
+    report: report.ReportSummary
     tables: dict[str, str]
 
     def __str__(self) -> str:
         lines = [str(self.validation), str(self.forecast), str(self.plan), "output tables:"]
         lines += [f"  {key:<17} {where}" for key, where in self.tables.items()]
-        return "\n".join(lines)
+        # The report's path last: the line to open after a demo.
+        return "\n".join([*lines, str(self.report)])
 
 
 def run(spark: SparkSession, conf: Conf) -> PipelineSummary:
@@ -44,9 +46,12 @@ def run(spark: SparkSession, conf: Conf) -> PipelineSummary:
         forecasts = forecast.run(spark, conf)
     with logs.stage(spark, "plan_replenishment", run_date=conf.run_date):
         planned = plan.run(spark, conf)
+    with logs.stage(spark, "report", run_date=conf.run_date):
+        reported = report.run(spark, conf)
     return PipelineSummary(
         validation=validation,
         forecast=forecasts,
         plan=planned,
+        report=reported,
         tables={key: str(conf.table(key)) for key in OUTPUT_TABLES},
     )

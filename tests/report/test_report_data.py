@@ -1,0 +1,155 @@
+"""The report's Spark aggregations, on tiny hand-made tables."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from skuplan.report import data
+
+RUN = dt.date(2026, 6, 30)
+METRICS = "sku string, location string, model string, mase double, wape double, coverage double, is_selected boolean"
+
+
+def _metrics(spark):
+    rows = [
+        ("A", "L", "seasonal_naive", 1.0, 0.5, 0.6, False),
+        ("A", "L", "lightgbm", 0.5, 0.2, 0.8, True),
+        ("B", "L", "seasonal_naive", 2.0, 0.6, 0.7, True),
+        ("B", "L", "lightgbm", 3.0, 0.9, 0.9, False),
+        ("C", "L", "seasonal_naive", 1.0, 0.4, 0.8, False),
+        ("C", "L", "lightgbm", 0.9, 0.3, 1.0, True),
+        ("C", "L", "croston", None, None, None, False),  # failed in the backtest
+    ]
+    return spark.createDataFrame(rows, METRICS)
+
+
+def test_accuracy_by_model_and_against_seasonal_naive_on_the_same_series(spark):
+    got = {r.model: r.asDict() for r in data.accuracy_by_model(_metrics(spark)).collect()}
+    # Chosen: A lightgbm 0.5, B naive 2.0, C lightgbm 0.9; naive on them: 1.0, 2.0, 1.0.
+    chosen = got[data.CHOSEN]
+    assert (chosen["series_chosen"], chosen["series_scored"]) == (3, 3)
+    assert (chosen["median_mase"], chosen["median_mase_naive"]) == (0.9, 1.0)
+    assert chosen["share_beating_naive"] == pytest.approx(2 / 3)  # A and C; B ties
+    assert chosen["mean_coverage"] == pytest.approx((0.8 + 0.7 + 1.0) / 3)
+    lgbm = got["lightgbm"]
+    assert (lgbm["series_chosen"], lgbm["median_mase"], lgbm["median_wape"]) == (2, 0.9, 0.3)
+    assert got["seasonal_naive"]["share_beating_naive"] == 0.0
+    croston = got["croston"]
+    assert (croston["series_scored"], croston["median_mase"], croston["series_chosen"]) == (
+        0,
+        None,
+        0,
+    )
+
+
+def test_mase_histogram_bins_and_caps(spark):
+    got = {(r.kind, r.bin): r.series for r in data.mase_histogram(_metrics(spark)).collect()}
+    # Chosen 0.5, 2.0, 0.9 -> bins 5, 20, 9; naive 1.0, 2.0, 1.0 -> bins 10, 20, 10.
+    assert got == {
+        ("chosen", 5): 1,
+        ("chosen", 20): 1,
+        ("chosen", 9): 1,
+        ("seasonal naive", 10): 2,
+        ("seasonal naive", 20): 1,
+    }
+    far = spark.createDataFrame([("D", "L", "lightgbm", 7.5, 1.0, 0.5, True)], METRICS)
+    assert [tuple(r) for r in data.mase_histogram(far).collect()] == [("chosen", data.MASE_BINS, 1)]
+
+
+def test_history_keeps_the_latest_load_of_each_day_inside_the_window(spark):
+    d = lambda n: RUN - dt.timedelta(days=n)  # noqa: E731
+    rows = [
+        ("A", "L", d(1), 5.0, False, d(1)),
+        ("A", "L", d(1), 7.0, True, RUN),  # re-sent later: replaces the first
+        ("A", "L", d(3), 2.0, False, d(2)),
+        ("A", "L", d(4), 9.0, False, d(2)),  # outside a 3-day window
+        ("A", "L", RUN, 1.0, False, RUN),  # the run date itself is not history
+    ]
+    clean = spark.createDataFrame(
+        rows,
+        "sku string, location string, date date, qty double, is_stockout boolean, load_date date",
+    )
+    got = sorted(tuple(r) for r in data.latest_history(clean, RUN, 3).collect())
+    assert got == [("A", "L", -3, 2.0, False), ("A", "L", -1, 7.0, True)]
+    (h,) = data.history_arrays(data.latest_history(clean, RUN, 3)).collect()
+    assert (h.h.t, h.h.y, h.h.so) == ([-3, -1], [2.0, 7.0], [-1])
+
+
+def _forecasts(spark):
+    rows = [
+        (sku, "L", RUN + dt.timedelta(days=t), model, 10.0 + t, 6.0, 10.0, 14.123)
+        for sku, model in (("A", "lightgbm"), ("B", "seasonal_naive"))
+        for t in (1, 0)
+    ]
+    return spark.createDataFrame(
+        rows,
+        "sku string, location string, date date, model string, yhat double, q10 double, "
+        "q50 double, q90 double",
+    )
+
+
+def test_drivers_of_the_chosen_model_largest_first_and_the_rest_as_other(spark):
+    fc = data.forecast_arrays(_forecasts(spark), RUN, ("q10", "q90"))
+    rows = [
+        ("A", "L", RUN + dt.timedelta(days=t), model, driver, c)
+        for model in ("lightgbm", "prophet")  # prophet was not chosen for A: left out
+        for t, contributions in ((0, (3.0, -1.0, 0.5, 0.25)), (1, (2.0, 1.5, -0.5, 0.25)))
+        for driver, c in zip(("promotion", "price", "weekday", "trend"), contributions, strict=True)
+    ]
+    explanations = spark.createDataFrame(
+        rows,
+        "sku string, location string, date date, model string, driver string, contribution double",
+    )
+    (a,) = data.driver_arrays(explanations, fc, RUN, max_drivers=2).collect()
+    # |promotion| 5, |price| 2.5, |weekday| 1, |trend| 0.5: the last two summed as other.
+    assert [(d.n, d.t, d.c) for d in a.d] == [
+        ("promotion", [0, 1], [3.0, 2.0]),
+        ("price", [0, 1], [-1.0, 1.5]),
+        ("other", [0, 1], [0.75, -0.25]),
+    ]
+
+
+def test_series_payload_is_compact_json_with_plan_and_history(spark):
+    fc = data.forecast_arrays(_forecasts(spark), RUN, ("q10", "q90"))
+    history = spark.createDataFrame(
+        [("A", "L", -1, 4.0, True)],
+        "sku string, location string, t int, qty double, is_stockout boolean",
+    )
+    plan = spark.createDataFrame(
+        [("A", "L", "needs_review", 12.0, "S1", "held for review: ...", RUN, None, 120.0)],
+        "sku string, location string, plan_status string, order_qty double, supplier string, "
+        "reason string, projected_stockout_date date, projected_stockout_date_with_plan date, "
+        "order_value double",
+    )
+    got = {
+        r.sku: r
+        for r in data.series_payloads(
+            fc, data.history_arrays(history), _metrics(spark), None, plan, None
+        ).collect()
+    }
+    a, b = json.loads(got["A"].payload), json.loads(got["B"].payload)
+    assert (got["A"].is_held, got["A"].has_stockout, got["B"].is_held) == (True, True, None)
+    assert a == {
+        "s": "A",
+        "l": "L",
+        "m": "lightgbm",
+        "e": 0.5,
+        "n": 1.0,
+        "p": {
+            "status": "needs_review",
+            "qty": 12.0,
+            "supplier": "S1",
+            "reason": "held for review: ...",
+            "stockout": "2026-06-30",
+        },
+        "h": {"t": [-1], "y": [4.0], "so": [-1]},
+        "f": {
+            "t": [0, 1],
+            "y": [10.0, 11.0],
+            "lo": [6.0, 6.0],
+            "mid": [10.0, 10.0],
+            "hi": [14.12, 14.12],
+        },
+    }
+    assert set(b) == {"s", "l", "m", "e", "n", "f"}  # no history, no plan line: keys left out
