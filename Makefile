@@ -11,7 +11,7 @@ RUN_DATE ?= 2026-06-30
 ENV ?= local
 JOB_ARGS := --env $(ENV) --run-date $(RUN_DATE)
 
-.PHONY: help setup demo test lint format lock clean package
+.PHONY: help setup demo test lint format lock clean package browser
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -63,11 +63,22 @@ package: $(WHEEL) dist/skuplan.zip $(ENV_ARCHIVE) ## Build the wheel and the Pyt
 
 setup: $(VENV)/.installed $(JARS_DIR)/.resolved ## Install Python deps into .venv and cache Delta's jars (needs network once)
 
-demo: setup ## Generate demo data and run the whole pipeline on local Spark (tables under ./warehouse)
+# Debian's chromium, for the test that opens the HTML report in a real headless browser.
+# Installed once (the file target is skipped when it exists); apt needs root (CI runs as root).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium
+
+browser: $(CHROMIUM) ## Install Debian's chromium for the report's browser test (apt, needs root)
+
+demo: setup ## Generate demo data and run the whole pipeline on local Spark (ends with the report's path)
 	$(PY) jobs/generate_demo_data.py $(JOB_ARGS)
 	$(PY) jobs/run_pipeline.py $(JOB_ARGS)
 
-test: setup package ## Run the test suite (builds the cluster archive its standalone-cluster test submits)
+test: setup package browser ## Run the test suite (builds the cluster archive its standalone-cluster test submits; installs chromium)
 	$(PY) -m pytest
 
 lint: setup ## Check style with ruff
