@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 
+import pyspark.sql.functions as F
 import pytest
 
 from skuplan.report import data
@@ -63,17 +64,18 @@ def test_history_keeps_the_latest_load_of_each_day_inside_the_window(spark):
         ("A", "L", d(1), 5.0, False, d(1)),
         ("A", "L", d(1), 7.0, True, RUN),  # re-sent later: replaces the first
         ("A", "L", d(3), 2.0, False, d(2)),
+        ("A", "L", d(3), 1.0, True, d(3)),  # an earlier load of the same day
         ("A", "L", d(4), 9.0, False, d(2)),  # outside a 3-day window
         ("A", "L", RUN, 1.0, False, RUN),  # the run date itself is not history
+        ("B", "L", d(2), 3.333, False, d(2)),
     ]
     clean = spark.createDataFrame(
         rows,
         "sku string, location string, date date, qty double, is_stockout boolean, load_date date",
     )
-    got = sorted(tuple(r) for r in data.latest_history(clean, RUN, 3).collect())
-    assert got == [("A", "L", -3, 2.0, False), ("A", "L", -1, 7.0, True)]
-    (h,) = data.history_arrays(data.latest_history(clean, RUN, 3)).collect()
-    assert (h.h.t, h.h.y, h.h.so) == ([-3, -1], [2.0, 7.0], [-1])
+    got = {r.sku: r.h for r in data.history_arrays(clean, RUN, 3).collect()}
+    assert (got["A"].t, got["A"].y, got["A"].so) == ([-3, -1], [2.0, 7.0], [-1])
+    assert (got["B"].t, got["B"].y, got["B"].so) == ([-2], [3.33], [])
 
 
 def _forecasts(spark):
@@ -101,7 +103,8 @@ def test_drivers_of_the_chosen_model_largest_first_and_the_rest_as_other(spark):
         rows,
         "sku string, location string, date date, model string, driver string, contribution double",
     )
-    (a,) = data.driver_arrays(explanations, fc, RUN, max_drivers=2).collect()
+    models = fc.select("sku", "location", F.col("m").alias("model"))
+    (a,) = data.driver_arrays(explanations, models, RUN, max_drivers=2).collect()
     # |promotion| 5, |price| 2.5, |weekday| 1, |trend| 0.5: the last two summed as other.
     assert [(d.n, d.t, d.c) for d in a.d] == [
         ("promotion", [0, 1], [3.0, 2.0]),
@@ -113,8 +116,8 @@ def test_drivers_of_the_chosen_model_largest_first_and_the_rest_as_other(spark):
 def test_series_payload_is_compact_json_with_plan_and_history(spark):
     fc = data.forecast_arrays(_forecasts(spark), RUN, ("q10", "q90"))
     history = spark.createDataFrame(
-        [("A", "L", -1, 4.0, True)],
-        "sku string, location string, t int, qty double, is_stockout boolean",
+        [("A", "L", RUN - dt.timedelta(days=1), 4.0, True, RUN)],
+        "sku string, location string, date date, qty double, is_stockout boolean, load_date date",
     )
     plan = spark.createDataFrame(
         [("A", "L", "needs_review", 12.0, "S1", "held for review: ...", RUN, None, 120.0)],
@@ -125,11 +128,10 @@ def test_series_payload_is_compact_json_with_plan_and_history(spark):
     got = {
         r.sku: r
         for r in data.series_payloads(
-            fc, data.history_arrays(history), _metrics(spark), None, plan, None
+            fc, data.history_arrays(history, RUN, 7), _metrics(spark), None, plan, None
         ).collect()
     }
     a, b = json.loads(got["A"].payload), json.loads(got["B"].payload)
-    assert (got["A"].is_held, got["A"].has_stockout, got["B"].is_held) == (True, True, None)
     assert a == {
         "s": "A",
         "l": "L",
@@ -153,3 +155,21 @@ def test_series_payload_is_compact_json_with_plan_and_history(spark):
         },
     }
     assert set(b) == {"s", "l", "m", "e", "n", "f"}  # no history, no plan line: keys left out
+
+
+def test_past_the_cap_the_list_keeps_held_lines_stockouts_and_large_orders(spark):
+    keys = spark.createDataFrame([(k, "L") for k in "ABCDE"], "sku string, location string")
+    plan = spark.createDataFrame(
+        [
+            ("A", "L", "planned", None, 500.0),
+            ("B", "L", "planned", RUN, 10.0),
+            ("C", "L", "needs_review", None, 1.0),
+            ("D", "L", "planned", None, 900.0),
+            ("E", "L", "not_planned", None, None),
+        ],
+        "sku string, location string, plan_status string, projected_stockout_date date, "
+        "order_value double",
+    )
+    got = [r.sku for r in data.first_series(keys, plan, 3).collect()]
+    assert got == ["C", "B", "D"]
+    assert [r.sku for r in data.first_series(keys, None, 2).collect()] == ["A", "B"]

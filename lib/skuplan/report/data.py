@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 
 from skuplan import delta_io
 from skuplan.conf import Conf
@@ -109,54 +110,40 @@ def mase_histogram(metrics_df: DataFrame) -> DataFrame:
     return rows_df.groupBy("kind", "bin").agg(F.count(F.lit(1)).alias("series"))
 
 
-def latest_history(clean_df: DataFrame, run_date: dt.date, days: int) -> DataFrame:
-    """Daily sales of the ``days`` days before ``run_date``, the latest load of each day.
+def history_arrays(clean_df: DataFrame, run_date: dt.date, days: int) -> DataFrame:
+    """``sku, location, h``: the ``days`` days of sales before ``run_date`` as ``{t, y, so}``
+    (days from the run date, negative; qty; the stockout days).
 
-    As in forecasting, a day re-sent in a later load replaces the earlier one.
+    As in forecasting, a day re-sent in a later load replaces the earlier one. One shuffle:
+    the rows of a series are gathered, then deduplicated with array functions.
     Input: ``sku, location, date, qty, is_stockout, load_date``.
-    Output: ``sku, location, t`` (days from the run date, negative), ``qty, is_stockout``.
     """
     start = run_date - dt.timedelta(days=days)
-    latest = F.max_by(F.struct("qty", "is_stockout"), "load_date")
+    # Sorted by day, then the latest load first (``age`` counts days back from the run date).
+    rows = F.array_sort(
+        F.collect_list(
+            F.struct(
+                F.datediff("date", F.lit(run_date)).alias("t"),
+                F.datediff(F.lit(run_date), "load_date").alias("age"),
+                F.round("qty", 2).alias("y"),
+                F.col("is_stockout").alias("so"),
+            )
+        )
+    )
+    latest = F.filter("_rows", lambda r, i: (i == 0) | (F.col("_rows")[i - 1]["t"] != r["t"]))
     return (
         clean_df.filter((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(run_date)))
-        .groupBy(*KEYS, "date")
-        .agg(latest.alias("latest"))
-        .select(
-            *KEYS,
-            F.datediff("date", F.lit(run_date)).alias("t"),
-            F.col("latest.qty").alias("qty"),
-            F.col("latest.is_stockout").alias("is_stockout"),
-        )
-    )
-
-
-def _series_arrays(df: DataFrame, values: dict[str, F.Column], extra_keys=()) -> DataFrame:
-    """One row per series (and ``extra_keys``): arrays of ``values`` ordered by ``t``."""
-    points = F.array_sort(F.collect_list(F.struct("t", *[v.alias(k) for k, v in values.items()])))
-    return (
-        df.groupBy(*KEYS, *extra_keys)
-        .agg(points.alias("_points"))
-        .select(
-            *KEYS,
-            *extra_keys,
-            # A field of an array of structs is the array of that field.
-            F.col("_points").getField("t").alias("t"),
-            *[F.col("_points").getField(k).alias(k) for k in values],
-        )
-    )
-
-
-def history_arrays(history_df: DataFrame) -> DataFrame:
-    """``sku, location, h``: the history as ``{t, y, so}`` (see :func:`latest_history`)."""
-    arrays_df = _series_arrays(history_df, {"y": F.round("qty", 2)})
-    stockouts_df = (
-        history_df.filter(F.col("is_stockout"))
         .groupBy(*KEYS)
-        .agg(F.array_sort(F.collect_list("t")).alias("so"))
-    )
-    return arrays_df.join(stockouts_df, [*KEYS], "left").select(
-        *KEYS, F.struct("t", "y", "so").alias("h")
+        .agg(rows.alias("_rows"))
+        .select(*KEYS, latest.alias("_rows"))
+        .select(
+            *KEYS,
+            F.struct(
+                F.col("_rows")["t"].alias("t"),
+                F.col("_rows")["y"].alias("y"),
+                F.filter("_rows", lambda r: r["so"])["t"].alias("so"),
+            ).alias("h"),
+        )
     )
 
 
@@ -166,18 +153,23 @@ def forecast_arrays(forecasts_df: DataFrame, run_date: dt.date, band: tuple[str,
     Input: ``sku, location, date, model, yhat, q50`` and the ``band`` quantile columns.
     """
     lo, hi = band
-    df = forecasts_df.withColumn("t", F.datediff("date", F.lit(run_date)))
-    values = {
-        "y": F.round("yhat", 2),
-        "lo": F.round(lo, 2),
-        "mid": F.round("q50", 2),
-        "hi": F.round(hi, 2),
-    }
-    models_df = forecasts_df.groupBy(*KEYS).agg(F.max("model").alias("m"))
+    points = F.array_sort(
+        F.collect_list(
+            F.struct(
+                F.datediff("date", F.lit(run_date)).alias("t"),
+                F.round("yhat", 2).alias("y"),
+                F.round(lo, 2).alias("lo"),
+                F.round("q50", 2).alias("mid"),
+                F.round(hi, 2).alias("hi"),
+            )
+        )
+    )
+    # A field of an array of structs is the array of that field.
+    arrays = [F.col("_points")[k].alias(k) for k in ("t", "y", "lo", "mid", "hi")]
     return (
-        _series_arrays(df, values)
-        .join(models_df, [*KEYS])
-        .select(*KEYS, "m", F.struct("t", *values).alias("f"))
+        forecasts_df.groupBy(*KEYS)
+        .agg(points.alias("_points"), F.max("model").alias("m"))
+        .select(*KEYS, "m", F.struct(*arrays).alias("f"))
     )
 
 
@@ -187,33 +179,50 @@ def driver_arrays(
     """``sku, location, d``: the chosen model's drivers per forecast day, largest first.
 
     Input: ``explanations_df`` (``sku, location, date, model, driver, contribution``) of one
-    run date; ``models_df`` (``sku, location, m``, the chosen model). Drivers past the
-    ``max_drivers`` largest (by total absolute contribution) are summed as ``other``.
+    run date; ``models_df`` (``sku, location, model``: the chosen model). Drivers past the
+    ``max_drivers`` largest (by total absolute contribution) are summed per day as ``other``,
+    listed last. Two shuffles: per driver, then per series; the rest is array functions.
     """
-    df = explanations_df.join(
-        models_df.select(*KEYS, F.col("m").alias("model")), [*KEYS, "model"]
-    ).withColumn("t", F.datediff("date", F.lit(run_date)))
-    weight = df.groupBy(*KEYS, "driver").agg(F.sum(F.abs("contribution")).alias("_weight"))
-    rank = F.row_number().over(
-        Window.partitionBy(*KEYS).orderBy(F.desc("_weight"), F.col("driver"))
-    )
-    named_df = (
-        df.join(weight.withColumn("_rank", rank), [*KEYS, "driver"])
-        .withColumn(
-            "n", F.when(F.col("_rank") <= max_drivers, F.col("driver")).otherwise(OTHER_DRIVERS)
+    points = F.array_sort(
+        F.collect_list(
+            F.struct(
+                F.datediff("date", F.lit(run_date)).alias("t"), F.col("contribution").alias("c")
+            )
         )
-        .groupBy(*KEYS, "n", "t")
-        .agg(F.sum("contribution").alias("c"), F.sum(F.abs("contribution")).alias("_abs"))
     )
-    per_driver_df = _series_arrays(named_df, {"c": F.round("c", 3)}, extra_keys=("n",)).join(
-        named_df.groupBy(*KEYS, "n").agg(F.sum("_abs").alias("_weight")), [*KEYS, "n"]
+    per_driver_df = (
+        explanations_df.join(F.broadcast(models_df.select(*KEYS, "model")), [*KEYS, "model"])
+        .groupBy(*KEYS, "driver")
+        .agg(points.alias("pts"), F.sum(F.abs("contribution")).alias("weight"))
     )
-    drivers = F.array_sort(
-        F.collect_list(F.struct((-F.col("_weight")).alias("_order"), "n", "t", "c"))
+    ranked = F.array_sort(
+        F.collect_list(
+            F.struct((-F.col("weight")).alias("o"), F.col("driver").alias("n"), F.col("pts"))
+        )
     )
-    return per_driver_df.groupBy(*KEYS).agg(
-        F.transform(drivers, lambda d: d.dropFields("_order")).alias("d")
+    top = F.slice("ds", 1, max_drivers)
+    rest = F.slice("ds", max_drivers + 1, F.greatest(F.size("ds") - max_drivers, F.lit(0)))
+    rounded = lambda values: F.transform(values, lambda v: F.round(v, 3))  # noqa: E731
+    days = F.array_sort(F.array_distinct(F.flatten(F.transform(rest, lambda d: d["pts"]["t"]))))
+    other_c = F.transform(
+        days,
+        lambda t: F.aggregate(
+            F.flatten(F.transform(rest, lambda d: F.filter(d["pts"], lambda p: p["t"] == t)["c"])),
+            F.lit(0.0),
+            lambda acc, c: acc + c,
+        ),
     )
+    other = F.struct(F.lit(OTHER_DRIVERS).alias("n"), days.alias("t"), rounded(other_c).alias("c"))
+    drivers = F.concat(
+        F.transform(
+            top,
+            lambda d: F.struct(
+                d["n"].alias("n"), d["pts"]["t"].alias("t"), rounded(d["pts"]["c"]).alias("c")
+            ),
+        ),
+        F.slice(F.array(other), 1, F.least(F.size(rest), F.lit(1))),  # [] when nothing is left
+    )
+    return per_driver_df.groupBy(*KEYS).agg(ranked.alias("ds")).select(*KEYS, drivers.alias("d"))
 
 
 def series_payloads(
@@ -224,8 +233,7 @@ def series_payloads(
     plan_df: DataFrame | None,
     drivers_df: DataFrame | None,
 ) -> DataFrame:
-    """One row per forecast series: ``sku, location, payload`` (JSON text) and the columns
-    that rank series for the cap: ``is_held, has_stockout, order_value``.
+    """One row per forecast series: ``sku, location, payload`` (JSON text).
 
     Inputs are the outputs of :func:`forecast_arrays`, :func:`history_arrays`,
     :func:`driver_arrays`, and the run date's backtest metrics, model runs and plan lines.
@@ -251,29 +259,43 @@ def series_payloads(
             F.col("projected_stockout_date").cast("string").alias("stockout"),
             F.col("projected_stockout_date_with_plan").cast("string").alias("stockout_plan"),
         )
-        df = df.join(
-            plan_df.select(
-                *KEYS,
-                line.alias("p"),
-                (F.col("plan_status") == "needs_review").alias("is_held"),
-                F.col("projected_stockout_date").isNotNull().alias("has_stockout"),
-                "order_value",
-            ),
-            [*KEYS],
-            "left",
-        )
-    else:
-        df = df.select(
-            "*",
-            F.lit(False).alias("is_held"),
-            F.lit(False).alias("has_stockout"),
-            F.lit(None).cast("double").alias("order_value"),
-        )
+        df = df.join(plan_df.select(*KEYS, line.alias("p")), [*KEYS], "left")
     if drivers_df is not None:
         df = df.join(drivers_df, [*KEYS], "left")
     fields = [c for c in ("m", "c", "e", "n", "p", "h", "f", "d") if c in df.columns]
     payload = F.to_json(F.struct(F.col("sku").alias("s"), F.col("location").alias("l"), *fields))
-    return df.select(*KEYS, "is_held", "has_stockout", "order_value", payload.alias("payload"))
+    return df.select(*KEYS, payload.alias("payload"))
+
+
+def first_series(keys_df: DataFrame, plan_df: DataFrame | None, limit: int) -> DataFrame:
+    """The ``limit`` series the report lists when there are more: lines needing review, then
+    projected stockouts, then the largest order values (then by key, so the choice is stable).
+
+    Input: ``keys_df`` (``sku, location``), ``plan_df`` (``plan_status,
+    projected_stockout_date, order_value``). Output: ``sku, location``.
+    """
+    if plan_df is None:
+        return keys_df.orderBy(*KEYS).limit(limit)
+    ranked_df = keys_df.join(
+        plan_df.select(
+            *KEYS,
+            (F.col("plan_status") == "needs_review").alias("_held"),
+            F.col("projected_stockout_date").isNotNull().alias("_stockout"),
+            F.col("order_value").alias("_value"),
+        ),
+        [*KEYS],
+        "left",
+    )
+    return (
+        ranked_df.orderBy(
+            F.col("_held").desc_nulls_last(),
+            F.col("_stockout").desc_nulls_last(),
+            F.col("_value").desc_nulls_last(),
+            *KEYS,
+        )
+        .limit(limit)
+        .select(*KEYS)
+    )
 
 
 def orders_by_supplier(plan_df: DataFrame) -> DataFrame:
@@ -367,104 +389,126 @@ def _of_run_date(df: DataFrame | None, run_date: dt.date) -> DataFrame | None:
     return df.filter(F.col("run_date") == F.lit(run_date))
 
 
-def _run_id(df: DataFrame | None) -> str | None:
-    if df is None or "run_id" not in df.columns:
-        return None
-    row = df.select("run_id").limit(1).first()
-    return row["run_id"] if row else None
-
-
 def collect(spark: SparkSession, conf: Conf) -> ReportData:
     """Read the run date's outputs, aggregate in Spark and bring the small results to the driver.
 
     Raises:
         InputError: no forecasts for the run date, or a required table is missing.
     """
-    run_date, settings = conf.run_date, conf.report
+    run_date = conf.run_date
     quantiles = conf.forecast.quantiles
     band = (quantile_column(min(quantiles)), quantile_column(max(quantiles)))
     forecasts_df = delta_io.read_table(
         spark,
         conf.table("forecasts"),
-        required=["run_date", *KEYS, "date", "model", "yhat", "q50", *band],
+        required=["run_date", "run_id", *KEYS, "date", "model", "yhat", "q50", *band],
         what="forecasts",
     ).filter(F.col("run_date") == F.lit(run_date))
-    if forecasts_df.isEmpty():
-        raise InputError(f"no forecasts for {run_date} in {conf.table('forecasts')}")
     clean_df = delta_io.read_table(
         spark,
         conf.table("clean_sales"),
         required=[*KEYS, "date", "qty", "is_stockout", "load_date"],
         what="clean sales",
     )
-    metrics_df = _of_run_date(_optional(spark, conf, "backtest_metrics"), run_date)
-    runs_df = _of_run_date(_optional(spark, conf, "model_runs"), run_date)
-    plan_df = _of_run_date(_optional(spark, conf, "reorder_plan"), run_date)
-    explanations_df = _of_run_date(_optional(spark, conf, "explanations"), run_date)
+    inputs = _Inputs(
+        forecasts_df,
+        clean_df,
+        *[
+            _of_run_date(_optional(spark, conf, key), run_date)
+            for key in ("backtest_metrics", "model_runs", "reorder_plan", "explanations")
+        ],
+    )
+    # Each of these feeds several small queries: read once.
+    cached = [
+        df.persist() for df in (inputs.forecasts, inputs.metrics, inputs.plan) if df is not None
+    ]
+    try:
+        return _collect(spark, conf, band, inputs)
+    finally:
+        for df in cached:
+            df.unpersist()
 
-    fc_df = forecast_arrays(forecasts_df, run_date, band)
+
+class _Inputs(NamedTuple):
+    forecasts: DataFrame
+    clean: DataFrame
+    metrics: DataFrame | None
+    runs: DataFrame | None
+    plan: DataFrame | None
+    explanations: DataFrame | None
+
+
+def _collect(spark: SparkSession, conf: Conf, band: tuple[str, str], inputs: _Inputs) -> ReportData:
+    run_date, settings = conf.run_date, conf.report
+    forecasts_df, clean_df, metrics_df, runs_df, plan_df, explanations_df = inputs
+    set_description = spark.sparkContext.setJobDescription
+    set_description(f"report {run_date}: series")
+    totals = forecasts_df.agg(
+        F.count_distinct(*KEYS).alias("series"), F.max("run_id").alias("run_id")
+    ).first()
+    if not totals["series"]:
+        raise InputError(f"no forecasts for {run_date} in {conf.table('forecasts')}")
+    # Past report.max_series, only the listed series are assembled and collected.
+    listed_df = first_series(forecasts_df.select(*KEYS).distinct(), plan_df, settings.max_series)
+    fc_df = forecast_arrays(forecasts_df.join(listed_df, [*KEYS], "left_semi"), run_date, band)
     drivers_df = (
-        driver_arrays(explanations_df, fc_df, run_date, settings.max_drivers)
+        driver_arrays(
+            explanations_df,
+            fc_df.select(*KEYS, F.col("m").alias("model")),
+            run_date,
+            settings.max_drivers,
+        )
         if explanations_df is not None
         else None
     )
     payloads_df = series_payloads(
         fc_df,
-        history_arrays(latest_history(clean_df, run_date, settings.history_days)),
+        history_arrays(clean_df, run_date, settings.history_days),
         metrics_df,
         runs_df,
         plan_df,
         drivers_df,
     )
-    spark.sparkContext.setJobDescription(f"report {run_date}: series")
-    series_total = fc_df.count()
-    rows = (
-        payloads_df.orderBy(
-            F.col("is_held").desc_nulls_last(),
-            F.col("has_stockout").desc_nulls_last(),
-            F.col("order_value").desc_nulls_last(),
-            *KEYS,
-        )
-        .limit(settings.max_series)
-        .select(*KEYS, "payload")
-        .collect()
-    )
+    rows = payloads_df.collect()
     series = [r["payload"] for r in sorted(rows, key=lambda r: (r["sku"], r["location"]))]
 
-    spark.sparkContext.setJobDescription(f"report {run_date}: accuracy")
+    set_description(f"report {run_date}: accuracy")
     if metrics_df is not None:
         accuracy = accuracy_by_model(metrics_df).toPandas()
         mase_hist = mase_histogram(metrics_df).toPandas()
     else:
         accuracy, mase_hist = pd.DataFrame(), pd.DataFrame(columns=["kind", "bin", "series"])
 
-    plan = None
-    if plan_df is not None and not plan_df.isEmpty():
-        spark.sparkContext.setJobDescription(f"report {run_date}: plan summary")
-        limit = settings.max_table_rows
-        review_df, stockouts_df = lines_needing_review(plan_df), projected_stockouts(plan_df)
-        plan = PlanTables(
-            status=status_counts(plan_df).toPandas(),
-            suppliers=orders_by_supplier(plan_df).toPandas(),
-            review=review_df.limit(limit).toPandas(),
-            review_total=review_df.count(),
-            stockouts=stockouts_df.limit(limit).toPandas(),
-            stockouts_total=stockouts_df.count(),
-            exceptions=exception_counts(plan_df).toPandas(),
-        )
-    spark.sparkContext.setJobDescription(None)
-    run_ids = {
-        "forecast": _run_id(forecasts_df),
-        "plan": _run_id(plan_df),
-    }
+    plan, plan_run_id = None, None
+    if plan_df is not None:
+        set_description(f"report {run_date}: plan summary")
+        counts = plan_df.agg(
+            F.count(F.lit(1)).alias("lines"),
+            F.count_if(F.col("plan_status") == "needs_review").alias("review"),
+            F.count_if(F.col("projected_stockout_date").isNotNull()).alias("stockouts"),
+            F.max("run_id").alias("run_id"),
+        ).first()
+        limit, plan_run_id = settings.max_table_rows, counts["run_id"]
+        if counts["lines"]:
+            plan = PlanTables(
+                status=status_counts(plan_df).toPandas(),
+                suppliers=orders_by_supplier(plan_df).toPandas(),
+                review=lines_needing_review(plan_df).limit(limit).toPandas(),
+                review_total=counts["review"],
+                stockouts=projected_stockouts(plan_df).limit(limit).toPandas(),
+                stockouts_total=counts["stockouts"],
+                exceptions=exception_counts(plan_df).toPandas(),
+            )
+    set_description(None)
+    run_ids = {"forecast": totals["run_id"], "plan": plan_run_id}
     return ReportData(
         run_date=run_date,
         band=band,
-        nominal_coverage=max(quantiles) - min(quantiles),
+        nominal_coverage=max(conf.forecast.quantiles) - min(conf.forecast.quantiles),
         accuracy=accuracy,
         mase_hist=mase_hist,
         series=series,
-        series_total=series_total,
+        series_total=totals["series"],
         plan=plan,
         has_explanations=explanations_df is not None,
         run_ids={k: v for k, v in run_ids.items() if v},
