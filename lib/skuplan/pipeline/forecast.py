@@ -1,7 +1,8 @@
 """Stage 2: clean sales -> per-series backtests, model choice and quantile forecasts.
 
 One ``groupBy("sku", "location").applyInPandas`` fits every competing model once per series;
-its stacked output is split into the forecasts, backtest-metrics and model-runs tables.
+its stacked output is split into the forecasts, backtest-metrics, model-runs and explanations
+tables.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from skuplan import cold_start, delta_io, fanout
 from skuplan.conf import Conf
 from skuplan.errors import InputError, ModelFailureError
 from skuplan.forecast import (
+    RECORD_EXPLANATION,
     RECORD_FORECAST,
     RECORD_METRIC,
     RECORD_RUN,
@@ -29,6 +31,7 @@ from skuplan.forecast import (
 from skuplan.models import registry
 from skuplan.pipeline import new_run_id
 from skuplan.schemas import (
+    EXPLANATION_SERIES,
     KEYS,
     MODEL_RUN,
     backtest_metrics_schema,
@@ -220,6 +223,8 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
             ),
             "backtest_metrics": metrics_df,
             "model_runs": runs_df,
+            # New series get a category mean below: nothing to explain.
+            "explanations": _records_to(records_df, RECORD_EXPLANATION, EXPLANATION_SERIES),
         }
         if settings.freq == "D":
             new_forecasts_df, new_runs_df = _new_series(spark, conf, history_df, run_id)
