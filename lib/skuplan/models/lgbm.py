@@ -16,7 +16,9 @@ Measured with ``bench/bench_models.py`` (LightGBM 4.7, one 5-year daily series, 
 horizon, defaults below, q10/q50/q90; core-seconds = process CPU, median of 5 runs on a
 shared 2-core machine): ``lgbm_forecast`` 0.19 s with the q10/q90 quantile models, 0.07 s
 with ``quantile_method="none"``; ``lgbm_global_forecast`` on 50 such series 3.2 s (0.06 s
-per series, quantile models included).
+per series, quantile models included). ``contributions=True`` (TreeSHAP over the forecast
+rows) adds about 8 ms to a 28-day ``lgbm_forecast`` and 0.19 s to a global forecast of 30
+series (two-year histories, measured the same way, process CPU).
 """
 
 from __future__ import annotations
