@@ -25,7 +25,6 @@ from pyspark.sql import DataFrame
 
 from skuplan.errors import ConfigError
 
-
 # Counts and observed values, but no sample of unexpected values: on Spark each sample is one
 # more full scan per expectation (a filter and a limit that finds nothing on good data), and
 # the quarantine table already keeps every bad row with its reasons.
