@@ -29,7 +29,7 @@ from skuplan import delta_io, demo_data, fanout  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
 from skuplan.forecast import series_records  # noqa: E402
 from skuplan.pipeline import validate  # noqa: E402
-from skuplan.pipeline.forecast import HISTORY_COLUMNS  # noqa: E402
+from skuplan.pipeline.forecast import HISTORY_COLUMNS, fanout_partitions  # noqa: E402
 from skuplan.schemas import KEYS, series_records_schema  # noqa: E402
 from skuplan.session import get_session  # noqa: E402
 
@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             loop_times.append(time.perf_counter() - started)
             loop_cpu.append(_cpu_seconds() - cpu_before)
             started = time.perf_counter()
-            fanout.apply_per_series(history_df, fn, schema).write.format("noop").mode(
-                "overwrite"
-            ).save()
+            fanout.apply_per_series(
+                history_df, fn, schema, partitions=fanout_partitions(spark, conf)
+            ).write.format("noop").mode("overwrite").save()
             spark_times.append(time.perf_counter() - started)
 
     loop, fan = statistics.median(loop_times), statistics.median(spark_times)
