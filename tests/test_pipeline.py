@@ -115,6 +115,15 @@ def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
         == 0
     )
     assert planned.filter("is_default_lead_time AND lead_time_days != 7").count() == 0
+    # A lead time in the item-location master wins over the item's for that location.
+    local_lead = delta_io.read_table(spark, conf.table("item_locations")).filter(
+        "lead_time_mean_days IS NOT NULL"
+    )
+    with_local = planned.filter("NOT is_overridden").join(
+        local_lead.select("sku", "location", "lead_time_mean_days"), ["sku", "location"]
+    )
+    assert with_local.count() > 0
+    assert with_local.filter("lead_time_days != lead_time_mean_days").count() == 0
 
     # Projection: one row per planned series and horizon day.
     projection = delta_io.read_table(spark, conf.table("inventory_projection"))

@@ -95,6 +95,16 @@ ITEMS = T.StructType(
     ]
 )
 
+# Optional per item-location master: a value set here overrides the item master's for that
+# location (lead times differ by distance to the supplier, service targets by store format).
+ITEM_LOCATIONS = T.StructType(
+    [
+        ITEMS["sku"],
+        T.StructField("location", T.StringType(), nullable=False),
+        *[f for f in ITEMS.fields if f.name not in ("sku", "category")],
+    ]
+)
+
 LOCATIONS = T.StructType(
     [
         T.StructField("location", T.StringType(), nullable=False),

@@ -113,8 +113,17 @@ def _global_forecasts(spark: SparkSession, conf: Conf, history_df: DataFrame) ->
         )
     fn = partial(global_group_forecasts, run_date=conf.run_date, settings=conf.forecast)
     return fanout.apply_per_group(
-        history_df, fn, global_forecasts_schema(conf.forecast.quantiles), [group_by]
+        history_df,
+        fn,
+        global_forecasts_schema(conf.forecast.quantiles),
+        [group_by],
+        fanout_partitions(spark, conf),
     )
+
+
+def fanout_partitions(spark: SparkSession, conf: Conf) -> int:
+    """Tasks for a per-series fan-out: ``forecast.partitions``, else 4 per core."""
+    return conf.forecast.partitions or 4 * spark.sparkContext.defaultParallelism
 
 
 def _new_series(
@@ -174,9 +183,12 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
             global_df,
             lambda h, g: fn(h, external=g if len(g) else None),
             records_schema,
+            partitions=fanout_partitions(spark, conf),
         )
     else:
-        records_df = fanout.apply_per_series(history_df, fn, records_schema)
+        records_df = fanout.apply_per_series(
+            history_df, fn, records_schema, partitions=fanout_partitions(spark, conf)
+        )
     records_df = records_df.select(
         F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*"
     ).persist(StorageLevel.MEMORY_AND_DISK)
