@@ -169,6 +169,9 @@ def run_dataset(name: str, sales: pd.DataFrame, spec: dict, models: str, work: P
         overrides = [
             f"warehouse={work / name / label.replace(' ', '_')}", "spark.master=local[2]",
             "spark.options.spark.sql.shuffle.partitions=8",
+            # The raw tables are written from pandas through the driver: 1 GB is too little
+            # for store-item's 900,000 rows.
+            "spark.options.spark.driver.memory=6g",
             f"forecast.freq={freq}", f"forecast.horizon={spec['horizon']}",
             f"forecast.season_length={spec['season_length']}", f"forecast.models=[{model_list}]",
             f"forecast.backtest.folds={folds}", "forecast.backtest.step=" + ("7" if freq == "D" else "4" if freq.startswith("W") else "3"),
@@ -224,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name}: {sales.groupby(['sku', 'location']).ngroups} series, run date {spec['run_date']}",
                 flush=True,
             )
-            results += run_dataset(name, sales, spec, models, Path(tmp))
+            rows = run_dataset(name, sales, spec, models, Path(tmp))
+            print(pd.DataFrame(rows).to_string(index=False), flush=True)
+            results += rows
     table = pd.DataFrame(results)
     print(table.to_string(index=False))
     if args.out:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import statistics
 import sys
 import tempfile
@@ -28,11 +29,17 @@ from skuplan import delta_io, demo_data, fanout  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
 from skuplan.forecast import series_records  # noqa: E402
 from skuplan.pipeline import validate  # noqa: E402
-from skuplan.pipeline.forecast import HISTORY_COLUMNS  # noqa: E402
+from skuplan.pipeline.forecast import HISTORY_COLUMNS, fanout_partitions  # noqa: E402
 from skuplan.schemas import KEYS, series_records_schema  # noqa: E402
 from skuplan.session import get_session  # noqa: E402
 
 RUN_DATE = dt.date(2026, 6, 30)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (cmdstan runs as a child)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,16 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         schema = series_records_schema(conf.forecast.quantiles)
 
         fn(groups[0])  # warm the imports (Prophet, LightGBM) before timing
-        loop_times, spark_times = [], []
+        loop_times, loop_cpu, spark_times = [], [], []
         for _ in range(args.repeats):
-            started = time.perf_counter()
+            cpu_before, started = _cpu_seconds(), time.perf_counter()
             for g in groups:
                 fn(g)
             loop_times.append(time.perf_counter() - started)
+            loop_cpu.append(_cpu_seconds() - cpu_before)
             started = time.perf_counter()
-            fanout.apply_per_series(history_df, fn, schema).write.format("noop").mode(
-                "overwrite"
-            ).save()
+            fanout.apply_per_series(
+                history_df, fn, schema, partitions=fanout_partitions(spark, conf)
+            ).write.format("noop").mode("overwrite").save()
             spark_times.append(time.perf_counter() - started)
 
     loop, fan = statistics.median(loop_times), statistics.median(spark_times)
@@ -92,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"Spark applyInPandas: median {fan:.1f} s ({n_series / fan:.2f} series/s); runs {[round(t, 1) for t in spark_times]}"
+    )
+    cores_used = statistics.median(c / t for c, t in zip(loop_cpu, loop_times, strict=True))
+    print(
+        f"single-process loop CPU: {statistics.median(loop_cpu):.1f} core-s, "
+        f"{cores_used:.2f} cores busy on average (above 1: threads or child processes)"
     )
     print(f"efficiency vs {args.cores} x loop: {efficiency:.2f}")
     return 0

@@ -180,7 +180,10 @@ def test_spark_fan_out_equals_the_direct_pandas_call(spark):
         pd.concat(histories),
         "sku string, location string, date date, qty double, price double, promo boolean, is_stockout boolean",
     )
-    actual = fanout.apply_per_series(history_df, fn, schema).drop("fit_seconds")
+    fanned = fanout.apply_per_series(history_df, fn, schema, partitions=3)
+    # As many tasks as asked for: adaptive execution must not merge the small input into one.
+    assert fanned.rdd.getNumPartitions() == 3
+    actual = fanned.drop("fit_seconds")
     expected = spark.createDataFrame(pd.concat([fn(h) for h in histories]), schema).drop(
         "fit_seconds"
     )

@@ -5,8 +5,9 @@ import re
 import pyspark.sql.functions as F
 import pytest
 
-from skuplan import delta_io, demo_data, erp
+from skuplan import delta_io, demo_data, erp, explain
 from skuplan.pipeline import run_all
+from skuplan.schemas import DRIVERS
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +50,25 @@ def _counts(spark, conf):
     }
 
 
+# Every model family that explains its forecasts competes (the local overlay leaves Prophet out).
+EXPLAINED = "forecast.models=[seasonal_naive, moving_average, croston, sba, tsb, lightgbm_global, lightgbm, prophet]"
+
+
+def _explanation_totals(spark, conf):
+    """Forecasts of the models that explain themselves, with the sum and count of their drivers."""
+    keys = ["run_date", "run_id", "sku", "location", "date", "model"]
+    totals = (
+        delta_io.read_table(spark, conf.table("explanations"))
+        .groupBy(*keys)
+        .agg(F.sum("contribution").alias("total"), F.count("*").alias("drivers"))
+    )
+    forecasts = delta_io.read_table(spark, conf.table("forecasts"))
+    explained = forecasts.filter(F.col("model").isin(*explain.EXPLAINED_MODELS, "ensemble"))
+    return explained.join(totals, keys, "full_outer")
+
+
 def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
-    conf = make_conf(*SMALL)
+    conf = make_conf(*SMALL, EXPLAINED)
     generated = demo_data.run(spark, conf)
     summary = run_all.run(spark, conf)
 
@@ -77,6 +95,19 @@ def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
     assert (
         forecasts.filter((F.col("q10") > F.col("q50")) | (F.col("q50") > F.col("q90"))).count() == 0
     )
+
+    # Every forecast of LightGBM (per series, global) and Prophet is explained, in planner
+    # terms, and its drivers add up to it (before the forecast is clipped at zero); no other
+    # model's forecasts are.
+    explained = _explanation_totals(spark, conf)
+    chosen = {r.model for r in explained.select("model").distinct().collect()}
+    assert chosen == set(explain.EXPLAINED_MODELS)
+    assert explained.filter("yhat IS NULL OR total IS NULL").count() == 0
+    assert explained.filter("abs(greatest(total, 0) - yhat) > 1e-6 * (1 + yhat)").count() == 0
+    explanations = delta_io.read_table(spark, conf.table("explanations"))
+    assert {r.driver for r in explanations.select("driver").distinct().collect()} <= set(DRIVERS)
+    per_driver = explanations.groupBy("sku", "location", "date", "driver").count()
+    assert per_driver.filter("count > 1").count() == 0
 
     # One model run per series; at most one selected model per series in the backtest metrics.
     runs = delta_io.read_table(spark, conf.table("model_runs"))
@@ -108,6 +139,15 @@ def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
         == 0
     )
     assert planned.filter("is_default_lead_time AND lead_time_days != 7").count() == 0
+    # A lead time in the item-location master wins over the item's for that location.
+    local_lead = delta_io.read_table(spark, conf.table("item_locations")).filter(
+        "lead_time_mean_days IS NOT NULL"
+    )
+    with_local = planned.filter("NOT is_overridden").join(
+        local_lead.select("sku", "location", "lead_time_mean_days"), ["sku", "location"]
+    )
+    assert with_local.count() > 0
+    assert with_local.filter("lead_time_days != lead_time_mean_days").count() == 0
 
     # Every line says why; an order line's reason quotes that line's own numbers.
     assert plan.filter(F.coalesce(F.length("reason"), F.lit(0)) == 0).count() == 0
@@ -145,10 +185,11 @@ def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
     before = _counts(spark, conf)
     again = run_all.run(spark, conf)
     assert _counts(spark, conf) == before
-    run_ids = (
-        delta_io.read_table(spark, conf.table("forecasts")).select("run_id").distinct().collect()
-    )
-    assert [r.run_id for r in run_ids] == [again.forecast.run_id]
+    for key in ("forecasts", "explanations"):
+        run_ids = delta_io.read_table(spark, conf.table(key)).select("run_id").distinct().collect()
+        assert [r.run_id for r in run_ids] == [again.forecast.run_id]
+    # Still one explanation per forecast and driver (joined on the new run id too).
+    assert _explanation_totals(spark, conf).filter("yhat IS NULL OR total IS NULL").count() == 0
     # The unchanged plan adds nothing to the ERP change feed.
     assert again.plan.outbox_changes == 0
     assert erp.read_outbox_changes(spark, conf.table("erp_outbox"), version + 1).count() == 0

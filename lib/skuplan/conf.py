@@ -142,6 +142,7 @@ class ForecastSettings(_Frozen):
     quantile_method: Literal["conformal", "model"]
     backtest: BacktestSettings
     global_group_by: Literal["location", "category"]
+    partitions: int | None = Field(default=None, gt=0)
 
     @field_validator("freq")
     @classmethod

@@ -50,6 +50,7 @@ class DemoData:
     items: pd.DataFrame
     locations: pd.DataFrame
     inventory: pd.DataFrame
+    item_locations: pd.DataFrame
     calendar: pd.DataFrame
     open_orders: pd.DataFrame
     plan_overrides: pd.DataFrame
@@ -194,6 +195,7 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
     return DemoData(
         raw_sales=raw,
         items=items,
+        item_locations=_item_locations(items, inventory, settings.seed),
         locations=loc_table,
         inventory=inventory,
         open_orders=open_orders,
@@ -275,6 +277,31 @@ def _add_planning_data(
     return open_orders, overrides
 
 
+def _item_locations(items: pd.DataFrame, inventory: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Per item-location master rows for a fifth of the item-locations (nulls elsewhere).
+
+    Stores far from the supplier wait longer (lead time x 1.3-2); some stores plan to a
+    higher service level than the item's default. Fields left null take the item's value.
+    """
+    rng = np.random.default_rng([seed, 6])
+    picked = inventory.loc[rng.random(len(inventory)) < 0.2, ["sku", "location"]]
+    merged = picked.merge(items[["sku", "lead_time_mean_days", "lead_time_std_days"]], on="sku")
+    factor = rng.uniform(1.3, 2.0, len(merged))
+    farther = rng.random(len(merged)) < 0.7
+    local = pd.DataFrame(
+        {f.name: None for f in schemas.ITEM_LOCATIONS.fields}, index=merged.index, dtype=object
+    )
+    local["sku"], local["location"] = merged["sku"], merged["location"]
+    lead = np.round(merged["lead_time_mean_days"] * factor)
+    std = np.round(merged["lead_time_std_days"] * factor, 2)
+    local["lead_time_mean_days"] = lead.where(farther & lead.notna()).astype(object)
+    local["lead_time_std_days"] = std.where(farther & std.notna()).astype(object)
+    local["service_level"] = pd.Series(np.where(farther, np.nan, 0.98), index=merged.index).astype(
+        object
+    )
+    return local.where(local.notna(), None).reset_index(drop=True)
+
+
 def _make_dirty(
     raw: pd.DataFrame, rng: np.random.Generator, share: float, run_date: dt.date
 ) -> pd.DataFrame:
@@ -315,6 +342,7 @@ def run(spark: SparkSession, conf: Conf) -> dict[str, int]:
     outputs = {"raw_sales": (raw_df, len(data.raw_sales))}
     for key, pdf, schema in (
         ("items", data.items, schemas.ITEMS),
+        ("item_locations", data.item_locations, schemas.ITEM_LOCATIONS),
         ("locations", data.locations, schemas.LOCATIONS),
         ("inventory", data.inventory, schemas.INVENTORY),
         ("calendar", data.calendar, schemas.CALENDAR),

@@ -1,4 +1,10 @@
-"""Spark fan-out of a per-series pandas function: one ``groupBy(...).applyInPandas``."""
+"""Spark fan-out of a per-series pandas function: one ``groupBy(...).applyInPandas``.
+
+``partitions`` hash-partitions the input by the group keys first, into that many tasks.
+The work is CPU per group, not bytes, so the number of tasks should follow the cores:
+left to adaptive execution, a few megabytes of history are coalesced into one or two
+tasks and cores sit idle (or one long task holds the stage).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,16 @@ from pyspark.sql.types import StructType
 from skuplan.schemas import KEYS
 
 
+def _partitioned(df: DataFrame, keys: Sequence[str], partitions: int | None) -> DataFrame:
+    return df if partitions is None else df.repartition(partitions, *keys)
+
+
 def apply_per_series(
     history_df: DataFrame,
     fn: Callable[[pd.DataFrame], pd.DataFrame],
     schema: StructType,
     keys: Sequence[str] = KEYS,
+    partitions: int | None = None,
 ) -> DataFrame:
     """Run ``fn`` once per series (one group of rows sharing ``keys``) on the executors.
 
@@ -27,7 +38,11 @@ def apply_per_series(
         # hints of a functools.partial.
         return fn(pdf)
 
-    return history_df.groupBy(*keys).applyInPandas(per_series, schema=schema)
+    return (
+        _partitioned(history_df, keys, partitions)
+        .groupBy(*keys)
+        .applyInPandas(per_series, schema=schema)
+    )
 
 
 def apply_per_series_with(
@@ -36,6 +51,7 @@ def apply_per_series_with(
     fn: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame],
     schema: StructType,
     keys: Sequence[str] = KEYS,
+    partitions: int | None = None,
 ) -> DataFrame:
     """Like :func:`apply_per_series`, with each series' rows of ``extra_df`` as a second frame.
 
@@ -49,8 +65,9 @@ def apply_per_series_with(
         return fn(history_pdf, extra_pdf)
 
     return (
-        history_df.groupBy(*keys)
-        .cogroup(extra_df.groupBy(*keys))
+        _partitioned(history_df, keys, partitions)
+        .groupBy(*keys)
+        .cogroup(_partitioned(extra_df, keys, partitions).groupBy(*keys))
         .applyInPandas(per_series, schema=schema)
     )
 
@@ -60,10 +77,15 @@ def apply_per_group(
     fn: Callable[[pd.DataFrame], pd.DataFrame],
     schema: StructType,
     group_by: Sequence[str],
+    partitions: int | None = None,
 ) -> DataFrame:
     """Run ``fn`` once per group of series (e.g. all series of a store) on the executors."""
 
     def per_group(pdf: pd.DataFrame) -> pd.DataFrame:
         return fn(pdf)
 
-    return df.groupBy(*group_by).applyInPandas(per_group, schema=schema)
+    return (
+        _partitioned(df, group_by, partitions)
+        .groupBy(*group_by)
+        .applyInPandas(per_group, schema=schema)
+    )

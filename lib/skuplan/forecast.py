@@ -1,10 +1,10 @@
 """The per-series forecast: backtest the competing models, pick one, forecast with quantiles.
 
 :func:`forecast_series` is a plain pandas function over one series' history, tested without
-Spark. It returns three frames (forecasts, backtest metrics, a model-run record); the Spark
-job fans it out with one ``groupBy(*KEYS).applyInPandas`` over :func:`series_records`, which
-stacks the three frames into one (a ``record`` column says which) so the models are fitted
-once.
+Spark. It returns four frames (forecasts, backtest metrics, a model-run record, the
+forecasts' explanations); the Spark job fans it out with one ``groupBy(*KEYS).applyInPandas``
+over :func:`series_records`, which stacks the frames into one (a ``record`` column says
+which) so the models are fitted once.
 """
 
 from __future__ import annotations
@@ -18,15 +18,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from skuplan import backtest
+from skuplan import backtest, explain
 from skuplan.conf import ForecastSettings
 from skuplan.models import conformal, intermittent, registry
 from skuplan.models.registry import SeriesData
-from skuplan.schemas import KEYS, metric_names, quantile_column, series_records_schema
+from skuplan.schemas import (
+    CONTRIBUTION_COLUMNS,
+    KEYS,
+    metric_names,
+    quantile_column,
+    series_records_schema,
+)
 
 STATUS_OK = "ok"
 STATUS_FALLBACK = "fallback"
 RECORD_FORECAST, RECORD_METRIC, RECORD_RUN = "forecast", "metric", "run"
+RECORD_EXPLANATION = "explanation"
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class SeriesResult:
     forecasts: pd.DataFrame
     metrics: pd.DataFrame
     run: pd.DataFrame
+    explanations: pd.DataFrame
 
 
 def daily_history(history_pdf: pd.DataFrame, end_date: dt.date, freq: str = "D") -> pd.DataFrame:
@@ -139,6 +147,7 @@ def _final_forecast(
                 out = outs[0][["ds"]].assign(
                     yhat=np.mean([o["yhat"].to_numpy(float) for o in outs], axis=0)
                 )
+                out = out.join(explain.ensemble_contributions(outs))
             else:
                 out = specs[name].fn(data)
             if len(out) != data.horizon or not np.isfinite(out["yhat"].to_numpy(float)).all():
@@ -204,6 +213,10 @@ def forecast_series(
         ``metrics``: one row per candidate model: backtest metrics, ``is_selected``, ``error``.
         ``run``: one row: ``chosen_model, demand_class, candidates, status, error,
         training_rows, fit_seconds, params``.
+        ``explanations``: what drove each forecast day when the chosen model explains
+        itself (see :mod:`skuplan.explain`): ``sku, location, date, model, driver,
+        contribution``, one row per day and driver, adding up to the day's ``yhat`` before
+        clipping at zero; no rows for models that do not.
     """
     started = time.perf_counter()
     keys = {k: history_pdf[k].iloc[0] for k in KEYS}
@@ -216,6 +229,7 @@ def forecast_series(
         holidays=holidays,
         native_quantiles=settings.quantile_method == "model",
         freq=settings.freq,
+        explain=True,  # backtest folds switch it off: only the final forecast is explained
     )
     n = len(history)
     demand_class = intermittent.classify_demand(data.y)
@@ -323,7 +337,10 @@ def forecast_series(
             }
         ]
     )
-    return SeriesResult(forecasts=forecasts, metrics=metrics_pdf, run=run)
+    explanations = explain.explanation_rows(out, keys=keys, dates=forecasts["date"], model=chosen)
+    return SeriesResult(
+        forecasts=forecasts, metrics=metrics_pdf, run=run, explanations=explanations
+    )
 
 
 def series_records(
@@ -342,9 +359,16 @@ def series_records(
         result.forecasts.assign(record=RECORD_FORECAST),
         result.metrics.assign(record=RECORD_METRIC),
         result.run.assign(record=RECORD_RUN),
+        result.explanations.assign(record=RECORD_EXPLANATION),
     ]
-    columns = [f.name for f in series_records_schema(settings.quantiles).fields]
-    return pd.concat([f for f in frames if len(f)], ignore_index=True).reindex(columns=columns)
+    schema = series_records_schema(settings.quantiles)
+    records = pd.concat([f for f in frames if len(f)], ignore_index=True).reindex(
+        columns=schema.fieldNames()
+    )
+    # A string column of a record kind this series lacks (no explanations) comes out as
+    # float NaN, which Arrow refuses; as objects they are plain nulls.
+    text = [f.name for f in schema.fields if f.dataType.typeName() == "string"]
+    return records.astype({c: object for c in text if records[c].dtype != object})
 
 
 def global_group_forecasts(
@@ -360,9 +384,10 @@ def global_group_forecasts(
             and optionally ``price, promo, is_stockout``.
 
     Returns:
-        ``sku, location, model, origin, ds, yhat``, a column per quantile and ``error``: one
-        row per series, origin and forecast day; a single error row per series when the
-        group's model failed.
+        ``sku, location, model, origin, ds, yhat``, a column per quantile, ``error`` and the
+        driver columns (:data:`skuplan.schemas.CONTRIBUTION_COLUMNS`, filled on the final
+        forecast's rows only): one row per series, origin and forecast day; a single error
+        row per series when the group's model failed.
     """
     from skuplan.models.lgbm import lgbm_global_forecast
 
@@ -382,6 +407,7 @@ def global_group_forecasts(
         "yhat",
         *[quantile_column(q) for q in settings.quantiles],
         "error",
+        *CONTRIBUTION_COLUMNS,
     ]
     if not daily:
         return pd.DataFrame(columns=columns)
@@ -414,7 +440,13 @@ def global_group_forecasts(
                     .merge(train[list(KEYS)].drop_duplicates(), on=list(KEYS))
                 )
             out = lgbm_global_forecast(
-                train, future, keys=KEYS, quantiles=settings.quantiles, quantile_method=method
+                train,
+                future,
+                keys=KEYS,
+                quantiles=settings.quantiles,
+                quantile_method=method,
+                # Only the final forecast is explained, not the backtest origins.
+                contributions=origin == pd.Timestamp(run_date),
             )
             outputs.append(out.assign(model=name, origin=origin, error=None))
     except Exception as exc:  # the group's model failed: each series records why and moves on

@@ -95,6 +95,16 @@ ITEMS = T.StructType(
     ]
 )
 
+# Optional per item-location master: a value set here overrides the item master's for that
+# location (lead times differ by distance to the supplier, service targets by store format).
+ITEM_LOCATIONS = T.StructType(
+    [
+        ITEMS["sku"],
+        T.StructField("location", T.StringType(), nullable=False),
+        *[f for f in ITEMS.fields if f.name not in ("sku", "category")],
+    ]
+)
+
 LOCATIONS = T.StructType(
     [
         T.StructField("location", T.StringType(), nullable=False),
@@ -300,6 +310,44 @@ MODEL_RUN = T.StructType(
 )
 
 
+# What drove a forecast, in planner terms (see skuplan.explain): the model's starting point
+# (``baseline``), then the drivers; ``other`` holds whatever maps to none of them.
+DRIVERS = (
+    "baseline",
+    "recent level",
+    "trend",
+    "weekday",
+    "season",
+    "holiday",
+    "promotion",
+    "price",
+    "other",
+)
+
+
+def contribution_column(driver: str) -> str:
+    """Wide column of a driver's contribution in model outputs: ``recent level`` ->
+    ``contrib_recent_level``."""
+    return "contrib_" + "".join(c if c.isalnum() else "_" for c in driver)
+
+
+CONTRIBUTION_COLUMNS = tuple(contribution_column(d) for d in DRIVERS)
+
+# The grouped-UDF output of explanations (one row per series, forecast day and driver).
+EXPLANATION_SERIES = T.StructType(
+    [
+        T.StructField("sku", T.StringType(), nullable=False),
+        T.StructField("location", T.StringType(), nullable=False),
+        T.StructField("date", T.DateType(), nullable=False),
+        T.StructField("model", T.StringType(), nullable=False),
+        T.StructField("driver", T.StringType(), nullable=False),
+        # Demand units; a forecast row's contributions add up to its point forecast before
+        # clipping at zero.
+        T.StructField("contribution", T.DoubleType()),
+    ]
+)
+
+
 def global_forecasts_schema(quantiles: Iterable[float]) -> T.StructType:
     """Output of a global model's group function: forecasts per series, origin and day."""
     return T.StructType(
@@ -312,12 +360,15 @@ def global_forecasts_schema(quantiles: Iterable[float]) -> T.StructType:
             T.StructField("yhat", T.DoubleType()),
             *[T.StructField(quantile_column(q), T.DoubleType()) for q in quantiles],
             T.StructField("error", T.StringType()),
+            # Filled on the final forecast's rows only (not on backtest origins).
+            *[T.StructField(c, T.DoubleType()) for c in CONTRIBUTION_COLUMNS],
         ]
     )
 
 
 def series_records_schema(quantiles: Iterable[float]) -> T.StructType:
-    """The grouped-UDF output: forecast, metric and run rows stacked, told apart by ``record``.
+    """The grouped-UDF output: forecast, metric, run and explanation rows stacked, told apart
+    by ``record``.
 
     Every column is nullable: each record kind fills only its own columns.
     """
@@ -331,6 +382,7 @@ def series_records_schema(quantiles: Iterable[float]) -> T.StructType:
         forecast_series_schema(quantiles),
         backtest_metrics_schema(quantiles),
         MODEL_RUN,
+        EXPLANATION_SERIES,
     ):
         for f in schema.fields:
             fields.setdefault(f.name, f.dataType)
@@ -348,3 +400,6 @@ def with_run(schema: T.StructType) -> T.StructType:
             *schema.fields,
         ]
     )
+
+
+EXPLANATIONS = with_run(EXPLANATION_SERIES)

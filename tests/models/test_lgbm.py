@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skuplan.models.lgbm import contribution_column, lgbm_forecast, lgbm_global_forecast
+from skuplan.models.lgbm import lgbm_forecast, lgbm_global_forecast
+from skuplan.schemas import contribution_column
 
 QUANTILES = (0.1, 0.5, 0.9)
 WEEKDAY_LEVEL = np.array([5, 8, 10, 12, 25, 40, 15.0])
@@ -105,6 +106,7 @@ def test_contributions_add_up_and_credit_the_promotion():
     contrib = [c for c in out.columns if c.startswith("contrib_")]
     assert contribution_column("promotion") in contrib
     assert contribution_column("recent level") == "contrib_recent_level"
+    assert contribution_column("baseline") in contrib and "contrib_other" not in contrib
     positive = out["yhat"] > 0
     np.testing.assert_allclose(out.loc[positive, contrib].sum(axis=1), out.loc[positive, "yhat"])
     on_promo = future["promo"].to_numpy() == 1

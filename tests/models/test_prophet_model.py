@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from prophet import Prophet
 
-from skuplan.models.prophet_model import COMPONENTS, prophet_forecast
+from skuplan.models.prophet_model import COMPONENTS, REGRESSOR_COMPONENTS, prophet_forecast
 
 QUANTILES = (0.1, 0.5, 0.9)
 
@@ -49,7 +49,9 @@ def test_predicts_only_the_future_rows_in_their_order(monkeypatch):
     out = prophet_forecast(history, shuffled, quantiles=QUANTILES)
 
     assert sampled_rows == [28]
-    assert list(out.columns) == ["ds", "yhat", "q10", "q50", "q90", *COMPONENTS]
+    assert list(out.columns) == [
+        "ds", "yhat", "q10", "q50", "q90", *COMPONENTS, *REGRESSOR_COMPONENTS
+    ]  # fmt: skip
     assert out["ds"].tolist() == shuffled["ds"].tolist()
     # a low-volume series: unclipped draws go below zero
     bands = out[["q10", "q50", "q90"]].to_numpy()
@@ -79,6 +81,9 @@ def test_promotions_and_events_are_picked_up():
     assert out["yhat"][on_promo].mean() - out["yhat"][~on_promo].mean() > 15
     assert (out.loc[on_promo, "extra_regressors"] > 15).all()
     assert (out.loc[~on_promo, "extra_regressors"] == 0).all()
+    # the one regressor's own term is the whole regressor term
+    np.testing.assert_allclose(out["promo_effect"], out["extra_regressors"])
+    assert (out["price_effect"] == 0).all()
     event = out["ds"] == event_days[3]
     assert out.loc[event, "holidays"].item() > 20
     assert (out.loc[~event, "holidays"].abs() < 1).all()

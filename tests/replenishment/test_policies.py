@@ -198,8 +198,9 @@ def test_item_defaults_are_filled_and_flagged(spark):
 
 def test_older_item_master_without_planning_fields(spark):
     items = spark.createDataFrame([("A",)], "sku string")
-    cols = policies.with_optional_master_columns(items).columns
-    assert cols == ["sku", "review_period_days", "stockout_cost", "fill_rate_target", "policy"]
+    df = policies.with_master_fields(items)
+    assert df.columns == ["sku", *[f.name for f in policies.MASTER_FIELDS]]
+    assert dict(df.dtypes)["review_period_days"] == "double"
 
 
 def test_forecast_over_lead_time_and_protection_with_sigma_from_quantiles(spark):
@@ -262,3 +263,43 @@ def test_gamma_method_for_intermittent_or_skewed(spark):
         .collect()
     )
     assert got == {"a": "normal", "b": "gamma", "c": "gamma", "d": "normal"}
+
+
+def test_item_location_values_override_the_item_master_field_by_field(spark):
+    from skuplan.schemas import ITEMS
+
+    blank = {f.name: None for f in ITEMS.fields}
+    items = spark.createDataFrame(
+        [
+            {
+                **blank,
+                "sku": "A",
+                "supplier": "S1",
+                "lead_time_mean_days": 5.0,
+                "service_level": 0.95,
+                "pack_size": 6.0,
+            },
+        ],
+        ITEMS,
+    )
+    # Only some fields given: the rest of an item-location row comes from the item.
+    local = spark.createDataFrame(
+        [("A", "L2", 9.0, None), ("B", "L1", 4.0, 0.9)],
+        "sku string, location string, lead_time_mean_days double, service_level double",
+    )
+    keys = spark.createDataFrame(
+        [("A", "L1"), ("A", "L2"), ("B", "L1"), ("C", "L1")], "sku string, location string"
+    )
+    got = {
+        (r.sku, r.location): r for r in policies.item_location_master(keys, items, local).collect()
+    }
+    a1, a2, b1, c1 = got["A", "L1"], got["A", "L2"], got["B", "L1"], got["C", "L1"]
+    assert (a1.lead_time_mean_days, a1.service_level, a1._has_item) == (5.0, 0.95, True)
+    assert (a2.lead_time_mean_days, a2.service_level, a2.pack_size) == (9.0, 0.95, 6.0)
+    assert (a2.supplier, a2._has_item) == ("S1", True)
+    # A row in the item-location master alone counts as master data (then checked field by field).
+    assert (b1.lead_time_mean_days, b1.service_level, b1._has_item) == (4.0, 0.9, True)
+    assert b1.supplier is None
+    assert c1._has_item is False
+    without = policies.item_location_master(keys, items).filter("sku = 'A'").collect()
+    assert {r.lead_time_mean_days for r in without} == {5.0}

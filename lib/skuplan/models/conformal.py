@@ -23,7 +23,9 @@ def residual_quantiles(
     """Per-step empirical quantiles of backtest errors.
 
     For step ``h`` (1-based) with at least ``min_residuals`` non-``nan`` errors, the offset
-    is ``np.quantile`` (linear interpolation, numpy's default) of that step's errors.
+    is ``np.quantile`` (linear interpolation, numpy's default) of that step's errors, at the
+    level widened for a finite sample (:func:`finite_sample_level`): with few errors the
+    plain empirical quantiles cover too little of the next, unseen error.
 
     A step with fewer errors borrows from every step, assuming the error spread grows like
     the square root of the step (a random walk): each error ``r`` observed at step ``s`` is
@@ -59,13 +61,27 @@ def residual_quantiles(
 
     step_sqrt = np.sqrt(np.arange(1, horizon + 1, dtype=float))
     pooled = (residuals / step_sqrt)[is_known]
-    pooled_quantiles = np.quantile(pooled, levels)
+    pooled_quantiles = np.quantile(pooled, [finite_sample_level(q, pooled.size) for q in levels])
     offsets = np.outer(pooled_quantiles, step_sqrt)  # (n_levels, horizon)
 
     counts = is_known.sum(axis=0)
     for h in np.flatnonzero(counts >= min_residuals):
-        offsets[:, h] = np.quantile(residuals[is_known[:, h], h], levels)
+        own = residuals[is_known[:, h], h]
+        offsets[:, h] = np.quantile(own, [finite_sample_level(q, own.size) for q in levels])
     return {q: offsets[i] for i, q in enumerate(levels)}
+
+
+def finite_sample_level(q: float, n: int) -> float:
+    """The empirical quantile level to use for level ``q`` with ``n`` errors.
+
+    Split conformal prediction takes the ``(n + 1) q / n`` empirical quantile for an upper
+    bound, so that a new error falls below it with probability at least ``q``; lower levels
+    mirror it (``q - (1 - q) / n``) and the median stays put. Clipped to ``[0, 1]``.
+    """
+    if n <= 0 or q == 0.5:
+        return q
+    widened = q + q / n if q > 0.5 else q - (1 - q) / n
+    return min(max(widened, 0.0), 1.0)
 
 
 def apply_quantiles(point: np.ndarray, offsets: dict[float, np.ndarray]) -> dict[float, np.ndarray]:

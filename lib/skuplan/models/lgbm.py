@@ -16,7 +16,9 @@ Measured with ``bench/bench_models.py`` (LightGBM 4.7, one 5-year daily series, 
 horizon, defaults below, q10/q50/q90; core-seconds = process CPU, median of 5 runs on a
 shared 2-core machine): ``lgbm_forecast`` 0.19 s with the q10/q90 quantile models, 0.07 s
 with ``quantile_method="none"``; ``lgbm_global_forecast`` on 50 such series 3.2 s (0.06 s
-per series, quantile models included).
+per series, quantile models included). ``contributions=True`` (TreeSHAP over the forecast
+rows) adds about 8 ms to a 28-day ``lgbm_forecast`` and 0.19 s to a global forecast of 30
+series (two-year histories, measured the same way, process CPU).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from skuplan import explain
 from skuplan import features as fx
-from skuplan.schemas import quantile_column
+from skuplan.schemas import contribution_column, quantile_column
 
 REGRESSORS = ("price", "promo")
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -48,11 +51,6 @@ DEFAULT_ROUNDS = 150
 MEDIAN = 0.5
 
 QuantileMethod = Literal["objective", "none"]
-
-
-def contribution_column(group: str) -> str:
-    """Output column of a feature group's SHAP contribution: ``recent level`` -> ``contrib_recent_level``."""
-    return "contrib_" + "".join(c if c.isalnum() else "_" for c in group)
 
 
 def _train(
@@ -163,12 +161,14 @@ def _forecast_frames(
             out[qcols[q]] = np.nan
 
     if contributions:
+        # One column per feature and a last one for the expected value; each row adds up to
+        # the raw prediction the recursion made for it (x_future holds the same features).
         shap = point.predict(x_future, pred_contrib=True, num_threads=1)
-        groups = [fx.feature_group(n) for n in names]
-        for group in dict.fromkeys(groups):
-            cols = [i for i, g in enumerate(groups) if g == group]
-            out[contribution_column(group)] = shap[:, cols].sum(axis=1)
-        out["contrib_base"] = shap[:, -1]
+        out[contribution_column(explain.BASELINE)] = shap[:, -1]
+        drivers = [explain.feature_driver(n) for n in names]
+        for driver in dict.fromkeys(drivers):
+            cols = [i for i, d in enumerate(drivers) if d == driver]
+            out[contribution_column(driver)] = shap[:, cols].sum(axis=1)
 
     out = out.sort_values("_row").drop(columns="_row").reset_index(drop=True)
     return out
@@ -199,14 +199,15 @@ def lgbm_forecast(
             is taken from here too (default 150).
         quantile_method: ``"objective"`` trains one quantile model per non-median
             level; ``"none"`` leaves the quantile columns NaN.
-        contributions: add SHAP contributions of the point forecast per feature group
-            (``contrib_<group>`` plus ``contrib_base``; they add up to ``yhat`` before
-            clipping).
+        contributions: add the SHAP contributions of the point forecast per driver
+            (:func:`skuplan.explain.feature_driver`): ``contrib_baseline`` (the expected
+            value), ``contrib_recent_level``...; they add up to ``yhat`` before clipping.
 
     Returns:
         One row per ``future`` row, in the same order: ``ds``, ``yhat`` (clipped at 0),
         one column per quantile (``q10``...; the median is ``yhat`` unless the
-        rearrangement that keeps quantiles non-crossing moves it).
+        rearrangement that keeps quantiles non-crossing moves it); with
+        ``contributions``, the driver columns.
 
     Raises:
         ValueError: gaps in the days, future days not right after the history.
@@ -253,7 +254,8 @@ def lgbm_global_forecast(
 
     Returns:
         One row per ``future`` row, in the same order: ``keys``, ``ds``, ``yhat``, one
-        column per quantile.
+        column per quantile; with ``contributions``, the driver columns (``series_id``
+        counts as ``other``).
 
     Raises:
         ValueError: a forecast series without history, gaps in the days.

@@ -66,6 +66,8 @@ from prophet import Prophet  # noqa: E402  (imported after silencing its import-
 
 REGRESSORS = ("price", "promo")
 COMPONENTS = ("trend", "weekly", "yearly", "holidays", "extra_regressors")
+# extra_regressors split per regressor (they add up to it): promo_effect, price_effect.
+REGRESSOR_COMPONENTS = tuple(f"{name}_effect" for name in REGRESSORS)
 MIN_YEARS_FOR_YEARLY = 2
 
 
@@ -150,7 +152,8 @@ def prophet_forecast(
         quantile (``quantile_column(q)``: ``q10``, ``q50``...) from the predictive draws,
         clipped at 0 and non-crossing; and the components in demand units, ``trend``,
         ``weekly``, ``yearly``, ``holidays``, ``extra_regressors`` (0 where absent),
-        which add up to ``yhat`` before clipping.
+        which add up to ``yhat`` before clipping, and ``extra_regressors`` per regressor:
+        ``promo_effect``, ``price_effect``.
 
     Raises:
         ValueError: history with fewer than 2 non-NaN ``y``, or an empty ``future``.
@@ -218,6 +221,8 @@ def prophet_forecast(
         "holidays": in_units("holidays"),
         "extra_regressors": in_units("extra_regressors_additive")
         + in_units("extra_regressors_multiplicative"),
+        # Prophet predicts each regressor's term too (named after it), unused ones are 0.
+        **{f"{name}_effect": in_units(name) for name in REGRESSORS},
     }
     yhat = trend * (1 + seasonal["multiplicative_terms"].to_numpy(dtype=float)) + seasonal[
         "additive_terms"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from skuplan import explain
 from skuplan.models import baseline, intermittent
 
 REGRESSORS = ("price", "promo")
@@ -32,6 +33,9 @@ class SeriesData:
         holidays: Prophet-style events (``holiday``, ``ds``), or None.
         native_quantiles: ask models that can for their own quantiles (otherwise they are
             calibrated from backtest errors and models may skip computing them).
+        explain: ask models that can for their driver contributions (``contrib_<driver>``
+            columns, see :mod:`skuplan.explain`); set for the final forecast only, never
+            on backtest folds.
     """
 
     history: pd.DataFrame
@@ -41,6 +45,7 @@ class SeriesData:
     holidays: pd.DataFrame | None = None
     native_quantiles: bool = False
     freq: str = "D"
+    explain: bool = False
 
     @property
     def y(self) -> np.ndarray:
@@ -58,6 +63,7 @@ class SeriesData:
             self,
             history=self.history.iloc[:n_train],
             future=test[future_cols].reset_index(drop=True),
+            explain=False,
         )
         return fold, test["y"].to_numpy(dtype=float)
 
@@ -105,13 +111,16 @@ def _regressors(frame: pd.DataFrame) -> pd.DataFrame:
 def _prophet(data: SeriesData) -> pd.DataFrame:
     from skuplan.models.prophet_model import prophet_forecast  # heavy import, only when used
 
-    return prophet_forecast(
+    out = prophet_forecast(
         _regressors(data.history),
         _regressors(data.future),
         quantiles=data.quantiles,
         holidays=data.holidays,
         weekly=data.freq == "D",  # a weekly cycle only exists in daily data
     )
+    # The components come with every forecast (they are computed anyway); as drivers only
+    # when asked, so backtest folds carry no explanation.
+    return explain.prophet_contributions(out) if data.explain else out
 
 
 def _lightgbm(data: SeriesData) -> pd.DataFrame:
@@ -123,6 +132,7 @@ def _lightgbm(data: SeriesData) -> pd.DataFrame:
         _regressors(data.future),
         quantiles=data.quantiles,
         quantile_method=method,
+        contributions=data.explain,
     )
 
 

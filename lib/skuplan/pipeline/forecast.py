@@ -1,7 +1,8 @@
 """Stage 2: clean sales -> per-series backtests, model choice and quantile forecasts.
 
 One ``groupBy("sku", "location").applyInPandas`` fits every competing model once per series;
-its stacked output is split into the forecasts, backtest-metrics and model-runs tables.
+its stacked output is split into the forecasts, backtest-metrics, model-runs and explanations
+tables.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from skuplan import cold_start, delta_io, fanout
 from skuplan.conf import Conf
 from skuplan.errors import InputError, ModelFailureError
 from skuplan.forecast import (
+    RECORD_EXPLANATION,
     RECORD_FORECAST,
     RECORD_METRIC,
     RECORD_RUN,
@@ -29,6 +31,7 @@ from skuplan.forecast import (
 from skuplan.models import registry
 from skuplan.pipeline import new_run_id
 from skuplan.schemas import (
+    EXPLANATION_SERIES,
     KEYS,
     MODEL_RUN,
     backtest_metrics_schema,
@@ -110,8 +113,17 @@ def _global_forecasts(spark: SparkSession, conf: Conf, history_df: DataFrame) ->
         )
     fn = partial(global_group_forecasts, run_date=conf.run_date, settings=conf.forecast)
     return fanout.apply_per_group(
-        history_df, fn, global_forecasts_schema(conf.forecast.quantiles), [group_by]
+        history_df,
+        fn,
+        global_forecasts_schema(conf.forecast.quantiles),
+        [group_by],
+        fanout_partitions(spark, conf),
     )
+
+
+def fanout_partitions(spark: SparkSession, conf: Conf) -> int:
+    """Tasks for a per-series fan-out: ``forecast.partitions``, else 4 per core."""
+    return conf.forecast.partitions or 4 * spark.sparkContext.defaultParallelism
 
 
 def _new_series(
@@ -171,9 +183,12 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
             global_df,
             lambda h, g: fn(h, external=g if len(g) else None),
             records_schema,
+            partitions=fanout_partitions(spark, conf),
         )
     else:
-        records_df = fanout.apply_per_series(history_df, fn, records_schema)
+        records_df = fanout.apply_per_series(
+            history_df, fn, records_schema, partitions=fanout_partitions(spark, conf)
+        )
     records_df = records_df.select(
         F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*"
     ).persist(StorageLevel.MEMORY_AND_DISK)
@@ -220,6 +235,8 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
             ),
             "backtest_metrics": metrics_df,
             "model_runs": runs_df,
+            # New series get a category mean below: nothing to explain.
+            "explanations": _records_to(records_df, RECORD_EXPLANATION, EXPLANATION_SERIES),
         }
         if settings.freq == "D":
             new_forecasts_df, new_runs_df = _new_series(spark, conf, history_df, run_id)

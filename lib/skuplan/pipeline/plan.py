@@ -390,9 +390,7 @@ def run(spark: SparkSession, conf: Conf) -> PlanSummary:
     ).filter(F.col("run_date") == F.lit(run_date))
     if forecasts_df.isEmpty():
         raise InputError(f"no forecasts for {run_date} in {conf.table('forecasts')}")
-    items_df = delta_io.read_table(
-        spark, conf.table("items"), required=ITEM_COLUMNS, what="item master"
-    )
+    items_df, item_locations_df = _read_master(spark, conf)
     inventory_df = delta_io.read_table(
         spark,
         conf.table("inventory"),
@@ -420,23 +418,24 @@ def run(spark: SparkSession, conf: Conf) -> PlanSummary:
     )
     on_order_df = receipts_df.groupBy(*KEYS).agg(F.sum("receipt_qty").alias("on_order"))
 
-    params_df = items_df.transform(
+    params_df = policies.item_location_master(
+        forecasts_df.select(*KEYS).distinct(), items_df, item_locations_df
+    ).transform(
         policies.with_item_parameters,
         default_lead_time_days=settings.default_lead_time_days,
         default_service_level=settings.default_service_level,
         default_policy=settings.default_policy,
         default_review_period_days=settings.default_review_period_days,
-    ).withColumn("_has_item", F.lit(True))
+    )
     series_df = (
-        forecasts_df.select(*KEYS).distinct()
-        .join(params_df, "sku", "left")
+        params_df
         .join(
             inventory_df.select(*KEYS, "on_hand", "backorders", F.lit(True).alias("_has_inventory")),
             [*KEYS],
             "left",
         )
         .join(on_order_df, [*KEYS], "left")
-        .fillna({"_has_item": False, "_has_inventory": False, "on_order": 0.0})
+        .fillna({"_has_inventory": False, "on_order": 0.0})
     )  # fmt: skip
     if runs_df is not None:
         series_df = series_df.join(
@@ -586,6 +585,14 @@ def run(spark: SparkSession, conf: Conf) -> PlanSummary:
     return summary
 
 
+def _read_master(spark: SparkSession, conf: Conf) -> tuple[DataFrame, DataFrame | None]:
+    """The item master and, when the table exists, the item-location master."""
+    items_df = delta_io.read_table(
+        spark, conf.table("items"), required=ITEM_COLUMNS, what="item master"
+    )
+    return items_df, _optional(spark, conf, "item_locations", [*KEYS], "item-location master")
+
+
 def _previous_plan(spark: SparkSession, conf: Conf) -> DataFrame:
     """The latest earlier plan's order and demand per series (empty when there is none)."""
     empty = spark.createDataFrame(
@@ -633,14 +640,12 @@ def _simulate(
         "lead_time_days", "lead_time_std", "review_period", "target_type", "target_service_level",
         "pack", "min_order", "unit_cost", "order_cost", "holding_cost_rate",
     )  # fmt: skip
-    items_df = delta_io.read_table(spark, conf.table("items")).transform(
-        policies.with_optional_master_columns
-    )
+    master_df = policies.item_location_master(params_df, *_read_master(spark, conf))
     params_df = params_df.join(
-        items_df.select("sku", F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost")),
-        "sku",
+        master_df.select(*KEYS, F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost")),
+        [*KEYS],
         "left",
-    ).fillna({"shortage_cost": 0.0})
+    )
     history_df = (
         delta_io.read_table(
             spark, conf.table("clean_sales"), required=[*KEYS, "date", "qty"], what="clean sales"

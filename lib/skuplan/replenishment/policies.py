@@ -22,7 +22,7 @@ from pyspark.sql.types import DoubleType
 from scipy.stats import norm
 
 from skuplan.replenishment import safety_stock as ss
-from skuplan.schemas import KEYS
+from skuplan.schemas import ITEM_LOCATIONS, KEYS
 
 POLICY_SQ = "sQ"
 POLICY_RS = "RS"
@@ -31,13 +31,8 @@ POLICIES = (POLICY_SQ, POLICY_RS, POLICY_MINMAX)
 
 # Master-data fields without which a series is not planned.
 REQUIRED_MASTER = ("supplier", "unit_cost", "order_cost", "holding_cost_rate")
-# Optional item-master fields (older masters lack them): filled with defaults when absent.
-OPTIONAL_MASTER = {
-    "review_period_days": "double",
-    "stockout_cost": "double",
-    "fill_rate_target": "double",
-    "policy": "string",
-}
+# Planning fields of the item master, each of which an item-location row may override.
+MASTER_FIELDS = [f for f in ITEM_LOCATIONS.fields if f.name not in KEYS]
 
 
 @pandas_udf(DoubleType())
@@ -61,14 +56,43 @@ def quantile_spread_sigma(q_lo: float, q_hi: float) -> float:
     return float(norm.ppf(q_hi) - norm.ppf(q_lo))
 
 
-def with_optional_master_columns(items_df: DataFrame) -> DataFrame:
-    """Add the optional item-master columns an older master lacks, as nulls."""
-    missing = [
-        F.lit(None).cast(t).alias(c)
-        for c, t in OPTIONAL_MASTER.items()
-        if c not in items_df.columns
-    ]
-    return items_df.select("*", *missing)
+def with_master_fields(df: DataFrame) -> DataFrame:
+    """Add the master fields ``df`` lacks (older masters, partial item-location rows) as nulls."""
+    return df.select(
+        "*",
+        *[
+            F.lit(None).cast(f.dataType).alias(f.name)
+            for f in MASTER_FIELDS
+            if f.name not in df.columns
+        ],
+    )
+
+
+def item_location_master(
+    keys_df: DataFrame, items_df: DataFrame, item_locations_df: DataFrame | None = None
+) -> DataFrame:
+    """Master fields per item-location: the item-location value where set, else the item's.
+
+    Input: ``keys_df`` with ``sku, location``; ``items_df`` (``ITEMS``, keyed by ``sku``);
+    optionally ``item_locations_df`` (``ITEM_LOCATIONS``, any subset of its fields).
+    Output: ``sku, location``, every field of ``MASTER_FIELDS`` and ``_has_item`` (a row in
+    either master).
+    """
+    names = [f.name for f in MASTER_FIELDS]
+    items = items_df.transform(with_master_fields).select(
+        "sku", *names, F.lit(True).alias("_item_row")
+    )
+    df = keys_df.select(*KEYS).join(items, "sku", "left")
+    if item_locations_df is None:
+        return df.select(*KEYS, *names, F.col("_item_row").isNotNull().alias("_has_item"))
+    local = item_locations_df.transform(with_master_fields).select(
+        *KEYS, *[F.col(c).alias(f"_il_{c}") for c in names], F.lit(True).alias("_il_row")
+    )
+    return df.join(local, [*KEYS], "left").select(
+        *KEYS,
+        *[F.coalesce(f"_il_{c}", c).alias(c) for c in names],
+        (F.col("_item_row").isNotNull() | F.col("_il_row").isNotNull()).alias("_has_item"),
+    )
 
 
 def with_item_parameters(
@@ -95,7 +119,7 @@ def with_item_parameters(
     has_fill_rate = F.col("fill_rate_target").isNotNull()
     known_policy = F.col("policy").isin(*POLICIES)
     missing = F.concat_ws(",", *[F.when(F.col(c).isNull(), F.lit(c)) for c in REQUIRED_MASTER])
-    return items_df.transform(with_optional_master_columns).select(
+    return items_df.transform(with_master_fields).select(
         "*",
         F.when(lead_time_known, lt)
         .otherwise(F.lit(float(default_lead_time_days)))
