@@ -34,8 +34,6 @@ TINY = [
     "plan.simulation.weeks=4",
     "plan.simulation.warmup_days=56",
     "report.max_drivers=2",
-    # The forecast stage may not write explanations yet: this test writes its own.
-    "tables.explanations.path=gold/explanations",
 ]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 
@@ -101,7 +99,7 @@ def _chromium(tmp_path, url: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def _write_explanations(spark, conf, sku, location):
-    """Three drivers per forecast day of one series' chosen model (as the forecast stage would)."""
+    """Replace the run's explanations with three known drivers for one series' chosen model."""
     forecasts_df = delta_io.read_table(spark, conf.table("forecasts")).filter(
         (F.col("sku") == sku) & (F.col("location") == location)
     )
@@ -134,6 +132,29 @@ def test_report_renders_in_headless_chromium(spark, make_conf, tmp_path):
         for r in delta_io.read_table(spark, conf.table("reorder_plan")).collect()
     }
     suppliers = {r.supplier for r in plan.values() if (r.order_qty or 0) > 0}
+
+    # The forecast stage's own explanations (LightGBM SHAP in planner terms) are drawn.
+    chosen = delta_io.read_table(spark, conf.table("forecasts")).select("sku", "location", "model")
+    drivers = (
+        delta_io.read_table(spark, conf.table("explanations"))
+        .join(chosen.distinct(), ["sku", "location", "model"])
+        .groupBy("sku", "location")
+        .agg(F.count_distinct("driver").alias("n"))
+        .orderBy("sku", "location")
+        .first()
+    )
+    assert drivers is not None, "no series' chosen model explained itself in this run"
+    dom = Dom(
+        _chromium(
+            tmp_path,
+            f"{summary.report.path.as_uri()}#sku={drivers.sku}&location={drivers.location}",
+            "--dump-dom",
+        ).stdout
+    )
+    assert dom.text["series-title"] == f"{drivers.sku} @ {drivers.location}"
+    # The two largest drivers, and the rest summed (report.max_drivers=2).
+    assert len(dom.find("drivers-plot", "g", "bars")) == min(drivers.n, 2) + (drivers.n > 2)
+
     (first, second) = keys[:2]
     _write_explanations(spark, conf, *first)
     path = report.run(spark, conf).path
@@ -149,7 +170,7 @@ def test_report_renders_in_headless_chromium(spark, make_conf, tmp_path):
     assert dom.find("series-plot", "svg", "main-svg")
     # band (2 traces), sales, P50 and forecast, plus stockout markers when there are any.
     assert len(dom.find("series-plot", "g", "scatter")) >= 5
-    # Drivers: the two largest of the three written and "other" (report.max_drivers=2).
+    # Drivers: the two largest of the three written and the third (report.max_drivers=2).
     assert len(dom.find("drivers-plot", "g", "bars")) == 3
     assert "hidden" not in dom.by_id("drivers-plot") and dom.text["drivers-note"] == ""
     for figure in ("fig-accuracy", "fig-mase", "fig-coverage"):

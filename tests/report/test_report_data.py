@@ -105,11 +105,11 @@ def test_drivers_of_the_chosen_model_largest_first_and_the_rest_as_other(spark):
     )
     models = fc.select("sku", "location", F.col("m").alias("model"))
     (a,) = data.driver_arrays(explanations, models, RUN, max_drivers=2).collect()
-    # |promotion| 5, |price| 2.5, |weekday| 1, |trend| 0.5: the last two summed as other.
+    # |promotion| 5, |price| 2.5, |weekday| 1, |trend| 0.5: the last two summed.
     assert [(d.n, d.t, d.c) for d in a.d] == [
         ("promotion", [0, 1], [3.0, 2.0]),
         ("price", [0, 1], [-1.0, 1.5]),
-        ("other", [0, 1], [0.75, -0.25]),
+        (data.SMALLER_DRIVERS, [0, 1], [0.75, -0.25]),
     ]
 
 

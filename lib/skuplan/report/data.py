@@ -31,7 +31,9 @@ NAIVE = "seasonal_naive"
 CHOSEN = "chosen per series"
 MASE_BIN_WIDTH = 0.1
 MASE_BINS = 30  # the last bin holds everything from 3.0 up
-OTHER_DRIVERS = "other"
+# The drivers past report.max_drivers, summed; not "other", which the forecast stage uses
+# for a driver of its own (a global model's item/location identity).
+SMALLER_DRIVERS = "smaller drivers"
 
 
 @dataclass(frozen=True)
@@ -180,13 +182,14 @@ def driver_arrays(
 
     Input: ``explanations_df`` (``sku, location, date, model, driver, contribution``) of one
     run date; ``models_df`` (``sku, location, model``: the chosen model). Drivers past the
-    ``max_drivers`` largest (by total absolute contribution) are summed per day as ``other``,
-    listed last. Two shuffles: per driver, then per series; the rest is array functions.
+    ``max_drivers`` largest (by total absolute contribution) are summed per day as
+    ``SMALLER_DRIVERS``, listed last. A null contribution counts as 0. Two shuffles: per driver, then per series; the rest is array functions.
     """
     points = F.array_sort(
         F.collect_list(
             F.struct(
-                F.datediff("date", F.lit(run_date)).alias("t"), F.col("contribution").alias("c")
+                F.datediff("date", F.lit(run_date)).alias("t"),
+                F.coalesce("contribution", F.lit(0.0)).alias("c"),
             )
         )
     )
@@ -212,7 +215,9 @@ def driver_arrays(
             lambda acc, c: acc + c,
         ),
     )
-    other = F.struct(F.lit(OTHER_DRIVERS).alias("n"), days.alias("t"), rounded(other_c).alias("c"))
+    other = F.struct(
+        F.lit(SMALLER_DRIVERS).alias("n"), days.alias("t"), rounded(other_c).alias("c")
+    )
     drivers = F.concat(
         F.transform(
             top,

@@ -512,7 +512,10 @@ def _layouts(data: ReportData) -> dict:
         template=TEMPLATE,
         height=300,
         margin=dict(l=55, r=20, t=40, b=40),
-        title=dict(text="Drivers of the forecast: contribution per day", font=dict(size=14)),
+        title=dict(
+            text="Drivers of the forecast: contribution per day (they add up to the forecast)",
+            font=dict(size=14),
+        ),
         barmode="relative",
         xaxis=dict(type="date"),
         yaxis=dict(title="units per day"),
