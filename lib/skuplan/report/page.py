@@ -349,6 +349,7 @@ def accuracy_section(data: ReportData) -> str:
                     text=f"nominal {data.nominal_coverage:.0%}",
                     showarrow=False,
                     font=dict(color=RED),
+                    bgcolor="rgba(255,255,255,0.85)",  # readable over bars that reach it
                 )
             ],
         ),
