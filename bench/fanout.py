@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--models", default="seasonal_naive,moving_average,croston,sba,tsb,prophet")
+    parser.add_argument("--partitions", type=int, default=None, help="forecast.partitions")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="skuplan-fanout-") as tmp:
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"demo.n_series={args.series}",
                 "demo.dirty_share=0",
                 f"forecast.models=[{args.models}]",
+                *([f"forecast.partitions={args.partitions}"] if args.partitions else []),
             ],
         )
         spark = get_session(conf)
