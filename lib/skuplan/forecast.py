@@ -22,10 +22,17 @@ from skuplan import backtest
 from skuplan.conf import ForecastSettings
 from skuplan.models import conformal, intermittent, registry
 from skuplan.models.registry import SeriesData
-from skuplan.schemas import KEYS, metric_names, quantile_column, series_records_schema
+from skuplan.schemas import (
+    KEYS,
+    global_forecasts_schema,
+    metric_names,
+    quantile_column,
+    series_records_schema,
+)
 
 STATUS_OK = "ok"
 STATUS_FALLBACK = "fallback"
+STATUS_FAILED = "failed"  # not even a last-resort model could forecast: no forecast rows
 RECORD_FORECAST, RECORD_METRIC, RECORD_RUN = "forecast", "metric", "run"
 
 
@@ -333,11 +340,23 @@ def series_records(
     settings: ForecastSettings,
     holidays: pd.DataFrame | None = None,
     external: pd.DataFrame | None = None,
+    models: dict[str, registry.ModelSpec] | None = None,
 ) -> pd.DataFrame:
-    """:func:`forecast_series` stacked into one frame with a ``record`` column, for Spark."""
+    """:func:`forecast_series` stacked into one frame with a ``record`` column, for Spark.
+
+    Args:
+        models: the driver's registry (``registry.MODELS``), shipped with the function so that
+            models registered at run time (tests, plugins) exist in the Python workers too.
+    """
+    if models:
+        registry.MODELS.update(models)
     result = forecast_series(
         history_pdf, run_date=run_date, settings=settings, holidays=holidays, external=external
     )
+    return _stacked(result, settings)
+
+
+def _stacked(result: SeriesResult, settings: ForecastSettings) -> pd.DataFrame:
     frames = [
         result.forecasts.assign(record=RECORD_FORECAST),
         result.metrics.assign(record=RECORD_METRIC),
@@ -345,6 +364,54 @@ def series_records(
     ]
     columns = [f.name for f in series_records_schema(settings.quantiles).fields]
     return pd.concat([f for f in frames if len(f)], ignore_index=True).reindex(columns=columns)
+
+
+def fallback_records(
+    history_pdf: pd.DataFrame,
+    error: str,
+    *,
+    run_date: dt.date,
+    settings: ForecastSettings,
+    holidays: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Records of a series whose forecast failed outright, like :func:`series_records`.
+
+    For the fan-out's ``on_error``: :func:`forecast_series` raised, or the Python process
+    fitting the series died. Only the last-resort models (:data:`registry.FALLBACKS`) run:
+    status ``fallback`` and ``error`` say what happened. When even they fail, the series gets
+    one run record, status ``failed``, and no forecast.
+    """
+    last_resort = settings.model_copy(update={"models": (), "ensemble_size": 0})
+    try:
+        result = forecast_series(
+            history_pdf, run_date=run_date, settings=last_resort, holidays=holidays
+        )
+        error = f"{error}; fell back to {result.run['chosen_model'].iloc[0]}"
+        failed = {"status": STATUS_FALLBACK, "error": error}
+        return _stacked(
+            SeriesResult(
+                result.forecasts.assign(**failed), result.metrics, result.run.assign(**failed)
+            ),
+            settings,
+        )
+    except Exception as exc:
+        run = pd.DataFrame(
+            [
+                {
+                    **{k: history_pdf[k].iloc[0] for k in KEYS},
+                    "chosen_model": "none",
+                    "candidates": "",
+                    "status": STATUS_FAILED,
+                    "error": f"{error}; {backtest.error_text(exc)}"[:1000],
+                    "training_rows": len(history_pdf),
+                    "backtest_folds": 0,
+                    "fit_seconds": 0.0,
+                    "params": "{}",
+                }
+            ]
+        )
+        empty = pd.DataFrame()
+        return _stacked(SeriesResult(empty, empty, run), settings)
 
 
 def global_group_forecasts(
@@ -418,13 +485,27 @@ def global_group_forecasts(
             )
             outputs.append(out.assign(model=name, origin=origin, error=None))
     except Exception as exc:  # the group's model failed: each series records why and moves on
-        error = f"{name}: {backtest.error_text(exc)}"
-        series = history[list(KEYS)].drop_duplicates()
-        return series.assign(
-            model=name, origin=pd.NaT, ds=pd.NaT, yhat=np.nan, error=error
-        ).reindex(columns=columns)
+        return global_group_failed(history, backtest.error_text(exc), settings=settings)
     result = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame(columns=columns)
     result = result.reindex(columns=columns)
     for col in ("origin", "ds"):
         result[col] = pd.to_datetime(result[col]).dt.date
     return result
+
+
+def global_group_failed(
+    group_pdf: pd.DataFrame, error: str, *, settings: ForecastSettings
+) -> pd.DataFrame:
+    """The output of a group whose global model failed: one error row per series.
+
+    Each series then records the global model as a candidate that failed and moves on (also
+    the fan-out's ``on_error`` for a group whose Python process died).
+    """
+    name = registry.GLOBAL_MODELS[0]
+    columns = [f.name for f in global_forecasts_schema(settings.quantiles).fields]
+    return (
+        group_pdf[list(KEYS)]
+        .drop_duplicates()
+        .assign(model=name, origin=pd.NaT, ds=pd.NaT, yhat=np.nan, error=f"{name}: {error}")
+        .reindex(columns=columns)
+    )
