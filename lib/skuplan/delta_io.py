@@ -43,7 +43,7 @@ from pyspark.sql.types import DataType, NumericType, StructType
 
 from skuplan import runs
 from skuplan.conf import TableRef
-from skuplan.errors import ConcurrentWriteError, InputError, first_line, is_write_conflict
+from skuplan.errors import ConcurrentWriteError, InputError, is_write_conflict
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def retry_on_conflict(write: Callable[[], T], what: str, *, attempts: int | None
             if attempt >= attempts:
                 raise ConcurrentWriteError(
                     f"{what}: another run kept committing first ({type(exc).__name__}, "
-                    f"{attempts} attempt(s)): {first_line(exc, 200)}"
+                    f"{attempts} attempt(s)): {runs.one_line(str(exc), 200)}"
                 ) from None
             delay = BACKOFF_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
             log.warning(

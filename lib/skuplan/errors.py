@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import re
 
+from skuplan.runs import one_line
+
 
 class SkuplanError(Exception):
     """Base class: a failure the job reports in one line and maps to an exit code."""
@@ -85,11 +87,6 @@ def is_write_conflict(exc: BaseException) -> bool:
     return any(cls.__name__ in DELTA_CONFLICTS for cls in type(exc).__mro__)
 
 
-def first_line(text: str, limit: int = 300) -> str:
-    line = next((part.strip() for part in str(text).splitlines() if part.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def known_failure(exc: BaseException) -> SkuplanError | None:
     """The :class:`SkuplanError` that reports a Spark or Delta failure with a known cause.
 
@@ -100,7 +97,7 @@ def known_failure(exc: BaseException) -> SkuplanError | None:
     if is_write_conflict(exc):
         return ConcurrentWriteError(
             f"another run committed to the same table first ({type(exc).__name__}: "
-            f"{first_line(exc, 200)}); re-run once it has finished"
+            f"{one_line(str(exc), 200)}); re-run once it has finished"
         )
     text = str(exc)
     found = _FAILED_READ.search(text)
