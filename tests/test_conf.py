@@ -12,7 +12,7 @@ from conftest import ROOT
 
 def test_base_and_local_overlay_merge():
     conf = load_conf(ROOT / "conf", "local", dt.date(2026, 1, 5))
-    assert conf.spark.master == "local[*]"
+    assert conf.spark.master == "local[*,2]"
     # The overlay adds options without dropping the base's.
     assert conf.spark.options["spark.sql.session.timeZone"] == "UTC"
     assert conf.spark.options["spark.sql.shuffle.partitions"] == "4"

@@ -14,7 +14,7 @@ from typing import Any
 
 from skuplan import logs, runs
 from skuplan.conf import Conf, load_conf
-from skuplan.errors import SkuplanError
+from skuplan.errors import SkuplanError, known_failure
 
 log = logging.getLogger("skuplan")
 
@@ -48,8 +48,9 @@ def parse_args(job: str, argv: Sequence[str] | None) -> argparse.Namespace:
 def main(job: str, run: Callable[[Any, Conf], Any], argv: Sequence[str] | None = None) -> int:
     """Parse the command line, build the session, run the job; return the process exit code.
 
-    A :class:`SkuplanError` becomes one line on stderr and its exit code; anything else is a
-    bug and keeps its traceback. Once a session exists, the run is recorded in the ``runs``
+    A :class:`SkuplanError`, or a Spark/Delta failure with a known cause
+    (:func:`skuplan.errors.known_failure`), becomes one line on stderr and its exit code;
+    anything else is a bug and keeps its traceback. Once a session exists, the run is recorded in the ``runs``
     table whatever its outcome (see :mod:`skuplan.runs`).
     """
     args = parse_args(job, argv)
@@ -79,9 +80,15 @@ def main(job: str, run: Callable[[Any, Conf], Any], argv: Sequence[str] | None =
         with runs.activate(record), logs.stage(spark, job):
             result = run(spark, conf)
         status, exit_code = runs.STATUS_SUCCESS, 0
-    except SkuplanError as exc:
-        exit_code, error = exc.exit_code, str(exc)
-        print(f"{job}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        # Our own errors, and Spark/Delta failures with a known cause (a commit conflict, an
+        # unreadable data file, a crashed Python worker): one line and their exit code.
+        known = known_failure(exc)
+        if known is None:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        exit_code, error = known.exit_code, str(known)
+        print(f"{job}: error: {known}", file=sys.stderr)
         return exit_code
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"

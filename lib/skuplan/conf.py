@@ -136,6 +136,7 @@ class ForecastSettings(_Frozen):
     quantiles: tuple[float, ...]
     min_history: int = Field(gt=0)
     max_failure_share: float = Field(ge=0, le=1)
+    max_history_days: int | None = Field(gt=0)
     models: tuple[str, ...]
     selection_metric: Literal["mae", "rmse", "wape", "smape", "mase", "bias"]
     ensemble_size: int = Field(ge=0)

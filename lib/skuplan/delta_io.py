@@ -10,21 +10,52 @@ the version and row count of every commit, are reported to the active run
 
 Catalog names are validated in config (plain identifiers, up to three parts) and quoted with
 backticks here, in the one place they reach Spark.
+
+Two runs writing the same table at once make Delta refuse the later commit (a
+``ConcurrentAppendException`` or another of ``delta.exceptions``). The writes here replace a
+whole partition or table, so they are safe to repeat: :func:`retry_on_conflict` retries them
+with a jittered exponential backoff and, past ``WRITE_ATTEMPTS``, raises
+:class:`~skuplan.errors.ConcurrentWriteError` (exit code 8).
+
+Test-only fault injection: with ``SKUPLAN_TEST_HOLD_BEFORE_WRITE=<file>`` in the environment
+the first write waits until that file exists, and with ``SKUPLAN_TEST_PAUSE_AFTER_COMMIT=<n>``
+the job sleeps after its n-th commit through :func:`retry_on_conflict` (each logs one line
+first), so that a test can start two
+runs' writes together or kill a job at a known point of its write phase. Nothing sets them
+outside ``tests/test_fault_tolerance.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import DataType, NumericType, StructType
 
 from skuplan import runs
 from skuplan.conf import TableRef
-from skuplan.errors import InputError
+from skuplan.errors import ConcurrentWriteError, InputError, is_write_conflict
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Attempts per write when other runs keep committing first, and the first backoff (doubling).
+WRITE_ATTEMPTS = 4
+BACKOFF_SECONDS = 1.0
+
+HOLD_ENV = "SKUPLAN_TEST_HOLD_BEFORE_WRITE"
+PAUSE_ENV = "SKUPLAN_TEST_PAUSE_AFTER_COMMIT"
+_hooks = {"held": False, "commits": 0}
 
 
 def quoted_name(name: str) -> str:
@@ -52,12 +83,22 @@ def last_commit(spark: SparkSession, ref: TableRef) -> tuple[int, str, dict[str,
 
 
 def read_table(
-    spark: SparkSession, ref: TableRef, *, required: Iterable[str] = (), what: str = "table"
+    spark: SparkSession,
+    ref: TableRef,
+    *,
+    required: Iterable[str] = (),
+    what: str = "table",
+    types: StructType | None = None,
 ) -> DataFrame:
     """Read a Delta table, pinned to its current version, and check the ``required`` columns.
 
+    Args:
+        types: expected types of some columns (which are then required too); any numeric
+            type stands for any other, so a source's ``int`` quantities pass as ``double``.
+
     Raises:
-        InputError: the table is missing, unreadable, or lacks a required column.
+        InputError: the table is missing, unreadable, lacks a required column or has one of
+            another type.
     """
     if not table_exists(spark, ref):
         raise InputError(f"{what} not found: {ref} is not a Delta table")
@@ -68,61 +109,140 @@ def read_table(
     except AnalysisException as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise InputError(f"cannot read {what} {ref}: {first_line}") from None
-    missing = [c for c in required if c not in df.columns]
+    required = [*required, *(types.fieldNames() if types is not None else [])]
+    missing = [c for c in dict.fromkeys(required) if c not in df.columns]
     if missing:
         raise InputError(f"{what} {ref} lacks column(s) {', '.join(missing)}")
+    for expected in types.fields if types is not None else []:
+        actual = df.schema[expected.name].dataType
+        if not _same_kind(actual, expected.dataType):
+            raise InputError(
+                f"{what} {ref}: column {expected.name} is {actual.simpleString()}, "
+                f"expected {expected.dataType.simpleString()}"
+            )
     run = runs.active()
     if run is not None:
         run.record_read(str(ref), version)
     return df
 
 
+def _same_kind(actual: DataType, expected: DataType) -> bool:
+    if isinstance(expected, NumericType):
+        return isinstance(actual, NumericType)
+    return actual.simpleString() == expected.simpleString()
+
+
+def retry_on_conflict(write: Callable[[], T], what: str, *, attempts: int | None = None) -> T:
+    """Run an idempotent ``write``, again when a concurrent commit makes Delta refuse it.
+
+    Each retry starts from the table's new version, so replacing a partition or merging on
+    keys ends as if the runs had taken turns. Waits 1, 2, 4... s (times 0.5-1.5) between tries.
+
+    Raises:
+        ConcurrentWriteError: still conflicting after ``attempts`` tries (``WRITE_ATTEMPTS``).
+    """
+    attempts = WRITE_ATTEMPTS if attempts is None else attempts
+    for attempt in range(1, attempts + 1):
+        try:
+            result = write()
+        except Exception as exc:
+            if not (is_write_conflict(exc) or _lost_create_race(exc)):
+                raise
+            if attempt >= attempts:
+                raise ConcurrentWriteError(
+                    f"{what}: another run kept committing first ({type(exc).__name__}, "
+                    f"{attempts} attempt(s)): {runs.one_line(str(exc), 200)}"
+                ) from None
+            delay = BACKOFF_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+            log.warning(
+                "%s: a concurrent commit came first (%s); retry %d of %d in %.1f s",
+                what, type(exc).__name__, attempt, attempts - 1, delay,
+            )  # fmt: skip
+            time.sleep(delay)
+        else:
+            _after_commit(what)
+            return result
+    raise AssertionError("unreachable")
+
+
+def _lost_create_race(exc: Exception) -> bool:
+    """Another run created the catalog table between our existence check and our create."""
+    condition = getattr(exc, "getCondition", None)
+    return callable(condition) and condition() == "TABLE_OR_VIEW_ALREADY_EXISTS"
+
+
+def _before_write(ref: TableRef) -> None:
+    hold = os.environ.get(HOLD_ENV)
+    if hold and not _hooks["held"]:
+        _hooks["held"] = True
+        log.warning("test hook: holding before writing %s until %s exists", ref, hold)
+        while not os.path.exists(hold):
+            time.sleep(0.05)
+
+
 def _report_write(spark: SparkSession | None, ref: TableRef) -> None:
     run = runs.active()
-    if run is None:
-        return
-    spark = spark or SparkSession.getActiveSession()
-    version, operation, metrics = last_commit(spark, ref)
-    rows = metrics.get("numOutputRows")
-    run.record_write(str(ref), version, operation, int(rows) if rows is not None else None)
+    if run is not None:
+        spark = spark or SparkSession.getActiveSession()
+        version, operation, metrics = last_commit(spark, ref)
+        rows = metrics.get("numOutputRows")
+        log.info("committed %s: version %d, %s, %s row(s)", ref, version, operation, rows)
+        run.record_write(str(ref), version, operation, int(rows) if rows is not None else None)
+
+
+def _after_commit(what: str) -> None:
+    _hooks["commits"] += 1
+    if os.environ.get(PAUSE_ENV) == str(_hooks["commits"]):
+        log.warning("test hook: paused after commit %d (%s)", _hooks["commits"], what)
+        time.sleep(3600)
 
 
 def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date) -> None:
     """Replace the rows of ``ref`` where ``column == value`` with ``df`` (one atomic commit).
 
     The table is partitioned by ``column`` and created on first write. Every row of ``df``
-    must carry ``value`` in ``column``; Delta refuses the write otherwise.
+    must carry ``value`` in ``column``; Delta refuses the write otherwise. A commit conflict
+    with another run is retried (:func:`retry_on_conflict`).
     """
-    if ref.name is not None:
-        # Catalog tables go through the V2 writer: saveAsTable with replaceWhere fails on an
-        # existing partitioned table in Spark 4.1 ("corrupted table metadata").
-        name = quoted_name(ref.name)
-        if table_exists(spark := df.sparkSession, ref):
-            df.writeTo(name).overwrite(F.col(column) == F.lit(value))
-        else:
-            df.writeTo(name).using("delta").partitionedBy(F.col(column)).create()
-        _report_write(spark, ref)
-        return
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"`{column}` = DATE'{value.isoformat()}'")
-        .partitionBy(column)
-        .save(ref.path)
-    )
+    _before_write(ref)
+
+    def write() -> None:
+        if ref.name is not None:
+            # Catalog tables go through the V2 writer: saveAsTable with replaceWhere fails on
+            # an existing partitioned table in Spark 4.1 ("corrupted table metadata").
+            name = quoted_name(ref.name)
+            if table_exists(df.sparkSession, ref):
+                df.writeTo(name).overwrite(F.col(column) == F.lit(value))
+            else:
+                df.writeTo(name).using("delta").partitionedBy(F.col(column)).create()
+            return
+        (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"`{column}` = DATE'{value.isoformat()}'")
+            .partitionBy(column)
+            .save(ref.path)
+        )
+
+    retry_on_conflict(write, f"write {ref} ({column} = {value})")
     _report_write(df.sparkSession, ref)
 
 
 def overwrite_table(df: DataFrame, ref: TableRef, partition_by: str | None = None) -> None:
     """Replace a whole table, schema included (master data snapshots, generated inputs)."""
-    if ref.name is not None:
-        writer = df.writeTo(quoted_name(ref.name)).using("delta")
-        if partition_by is not None:
-            writer = writer.partitionedBy(F.col(partition_by))
-        writer.createOrReplace()
-    else:
-        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-        if partition_by is not None:
-            writer = writer.partitionBy(partition_by)
-        writer.save(ref.path)
+    _before_write(ref)
+
+    def write() -> None:
+        if ref.name is not None:
+            writer = df.writeTo(quoted_name(ref.name)).using("delta")
+            if partition_by is not None:
+                writer = writer.partitionedBy(F.col(partition_by))
+            writer.createOrReplace()
+        else:
+            writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+            if partition_by is not None:
+                writer = writer.partitionBy(partition_by)
+            writer.save(ref.path)
+
+    retry_on_conflict(write, f"write {ref}")
     _report_write(df.sparkSession, ref)

@@ -24,6 +24,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from skuplan.conf import TableRef
+from skuplan.delta_io import retry_on_conflict
 from skuplan.errors import ConfigError
 from skuplan.schemas import ERP_OUTBOX, KEYS
 
@@ -52,6 +53,17 @@ def merge_outbox(
             lines that must not reach the ERP (needs review, not planned).
         ref: the outbox table (created with Change Data Feed on if missing).
     """
+    # A concurrent run's MERGE makes Delta refuse this one: it is retried against the new
+    # version, where an unchanged plan finds nothing to change.
+    return retry_on_conflict(
+        lambda: _merge_outbox(spark, lines_df, ref, run_date=run_date, run_id=run_id),
+        f"merge into {ref}",
+    )
+
+
+def _merge_outbox(
+    spark: SparkSession, lines_df: DataFrame, ref: TableRef, *, run_date: dt.date, run_id: str
+) -> int | None:
     table = _outbox_table(spark, ref)
     before = _version(table)
     src = lines_df.select(*SOURCE_COLUMNS)

@@ -13,10 +13,20 @@ code  meaning
 5     the share of series whose models failed is over its limit
 6     an input table is missing, empty or unreadable
 7     the runtime is incomplete (no Java, no Delta jars)
+8     another run committed to the same table first, beyond the write retries
+9     a Python worker crashed (killed, out of memory, ``os._exit``) beyond Spark's task retries
 ====  ==========================================================
+
+Spark and Delta raise their own exceptions; :func:`known_failure` recognises the ones with a
+known cause (a Delta commit conflict, an unreadable data file, a crashed Python worker) so
+that the command line reports them like the errors here instead of as a stack trace.
 """
 
 from __future__ import annotations
+
+import re
+
+from skuplan.runs import one_line
 
 
 class SkuplanError(Exception):
@@ -43,3 +53,63 @@ class InputError(SkuplanError):
 
 class RuntimeSetupError(SkuplanError):
     exit_code = 7
+
+
+class ConcurrentWriteError(SkuplanError):
+    exit_code = 8
+
+
+class WorkerCrashError(SkuplanError):
+    exit_code = 9
+
+
+# Delta's commit-conflict exceptions (``delta.exceptions``), matched by class name so that
+# this module needs neither pyspark nor delta at import time.
+DELTA_CONFLICTS = frozenset(
+    {
+        "DeltaConcurrentModificationException",
+        "ConcurrentWriteException",
+        "MetadataChangedException",
+        "ProtocolChangedException",
+        "ConcurrentAppendException",
+        "ConcurrentDeleteReadException",
+        "ConcurrentDeleteDeleteException",
+        "ConcurrentTransactionException",
+    }
+)
+
+_FAILED_READ = re.compile(r"\[FAILED_READ_FILE[.\w]*\][^\n]*?reading file (\S+?)\.?(\s|$)")
+_WORKER_CRASHED = "Python worker exited unexpectedly"
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """True for Delta's commit conflicts (another transaction committed first)."""
+    return any(cls.__name__ in DELTA_CONFLICTS for cls in type(exc).__mro__)
+
+
+def known_failure(exc: BaseException) -> SkuplanError | None:
+    """The :class:`SkuplanError` that reports a Spark or Delta failure with a known cause.
+
+    Returns None for anything else (a bug keeps its traceback).
+    """
+    if isinstance(exc, SkuplanError):
+        return exc
+    if is_write_conflict(exc):
+        return ConcurrentWriteError(
+            f"another run committed to the same table first ({type(exc).__name__}: "
+            f"{one_line(str(exc), 200)}); re-run once it has finished"
+        )
+    text = str(exc)
+    found = _FAILED_READ.search(text)
+    if found:
+        return InputError(
+            f"cannot read data file {found.group(1)} (missing, truncated or corrupt): "
+            "restore it or the table version that references it"
+        )
+    if _WORKER_CRASHED in text:
+        return WorkerCrashError(
+            "a Python worker crashed (killed, out of memory or exited) and Spark's task retries "
+            "ran out; with retries (spark.task.maxFailures >= 2, or local[N,2]) each series is "
+            "isolated on retry and only the crashing one falls back"
+        )
+    return None

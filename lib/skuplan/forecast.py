@@ -25,6 +25,7 @@ from skuplan.models.registry import SeriesData
 from skuplan.schemas import (
     CONTRIBUTION_COLUMNS,
     KEYS,
+    global_forecasts_schema,
     metric_names,
     quantile_column,
     series_records_schema,
@@ -32,6 +33,7 @@ from skuplan.schemas import (
 
 STATUS_OK = "ok"
 STATUS_FALLBACK = "fallback"
+STATUS_FAILED = "failed"  # not even a last-resort model could forecast: no forecast rows
 RECORD_FORECAST, RECORD_METRIC, RECORD_RUN = "forecast", "metric", "run"
 RECORD_EXPLANATION = "explanation"
 
@@ -350,11 +352,23 @@ def series_records(
     settings: ForecastSettings,
     holidays: pd.DataFrame | None = None,
     external: pd.DataFrame | None = None,
+    models: dict[str, registry.ModelSpec] | None = None,
 ) -> pd.DataFrame:
-    """:func:`forecast_series` stacked into one frame with a ``record`` column, for Spark."""
+    """:func:`forecast_series` stacked into one frame with a ``record`` column, for Spark.
+
+    Args:
+        models: the driver's registry (``registry.MODELS``), shipped with the function so that
+            models registered at run time (tests, plugins) exist in the Python workers too.
+    """
+    if models:
+        registry.MODELS.update(models)
     result = forecast_series(
         history_pdf, run_date=run_date, settings=settings, holidays=holidays, external=external
     )
+    return _stacked(result, settings)
+
+
+def _stacked(result: SeriesResult, settings: ForecastSettings) -> pd.DataFrame:
     frames = [
         result.forecasts.assign(record=RECORD_FORECAST),
         result.metrics.assign(record=RECORD_METRIC),
@@ -369,6 +383,57 @@ def series_records(
     # float NaN, which Arrow refuses; as objects they are plain nulls.
     text = [f.name for f in schema.fields if f.dataType.typeName() == "string"]
     return records.astype({c: object for c in text if records[c].dtype != object})
+
+
+def fallback_records(
+    history_pdf: pd.DataFrame,
+    error: str,
+    *,
+    run_date: dt.date,
+    settings: ForecastSettings,
+    holidays: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Records of a series whose forecast failed outright, like :func:`series_records`.
+
+    For the fan-out's ``on_error``: :func:`forecast_series` raised, or the Python process
+    fitting the series died. Only the last-resort models (:data:`registry.FALLBACKS`) run:
+    status ``fallback`` and ``error`` say what happened. When even they fail, the series gets
+    one run record, status ``failed``, and no forecast.
+    """
+    last_resort = settings.model_copy(update={"models": (), "ensemble_size": 0})
+    try:
+        result = forecast_series(
+            history_pdf, run_date=run_date, settings=last_resort, holidays=holidays
+        )
+        error = f"{error}; fell back to {result.run['chosen_model'].iloc[0]}"
+        failed = {"status": STATUS_FALLBACK, "error": error}
+        return _stacked(
+            SeriesResult(
+                result.forecasts.assign(**failed),
+                result.metrics,
+                result.run.assign(**failed),
+                result.explanations,
+            ),
+            settings,
+        )
+    except Exception as exc:
+        run = pd.DataFrame(
+            [
+                {
+                    **{k: history_pdf[k].iloc[0] for k in KEYS},
+                    "chosen_model": "none",
+                    "candidates": "",
+                    "status": STATUS_FAILED,
+                    "error": f"{error}; {backtest.error_text(exc)}"[:1000],
+                    "training_rows": len(history_pdf),
+                    "backtest_folds": 0,
+                    "fit_seconds": 0.0,
+                    "params": "{}",
+                }
+            ]
+        )
+        empty = pd.DataFrame()
+        return _stacked(SeriesResult(empty, empty, run, empty), settings)
 
 
 def global_group_forecasts(
@@ -450,13 +515,27 @@ def global_group_forecasts(
             )
             outputs.append(out.assign(model=name, origin=origin, error=None))
     except Exception as exc:  # the group's model failed: each series records why and moves on
-        error = f"{name}: {backtest.error_text(exc)}"
-        series = history[list(KEYS)].drop_duplicates()
-        return series.assign(
-            model=name, origin=pd.NaT, ds=pd.NaT, yhat=np.nan, error=error
-        ).reindex(columns=columns)
+        return global_group_failed(history, backtest.error_text(exc), settings=settings)
     result = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame(columns=columns)
     result = result.reindex(columns=columns)
     for col in ("origin", "ds"):
         result[col] = pd.to_datetime(result[col]).dt.date
     return result
+
+
+def global_group_failed(
+    group_pdf: pd.DataFrame, error: str, *, settings: ForecastSettings
+) -> pd.DataFrame:
+    """The output of a group whose global model failed: one error row per series.
+
+    Each series then records the global model as a candidate that failed and moves on (also
+    the fan-out's ``on_error`` for a group whose Python process died).
+    """
+    name = registry.GLOBAL_MODELS[0]
+    columns = [f.name for f in global_forecasts_schema(settings.quantiles).fields]
+    return (
+        group_pdf[list(KEYS)]
+        .drop_duplicates()
+        .assign(model=name, origin=pd.NaT, ds=pd.NaT, yhat=np.nan, error=f"{name}: {error}")
+        .reindex(columns=columns)
+    )

@@ -171,22 +171,27 @@ def write_run(spark, ref, row: dict) -> None:
     ``run_id`` is already there: a MERGE, so retrying the write never duplicates a run."""
     from delta.tables import DeltaTable
 
-    from skuplan.delta_io import quoted_name  # imported late: delta_io reports into this module
+    # imported late: delta_io reports into this module
+    from skuplan.delta_io import quoted_name, retry_on_conflict
 
-    builder = DeltaTable.createIfNotExists(spark)
-    builder = (
-        builder.tableName(quoted_name(ref.name))
-        if ref.name is not None
-        else builder.location(ref.path)
-    )
-    table = builder.addColumns(_schema()).execute()
-    source_df = spark.createDataFrame([row], schema=_schema())
-    (
-        table.alias("t")
-        .merge(source_df.alias("s"), "t.run_id = s.run_id")
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    def merge() -> None:
+        builder = DeltaTable.createIfNotExists(spark)
+        builder = (
+            builder.tableName(quoted_name(ref.name))
+            if ref.name is not None
+            else builder.location(ref.path)
+        )
+        table = builder.addColumns(_schema()).execute()
+        source_df = spark.createDataFrame([row], schema=_schema())
+        (
+            table.alias("t")
+            .merge(source_df.alias("s"), "t.run_id = s.run_id")
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    # Runs of other jobs finish at the same time: their MERGEs conflict, and each is retried.
+    retry_on_conflict(merge, f"record run {row['run_id']} in {ref}")
 
 
 def _schema():

@@ -7,6 +7,7 @@ tables.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from functools import partial
@@ -15,6 +16,7 @@ import pandas as pd
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 from skuplan import cold_start, delta_io, fanout
 from skuplan.conf import Conf
@@ -25,12 +27,15 @@ from skuplan.forecast import (
     RECORD_METRIC,
     RECORD_RUN,
     STATUS_OK,
+    fallback_records,
+    global_group_failed,
     global_group_forecasts,
     series_records,
 )
 from skuplan.models import registry
 from skuplan.pipeline import new_run_id
 from skuplan.schemas import (
+    CLEAN_SALES,
     EXPLANATION_SERIES,
     KEYS,
     MODEL_RUN,
@@ -118,6 +123,7 @@ def _global_forecasts(spark: SparkSession, conf: Conf, history_df: DataFrame) ->
         global_forecasts_schema(conf.forecast.quantiles),
         [group_by],
         fanout_partitions(spark, conf),
+        on_error=partial(global_group_failed, settings=conf.forecast),
     )
 
 
@@ -162,16 +168,31 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
     """
     run_id = new_run_id("train_forecast", conf.run_date)
     settings = conf.forecast
+    in_window = F.col("date") < F.lit(conf.run_date)
+    if settings.max_history_days is not None:
+        # Bounds each series' group (held whole in one Python worker) and its fitting time.
+        start = conf.run_date - dt.timedelta(days=settings.max_history_days)
+        in_window &= F.col("date") >= F.lit(start)
     history_df = latest_loaded(
         delta_io.read_table(
             spark,
             conf.table("clean_sales"),
-            required=[*HISTORY_COLUMNS, "load_date"],
             what="clean sales",
-        ).filter(F.col("date") < F.lit(conf.run_date))
+            types=StructType([CLEAN_SALES[c] for c in (*HISTORY_COLUMNS, "load_date")]),
+        ).filter(in_window)
     )
     holidays = _holidays(spark, conf)
-    fn = partial(series_records, run_date=conf.run_date, settings=settings, holidays=holidays)
+    fn = partial(
+        series_records,
+        run_date=conf.run_date,
+        settings=settings,
+        holidays=holidays,
+        models=dict(registry.MODELS),
+    )
+    # A series whose fit raises or kills its Python worker gets the last-resort models.
+    on_error = partial(
+        fallback_records, run_date=conf.run_date, settings=settings, holidays=holidays
+    )
     records_schema = series_records_schema(settings.quantiles)
     spark.sparkContext.setJobDescription(
         f"train_forecast {conf.run_date}: backtest and forecast per series"
@@ -184,10 +205,15 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
             lambda h, g: fn(h, external=g if len(g) else None),
             records_schema,
             partitions=fanout_partitions(spark, conf),
+            on_error=on_error,
         )
     else:
         records_df = fanout.apply_per_series(
-            history_df, fn, records_schema, partitions=fanout_partitions(spark, conf)
+            history_df,
+            fn,
+            records_schema,
+            partitions=fanout_partitions(spark, conf),
+            on_error=on_error,
         )
     records_df = records_df.select(
         F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*"

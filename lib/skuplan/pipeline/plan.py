@@ -17,6 +17,7 @@ from functools import partial
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql.types import DoubleType, StructField, StructType
 
 from skuplan import delta_io, erp
 from skuplan.conf import Conf
@@ -385,7 +386,8 @@ def run(spark: SparkSession, conf: Conf) -> PlanSummary:
     forecasts_df = delta_io.read_table(
         spark,
         conf.table("forecasts"),
-        required=["run_date", *KEYS, "date", "step", "yhat", q_lo, "q50", q_hi],
+        required=["run_date", *KEYS, "date", "step"],
+        types=StructType([StructField(c, DoubleType()) for c in ("yhat", q_lo, "q50", q_hi)]),
         what="forecasts",
     ).filter(F.col("run_date") == F.lit(run_date))
     if forecasts_df.isEmpty():

@@ -41,6 +41,11 @@ def _blank(col: Column) -> Column:
     return col.isNull() | (F.trim(col) == "")
 
 
+def _not_finite(col: Column) -> Column:
+    """NaN or infinite: Spark parses "NaN", "Infinity", "inf" and "1e309" as doubles."""
+    return F.isnan(col) | (F.abs(col) == F.lit(float("inf")))
+
+
 def _flag(col: Column) -> Column:
     return F.coalesce(F.lower(F.trim(col)).isin(*_TRUE_STRINGS), F.lit(False))
 
@@ -96,8 +101,8 @@ def with_quarantine_reasons(
         (key_missing, NULL_KEY),
         (F.col("p_date").isNull(), BAD_DATE),
         (F.col("p_date") > F.lit(run_date), FUTURE_DATE),
-        (F.col("p_qty").isNull() | F.isnan("p_qty"), NON_NUMERIC_QTY),
-        (F.col("p_price") <= 0, BAD_PRICE),
+        (F.col("p_qty").isNull() | _not_finite(F.col("p_qty")), NON_NUMERIC_QTY),
+        ((F.col("p_price") <= 0) | _not_finite(F.col("p_price")), BAD_PRICE),
         (~key_missing & F.col("_has_sku").isNull(), UNKNOWN_SKU),
         (~key_missing & F.col("_has_location").isNull(), UNKNOWN_LOCATION),
     ]
