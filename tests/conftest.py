@@ -19,6 +19,9 @@ def spark(tmp_path_factory):
 
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
     options = {
+        # One session serves the whole suite; 1 GB (the default) ran out of room to broadcast
+        # a join in the last end-to-end test.
+        "spark.driver.memory": "3g",
         "spark.sql.shuffle.partitions": "2",
         "spark.default.parallelism": "2",
         "spark.ui.enabled": "false",

@@ -39,7 +39,7 @@ JOBS = {
     "train_forecast": forecast.run,
     "plan_replenishment": plan.run,
 }
-RAW_KEYS = ["raw_sales", "items", "locations", "inventory", "calendar", "open_orders", "plan_overrides"]  # fmt: skip
+RAW_KEYS = ["raw_sales", "items", "item_locations", "locations", "inventory", "calendar", "open_orders", "plan_overrides"]  # fmt: skip
 INPUTS = {
     "validate_sales": RAW_KEYS,
     "train_forecast": [*RAW_KEYS, "clean_sales"],
@@ -47,7 +47,7 @@ INPUTS = {
 }
 OUTPUTS = {
     "validate_sales": ["dq_results", "quarantine", "clean_sales"],
-    "train_forecast": ["forecasts", "backtest_metrics", "model_runs"],
+    "train_forecast": ["forecasts", "backtest_metrics", "model_runs", "explanations"],
     "plan_replenishment": [
         "reorder_plan",
         "inventory_projection",
