@@ -47,7 +47,7 @@ INPUTS = {
 }
 OUTPUTS = {
     "validate_sales": ["dq_results", "quarantine", "clean_sales"],
-    "train_forecast": ["forecasts", "backtest_metrics", "model_runs", "explanations"],
+    "train_forecast": ["forecasts", "backtest_metrics", "model_runs"],
     "plan_replenishment": [
         "reorder_plan",
         "inventory_projection",
