@@ -11,7 +11,7 @@ RUN_DATE ?= 2026-06-30
 ENV ?= local
 JOB_ARGS := --env $(ENV) --run-date $(RUN_DATE)
 
-.PHONY: help setup demo test lint format lock clean package browser
+.PHONY: help setup demo test bench lint format lock clean package browser
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -81,13 +81,16 @@ demo: setup ## Generate demo data and run the whole pipeline on local Spark (end
 test: setup package browser ## Run the test suite (builds the cluster archive its standalone-cluster test submits; installs chromium)
 	$(PY) -m pytest
 
+bench: setup ## Run the benchmarks (about an hour on 2 cores): prints a table, updates BENCHMARKS.md
+	$(PY) bench/suite.py
+
 lint: setup ## Check style with ruff
-	$(VENV)/bin/ruff check lib jobs tests
-	$(VENV)/bin/ruff format --check lib jobs tests
+	$(VENV)/bin/ruff check lib jobs tests bench
+	$(VENV)/bin/ruff format --check lib jobs tests bench
 
 format: setup ## Reformat with ruff
-	$(VENV)/bin/ruff check --fix lib jobs tests
-	$(VENV)/bin/ruff format lib jobs tests
+	$(VENV)/bin/ruff check --fix lib jobs tests bench
+	$(VENV)/bin/ruff format lib jobs tests bench
 
 lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
 	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv

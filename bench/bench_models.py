@@ -11,6 +11,8 @@ import argparse
 import resource
 import statistics
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,11 +60,51 @@ def prophet_with_predict(history: pd.DataFrame, future: pd.DataFrame, samples: i
     model.predict(pd.concat([history[["ds"]], future]))
 
 
+def job_path(history: pd.DataFrame, runs: int) -> None:
+    """The whole per-series Prophet path of the job (backtest folds + final forecast):
+    ``forecast_series`` with Prophet competing, minus the same call with seasonal naive only."""
+    import datetime as dt
+
+    from skuplan.conf import load_conf
+    from skuplan.forecast import forecast_series
+
+    sales = history.rename(columns={"ds": "date", "y": "qty"}).assign(sku="s", location="L")
+    run_date = (history["ds"].max() + pd.Timedelta(days=1)).date()
+    root = Path(__file__).resolve().parents[1]
+    for folds in (3, 1):
+        costs = {}
+        for models in ("seasonal_naive", "seasonal_naive,prophet"):
+            conf = load_conf(root / "conf", "local", dt.date(2026, 6, 30),
+                             [f"forecast.models=[{models}]", f"forecast.backtest.folds={folds}"])  # fmt: skip
+            fn = partial(forecast_series, sales, run_date=run_date, settings=conf.forecast)
+            fn()
+            runs_ = []
+            for _ in range(runs):
+                start = core_seconds()
+                fn()
+                runs_.append(core_seconds() - start)
+            costs[models] = statistics.median(runs_)
+        cost = costs["seasonal_naive,prophet"] - costs["seasonal_naive"]
+        print(f"{f'job: Prophet path per series, {folds} backtest fold(s) + final':<58} "
+              f"median {cost:.3f} core-s  (n={runs})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     history, future = series()
+    measure(
+        "prophet_forecast, no samples (the job's default: conformal)",
+        lambda: prophet_forecast(history, future, quantiles=QUANTILES, uncertainty_samples=0),
+        args.runs,
+    )
+    measure(
+        "Prophet fit only, stock JSON writer (LBFGS)",
+        lambda: Prophet(daily_seasonality=False, uncertainty_samples=0).fit(history),
+        args.runs,
+    )
+    job_path(history, args.runs)
     measure(
         "prophet_forecast (LBFGS, 200 samples, future only)",
         lambda: prophet_forecast(history, future, quantiles=QUANTILES),

@@ -7,14 +7,14 @@ series/s); the target is >= 0.9.
 
 Usage (from the project root)::
 
-    .venv/bin/python bench/fanout.py [--series 120] [--repeats 3] [--cores 2] [--models ...]
+    .venv/bin/python bench/fanout.py [--series 60] [--repeats 3] [--cores 2] [--models ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
+import json
 import statistics
 import sys
 import tempfile
@@ -24,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import cpu_seconds  # noqa: E402
 
 from skuplan import delta_io, demo_data, fanout  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
@@ -34,23 +37,17 @@ from skuplan.schemas import KEYS, series_records_schema  # noqa: E402
 from skuplan.session import get_session  # noqa: E402
 
 RUN_DATE = dt.date(2026, 6, 30)
+DEFAULT_MODELS = "seasonal_naive,moving_average,croston,sba,tsb,prophet"
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (cmdstan runs as a child)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", type=int, default=120)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--models", default="seasonal_naive,moving_average,croston,sba,tsb,prophet")
-    parser.add_argument("--partitions", type=int, default=None, help="forecast.partitions")
-    args = parser.parse_args(argv)
-
+def measure(
+    series: int = 60,
+    repeats: int = 3,
+    cores: int = 2,
+    models: str = DEFAULT_MODELS,
+    partitions: int | None = None,
+) -> dict:
+    """Time the loop and the Spark fan-out on the same series; medians of ``repeats``."""
     with tempfile.TemporaryDirectory(prefix="skuplan-fanout-") as tmp:
         conf = load_conf(
             ROOT / "conf",
@@ -58,12 +55,12 @@ def main(argv: list[str] | None = None) -> int:
             RUN_DATE,
             [
                 f"warehouse={tmp}",
-                f"spark.master=local[{args.cores}]",
-                f"spark.options.spark.sql.shuffle.partitions={args.cores * 4}",
-                f"demo.n_series={args.series}",
+                f"spark.master=local[{cores}]",
+                f"spark.options.spark.sql.shuffle.partitions={cores * 4}",
+                f"demo.n_series={series}",
                 "demo.dirty_share=0",
-                f"forecast.models=[{args.models}]",
-                *([f"forecast.partitions={args.partitions}"] if args.partitions else []),
+                f"forecast.models=[{models}]",
+                *([f"forecast.partitions={partitions}"] if partitions else []),
             ],
         )
         spark = get_session(conf)
@@ -80,35 +77,65 @@ def main(argv: list[str] | None = None) -> int:
 
         fn(groups[0])  # warm the imports (Prophet, LightGBM) before timing
         loop_times, loop_cpu, spark_times = [], [], []
-        for _ in range(args.repeats):
-            cpu_before, started = _cpu_seconds(), time.perf_counter()
+        for _ in range(repeats):
+            cpu_before, started = cpu_seconds(), time.perf_counter()
             for g in groups:
                 fn(g)
             loop_times.append(time.perf_counter() - started)
-            loop_cpu.append(_cpu_seconds() - cpu_before)
+            loop_cpu.append(cpu_seconds() - cpu_before)
             started = time.perf_counter()
             fanout.apply_per_series(
                 history_df, fn, schema, partitions=fanout_partitions(spark, conf)
             ).write.format("noop").mode("overwrite").save()
             spark_times.append(time.perf_counter() - started)
+        tasks = fanout_partitions(spark, conf)
+        spark.stop()
 
     loop, fan = statistics.median(loop_times), statistics.median(spark_times)
-    efficiency = (n_series / fan) / (args.cores * n_series / loop)
-    print(
-        f"series: {n_series}, models: {args.models}, local[{args.cores}], repeats: {args.repeats}"
+    return {
+        "series": n_series,
+        "models": models,
+        "cores": cores,
+        "tasks": tasks,
+        "repeats": repeats,
+        "loop_s": loop,
+        "spark_s": fan,
+        "loop_runs": loop_times,
+        "spark_runs": spark_times,
+        "loop_cores_busy": statistics.median(
+            c / t for c, t in zip(loop_cpu, loop_times, strict=True)
+        ),
+        "efficiency": (n_series / fan) / (cores * n_series / loop),
+    }
+
+
+def format_result(r: dict) -> str:
+    n = r["series"]
+    return "\n".join(
+        [
+            f"series: {n}, models: {r['models']}, local[{r['cores']}], {r['tasks']} tasks, "
+            f"repeats: {r['repeats']}",
+            f"single-process loop: median {r['loop_s']:.1f} s ({n / r['loop_s']:.2f} series/s), "
+            f"{r['loop_cores_busy']:.2f} cores busy (above 1: threads or child processes)",
+            f"Spark applyInPandas: median {r['spark_s']:.1f} s ({n / r['spark_s']:.2f} series/s)",
+            f"efficiency vs {r['cores']} x loop: {r['efficiency']:.2f}",
+        ]
     )
-    print(
-        f"single-process loop: median {loop:.1f} s ({n_series / loop:.2f} series/s); runs {[round(t, 1) for t in loop_times]}"
-    )
-    print(
-        f"Spark applyInPandas: median {fan:.1f} s ({n_series / fan:.2f} series/s); runs {[round(t, 1) for t in spark_times]}"
-    )
-    cores_used = statistics.median(c / t for c, t in zip(loop_cpu, loop_times, strict=True))
-    print(
-        f"single-process loop CPU: {statistics.median(loop_cpu):.1f} core-s, "
-        f"{cores_used:.2f} cores busy on average (above 1: threads or child processes)"
-    )
-    print(f"efficiency vs {args.cores} x loop: {efficiency:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--models", default=DEFAULT_MODELS)
+    parser.add_argument("--partitions", type=int, default=None, help="forecast.partitions")
+    parser.add_argument("--json", type=Path, help="also write the result as JSON")
+    args = parser.parse_args(argv)
+    result = measure(args.series, args.repeats, args.cores, args.models, args.partitions)
+    print(format_result(result))
+    if args.json:
+        args.json.write_text(json.dumps(result))
     return 0
 
 

@@ -246,3 +246,17 @@ def overwrite_table(df: DataFrame, ref: TableRef, partition_by: str | None = Non
 
     retry_on_conflict(write, f"write {ref}")
     _report_write(df.sparkSession, ref)
+
+
+def append_table(df: DataFrame, ref: TableRef) -> None:
+    """Append ``df`` to an existing table (inputs generated in chunks)."""
+    _before_write(ref)
+
+    def write() -> None:
+        if ref.name is not None:
+            df.writeTo(quoted_name(ref.name)).append()
+        else:
+            df.write.format("delta").mode("append").save(ref.path)
+
+    retry_on_conflict(write, f"append to {ref}")
+    _report_write(df.sparkSession, ref)

@@ -67,12 +67,17 @@ def _spells(
     return (counts - shifted) > 0
 
 
-def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
-    """Generate demo inputs whose history ends the day before ``run_date``."""
-    rng = np.random.default_rng(settings.seed)
+def generate(settings: DemoSettings, run_date: dt.date, first_sku: int = 0) -> DemoData:
+    """Generate demo inputs whose history ends the day before ``run_date``.
+
+    ``first_sku`` numbers the SKUs of a later chunk (:func:`run`); each chunk draws from a
+    generator of its own, and the first is the same whatever the number of chunks.
+    """
+    seed = settings.seed if first_sku == 0 else [settings.seed, first_sku]
+    rng = np.random.default_rng(seed)
     n, n_loc, n_days = settings.n_series, settings.n_locations, settings.history_days
     n_sku = -(-n // n_loc)
-    skus = np.array([f"SKU{i:05d}" for i in range(n_sku)])
+    skus = np.array([f"SKU{i:05d}" for i in range(first_sku, first_sku + n_sku)])
     locations = np.array([f"LOC{j:03d}" for j in range(n_loc)])
     series_sku = np.arange(n) // n_loc
     series_loc = np.arange(n) % n_loc
@@ -191,11 +196,11 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
         ],
         columns=["date", "event"],
     )
-    open_orders, overrides = _add_planning_data(items, inventory, settings.seed, run_date)
+    open_orders, overrides = _add_planning_data(items, inventory, seed, run_date)
     return DemoData(
         raw_sales=raw,
         items=items,
-        item_locations=_item_locations(items, inventory, settings.seed),
+        item_locations=_item_locations(items, inventory, seed),
         locations=loc_table,
         inventory=inventory,
         open_orders=open_orders,
@@ -205,13 +210,14 @@ def generate(settings: DemoSettings, run_date: dt.date) -> DemoData:
 
 
 def _add_planning_data(
-    items: pd.DataFrame, inventory: pd.DataFrame, seed: int, run_date: dt.date
+    items: pd.DataFrame, inventory: pd.DataFrame, seed: int | list[int], run_date: dt.date
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Planning fields of the master (in place), open order lines and planner overrides.
 
     A generator of its own, so the sales and the older master fields stay as they were.
     """
-    rng = np.random.default_rng([seed, 5])
+    seed = np.atleast_1d(seed).tolist()
+    rng = np.random.default_rng([*seed, 5])
     n_sku, n = len(items), len(inventory)
     policy = rng.choice(["sQ", "RS", "minmax"], n_sku, p=[0.5, 0.3, 0.2])
     items["review_period_days"] = np.where(
@@ -249,7 +255,8 @@ def _add_planning_data(
         ],
         ignore_index=True,
     )
-    lines["po_id"] = [f"PO{seed:02d}{i:06d}" for i in range(len(lines))]
+    prefix = "PO" + "-".join(f"{s:02d}" for s in seed)
+    lines["po_id"] = [f"{prefix}{i:06d}" for i in range(len(lines))]
     open_orders = lines[lines["qty"] > 0][["sku", "location", "po_id", "qty", "expected_arrival"]]
 
     # Planner overrides: a quantity, a service level and a lead time, one of them expired.
@@ -277,13 +284,15 @@ def _add_planning_data(
     return open_orders, overrides
 
 
-def _item_locations(items: pd.DataFrame, inventory: pd.DataFrame, seed: int) -> pd.DataFrame:
+def _item_locations(
+    items: pd.DataFrame, inventory: pd.DataFrame, seed: int | list[int]
+) -> pd.DataFrame:
     """Per item-location master rows for a fifth of the item-locations (nulls elsewhere).
 
     Stores far from the supplier wait longer (lead time x 1.3-2); some stores plan to a
     higher service level than the item's default. Fields left null take the item's value.
     """
-    rng = np.random.default_rng([seed, 6])
+    rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), 6])
     picked = inventory.loc[rng.random(len(inventory)) < 0.2, ["sku", "location"]]
     merged = picked.merge(items[["sku", "lead_time_mean_days", "lead_time_std_days"]], on="sku")
     factor = rng.uniform(1.3, 2.0, len(merged))
@@ -328,9 +337,30 @@ def _make_dirty(
     return pd.concat([raw, duplicates], ignore_index=True)
 
 
+# Series generated and written at a time: a catalogue of any size is generated with bounded
+# driver memory (2,000 series of five years are about 3.7M raw rows).
+CHUNK_SERIES = 2000
+# Tables that do not depend on the series: written with the first chunk only.
+SHARED_TABLES = ("locations", "calendar")
+
+
 def run(spark: SparkSession, conf: Conf) -> dict[str, int]:
-    """Generate the demo inputs for ``conf.run_date`` and overwrite the raw tables."""
-    data = generate(conf.demo, conf.run_date)
+    """Generate the demo inputs for ``conf.run_date`` and overwrite the raw tables.
+
+    Large catalogues are generated and appended in chunks of about ``CHUNK_SERIES`` series.
+    """
+    settings, n_loc = conf.demo, conf.demo.n_locations
+    step = max(CHUNK_SERIES // n_loc, 1) * n_loc
+    rows: dict[str, int] = {}
+    for start in range(0, settings.n_series, step):
+        chunk = settings.model_copy(update={"n_series": min(step, settings.n_series - start)})
+        data = generate(chunk, conf.run_date, first_sku=start // n_loc)
+        for key, count in _write(spark, conf, data, first=start == 0).items():
+            rows[key] = rows.get(key, 0) + count
+    return rows
+
+
+def _write(spark: SparkSession, conf: Conf, data: DemoData, first: bool) -> dict[str, int]:
     no_load_cols = [f for f in schemas.RAW_SALES.fields if f.name not in ("source", "load_date")]
     raw_df = spark.createDataFrame(
         data.raw_sales, schema=schemas.T.StructType(no_load_cols)
@@ -354,8 +384,13 @@ def run(spark: SparkSession, conf: Conf) -> dict[str, int]:
             schemas.PLAN_OVERRIDES,
         ),
     ):
-        outputs[key] = (spark.createDataFrame(pdf, schema=schema), len(pdf))
+        if first or key not in SHARED_TABLES:
+            outputs[key] = (spark.createDataFrame(pdf, schema=schema), len(pdf))
     for key, (df, _) in outputs.items():
-        # Raw sales are partitioned by load date, as later daily loads (ingest_files) add them.
-        delta_io.overwrite_table(df, conf.table(key), "load_date" if key == "raw_sales" else None)
+        if not first:
+            delta_io.append_table(df, conf.table(key))
+        else:
+            # Raw sales are partitioned by load date, as later daily loads (ingest_files) add them.
+            partition = "load_date" if key == "raw_sales" else None
+            delta_io.overwrite_table(df, conf.table(key), partition)
     return {key: rows for key, (_, rows) in outputs.items()}

@@ -116,3 +116,39 @@ def test_rejects_an_empty_future():
     history, future, _ = _series(60, 7, seed=4)
     with pytest.raises(ValueError, match="no rows"):
         prophet_forecast(history, future.iloc[:0], quantiles=QUANTILES)
+
+
+def test_registry_draws_predictive_samples_only_for_native_quantiles(monkeypatch):
+    """Conformal bands come from backtest errors: Prophet then skips its predictive draws."""
+    from skuplan.models import registry
+
+    history, future, _ = _series(200, 14, seed=3)
+    calls = []
+    sample = Prophet.sample_posterior_predictive
+    monkeypatch.setattr(
+        Prophet,
+        "sample_posterior_predictive",
+        lambda self, *a, **k: calls.append(1) or sample(self, *a, **k),
+    )
+    prophet = registry.get("prophet").fn
+    for native in (False, True):
+        data = registry.SeriesData(
+            history=history, future=future, season_length=7, quantiles=QUANTILES,
+            native_quantiles=native,
+        )  # fmt: skip
+        out = prophet(data)
+        assert np.isfinite(out["yhat"]).all()
+        assert np.isfinite(out["q10"]).all() == native
+    assert calls == [1]
+
+
+def test_fast_json_fit_equals_prophets_own():
+    """The C-encoder JSON files give cmdstan the same data: the same fitted parameters."""
+    from skuplan.models.prophet_model import _fast_stan_json
+
+    history, _, _ = _series(500, 1, seed=4)
+    history = history[["ds", "y"]]
+    stock = Prophet(daily_seasonality=False, uncertainty_samples=0).fit(history)
+    fast = _fast_stan_json(Prophet(daily_seasonality=False, uncertainty_samples=0)).fit(history)
+    for name in ("k", "m", "delta", "beta", "sigma_obs"):
+        np.testing.assert_allclose(fast.params[name], stock.params[name], rtol=1e-9)

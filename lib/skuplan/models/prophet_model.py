@@ -28,21 +28,56 @@ So the 0.2 core-second target holds with the defaults here. What the knobs do:
 - ``uncertainty_samples`` matters little on 28 rows (vectorised sampling); 200 draws
   place q10/q90 within about +-2 percentile points (one standard error), well inside the
   error of the model itself.
-- About half of ``fit`` is Python: ``stanio`` writing the 1,800 x 26 feature matrix as
-  JSON for the cmdstan process. The optimiser itself is ~0.05 s; looser tolerances save
-  ~0.01 s and are not worth the risk.
+- About a third of ``fit`` was Python writing the 1,800 x 26 feature matrix as JSON for the
+  cmdstan process: ``stanio`` streams it through the pure-Python JSON encoder.
+  :func:`_fast_stan_json` writes the same file with the C encoder (``json.dumps``): the
+  same fitted parameters, 0.166 -> 0.133 core-s per fit. The optimiser itself is ~0.05 s;
+  looser tolerances save ~0.01 s and are not worth the risk.
+- With conformal bands (the default) the job asks for no predictive draws at all
+  (``uncertainty_samples=0``, see ``models/registry.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from skuplan.schemas import quantile_column
+
+
+def _write_stan_json(path: Path, values: dict[str, Any]) -> str:
+    path.write_text(json.dumps({k: np.asarray(v).tolist() for k, v in values.items()}))
+    return str(path)
+
+
+def _fast_stan_json(model: Prophet) -> Prophet:
+    """Let ``model``'s cmdstan optimiser read data and inits written by the C JSON encoder.
+
+    Prophet hands cmdstanpy dicts of numpy arrays, which ``stanio`` writes element by
+    element through the pure-Python encoder; cmdstanpy also accepts file paths, so the
+    files are written here in one ``json.dumps`` each. Only this model's backend is wrapped.
+    """
+    stan_model = model.stan_backend.model
+    optimize = stan_model.optimize
+
+    def optimize_from_files(*, data: dict, inits: dict, **kwargs: Any) -> Any:
+        with tempfile.TemporaryDirectory(prefix="skuplan-stan-") as tmp:
+            return optimize(
+                data=_write_stan_json(Path(tmp, "data.json"), data),
+                inits=_write_stan_json(Path(tmp, "inits.json"), inits),
+                **kwargs,
+            )
+
+    stan_model.optimize = optimize_from_files
+    return model
 
 
 def _quiet_prophet_logging() -> None:
@@ -179,13 +214,15 @@ def prophet_forecast(
     if yearly is None:
         span = hist["ds"].max() - hist["ds"].min() if len(hist) else pd.Timedelta(0)
         yearly = span >= pd.Timedelta(days=365 * MIN_YEARS_FOR_YEARLY)
-    model = Prophet(
-        weekly_seasonality=weekly,
-        yearly_seasonality=yearly,
-        daily_seasonality=False,
-        holidays=holidays if holidays is not None and len(holidays) else None,
-        seasonality_mode=seasonality_mode,
-        uncertainty_samples=uncertainty_samples,
+    model = _fast_stan_json(
+        Prophet(
+            weekly_seasonality=weekly,
+            yearly_seasonality=yearly,
+            daily_seasonality=False,
+            holidays=holidays if holidays is not None and len(holidays) else None,
+            seasonality_mode=seasonality_mode,
+            uncertainty_samples=uncertainty_samples,
+        )
     )
     for name in regressors:
         model.add_regressor(name)

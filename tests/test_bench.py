@@ -1,0 +1,50 @@
+"""The benchmark suite's smoke run: the bench code works end to end (timings are not checked).
+
+`make bench` itself takes about an hour; this runs the same code on tiny inputs.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import suite  # noqa: E402
+
+
+def test_generated_block_replaces_itself_and_keeps_the_notes(tmp_path):
+    path = tmp_path / "B.md"
+    path.write_text("# Benchmarks\n\nnotes before\n")
+    suite.write_block(path, f"{suite.BEGIN}\nfirst\n{suite.END}\n")
+    text = path.read_text()
+    assert text.startswith("# Benchmarks\n\nnotes before\n") and "first" in text
+    path.write_text(text + "\nnotes after\n")
+    suite.write_block(path, f"{suite.BEGIN}\nsecond\n{suite.END}\n")
+    text = path.read_text()
+    assert "first" not in text and "second" in text
+    assert text.count(suite.BEGIN) == 1 and "notes before" in text and "notes after" in text
+
+
+def test_smoke_run_writes_every_section(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "suite.py"), "--smoke", "--out", str(out)],
+        check=True,
+        cwd=ROOT,
+        timeout=900,
+    )
+    text = out.read_text()
+    assert suite.BEGIN in text and suite.END in text
+    assert re.search(r"\| \*\*efficiency\*\* vs 2 x loop \| \*\*\d+\.\d\d\*\* \|", text)
+    # Two scale points, each with its raw rows, peak memory and the linearity ratio.
+    scale_rows = re.findall(r"^\| (20|40) \| [\d,]+ \|.* GB \| \d+\.\d\d \|$", text, re.M)
+    assert scale_rows == ["20", "40"]
+    if suite.DATA.is_dir():
+        assert "| store_item | selected |" in text and "| store_item | peer:" in text
+        assert re.search(r"wall-time ratio \(job / peer\) \| \d+\.\d\d", text)
+    else:
+        assert "Accuracy and the peer pattern skipped" in text
