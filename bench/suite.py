@@ -59,7 +59,7 @@ SMOKE = {
         "seasonal_naive,moving_average",
     ],
     "accuracy": None,
-    "scale": ["--series", "20,40", "--days", "120", "--driver-memory", "1g"],
+    "scale": ["--series", "30", "--days", "120", "--driver-memory", "1g"],
 }
 SCRIPTS = {"fanout": "fanout.py", "peer": "accuracy.py", "accuracy": "accuracy.py",
            "scale": "scale.py"}  # fmt: skip
