@@ -31,32 +31,41 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants (the JVM, Python workers, cmdstan)."""
-    tree, total, todo = _children(), 0, [pid]
+def tree_rss_bytes(pid: int) -> dict[str, int]:
+    """Resident memory of ``pid`` and all its descendants, by program (``java``: the Spark
+    JVM; ``python``: this process and the Python workers; cmdstan's optimiser...)."""
+    tree, totals, todo = _children(), {}, [pid]
     while todo:
         p = todo.pop()
         todo += tree.get(p, [])
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+            status = Path(f"/proc/{p}/status").read_text().splitlines()
         except OSError:
-            pass
-    return total
+            continue
+        fields = dict(line.split(":", 1) for line in status if ":" in line)
+        if "VmRSS" in fields:
+            name = fields["Name"].strip()
+            name = "python" if name.startswith("python") else name
+            totals[name] = totals.get(name, 0) + int(fields["VmRSS"].split()[0]) * 1024
+    return totals
 
 
 class PeakMemory:
-    """Samples the process tree's resident memory every ``interval`` seconds (Linux /proc)."""
+    """Samples the process tree's resident memory every ``interval`` seconds (Linux /proc).
+
+    ``peak`` is the largest total seen, ``at_peak`` its split by program.
+    """
 
     def __init__(self, interval: float = 0.5) -> None:
-        self.interval, self.peak = interval, 0
+        self.interval, self.peak, self.at_peak = interval, 0, {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
+            by_program = tree_rss_bytes(os.getpid())
+            if sum(by_program.values()) > self.peak:
+                self.peak, self.at_peak = sum(by_program.values()), by_program
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()

@@ -69,6 +69,7 @@ def run_one(n_series: int, days: int, driver_memory: str, warehouse: Path) -> di
                 result["forecast_series"] = summary.series
                 result["failed_series"] = summary.failed_series
     result["peak_rss_gb"] = memory.peak / 2**30
+    result["peak_rss_gb_by_program"] = {k: v / 2**30 for k, v in memory.at_peak.items()}
     result["pipeline_s"] = sum(result[f"{n}_s"] for n in ("validate", "forecast", "plan"))
     result["rows_per_s"] = result["raw_rows"] / result["pipeline_s"]
     spark.stop()
@@ -90,6 +91,11 @@ def measure(sizes: list[int], days: int, driver_memory: str = "6g") -> list[dict
     return results
 
 
+def _split(result: dict) -> str:
+    parts = sorted(result.get("peak_rss_gb_by_program", {}).items(), key=lambda kv: -kv[1])
+    return f" ({', '.join(f'{k} {v:.1f}' for k, v in parts if v >= 0.05)})" if parts else ""
+
+
 def format_table(results: list[dict]) -> str:
     base = results[0]["pipeline_s"] / results[0]["series"]
     lines = [
@@ -101,7 +107,7 @@ def format_table(results: list[dict]) -> str:
         lines.append(
             f"| {r['series']:,} | {r['raw_rows']:,} | {r['validate_s']:.0f} | {r['forecast_s']:.0f} "
             f"| {r['plan_s']:.0f} | {r['pipeline_s']:.0f} | {r['rows_per_s']:,.0f} "
-            f"| {r['peak_rss_gb']:.1f} GB | {ratio:.2f} |"
+            f"| {r['peak_rss_gb']:.1f} GB{_split(r)} | {ratio:.2f} |"
         )
     return "\n".join(lines)
 

@@ -143,6 +143,7 @@ class ForecastSettings(_Frozen):
     quantile_method: Literal["conformal", "model"]
     backtest: BacktestSettings
     global_group_by: Literal["location", "category"]
+    global_max_series: int | None = Field(default=None, gt=0)
     partitions: int | None = Field(default=None, gt=0)
 
     @field_validator("freq")

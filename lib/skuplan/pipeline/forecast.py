@@ -116,15 +116,38 @@ def _global_forecasts(spark: SparkSession, conf: Conf, history_df: DataFrame) ->
         history_df = history_df.join(items_df.select("sku", "category"), "sku", "left").fillna(
             {"category": "unknown"}
         )
+    history_df, group_cols = _capped_groups(history_df, group_by, conf.forecast.global_max_series)
     fn = partial(global_group_forecasts, run_date=conf.run_date, settings=conf.forecast)
     return fanout.apply_per_group(
         history_df,
         fn,
         global_forecasts_schema(conf.forecast.quantiles),
-        [group_by],
+        group_cols,
         fanout_partitions(spark, conf),
         on_error=partial(global_group_failed, settings=conf.forecast),
     )
+
+
+def _capped_groups(
+    history_df: DataFrame, group_by: str, max_series: int | None
+) -> tuple[DataFrame, list[str]]:
+    """Split each global-model group into hash buckets of at most about ``max_series`` series.
+
+    A group is one pandas frame in one Python worker, so its size bounds the worker's
+    memory; a store of 3,000 five-year series would be 5.5M rows. Buckets are by a hash of
+    the series keys: the same series always share a model, whatever else is in the data.
+    """
+    if max_series is None:
+        return history_df, [group_by]
+    sizes = (
+        history_df.select(group_by, *KEYS)
+        .distinct()
+        .groupBy(group_by)
+        .agg(F.ceil(F.count(F.lit(1)) / max_series).alias("_buckets"))
+    )
+    bucket = F.pmod(F.xxhash64(*KEYS), F.col("_buckets")).alias("_bucket")
+    capped = history_df.join(F.broadcast(sizes), group_by).select(*history_df.columns, bucket)
+    return capped, [group_by, "_bucket"]
 
 
 def fanout_partitions(spark: SparkSession, conf: Conf) -> int:
