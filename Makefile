@@ -81,7 +81,7 @@ demo: setup ## Generate demo data and run the whole pipeline on local Spark (end
 test: setup package browser ## Run the test suite (builds the cluster archive its standalone-cluster test submits; installs chromium)
 	$(PY) -m pytest
 
-bench: setup ## Run the benchmarks (about an hour on 2 cores): prints a table, updates BENCHMARKS.md
+bench: setup ## Run the benchmarks (about half an hour on 2 cores): prints a table, updates BENCHMARKS.md
 	$(PY) bench/suite.py
 
 lint: setup ## Check style with ruff
