@@ -5,11 +5,13 @@ per series is what matters. Measured with ``bench/bench_models.py`` (prophet 1.5
 cmdstan 2.37, one 5-year daily series of Poisson counts around weekly + yearly
 seasonality, 28-day horizon, weekly + yearly on, no regressors; core-seconds = user +
 system CPU of this process and of the cmdstan child process, median of 5 runs, on a
-shared 2-core machine):
+2-core machine; the first and last rows measured again on 2026-11-26, the others before
+the JSON writer below, which saves about 0.03 core-s from each fit):
 
 ======================================================  =======
 setting                                                  core-s
 ======================================================  =======
+``prophet_forecast``, no draws (the job's default)       0.114
 ``prophet_forecast`` (LBFGS, 200 samples, future only)   0.161
 ``prophet_forecast`` with 1,000 samples                  0.169
 ``Prophet.fit`` alone, LBFGS (Prophet's default here)    0.141
@@ -17,7 +19,8 @@ setting                                                  core-s
 fit + ``predict()`` of history + future, 1,000 samples   0.314
 ======================================================  =======
 
-So the 0.2 core-second target holds with the defaults here. What the knobs do:
+So one forecast is within the 0.2 core-second target; the job's rolling-origin selection
+fits once more per backtest fold (see BENCHMARKS.md). What the knobs do:
 
 - ``algorithm="Newton"`` is ~18x slower on 1,800 rows (Stan's Newton builds a Hessian
   from ~60 parameters each iteration); Prophet only picks it below 100 rows. Keep LBFGS.

@@ -135,7 +135,7 @@ def _capped_groups(
 
     A group is one pandas frame in one Python worker, so its size bounds the worker's
     memory; a store of 3,000 five-year series would be 5.5M rows. Buckets are by a hash of
-    the series keys: the same series always share a model, whatever else is in the data.
+    the series keys, so the same data always gives the same split.
     """
     if max_series is None:
         return history_df, [group_by]
