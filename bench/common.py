@@ -40,11 +40,14 @@ def tree_rss_bytes(pid: int) -> dict[str, int]:
         todo += tree.get(p, [])
         try:
             status = Path(f"/proc/{p}/status").read_text().splitlines()
+            argv0 = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in status if ":" in line)
         if "VmRSS" in fields:
-            name = fields["Name"].strip()
+            # By the program run, not the process name: a process forked from a named
+            # thread inherits the thread's name ("Thread-4").
+            name = Path(argv0).name or fields["Name"].strip()
             name = "python" if name.startswith("python") else name
             totals[name] = totals.get(name, 0) + int(fields["VmRSS"].split()[0]) * 1024
     return totals
