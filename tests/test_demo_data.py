@@ -78,8 +78,8 @@ def test_large_catalogues_are_written_in_chunks(spark, make_conf, monkeypatch):
     assert items["sku"].is_unique and len(items) == 13  # chunks of 20, 20 and 10 series
     assert len(table("locations")) == 4 and table("calendar")["date"].is_unique
     assert table("open_orders")["po_id"].is_unique
-    assert rows["raw_sales"] == spark.read.format("delta").load(
-        conf.table("raw_sales").path
-    ).count()
+    assert (
+        rows["raw_sales"] == spark.read.format("delta").load(conf.table("raw_sales").path).count()
+    )
     first = demo_data.generate(conf.demo.model_copy(update={"n_series": 20}), RUN_DATE)
     assert set(first.items["sku"]) <= set(items["sku"])
