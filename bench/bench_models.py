@@ -8,7 +8,6 @@ stable numbers: ``.venv/bin/python bench/bench_models.py``.
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 from collections.abc import Callable
 from functools import partial
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import cpu_seconds  # bench/ is the script's folder, first on sys.path
 
 from skuplan.models.lgbm import lgbm_forecast, lgbm_global_forecast
 
@@ -24,12 +24,6 @@ from skuplan.models.prophet_model import Prophet, prophet_forecast
 
 QUANTILES = (0.1, 0.5, 0.9)
 HORIZON = 28
-
-
-def core_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def series(seed: int = 0, years: int = 5, scale: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -47,9 +41,9 @@ def measure(label: str, fn: Callable[[], object], runs: int) -> None:
     fn()  # warm-up: imports, cmdstan executable info
     costs = []
     for _ in range(runs):
-        start = core_seconds()
+        start = cpu_seconds()
         fn()
-        costs.append(core_seconds() - start)
+        costs.append(cpu_seconds() - start)
     print(f"{label:<58} median {statistics.median(costs):.3f} core-s  (n={runs})")
 
 
@@ -80,9 +74,9 @@ def job_path(history: pd.DataFrame, runs: int) -> None:
             fn()
             runs_ = []
             for _ in range(runs):
-                start = core_seconds()
+                start = cpu_seconds()
                 fn()
-                runs_.append(core_seconds() - start)
+                runs_.append(cpu_seconds() - start)
             costs[models] = statistics.median(runs_)
         cost = costs["seasonal_naive,prophet"] - costs["seasonal_naive"]
         print(f"{f'job: Prophet path per series, {folds} backtest fold(s) + final':<58} "
