@@ -15,20 +15,31 @@ def _raw(spark, rows):
     return spark.createDataFrame(full, RAW_SALES)
 
 
-def _reasons(spark, rows, *, allow_returns=False):
+@pytest.fixture(params=["window over every row", "shared keys only"])
+def duplicate_path(request):
+    """Every rule test runs both ways of judging duplicates; they must agree."""
+    return request.param
+
+
+def _flag(spark, rows, *, allow_returns=False, duplicate_path="window over every row"):
     items = spark.createDataFrame([("A",), ("B",)], "sku string")
     locations = spark.createDataFrame([("L1",)], "location string")
-    flagged = (
-        _raw(spark, rows)
-        .transform(rules.with_parsed_sales)
-        .transform(
-            rules.with_quarantine_reasons,
-            run_date=RUN_DATE,
-            allow_returns=allow_returns,
-            known_skus_df=items,
-            known_locations_df=locations,
-        )
+    parsed = _raw(spark, rows).transform(rules.with_parsed_sales)
+    shared = None
+    if duplicate_path == "shared keys only":
+        shared = [r[0] for r in rules.shared_key_hashes(parsed).collect()]
+    return parsed.transform(
+        rules.with_quarantine_reasons,
+        run_date=RUN_DATE,
+        allow_returns=allow_returns,
+        known_skus_df=items,
+        known_locations_df=locations,
+        shared_hashes=shared,
     )
+
+
+def _reasons(spark, rows, *, allow_returns=False, duplicate_path="window over every row"):
+    flagged = _flag(spark, rows, allow_returns=allow_returns, duplicate_path=duplicate_path)
     return sorted(
         (r["sku"], r["location"], r["date"], r["qty"], tuple(sorted(r["reasons"])))
         for r in flagged.select("sku", "location", "date", "qty", "reasons").collect()
@@ -73,21 +84,22 @@ def test_keys_are_trimmed_before_master_data_lookup(spark):
     assert reasons == ()
 
 
-def test_exact_duplicates_keep_one_row(spark):
+def test_exact_duplicates_keep_one_row(spark, duplicate_path):
     row = ("A", "L1", "2026-06-01", "3", "2.5", "0", "0")
-    assert [r[-1] for r in _reasons(spark, [row, row, row])] == [(), ("duplicate",), ("duplicate",)]
+    got = [r[-1] for r in _reasons(spark, [row, row, row], duplicate_path=duplicate_path)]
+    assert got == [(), ("duplicate",), ("duplicate",)]
 
 
-def test_conflicting_duplicates_keep_the_highest_quantity(spark):
+def test_conflicting_duplicates_keep_the_highest_quantity(spark, duplicate_path):
     rows = [("A", "L1", "2026-06-01", q, "2.5", "0", "0") for q in ("3", "5", "4")]
-    got = {r[3]: r[-1] for r in _reasons(spark, rows)}
+    got = {r[3]: r[-1] for r in _reasons(spark, rows, duplicate_path=duplicate_path)}
     assert got == {"5": (), "3": ("conflicting_duplicate",), "4": ("conflicting_duplicate",)}
 
 
-def test_an_invalid_row_never_shadows_a_valid_duplicate(spark):
+def test_an_invalid_row_never_shadows_a_valid_duplicate(spark, duplicate_path):
     good = ("A", "L1", "2026-06-01", "3", "2.5", "0", "0")
     bad = ("A", "L1", "2026-06-01", "3", "-1", "0", "0")  # same key, bad price
-    got = {r[-1] for r in _reasons(spark, [good, bad])}
+    got = {r[-1] for r in _reasons(spark, [good, bad], duplicate_path=duplicate_path)}
     assert got == {(), ("bad_price",)}
 
 
@@ -124,3 +136,39 @@ def test_clean_and_quarantined_partition_the_rows(spark):
         flagged.filter(F.size("reasons") > 0).select(F.explode("reasons")).distinct().first()[0]
         == "negative_qty"
     )
+
+
+def test_shared_key_hashes_are_the_keys_of_more_than_one_row(spark):
+    rows = [
+        ("A", "L1", "2026-06-01", "3", "2.5", "0", "0"),
+        (" A", "L1", "2026-06-01", "4", "2.5", "0", "0"),  # the same key once trimmed
+        ("A", "L1", "2026-06-02", "3", "2.5", "0", "0"),
+        ("B", "L1", "2026-06-01", "3", "2.5", "0", "0"),
+    ]
+    parsed = _raw(spark, rows).transform(rules.with_parsed_sales)
+    shared = [r[0] for r in rules.shared_key_hashes(parsed).collect()]
+    expected = parsed.filter(F.col("date") == "2026-06-01").filter(F.col("p_sku") == "A")
+    assert shared == [expected.select(rules.key_hash()).first()[0]]
+
+
+def test_both_duplicate_paths_flag_a_mixed_load_alike(spark):
+    """Duplicates, conflicts, bad rows sharing a key and unique rows, judged both ways."""
+    rows = [
+        ("A", "L1", "2026-06-01", "3", "2.5", "0", "0"),
+        ("A", "L1", "2026-06-01", "3", "2.5", "0", "0"),
+        ("A", "L1", "2026-06-01", "5", "2.5", "1", "0"),
+        ("A", "L1", "2026-06-02", "2", "-1", "0", "0"),
+        ("A", "L1", "2026-06-02", "2", "2.0", "0", "0"),
+        ("B", "L1", "2026-06-01", "x", "2.0", "0", "0"),
+        ("B", "L1", "2026-06-03", "1", "2.0", "0", "0"),
+        ("Z", "L1", "2026-06-03", "1", "2.0", "0", "0"),
+    ]
+    window, shared = (
+        sorted(
+            (r["sku"], r["date"], r["qty"], r["price"], r["promo"], tuple(r["reasons"]))
+            for r in _flag(spark, rows, duplicate_path=path).collect()
+        )
+        for path in ("window over every row", "shared keys only")
+    )
+    assert window == shared
+    assert sum(1 for *_, reasons in shared if reasons) == 5

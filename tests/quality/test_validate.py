@@ -207,3 +207,20 @@ def test_a_new_load_keeps_earlier_loads_and_a_rerun_replaces_its_own(spark, make
         .agg(F.countDistinct("run_id").alias("runs"))
     )
     assert {r.run_date: r.runs for r in dq_runs.collect()} == {first: 1, second: 1}
+
+
+@pytest.mark.parametrize("max_shared_keys", [validate.MAX_SHARED_KEYS, 0])
+def test_duplicates_are_quarantined_with_few_or_many_shared_keys(
+    spark, make_conf, monkeypatch, max_shared_keys
+):
+    """Few shared keys: only their rows are judged; more than the limit: every row is."""
+    monkeypatch.setattr(validate, "MAX_SHARED_KEYS", max_shared_keys)
+    conf = make_conf()
+    twice = ("A", "L1", _day(2), "3", "2.5", "0", "0")
+    raw = [*_sales(skip={("A", 2)}), twice, twice, ("A", "L1", _day(2), "1", "2.5", "0", "0")]
+    _write(spark, conf, raw)
+    summary = validate.run(spark, conf)
+    assert (summary.rows_in, summary.clean) == (len(raw), len(raw) - 2)
+    assert summary.by_reason == {"duplicate": 1, "conflicting_duplicate": 1}
+    kept = _read(spark, conf, "clean_sales").filter(F.col("date") == _day(2))
+    assert [(r["sku"], r["qty"]) for r in kept.orderBy("sku").collect()] == [("A", 3.0), ("B", 2.0)]

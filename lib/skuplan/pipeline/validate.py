@@ -3,7 +3,9 @@
 Order of work, for one load date (= the run date):
 
 1. schema gates on raw sales and the master tables (a broken schema stops here);
-2. row rules in one pass of column expressions; one aggregation measures every count;
+2. one aggregation finds the keys that more than one row shares (the only rows the
+   duplicate rule must shuffle); row rules in one pass of column expressions; one
+   aggregation measures every count;
 3. table gates (quarantine share, row count change, freshness, master coverage) and one
    Great Expectations suite per input table (``expectations/*.json``);
 4. dq_results and Data Docs are written whatever the outcome; a failed critical gate then
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 
 RAW_COLUMNS = [f.name for f in RAW_SALES.fields]
 CLEAN_COLUMNS = [f.name for f in CLEAN_SALES.fields]
+# Keys shared by several rows travel to the executors as a list of 64-bit hashes.
+MAX_SHARED_KEYS = 200_000
 
 
 @dataclass(frozen=True)
@@ -165,13 +169,21 @@ def _schema_gates(inputs) -> list[GateOutcome]:
 def flag_rows(
     raw_df: DataFrame, conf: Conf, items_df: DataFrame, locations_df: DataFrame
 ) -> DataFrame:
-    """Raw rows with typed ``p_*`` columns and their ``reasons`` (empty when clean)."""
-    return raw_df.transform(rules.with_parsed_sales).transform(
+    """Raw rows with typed ``p_*`` columns and their ``reasons`` (empty when clean).
+
+    Runs one aggregation first: the keys that more than one row shares. Only those rows go
+    through the duplicate rule's window, unless there are more than ``MAX_SHARED_KEYS`` of
+    them (a load sent twice, say), when every row does.
+    """
+    parsed_df = raw_df.transform(rules.with_parsed_sales)
+    shared = rules.shared_key_hashes(parsed_df).limit(MAX_SHARED_KEYS + 1).collect()
+    return parsed_df.transform(
         rules.with_quarantine_reasons,
         run_date=conf.run_date,
         allow_returns=conf.validation.allow_returns,
         known_skus_df=items_df,
         known_locations_df=locations_df,
+        shared_hashes=[r[0] for r in shared] if len(shared) <= MAX_SHARED_KEYS else None,
     )
 
 

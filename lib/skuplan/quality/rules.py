@@ -7,6 +7,7 @@ clean. Codes are stable strings that planners and dashboards can group on.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, Window
@@ -69,6 +70,31 @@ def with_parsed_sales(raw_df: DataFrame) -> DataFrame:
     )
 
 
+def key_hash() -> Column:
+    """A 64-bit hash of a parsed row's key (``p_sku, p_location, p_date``)."""
+    return F.xxhash64("p_sku", "p_location", "p_date")
+
+
+def shared_key_hashes(parsed_df: DataFrame) -> DataFrame:
+    """``_key_hash`` of every key that more than one row has: the only possible duplicates.
+
+    One aggregation over three parsed columns. A hash collision adds a key that is not
+    shared, which costs a little time and nothing else: the duplicate rule still compares
+    the keys themselves.
+    """
+    return (
+        parsed_df.groupBy(key_hash().alias("_key_hash"))
+        .count()
+        .filter(F.col("count") > 1)
+        .select("_key_hash")
+    )
+
+
+def _codes(*codes: Column) -> Column:
+    """The array of the non-null ``codes`` (``array_except`` is compiled; a lambda is not)."""
+    return F.array_except(F.array(*codes), F.array(F.lit(None).cast("string")))
+
+
 def with_quarantine_reasons(
     parsed_df: DataFrame,
     *,
@@ -76,6 +102,7 @@ def with_quarantine_reasons(
     allow_returns: bool,
     known_skus_df: DataFrame,
     known_locations_df: DataFrame,
+    shared_hashes: Sequence[int] | None = None,
 ) -> DataFrame:
     """Add ``reasons`` (array of rule codes, empty when the row is clean).
 
@@ -85,7 +112,10 @@ def with_quarantine_reasons(
     Duplicates are judged among rows that break no other rule: of the rows sharing
     ``sku, location, date``, the one with the highest quantity (then price, promo, stockout
     flag) is kept; the others are ``duplicate`` when identical to it and
-    ``conflicting_duplicate`` when not.
+    ``conflicting_duplicate`` when not. Judging them takes a window over the rows, a shuffle
+    and a sort of every row it covers. ``shared_hashes``, the values of
+    :func:`shared_key_hashes`, confines it to the rows that can be duplicates (none, on a
+    clean load); None sends every row through it.
     """
     skus = known_skus_df.select(
         F.col("sku").alias("_m_sku"), F.lit(True).alias("_has_sku")
@@ -108,11 +138,25 @@ def with_quarantine_reasons(
     ]
     if not allow_returns:
         checks.append((F.col("p_qty") < 0, NEGATIVE_QTY))
-    base_reasons = F.filter(
-        F.array(*[F.when(cond, F.lit(code)) for cond, code in checks]), lambda c: c.isNotNull()
+    base_reasons = _codes(*[F.when(cond, F.lit(code)) for cond, code in checks])
+    df = df.withColumn("_base", base_reasons).drop(
+        "_m_sku", "_has_sku", "_m_location", "_has_location"
     )
-    df = df.withColumn("_base", base_reasons)
+    if shared_hashes is None:
+        return _with_duplicate_reasons(df)
+    if not shared_hashes:
+        return df.withColumnRenamed("_base", "reasons")
+    hashes = F.broadcast(
+        df.sparkSession.createDataFrame([(h,) for h in shared_hashes], "_key_hash long")
+    )
+    keyed = df.withColumn("_key_hash", key_hash())
+    single = keyed.join(hashes, "_key_hash", "left_anti").withColumnRenamed("_base", "reasons")
+    shared = _with_duplicate_reasons(keyed.join(hashes, "_key_hash", "left_semi"))
+    return single.unionByName(shared).drop("_key_hash")
 
+
+def _with_duplicate_reasons(df: DataFrame) -> DataFrame:
+    """``reasons``: ``_base`` plus the duplicate rule, judged by a window over ``df``."""
     # Rows with another problem form their own partitions so they never shadow a good row.
     order = [F.col(c).desc_nulls_last() for c in ("p_qty", "p_price", "p_promo", "p_is_stockout")]
     by_key = Window.partitionBy(F.size("_base") > 0, "p_sku", "p_location", "p_date")
@@ -129,10 +173,8 @@ def with_quarantine_reasons(
         .when(is_same_as_kept, F.lit(DUPLICATE))
         .otherwise(F.lit(CONFLICTING_DUPLICATE))
     )
-    reasons = F.filter(F.concat("_base", F.array(dup_reason)), lambda c: c.isNotNull())
-    return df.withColumn("reasons", reasons).drop(
-        "_base", "_m_sku", "_has_sku", "_m_location", "_has_location"
-    )
+    reasons = F.concat("_base", _codes(dup_reason))
+    return df.withColumn("reasons", reasons).drop("_base")
 
 
 def filter_clean(flagged_df: DataFrame) -> DataFrame:
