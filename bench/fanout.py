@@ -46,6 +46,8 @@ def measure(
     cores: int = 2,
     models: str = DEFAULT_MODELS,
     partitions: int | None = None,
+    folds: int | None = None,
+    history_days: int | None = None,
 ) -> dict:
     """Time the loop and the Spark fan-out on the same series; medians of ``repeats``."""
     with tempfile.TemporaryDirectory(prefix="skuplan-fanout-") as tmp:
@@ -61,6 +63,8 @@ def measure(
                 "demo.dirty_share=0",
                 f"forecast.models=[{models}]",
                 *([f"forecast.partitions={partitions}"] if partitions else []),
+                *([f"forecast.backtest.folds={folds}"] if folds else []),
+                *([f"demo.history_days={history_days}"] if history_days else []),
             ],
         )
         spark = get_session(conf)
@@ -95,6 +99,8 @@ def measure(
     return {
         "series": n_series,
         "models": models,
+        "folds": conf.forecast.backtest.folds,
+        "history_days": conf.demo.history_days,
         "cores": cores,
         "tasks": tasks,
         "repeats": repeats,
@@ -106,6 +112,9 @@ def measure(
             c / t for c, t in zip(loop_cpu, loop_times, strict=True)
         ),
         "efficiency": (n_series / fan) / (cores * n_series / loop),
+        # What a series costs in the job: the cores held for the job's wall time, per series.
+        "job_core_s_per_series": cores * fan / n_series,
+        "loop_core_s_per_series": statistics.median(loop_cpu) / n_series,
     }
 
 
@@ -113,11 +122,14 @@ def format_result(r: dict) -> str:
     n = r["series"]
     return "\n".join(
         [
-            f"series: {n}, models: {r['models']}, local[{r['cores']}], {r['tasks']} tasks, "
+            f"series: {n} x {r['history_days']} days, models: {r['models']}, "
+            f"{r['folds']} backtest folds, local[{r['cores']}], {r['tasks']} tasks, "
             f"repeats: {r['repeats']}",
             f"single-process loop: median {r['loop_s']:.1f} s ({n / r['loop_s']:.2f} series/s), "
             f"{r['loop_cores_busy']:.2f} cores busy (above 1: threads or child processes)",
             f"Spark applyInPandas: median {r['spark_s']:.1f} s ({n / r['spark_s']:.2f} series/s)",
+            f"core-seconds per series: job {r['job_core_s_per_series']:.3f} "
+            f"(cores x wall / series), loop {r['loop_core_s_per_series']:.3f} (CPU / series)",
             f"efficiency vs {r['cores']} x loop: {r['efficiency']:.2f}",
         ]
     )
@@ -130,9 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--models", default=DEFAULT_MODELS)
     parser.add_argument("--partitions", type=int, default=None, help="forecast.partitions")
+    parser.add_argument("--folds", type=int, default=None, help="forecast.backtest.folds")
+    parser.add_argument("--history-days", type=int, default=None, help="demo.history_days")
     parser.add_argument("--json", type=Path, help="also write the result as JSON")
     args = parser.parse_args(argv)
-    result = measure(args.series, args.repeats, args.cores, args.models, args.partitions)
+    result = measure(
+        args.series, args.repeats, args.cores, args.models, args.partitions, args.folds,
+        args.history_days,
+    )  # fmt: skip
     print(format_result(result))
     if args.json:
         args.json.write_text(json.dumps(result))

@@ -78,8 +78,9 @@ def _fanout_md(r: dict) -> str:
     n = r["series"]
     return "\n".join(
         [
-            f"{n} demo series (three years daily), models {r['models'].replace(',', ', ')}, "
-            f"3 backtest folds, local[{r['cores']}], {r['tasks']} fan-out tasks; medians of "
+            f"{n} demo series ({r['history_days']} days daily), models "
+            f"{r['models'].replace(',', ', ')}, {r['folds']} backtest folds, "
+            f"local[{r['cores']}], {r['tasks']} fan-out tasks; medians of "
             f"{r['repeats']}.",
             "",
             "| run | median | series/s | |",
