@@ -17,7 +17,7 @@ def _raw(spark, rows):
 
 @pytest.fixture(params=["window over every row", "shared keys only"])
 def duplicate_path(request):
-    """Every rule test runs both ways of judging duplicates; they must agree."""
+    """The duplicate tests run both ways of judging duplicates; they must agree."""
     return request.param
 
 
