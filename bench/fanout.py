@@ -32,7 +32,11 @@ from skuplan import delta_io, demo_data, fanout  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
 from skuplan.forecast import series_records  # noqa: E402
 from skuplan.pipeline import validate  # noqa: E402
-from skuplan.pipeline.forecast import HISTORY_COLUMNS, fanout_partitions  # noqa: E402
+from skuplan.pipeline.forecast import (  # noqa: E402
+    HISTORY_COLUMNS,
+    fanout_partitions,
+    series_weight,
+)
 from skuplan.schemas import KEYS, series_records_schema  # noqa: E402
 from skuplan.session import get_session  # noqa: E402
 
@@ -89,7 +93,11 @@ def measure(
             loop_cpu.append(cpu_seconds() - cpu_before)
             started = time.perf_counter()
             fanout.apply_per_series(
-                history_df, fn, schema, partitions=fanout_partitions(spark, conf)
+                history_df,
+                fn,
+                schema,
+                partitions=fanout_partitions(spark, conf),
+                weight=series_weight(),
             ).write.format("noop").mode("overwrite").save()
             spark_times.append(time.perf_counter() - started)
         tasks = fanout_partitions(spark, conf)

@@ -1,9 +1,10 @@
 """Spark fan-out of a per-series pandas function: one ``groupBy(...).applyInPandas``.
 
-``partitions`` hash-partitions the input by the group keys first, into that many tasks.
-The work is CPU per group, not bytes, so the number of tasks should follow the cores:
-left to adaptive execution, a few megabytes of history are coalesced into one or two
-tasks and cores sit idle (or one long task holds the stage).
+``partitions`` deals the groups into that many tasks first, balanced by their row counts
+(see :func:`balanced`). The work is CPU per group, not bytes, so the number of tasks should
+follow the cores: left to adaptive execution, a few megabytes of history are coalesced into
+one or two tasks and cores sit idle; hashed into tasks, the groups land unevenly (8 tasks of
+117 series held 10 to 20 each) and the job waits on its largest task with one core idle.
 
 **Failure isolation.** A group function that raises an exception fails its group only: with
 ``on_error`` given, ``on_error(pdf, error)`` returns that group's rows instead (a fallback,
@@ -23,12 +24,15 @@ import traceback
 from collections.abc import Callable, Sequence
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from skuplan.schemas import KEYS
 
 OnError = Callable[[pd.DataFrame, str], pd.DataFrame]
+
+TASK = "_fanout_task"  # the column that places each group's rows in its task
 
 
 def _error_text(exc: BaseException) -> str:
@@ -104,8 +108,43 @@ def _in_child(fn, frames: tuple[pd.DataFrame, ...], on_error: OnError | None) ->
     return on_error(frames[0], error)
 
 
-def _partitioned(df: DataFrame, keys: Sequence[str], partitions: int | None) -> DataFrame:
-    return df if partitions is None else df.repartition(partitions, *keys)
+def balanced_tasks(
+    df: DataFrame, keys: Sequence[str], partitions: int, weight: Column | None = None
+) -> DataFrame:
+    """The task of each group of ``df``: its keys (prefixed ``_fanout_``) and ``TASK``.
+
+    Groups are ranked by ``weight`` (an aggregate that grows with a group's cost; default:
+    its row count), heaviest first, and dealt out like cards, one per task and back again
+    (task 0, 1, .., n-1, n-1, .., 0): every task gets as many heavy groups as the others, and
+    as many light ones.
+    """
+    weight = F.count(F.lit(1)) if weight is None else weight
+    rows = df.groupBy(*keys).agg(weight.alias("_weight"))
+    rank = F.row_number().over(Window.orderBy(F.desc("_weight"), *keys)) - 1
+    lap, seat = F.floor(rank / partitions), rank % partitions
+    task = F.when(lap % 2 == 0, seat).otherwise(partitions - 1 - seat).cast("int")
+    return rows.select(*[F.col(k).alias(f"_fanout_{k}") for k in keys], task.alias(TASK))
+
+
+def in_tasks(df: DataFrame, tasks: DataFrame, keys: Sequence[str], partitions: int) -> DataFrame:
+    """``df``'s rows with a ``TASK`` column from ``tasks``, each in the partition it names."""
+    # The same ``tasks`` may place both sides of a cogroup: each side gets its own copy of
+    # the columns (``alias`` makes new ones), or Spark finds the task column ambiguous.
+    tasks = tasks.select(*[F.col(c).alias(c) for c in tasks.columns])
+    matches = [F.col(k).eqNullSafe(F.col(f"_fanout_{k}")) for k in keys]
+    placed = df.join(tasks, matches).select(*df.columns, TASK)
+    return placed.repartitionById(partitions, TASK)
+
+
+def _grouped(df: DataFrame, keys: Sequence[str], partitions: int | None, tasks: DataFrame | None):
+    if partitions is None:
+        return df.groupBy(*keys)
+    # Grouped by the task column too, so that Spark does not hash the groups again.
+    return in_tasks(df, tasks, keys, partitions).groupBy(TASK, *keys)
+
+
+def _without_task(pdf: pd.DataFrame) -> pd.DataFrame:
+    return pdf.drop(columns=TASK) if TASK in pdf.columns else pdf
 
 
 def apply_per_series(
@@ -115,10 +154,13 @@ def apply_per_series(
     keys: Sequence[str] = KEYS,
     partitions: int | None = None,
     on_error: OnError | None = None,
+    weight: Column | None = None,
 ) -> DataFrame:
     """Run ``fn`` once per series (one group of rows sharing ``keys``) on the executors.
 
     Each Python worker holds one group at a time, so memory is bounded by the longest series.
+    ``partitions``: tasks to deal the series into, balanced by ``weight`` (see
+    :func:`balanced_tasks`); None leaves the partitioning to Spark.
     ``on_error``: rows for a series whose ``fn`` failed or whose process died (see above).
     """
     guard = guarded(fn, on_error)
@@ -126,13 +168,10 @@ def apply_per_series(
     def per_series(pdf: pd.DataFrame) -> pd.DataFrame:
         # A plain function, so Spark does not try (and warn about failing) to read the type
         # hints of a functools.partial.
-        return guard(pdf)
+        return guard(_without_task(pdf))
 
-    return (
-        _partitioned(history_df, keys, partitions)
-        .groupBy(*keys)
-        .applyInPandas(per_series, schema=schema)
-    )
+    tasks = balanced_tasks(history_df, keys, partitions, weight) if partitions else None
+    return _grouped(history_df, keys, partitions, tasks).applyInPandas(per_series, schema=schema)
 
 
 def apply_per_series_with(
@@ -143,6 +182,7 @@ def apply_per_series_with(
     keys: Sequence[str] = KEYS,
     partitions: int | None = None,
     on_error: OnError | None = None,
+    weight: Column | None = None,
 ) -> DataFrame:
     """Like :func:`apply_per_series`, with each series' rows of ``extra_df`` as a second frame.
 
@@ -154,12 +194,14 @@ def apply_per_series_with(
     def per_series(history_pdf: pd.DataFrame, extra_pdf: pd.DataFrame) -> pd.DataFrame:
         if history_pdf.empty:
             return pd.DataFrame(columns=schema.fieldNames())
-        return guard(history_pdf, extra_pdf)
+        return guard(_without_task(history_pdf), _without_task(extra_pdf))
 
+    # Both sides in the tasks of the history's groups; extra rows of a series without
+    # history would be skipped anyway, so they are dropped here.
+    tasks = balanced_tasks(history_df, keys, partitions, weight) if partitions else None
     return (
-        _partitioned(history_df, keys, partitions)
-        .groupBy(*keys)
-        .cogroup(_partitioned(extra_df, keys, partitions).groupBy(*keys))
+        _grouped(history_df, keys, partitions, tasks)
+        .cogroup(_grouped(extra_df, keys, partitions, tasks))
         .applyInPandas(per_series, schema=schema)
     )
 
@@ -171,15 +213,13 @@ def apply_per_group(
     group_by: Sequence[str],
     partitions: int | None = None,
     on_error: OnError | None = None,
+    weight: Column | None = None,
 ) -> DataFrame:
     """Run ``fn`` once per group of series (e.g. all series of a store) on the executors."""
     guard = guarded(fn, on_error)
 
     def per_group(pdf: pd.DataFrame) -> pd.DataFrame:
-        return guard(pdf)
+        return guard(_without_task(pdf))
 
-    return (
-        _partitioned(df, group_by, partitions)
-        .groupBy(*group_by)
-        .applyInPandas(per_group, schema=schema)
-    )
+    tasks = balanced_tasks(df, group_by, partitions, weight) if partitions else None
+    return _grouped(df, group_by, partitions, tasks).applyInPandas(per_group, schema=schema)

@@ -15,7 +15,7 @@ from functools import partial
 import pandas as pd
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from skuplan import cold_start, delta_io, fanout
@@ -155,6 +155,16 @@ def fanout_partitions(spark: SparkSession, conf: Conf) -> int:
     return conf.forecast.partitions or 4 * spark.sparkContext.defaultParallelism
 
 
+def series_weight() -> Column:
+    """What ranks a series' cost in the fan-out: its days with demand.
+
+    Smooth series (demand most days) run the costly models, Prophet and LightGBM, and
+    intermittent ones only the cheap ones; in the demo a smooth three-year series costs
+    about 0.35 s, an intermittent one 0.02 s, and both have the same number of rows.
+    """
+    return F.count_if(F.col("qty") > 0)
+
+
 def _new_series(
     spark: SparkSession, conf: Conf, history_df: DataFrame, run_id: str
 ) -> tuple[DataFrame, DataFrame]:
@@ -229,6 +239,7 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
             records_schema,
             partitions=fanout_partitions(spark, conf),
             on_error=on_error,
+            weight=series_weight(),
         )
     else:
         records_df = fanout.apply_per_series(
@@ -237,6 +248,7 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
             records_schema,
             partitions=fanout_partitions(spark, conf),
             on_error=on_error,
+            weight=series_weight(),
         )
     records_df = records_df.select(
         F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*"

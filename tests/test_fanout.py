@@ -1,0 +1,78 @@
+"""The fan-out's placement of groups into tasks (``skuplan.fanout``)."""
+
+import pandas as pd
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from skuplan import fanout
+
+
+def _groups(spark, sizes: dict[str, int], location="L1"):
+    rows = [(sku, location, i) for sku, n in sizes.items() for i in range(n)]
+    return spark.createDataFrame(rows, "sku string, location string, i int")
+
+
+def test_groups_are_dealt_so_tasks_get_equal_rows(spark):
+    # Largest first, dealt 0, 1, 1, 0, 0, 1, 1, 0: each task gets 8+5+4+1 = 7+6+3+2 = 18 rows.
+    df = _groups(spark, {s: n for s, n in zip("ABCDEFGH", range(8, 0, -1), strict=True)})
+    placed = fanout.in_tasks(
+        df, fanout.balanced_tasks(df, ["sku", "location"], 2), ["sku", "location"], 2
+    )
+    per_task = (
+        placed.withColumn("p", F.spark_partition_id())
+        .groupBy(fanout.TASK)
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sort_array(F.collect_set("sku")).alias("skus"),
+            F.collect_set("p").alias("partitions"),
+        )
+    )
+    got = {r[fanout.TASK]: (r["rows"], r["skus"], r["partitions"]) for r in per_task.collect()}
+    assert got == {0: (18, ["A", "D", "E", "H"], [0]), 1: (18, ["B", "C", "F", "G"], [1])}
+
+
+def test_equal_groups_fill_every_task_alike(spark):
+    # Hashed, 12 groups into 4 tasks land unevenly; dealt, each task gets exactly 3.
+    df = _groups(spark, {f"S{i:02d}": 5 for i in range(12)})
+    placed = fanout.in_tasks(
+        df, fanout.balanced_tasks(df, ["sku", "location"], 4), ["sku", "location"], 4
+    )
+    counts = (
+        placed.withColumn("p", F.spark_partition_id())
+        .groupBy("p")
+        .agg(F.countDistinct("sku").alias("groups"))
+    )
+    assert sorted(r["groups"] for r in counts.collect()) == [3, 3, 3, 3]
+
+
+def test_every_group_is_run_once_in_tasks_even_with_a_null_key(spark):
+    df = _groups(spark, {"A": 3, "B": 2}).unionByName(_groups(spark, {"C": 4}, location=None))
+
+    def summary(pdf: pd.DataFrame) -> pd.DataFrame:
+        # The task column is the fan-out's own: the group function never sees it.
+        assert list(pdf.columns) == ["sku", "location", "i"]
+        return pd.DataFrame({"sku": [pdf["sku"].iloc[0]], "rows": [len(pdf)]})
+
+    out = fanout.apply_per_series(df, summary, "sku string, rows long", partitions=3)
+    assert sorted((r["sku"], r["rows"]) for r in out.collect()) == [("A", 3), ("B", 2), ("C", 4)]
+
+
+def test_cogrouped_series_meet_their_extra_rows_in_tasks(spark):
+    history = _groups(spark, {"A": 3, "B": 2, "C": 1})
+    extra = spark.createDataFrame(
+        [("A", "L1", 10), ("A", "L1", 11), ("C", "L1", 12), ("Z", "L1", 13)],
+        "sku string, location string, x int",
+    )
+
+    def pair(h: pd.DataFrame, e: pd.DataFrame) -> pd.DataFrame:
+        assert fanout.TASK not in h.columns and fanout.TASK not in e.columns
+        return pd.DataFrame({"sku": [h["sku"].iloc[0]], "rows": [len(h)], "extra": [len(e)]})
+
+    schema = StructType.fromDDL("sku string, rows long, extra long")
+    spread = fanout.apply_per_series_with(history, extra, pair, schema, partitions=2)
+    # Z has no history, so it is skipped, as without tasks.
+    assert sorted(tuple(r) for r in spread.collect()) == [("A", 3, 2), ("B", 2, 0), ("C", 1, 1)]
+    unplaced = fanout.apply_per_series_with(history, extra, pair, schema)
+    assert sorted(tuple(r) for r in unplaced.collect()) == sorted(
+        tuple(r) for r in spread.collect()
+    )
