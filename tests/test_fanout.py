@@ -32,7 +32,7 @@ def test_groups_are_dealt_so_tasks_get_equal_rows(spark):
 
 
 def test_equal_groups_fill_every_task_alike(spark):
-    # Hashed, 12 groups into 4 tasks land unevenly; dealt, each task gets exactly 3.
+    # Hashed, 12 groups into 4 tasks can land unevenly; dealt, each task gets exactly 3.
     df = _groups(spark, {f"S{i:02d}": 5 for i in range(12)})
     placed = fanout.in_tasks(
         df, fanout.balanced_tasks(df, ["sku", "location"], 4), ["sku", "location"], 4

@@ -1,10 +1,11 @@
 """Spark fan-out of a per-series pandas function: one ``groupBy(...).applyInPandas``.
 
-``partitions`` deals the groups into that many tasks first, balanced by their row counts
-(see :func:`balanced`). The work is CPU per group, not bytes, so the number of tasks should
-follow the cores: left to adaptive execution, a few megabytes of history are coalesced into
-one or two tasks and cores sit idle; hashed into tasks, the groups land unevenly (8 tasks of
-117 series held 10 to 20 each) and the job waits on its largest task with one core idle.
+``partitions`` deals the groups into that many tasks first, balanced by a weight (their row
+counts unless the caller gives one; see :func:`balanced_tasks`). The work is CPU per group,
+not bytes, so the number of tasks should follow the cores: left to adaptive execution, a few
+megabytes of history are coalesced into one or two tasks and cores sit idle; hashed into
+tasks, the groups land unevenly (8 tasks of 117 series held 10 to 20 each) and the job waits
+on its largest task with one core idle.
 
 **Failure isolation.** A group function that raises an exception fails its group only: with
 ``on_error`` given, ``on_error(pdf, error)`` returns that group's rows instead (a fallback,
