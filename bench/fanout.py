@@ -3,7 +3,11 @@
 The same per-series function (``skuplan.forecast.series_records``: backtests, selection,
 final forecast) runs (a) in one Python loop over pandas groups and (b) through
 ``groupBy(...).applyInPandas`` on ``local[N]``. Efficiency = (b's series/s) / (N x a's
-series/s); the target is >= 0.9.
+series/s); the target is >= 0.9. Both are warmed before they are timed: the loop runs one
+series (imports Prophet and LightGBM), the fan-out runs once (its Python workers import them,
+once per session). Both also report the CPU seconds of the process tree by program: this
+Python process or the Spark Python workers, their children (cmdstan, one run per Prophet
+fit), and the JVM.
 
 Usage (from the project root)::
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -26,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import cpu_seconds  # noqa: E402
+from common import cpu_text, tree_cpu_seconds  # noqa: E402
 
 from skuplan import delta_io, demo_data, fanout  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
@@ -83,24 +88,19 @@ def measure(
         fn = partial(series_records, run_date=RUN_DATE, settings=conf.forecast)
         schema = series_records_schema(conf.forecast.quantiles)
 
-        fn(groups[0])  # warm the imports (Prophet, LightGBM) before timing
-        loop_times, loop_cpu, spark_times = [], [], []
-        for _ in range(repeats):
-            cpu_before, started = cpu_seconds(), time.perf_counter()
-            for g in groups:
-                fn(g)
-            loop_times.append(time.perf_counter() - started)
-            loop_cpu.append(cpu_seconds() - cpu_before)
-            started = time.perf_counter()
-            fanout.apply_per_series(
-                history_df,
-                fn,
-                schema,
-                partitions=fanout_partitions(spark, conf),
-                weight=series_weight(),
-            ).write.format("noop").mode("overwrite").save()
-            spark_times.append(time.perf_counter() - started)
         tasks = fanout_partitions(spark, conf)
+
+        def fan_out() -> None:
+            fanout.apply_per_series(
+                history_df, fn, schema, partitions=tasks, weight=series_weight()
+            ).write.format("noop").mode("overwrite").save()
+
+        fn(groups[0])  # warm the imports (Prophet, LightGBM) before timing
+        fan_out()  # and the Python workers' imports
+        # The Spark runs go back to back: Spark stops Python workers idle for a minute, and
+        # the loop takes about that long, so a fan-out right after it would start cold.
+        spark_times, spark_cpu = _timed(fan_out, repeats, lambda: tree_cpu_seconds(os.getpid()))
+        loop_times, loop_cpu = _timed(lambda: [fn(g) for g in groups], repeats, _own_cpu)
         spark.stop()
 
     loop, fan = statistics.median(loop_times), statistics.median(spark_times)
@@ -117,13 +117,48 @@ def measure(
         "loop_runs": loop_times,
         "spark_runs": spark_times,
         "loop_cores_busy": statistics.median(
-            c / t for c, t in zip(loop_cpu, loop_times, strict=True)
+            sum(c.values()) / t for c, t in zip(loop_cpu, loop_times, strict=True)
+        ),
+        # CPU seconds by program (medians over the repeats), and the cores' idle seconds.
+        "loop_cpu": _median_by_program(loop_cpu),
+        "spark_cpu": _median_by_program(spark_cpu),
+        "spark_idle_core_s": statistics.median(
+            cores * t - sum(c.values()) for c, t in zip(spark_cpu, spark_times, strict=True)
         ),
         "efficiency": (n_series / fan) / (cores * n_series / loop),
         # What a series costs in the job: the cores held for the job's wall time, per series.
         "job_core_s_per_series": cores * fan / n_series,
-        "loop_core_s_per_series": statistics.median(loop_cpu) / n_series,
+        "loop_core_s_per_series": statistics.median(sum(c.values()) for c in loop_cpu) / n_series,
     }
+
+
+def _timed(run, repeats: int, cpu) -> tuple[list[float], list[dict[str, float]]]:
+    """Wall seconds of ``repeats`` calls of ``run``, and the CPU seconds ``cpu()`` counts
+    during each, by program."""
+    times, used = [], []
+    for _ in range(repeats):
+        cpu_before, started = cpu(), time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+        used.append(_used(cpu_before, cpu()))
+    return times, used
+
+
+def _own_cpu() -> dict[str, float]:
+    """This process's CPU seconds and its finished children's (cmdstan): the loop's."""
+    t = os.times()
+    return {"python": t.user + t.system, "python children": t.children_user + t.children_system}
+
+
+def _used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds by program between two readings (programs under 0.05 s left out)."""
+    used = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    return {k: v for k, v in used.items() if v >= 0.05}
+
+
+def _median_by_program(runs: list[dict[str, float]]) -> dict[str, float]:
+    programs = sorted({k for run in runs for k in run})
+    return {k: statistics.median(run.get(k, 0.0) for run in runs) for k in programs}
 
 
 def format_result(r: dict) -> str:
@@ -138,6 +173,9 @@ def format_result(r: dict) -> str:
             f"Spark applyInPandas: median {r['spark_s']:.1f} s ({n / r['spark_s']:.2f} series/s)",
             f"core-seconds per series: job {r['job_core_s_per_series']:.3f} "
             f"(cores x wall / series), loop {r['loop_core_s_per_series']:.3f} (CPU / series)",
+            f"CPU seconds, loop: {cpu_text(r['loop_cpu'])}",
+            f"CPU seconds, Spark: {cpu_text(r['spark_cpu'])}; "
+            f"cores idle {r['spark_idle_core_s']:.1f} core-s",
             f"efficiency vs {r['cores']} x loop: {r['efficiency']:.2f}",
         ]
     )

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import machine  # noqa: E402
+from common import cpu_text, machine  # noqa: E402
 from scale import format_table  # noqa: E402
 
 BEGIN, END = "<!-- make bench: begin -->", "<!-- make bench: end -->"
@@ -81,15 +81,14 @@ def _fanout_md(r: dict) -> str:
             f"{n} demo series ({r['history_days']} days daily), models "
             f"{r['models'].replace(',', ', ')}, {r['folds']} backtest folds, "
             f"local[{r['cores']}], {r['tasks']} fan-out tasks; medians of "
-            f"{r['repeats']}.",
+            f"{r['repeats']}, both warmed first.",
             "",
             "| run | median | series/s | |",
             "|---|---|---|---|",
             f"| single-process loop | {r['loop_s']:.1f} s | {n / r['loop_s']:.2f} | "
-            f"{r['loop_cores_busy']:.2f} cores busy |",
+            f"{r['loop_cores_busy']:.2f} cores busy; CPU s: {cpu_text(r['loop_cpu'])} |",
             f"| Spark `applyInPandas` | {r['spark_s']:.1f} s | {n / r['spark_s']:.2f} | "
-            f"runs {', '.join(f'{t:.1f}' for t in r['spark_runs'])} s (the first with cold "
-            "Python workers) |",
+            f"CPU s: {cpu_text(r['spark_cpu'])}; idle {r['spark_idle_core_s']:.1f} core-s |",
             f"| **efficiency** vs {r['cores']} x loop | **{r['efficiency']:.2f}** | | target >= 0.9 |",
         ]
     )
