@@ -145,6 +145,7 @@ class ForecastSettings(_Frozen):
     global_group_by: Literal["location", "category"]
     global_max_series: int | None = Field(default=None, gt=0)
     partitions: int | None = Field(default=None, gt=0)
+    tasks_per_core: int = Field(default=4, gt=0)
 
     @field_validator("freq")
     @classmethod

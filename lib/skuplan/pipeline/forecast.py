@@ -151,8 +151,10 @@ def _capped_groups(
 
 
 def fanout_partitions(spark: SparkSession, conf: Conf) -> int:
-    """Tasks for a per-series fan-out: ``forecast.partitions``, else 4 per core."""
-    return conf.forecast.partitions or 4 * spark.sparkContext.defaultParallelism
+    """Tasks for a per-series fan-out: ``forecast.partitions``, else
+    ``forecast.tasks_per_core`` per core."""
+    settings = conf.forecast
+    return settings.partitions or settings.tasks_per_core * spark.sparkContext.defaultParallelism
 
 
 def series_weight() -> Column:
