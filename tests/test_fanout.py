@@ -49,6 +49,20 @@ def test_equal_groups_fill_every_task_alike(spark):
     assert sorted(r["groups"] for r in counts.collect()) == [3, 3, 3, 3]
 
 
+def test_the_task_table_is_broadcast_not_the_rows(spark, tmp_path):
+    # Left to itself, Spark broadcasts these rows (a small Delta table), not the task table.
+    spark.range(20_000).select(
+        (F.col("id") % 50).cast("string").alias("sku"), F.lit("L1").alias("location"), "id"
+    ).write.format("delta").save(str(tmp_path / "rows"))
+    df = spark.read.format("delta").load(str(tmp_path / "rows"))
+    keys = ["sku", "location"]
+    placed = fanout.in_tasks(df, fanout.balanced_tasks(df, keys, 2), keys, 2)
+    counted = placed.groupBy(fanout.TASK).count()
+    counted.collect()  # run, so that the plan is the one adaptive execution settled on
+    plan = counted._jdf.queryExecution().executedPlan().toString()
+    assert "BroadcastHashJoin" in plan and "BuildRight" in plan, plan
+
+
 def test_every_group_is_run_once_in_tasks_even_with_a_null_key(spark):
     df = _groups(spark, {"A": 3, "B": 2}).unionByName(_groups(spark, {"C": 4}, location=None))
 
