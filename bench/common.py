@@ -13,10 +13,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (cmdstan runs as a child)."""
+def own_cpu_seconds() -> dict[str, float]:
+    """CPU seconds of this process and of its finished children (cmdstan runs as a child),
+    named as :func:`tree_cpu_seconds` names them."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    return {"python": t.user + t.system, "python children": t.children_user + t.children_system}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children."""
+    return sum(own_cpu_seconds().values())
 
 
 def _children() -> dict[int, list[int]]:

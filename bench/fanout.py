@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import cpu_text, tree_cpu_seconds  # noqa: E402
+from common import cpu_text, own_cpu_seconds, tree_cpu_seconds  # noqa: E402
 
 from skuplan import delta_io, demo_data, fanout  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
@@ -100,7 +100,7 @@ def measure(
         # The Spark runs go back to back: Spark stops Python workers idle for a minute, and
         # the loop takes about that long, so a fan-out right after it would start cold.
         spark_times, spark_cpu = _timed(fan_out, repeats, lambda: tree_cpu_seconds(os.getpid()))
-        loop_times, loop_cpu = _timed(lambda: [fn(g) for g in groups], repeats, _own_cpu)
+        loop_times, loop_cpu = _timed(lambda: [fn(g) for g in groups], repeats, own_cpu_seconds)
         spark.stop()
 
     loop, fan = statistics.median(loop_times), statistics.median(spark_times)
@@ -142,12 +142,6 @@ def _timed(run, repeats: int, cpu) -> tuple[list[float], list[dict[str, float]]]
         times.append(time.perf_counter() - started)
         used.append(_used(cpu_before, cpu()))
     return times, used
-
-
-def _own_cpu() -> dict[str, float]:
-    """This process's CPU seconds and its finished children's (cmdstan): the loop's."""
-    t = os.times()
-    return {"python": t.user + t.system, "python children": t.children_user + t.children_system}
 
 
 def _used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
