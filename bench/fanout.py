@@ -34,15 +34,18 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import cpu_text, own_cpu_seconds, tree_cpu_seconds  # noqa: E402
 
 from skuplan import delta_io, demo_data, fanout  # noqa: E402
+from skuplan.columns import KEYS  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
-from skuplan.forecast import series_records  # noqa: E402
+from skuplan.forecast import (  # noqa: E402
+    series_records,
+    series_records_schema,
+)
 from skuplan.pipeline import validate  # noqa: E402
 from skuplan.pipeline.forecast import (  # noqa: E402
     HISTORY_COLUMNS,
     fanout_partitions,
     series_weight,
 )
-from skuplan.schemas import KEYS, series_records_schema  # noqa: E402
 from skuplan.session import get_session  # noqa: E402
 
 RUN_DATE = dt.date(2026, 6, 30)

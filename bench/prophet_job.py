@@ -34,8 +34,10 @@ from bench_models import series  # noqa: E402
 
 from skuplan import fanout  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
-from skuplan.forecast import series_records  # noqa: E402
-from skuplan.schemas import series_records_schema  # noqa: E402
+from skuplan.forecast import (  # noqa: E402
+    series_records,
+    series_records_schema,
+)
 from skuplan.session import get_session  # noqa: E402
 
 

@@ -4,8 +4,9 @@ import shutil
 import pytest
 from pydantic import ValidationError
 
-from skuplan.conf import TableRef, load_conf, parse_overrides
+from skuplan.conf import load_conf, parse_overrides
 from skuplan.errors import ConfigError
+from skuplan.tableref import TableRef
 
 from conftest import ROOT
 

@@ -6,8 +6,8 @@ import pytest
 from pyspark.sql.types import DateType, LongType, StructField, StructType
 
 from skuplan import delta_io, runs
-from skuplan.conf import TableRef
 from skuplan.errors import InputError
+from skuplan.tableref import TableRef
 
 SCHEMA = StructType([StructField("run_date", DateType()), StructField("n", LongType())])
 DAY = dt.date(2026, 6, 30)
@@ -81,7 +81,7 @@ def test_missing_table_is_an_input_error(spark, tmp_path):
 
 
 def test_table_paths_are_normalised(make_conf, tmp_path):
-    from skuplan.conf import normalise_path
+    from skuplan.tableref import normalise_path
 
     assert normalise_path("/data//lake/./gold/../silver/") == "/data/lake/silver"
     assert normalise_path("s3a://bucket//lake/./gold/") == "s3a://bucket/lake/gold"

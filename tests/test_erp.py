@@ -3,7 +3,7 @@ import datetime as dt
 import pyspark.sql.functions as F
 
 from skuplan import erp
-from skuplan.conf import TableRef
+from skuplan.tableref import TableRef
 
 LINES = (
     "sku string, location string, supplier string, policy string, order_qty double, "

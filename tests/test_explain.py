@@ -7,9 +7,10 @@ import pytest
 from skuplan import explain
 from skuplan import features as fx
 from skuplan import forecast as fc
+from skuplan.columns import DRIVERS, contribution_column
 from skuplan.conf import load_conf
 from skuplan.models import registry
-from skuplan.schemas import DRIVERS, EXPLANATION_SERIES, contribution_column
+from skuplan.schemas import EXPLANATION_SERIES
 
 from conftest import ROOT
 

@@ -31,6 +31,7 @@ from skuplan.conf import load_conf
 from skuplan.forecast import STATUS_FAILED, STATUS_FALLBACK, STATUS_OK
 from skuplan.pipeline import forecast, plan, validate
 from skuplan.schemas import CLEAN_SALES, INVENTORY, ITEMS, LOCATIONS, RAW_SALES
+from skuplan.tableref import TableRef
 
 from conftest import ROOT, RUN_DATE
 
@@ -326,7 +327,7 @@ def _race(spark, ref) -> list[BaseException | None]:
 
 @pytest.mark.slow
 def test_concurrent_replace_of_a_partition_retries_and_ends_with_one_run(spark, tmp_path, caplog):
-    ref = delta_io.TableRef(path=str(tmp_path / "t"))
+    ref = TableRef(path=str(tmp_path / "t"))
     caplog.set_level("WARNING", logger="skuplan.delta_io")
     outcome = _race(spark, ref)
     assert outcome == [None, None], [str(e)[:400] for e in outcome if e]
@@ -339,7 +340,7 @@ def test_concurrent_replace_of_a_partition_retries_and_ends_with_one_run(spark, 
 def test_a_commit_conflict_without_retries_is_one_line_and_exit_8(
     spark, tmp_path, here, capsys, monkeypatch
 ):
-    ref = delta_io.TableRef(path=str(tmp_path / "t"))
+    ref = TableRef(path=str(tmp_path / "t"))
     monkeypatch.setattr(delta_io, "WRITE_ATTEMPTS", 1)
     outcome = _race(spark, ref)
     (lost,) = [exc for exc in outcome if exc is not None]

@@ -9,10 +9,16 @@ import pyspark.sql.functions as F
 import pytest
 
 from skuplan import backtest, fanout
+from skuplan.columns import quantile_column
 from skuplan.conf import load_conf
-from skuplan.forecast import daily_history, forecast_series, global_group_forecasts, series_records
+from skuplan.forecast import (
+    daily_history,
+    forecast_series,
+    global_group_forecasts,
+    series_records,
+    series_records_schema,
+)
 from skuplan.models import registry
-from skuplan.schemas import quantile_column, series_records_schema
 
 from conftest import ROOT
 

@@ -6,8 +6,8 @@ import pyspark.sql.functions as F
 import pytest
 
 from skuplan import delta_io, demo_data, erp, explain
+from skuplan.columns import DRIVERS
 from skuplan.pipeline import run_all
-from skuplan.schemas import DRIVERS
 
 pytestmark = pytest.mark.slow
 

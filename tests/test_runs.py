@@ -8,6 +8,7 @@ from pyspark.sql.types import LongType, StructField, StructType
 
 from skuplan import cli, delta_io, runs
 from skuplan.errors import DataQualityError
+from skuplan.tableref import TableRef
 
 from conftest import ROOT, RUN_DATE
 
@@ -25,14 +26,14 @@ def test_overrides_are_redacted_and_errors_are_one_line():
 
 
 def test_write_run_never_duplicates_a_run_id(spark, tmp_path):
-    ref = delta_io.TableRef(path=str(tmp_path / "runs"))
+    ref = TableRef(path=str(tmp_path / "runs"))
     now = dt.datetime(2026, 6, 30, 6, tzinfo=dt.UTC)
     first = runs.Run("job_a", RUN_DATE)
     second = runs.Run("job_a", RUN_DATE)
     row = first.row(status=runs.STATUS_SUCCESS, exit_code=0, error=None, ended_at=now)
-    runs.write_run(spark, ref, row)
-    runs.write_run(spark, ref, row)  # a retried write
-    runs.write_run(
+    delta_io.write_run(spark, ref, row)
+    delta_io.write_run(spark, ref, row)  # a retried write
+    delta_io.write_run(
         spark, ref, second.row(status=runs.STATUS_FAILED, exit_code=4, error="x", ended_at=now)
     )
     got = {r["run_id"]: r["exit_code"] for r in delta_io.read_table(spark, ref).collect()}
@@ -40,10 +41,10 @@ def test_write_run_never_duplicates_a_run_id(spark, tmp_path):
 
 
 def test_write_run_to_a_catalog_table(spark):
-    ref = delta_io.TableRef(name="default.runs")
+    ref = TableRef(name="default.runs")
     run = runs.Run("job_b", RUN_DATE)
     now = dt.datetime(2026, 6, 30, 6, tzinfo=dt.UTC)
-    runs.write_run(spark, ref, run.row(status="success", exit_code=0, error=None, ended_at=now))
+    delta_io.write_run(spark, ref, run.row(status="success", exit_code=0, error=None, ended_at=now))
     try:
         assert [r.run_id for r in spark.table("`default`.`runs`").collect()] == [run.run_id]
     finally:
@@ -61,13 +62,13 @@ def job_env(spark, tmp_path, monkeypatch):
 
 
 def _runs(spark, warehouse):
-    ref = delta_io.TableRef(path=str(warehouse / "meta" / "runs"))
+    ref = TableRef(path=str(warehouse / "meta" / "runs"))
     return {r["run_id"]: r for r in delta_io.read_table(spark, ref).collect()}
 
 
 def test_a_successful_run_records_versions_and_rows_and_can_be_reproduced(spark, job_env, caplog):
     args, warehouse = job_env
-    source = delta_io.TableRef(path=str(warehouse / "raw" / "items"))
+    source = TableRef(path=str(warehouse / "raw" / "items"))
     delta_io.overwrite_table(spark.createDataFrame([(1,), (2,)], SCHEMA), source)
 
     def copy_job(spark, conf):

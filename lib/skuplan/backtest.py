@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from skuplan import metrics
+from skuplan.columns import quantile_column
 from skuplan.models import conformal
 from skuplan.models.registry import ModelSpec, SeriesData
-from skuplan.schemas import quantile_column
 
 
 def rolling_origins(n: int, *, horizon: int, folds: int, step: int, min_train: int) -> list[int]:

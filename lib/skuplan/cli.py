@@ -14,7 +14,7 @@ from typing import Any
 
 from skuplan import logs, runs
 from skuplan.conf import Conf, load_conf
-from skuplan.errors import SkuplanError, known_failure
+from skuplan.errors import SkuplanError, known_failure, one_line
 
 log = logging.getLogger("skuplan")
 
@@ -109,14 +109,16 @@ def _record_run(spark, conf: Conf, record: runs.Run, status: str, code: int, err
         ended_at=dt.datetime.now(dt.UTC),
         spark_app_id=_app_id(spark),
     )
+    from skuplan import delta_io  # imported late, like the session: it needs pyspark
+
     try:
         logs.set_job_description(spark, f"{record.job} {record.run_date}: record run")
-        runs.write_run(spark, conf.table("runs"), row)
+        delta_io.write_run(spark, conf.table("runs"), row)
         log.info(
             "run %s %s (exit %d), recorded in %s", record.run_id, status, code, conf.table("runs")
         )
     except Exception as exc:  # the job's own outcome matters more
-        log.warning("could not record run %s: %s", record.run_id, runs.one_line(str(exc)))
+        log.warning("could not record run %s: %s", record.run_id, one_line(str(exc)))
     finally:
         logs.set_job_description(spark, None)
 

@@ -12,7 +12,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 from scipy.stats import norm
 
-from skuplan.schemas import KEYS, quantile_column
+from skuplan.columns import KEYS, quantile_column
 
 MODEL = "category_mean"
 

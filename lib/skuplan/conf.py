@@ -9,9 +9,6 @@ Relative paths are resolved against the project root, the folder that holds ``co
 from __future__ import annotations
 
 import datetime as dt
-import os
-import posixpath
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -19,32 +16,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from skuplan.errors import ConfigError
-
-# A catalog identifier: up to three dot-separated parts (catalog.schema.table), each a plain
-# SQL name. Anything else is refused so a table name from config can never inject SQL.
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+from skuplan.tableref import TableRef, is_uri, normalise_path
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TableRef(_Frozen):
-    """Where a table lives: a filesystem/object-store ``path`` or a catalog ``name``, not both."""
-
-    path: str | None = None
-    name: str | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> TableRef:
-        if (self.path is None) == (self.name is None):
-            raise ValueError("give exactly one of 'path' or 'name'")
-        if self.name is not None and not _IDENTIFIER.match(self.name):
-            raise ValueError(f"invalid table name {self.name!r}")
-        return self
-
-    def __str__(self) -> str:
-        return self.path if self.path is not None else f"table {self.name}"
 
 
 class SparkSettings(_Frozen):
@@ -250,9 +226,9 @@ class Conf(_Frozen):
             raise ConfigError(f"missing config key: tables.{key}") from None
         if ref.path is None:
             return ref
-        if _is_uri(ref.path) or Path(ref.path).is_absolute():
+        if is_uri(ref.path) or Path(ref.path).is_absolute():
             return TableRef(path=normalise_path(ref.path))
-        if _is_uri(self.warehouse):
+        if is_uri(self.warehouse):
             return TableRef(path=normalise_path(f"{self.warehouse.rstrip('/')}/{ref.path}"))
         return TableRef(path=normalise_path(str(self.resolve(self.warehouse) / ref.path)))
 
@@ -267,7 +243,7 @@ class Conf(_Frozen):
         p = Path(self.report.dir)
         if p.is_absolute():
             return p
-        if _is_uri(self.warehouse):
+        if is_uri(self.warehouse):
             return self.resolve(self.report.dir)
         return self.resolve(self.warehouse) / p
 
@@ -275,22 +251,6 @@ class Conf(_Frozen):
         """A path from config, made absolute against the project root."""
         p = Path(path)
         return p if p.is_absolute() else (self.root / p).resolve()
-
-
-def _is_uri(path: str) -> bool:
-    return "://" in path
-
-
-def normalise_path(path: str) -> str:
-    """A table path in one spelling: ``..``, ``.``, repeated and trailing slashes removed
-    (after the scheme of a URI too), so one table never shows up under two addresses."""
-    if _is_uri(path):
-        scheme, _, rest = path.partition("://")
-        authority, slash, tail = rest.partition("/")
-        if not slash:
-            return path
-        return f"{scheme}://{authority}/{posixpath.normpath('/' + tail).lstrip('/')}"
-    return os.path.normpath(path)
 
 
 def _deep_merge(base: dict, overlay: dict, *, at: tuple[str, ...] = ()) -> dict:

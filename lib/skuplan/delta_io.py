@@ -42,8 +42,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DataType, NumericType, StructType
 
 from skuplan import runs
-from skuplan.conf import TableRef
-from skuplan.errors import ConcurrentWriteError, InputError, is_write_conflict
+from skuplan.errors import ConcurrentWriteError, InputError, is_write_conflict, one_line
+from skuplan.tableref import TableRef
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def retry_on_conflict(write: Callable[[], T], what: str, *, attempts: int | None
             if attempt >= attempts:
                 raise ConcurrentWriteError(
                     f"{what}: another run kept committing first ({type(exc).__name__}, "
-                    f"{attempts} attempt(s)): {runs.one_line(str(exc), 200)}"
+                    f"{attempts} attempt(s)): {one_line(str(exc), 200)}"
                 ) from None
             delay = BACKOFF_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
             log.warning(
@@ -260,3 +260,27 @@ def append_table(df: DataFrame, ref: TableRef) -> None:
 
     retry_on_conflict(write, f"append to {ref}")
     _report_write(df.sparkSession, ref)
+
+
+def write_run(spark: SparkSession, ref: TableRef, row: dict) -> None:
+    """Insert ``row`` into the ``runs`` table at ``ref`` (created on first use) unless its
+    ``run_id`` is already there: a MERGE, so retrying the write never duplicates a run."""
+
+    def merge() -> None:
+        builder = DeltaTable.createIfNotExists(spark)
+        builder = (
+            builder.tableName(quoted_name(ref.name))
+            if ref.name is not None
+            else builder.location(ref.path)
+        )
+        table = builder.addColumns(runs.schema()).execute()
+        source_df = spark.createDataFrame([row], schema=runs.schema())
+        (
+            table.alias("t")
+            .merge(source_df.alias("s"), "t.run_id = s.run_id")
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    # Runs of other jobs finish at the same time: their MERGEs conflict, and each is retried.
+    retry_on_conflict(merge, f"record run {row['run_id']} in {ref}")

@@ -23,10 +23,11 @@ import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-from skuplan.conf import TableRef
+from skuplan.columns import KEYS
 from skuplan.delta_io import retry_on_conflict
 from skuplan.errors import ConfigError
-from skuplan.schemas import ERP_OUTBOX, KEYS
+from skuplan.schemas import ERP_OUTBOX
+from skuplan.tableref import TableRef
 
 CHANGE_NEW, CHANGE_CHANGED, CHANGE_CANCELLED = "new", "changed", "cancelled"
 CDF_PROPERTY = "delta.enableChangeDataFeed"

@@ -26,7 +26,11 @@ from __future__ import annotations
 
 import re
 
-from skuplan.runs import one_line
+
+def one_line(text: str, limit: int = 500) -> str:
+    """The first non-empty line of ``text``, cut to ``limit`` characters."""
+    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 class SkuplanError(Exception):

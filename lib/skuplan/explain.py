@@ -1,9 +1,9 @@
 """Forecast explanations: what drove each forecast, in planner terms.
 
 A model that can explain its forecasts returns, next to ``yhat``, one column per driver
-(:func:`skuplan.schemas.contribution_column`: ``contrib_promotion``...) in demand units,
+(:func:`skuplan.columns.contribution_column`: ``contrib_promotion``...) in demand units,
 which add up to the point forecast before it is clipped at zero. The drivers are
-:data:`skuplan.schemas.DRIVERS`:
+:data:`skuplan.columns.DRIVERS`:
 
 - LightGBM (per series and global): SHAP values (``pred_contrib``) of the point model on
   the forecast rows, summed per feature group (:func:`feature_driver`). ``baseline`` is the
@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from skuplan import features as fx
-from skuplan.schemas import DRIVERS, EXPLANATION_SERIES, KEYS, contribution_column
+from skuplan.columns import DRIVERS, KEYS, contribution_column
+from skuplan.schemas import EXPLANATION_SERIES
 
 BASELINE, OTHER = "baseline", "other"
 

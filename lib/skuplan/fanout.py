@@ -29,7 +29,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from skuplan.schemas import KEYS
+from skuplan.columns import KEYS
 
 OnError = Callable[[pd.DataFrame, str], pd.DataFrame]
 

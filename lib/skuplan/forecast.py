@@ -17,18 +17,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import types as T
 
 from skuplan import backtest, explain
+from skuplan.columns import CONTRIBUTION_COLUMNS, KEYS, metric_names, quantile_column
 from skuplan.conf import ForecastSettings
 from skuplan.models import conformal, intermittent, registry
 from skuplan.models.registry import SeriesData
 from skuplan.schemas import (
-    CONTRIBUTION_COLUMNS,
-    KEYS,
+    EXPLANATION_SERIES,
+    MODEL_RUN,
+    backtest_metrics_schema,
+    forecast_series_schema,
     global_forecasts_schema,
-    metric_names,
-    quantile_column,
-    series_records_schema,
 )
 
 STATUS_OK = "ok"
@@ -345,6 +346,31 @@ def forecast_series(
     )
 
 
+def series_records_schema(quantiles) -> T.StructType:
+    """The grouped-UDF output: forecast, metric, run and explanation rows stacked, told apart
+    by ``record``.
+
+    Every column is nullable: each record kind fills only its own columns.
+    """
+    quantiles = list(quantiles)
+    fields: dict[str, T.DataType] = {
+        "sku": T.StringType(),
+        "location": T.StringType(),
+        "record": T.StringType(),
+    }
+    for schema in (
+        forecast_series_schema(quantiles),
+        backtest_metrics_schema(quantiles),
+        MODEL_RUN,
+        EXPLANATION_SERIES,
+    ):
+        for f in schema.fields:
+            fields.setdefault(f.name, f.dataType)
+    return T.StructType(
+        [T.StructField(name, dtype, nullable=True) for name, dtype in fields.items()]
+    )
+
+
 def series_records(
     history_pdf: pd.DataFrame,
     *,
@@ -450,7 +476,7 @@ def global_group_forecasts(
 
     Returns:
         ``sku, location, model, origin, ds, yhat``, a column per quantile, ``error`` and the
-        driver columns (:data:`skuplan.schemas.CONTRIBUTION_COLUMNS`, filled on the final
+        driver columns (:data:`skuplan.columns.CONTRIBUTION_COLUMNS`, filled on the final
         forecast's rows only): one row per series, origin and forecast day; a single error
         row per series when the group's model failed.
     """

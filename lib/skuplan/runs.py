@@ -3,8 +3,8 @@
 While a job runs, :func:`active` holds its :class:`Run`. ``skuplan.delta_io`` reports into it
 every table it reads (with the Delta version it pinned) and every write it commits (with the
 version of the commit and the rows written). At the end, ``skuplan.cli.main`` writes one row
-per run into the ``runs`` Delta table (MERGE on ``run_id``: a re-run of a date adds a new row,
-a run id is never written twice). Any run can then be reproduced by reading its inputs with
+per run into the ``runs`` Delta table with :func:`skuplan.delta_io.write_run` (a MERGE on
+``run_id``: a re-run of a date adds a new row, a run id is never written twice). Any run can then be reproduced by reading its inputs with
 Delta time travel::
 
     spark.read.format("delta").option("versionAsOf", version).load(path)
@@ -19,6 +19,8 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+
+from skuplan.errors import one_line
 
 STATUS_SUCCESS = "success"
 STATUS_FAILED = "failed"
@@ -145,12 +147,6 @@ class Run:
         }
 
 
-def one_line(text: str, limit: int = 500) -> str:
-    """The first non-empty line of ``text``, cut to ``limit`` characters."""
-    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
-    return first if len(first) <= limit else first[: limit - 1] + "…"
-
-
 def active() -> Run | None:
     """The run in progress in this context, if any."""
     return _ACTIVE.get()
@@ -166,35 +162,8 @@ def activate(run: Run) -> Iterator[Run]:
         _ACTIVE.reset(token)
 
 
-def write_run(spark, ref, row: dict) -> None:
-    """Insert ``row`` into the ``runs`` table at ``ref`` (created on first use) unless its
-    ``run_id`` is already there: a MERGE, so retrying the write never duplicates a run."""
-    from delta.tables import DeltaTable
-
-    # imported late: delta_io reports into this module
-    from skuplan.delta_io import quoted_name, retry_on_conflict
-
-    def merge() -> None:
-        builder = DeltaTable.createIfNotExists(spark)
-        builder = (
-            builder.tableName(quoted_name(ref.name))
-            if ref.name is not None
-            else builder.location(ref.path)
-        )
-        table = builder.addColumns(_schema()).execute()
-        source_df = spark.createDataFrame([row], schema=_schema())
-        (
-            table.alias("t")
-            .merge(source_df.alias("s"), "t.run_id = s.run_id")
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-
-    # Runs of other jobs finish at the same time: their MERGEs conflict, and each is retried.
-    retry_on_conflict(merge, f"record run {row['run_id']} in {ref}")
-
-
-def _schema():
+def schema():
+    """The ``runs`` table's Spark schema (built late: pyspark is slow to import)."""
     from pyspark.sql.types import StructType
 
     return StructType.fromDDL(" ".join(RUNS_DDL.split()))

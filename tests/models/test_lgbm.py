@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from skuplan.columns import contribution_column
 from skuplan.models.lgbm import lgbm_forecast, lgbm_global_forecast
-from skuplan.schemas import contribution_column
 
 QUANTILES = (0.1, 0.5, 0.9)
 WEEKDAY_LEVEL = np.array([5, 8, 10, 12, 25, 40, 15.0])

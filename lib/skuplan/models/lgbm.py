@@ -32,7 +32,7 @@ import pandas as pd
 
 from skuplan import explain
 from skuplan import features as fx
-from skuplan.schemas import contribution_column, quantile_column
+from skuplan.columns import contribution_column, quantile_column
 
 REGRESSORS = ("price", "promo")
 DEFAULT_PARAMS: dict[str, Any] = {

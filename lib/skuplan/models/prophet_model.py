@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from skuplan.schemas import quantile_column
+from skuplan.columns import quantile_column
 
 
 def _write_stan_json(path: Path, values: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from skuplan import cold_start, delta_io, fanout
+from skuplan.columns import KEYS
 from skuplan.conf import Conf
 from skuplan.errors import InputError, ModelFailureError
 from skuplan.forecast import (
@@ -31,18 +32,17 @@ from skuplan.forecast import (
     global_group_failed,
     global_group_forecasts,
     series_records,
+    series_records_schema,
 )
 from skuplan.models import registry
 from skuplan.pipeline import new_run_id
 from skuplan.schemas import (
     CLEAN_SALES,
     EXPLANATION_SERIES,
-    KEYS,
     MODEL_RUN,
     backtest_metrics_schema,
     forecast_series_schema,
     global_forecasts_schema,
-    series_records_schema,
 )
 
 log = logging.getLogger(__name__)

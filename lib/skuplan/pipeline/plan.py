@@ -20,18 +20,17 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from skuplan import delta_io, erp
+from skuplan.columns import KEYS, quantile_column
 from skuplan.conf import Conf
 from skuplan.errors import InputError
 from skuplan.pipeline import new_run_id
 from skuplan.replenishment import policies, projection, simulation
 from skuplan.schemas import (
     INVENTORY_PROJECTION,
-    KEYS,
     PLAN_OVERRIDES,
     POLICY_SIMULATION,
     POLICY_SIMULATION_SERIES,
     REORDER_PLAN,
-    quantile_column,
 )
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,9 @@ from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import DoubleType
 from scipy.stats import norm
 
+from skuplan.columns import KEYS
 from skuplan.replenishment import safety_stock as ss
-from skuplan.schemas import ITEM_LOCATIONS, KEYS
+from skuplan.schemas import ITEM_LOCATIONS
 
 POLICY_SQ = "sQ"
 POLICY_RS = "RS"

@@ -7,7 +7,7 @@ import datetime as dt
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, Window
 
-from skuplan.schemas import KEYS
+from skuplan.columns import KEYS
 
 
 def receipts_from_open_orders(open_orders_df: DataFrame, run_date: dt.date) -> DataFrame:

@@ -23,9 +23,9 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession
 
 from skuplan import delta_io
+from skuplan.columns import KEYS, quantile_column
 from skuplan.conf import Conf
 from skuplan.errors import InputError
-from skuplan.schemas import KEYS, quantile_column
 
 NAIVE = "seasonal_naive"
 CHOSEN = "chosen per series"
