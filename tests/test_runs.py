@@ -126,7 +126,7 @@ def test_failed_runs_are_recorded_with_exit_code_and_one_line_error(spark, job_e
 
 
 def test_stage_run_ids_are_the_job_run_id(job_env):
-    from skuplan.pipeline import new_run_id
+    from skuplan.pipeline.io import new_run_id
 
     run = runs.Run("run_pipeline", RUN_DATE)
     with runs.activate(run):

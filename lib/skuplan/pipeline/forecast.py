@@ -35,7 +35,7 @@ from skuplan.forecast import (
     series_records_schema,
 )
 from skuplan.models import registry
-from skuplan.pipeline import new_run_id
+from skuplan.pipeline.io import new_run_id
 from skuplan.schemas import (
     CLEAN_SALES,
     EXPLANATION_SERIES,

@@ -23,7 +23,7 @@ from skuplan import delta_io, erp
 from skuplan.columns import KEYS, quantile_column
 from skuplan.conf import Conf
 from skuplan.errors import InputError
-from skuplan.pipeline import new_run_id
+from skuplan.pipeline.io import new_run_id
 from skuplan.replenishment import policies, projection, simulation
 from skuplan.schemas import (
     INVENTORY_PROJECTION,

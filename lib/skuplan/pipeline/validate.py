@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from skuplan import delta_io
 from skuplan.conf import Conf
 from skuplan.errors import DataQualityError, InputError
-from skuplan.pipeline import new_run_id
+from skuplan.pipeline.io import new_run_id
 from skuplan.quality import gates, hygiene, results, rules, suites
 from skuplan.quality.gates import GateOutcome
 from skuplan.schemas import CLEAN_SALES, INVENTORY, ITEMS, LOCATIONS, RAW_SALES

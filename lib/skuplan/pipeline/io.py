@@ -1,0 +1,97 @@
+"""The tables of one stage run: reads, optional inputs, run stamps and idempotent writes.
+
+A stage builds one :class:`StageTables` and goes through it for every table it touches, so
+the table keys of ``conf.tables``, the run's id and the Delta calls live in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+from skuplan import delta_io, logs, runs
+from skuplan.conf import Conf
+from skuplan.tableref import TableRef
+
+
+def new_run_id(job: str, run_date: dt.date) -> str:
+    """A unique id for one execution of ``job`` for ``run_date`` (re-runs get new ids).
+
+    Inside a job run (``skuplan.cli.main``) it is that run's id, so output rows join to their
+    record in the ``runs`` table.
+    """
+    active = runs.active()
+    return active.run_id if active is not None else runs.new_run_id(job, run_date)
+
+
+class StageTables:
+    """Reads and writes of one stage run for ``conf.run_date``.
+
+    Attributes:
+        run_id: stamped on every row written (see :func:`new_run_id`).
+    """
+
+    def __init__(self, spark: SparkSession, conf: Conf, job: str) -> None:
+        self.spark, self.conf, self.job = spark, conf, job
+        self.run_date = conf.run_date
+        self.run_id = new_run_id(job, conf.run_date)
+
+    def ref(self, key: str) -> TableRef:
+        return self.conf.table(key)
+
+    def exists(self, key: str) -> bool:
+        return key in self.conf.tables and delta_io.table_exists(self.spark, self.ref(key))
+
+    def read(
+        self,
+        key: str,
+        *,
+        required: Iterable[str] = (),
+        types: StructType | None = None,
+        what: str | None = None,
+    ) -> DataFrame:
+        """Table ``key``, pinned to its current version (see :func:`delta_io.read_table`).
+
+        Raises:
+            InputError: missing, unreadable, or lacking a required column.
+        """
+        return delta_io.read_table(
+            self.spark, self.ref(key), required=required, types=types, what=what or _what(key)
+        )
+
+    def optional(
+        self, key: str, *, required: Iterable[str] = (), what: str | None = None
+    ) -> DataFrame | None:
+        """Table ``key``, or None when it is not configured or not there yet."""
+        return self.read(key, required=required, what=what) if self.exists(key) else None
+
+    def of_run_date(self, df: DataFrame) -> DataFrame:
+        """The rows of ``df`` written for this run date."""
+        return df.filter(F.col("run_date") == F.lit(self.run_date))
+
+    def stamp(self, df: DataFrame, schema: StructType | None = None) -> DataFrame:
+        """``df`` behind this run's ``run_date, run_id`` columns; with ``schema``, in its
+        column order and types (its ``run_date, run_id`` taken from this run)."""
+        stamps = {"run_date": F.lit(self.run_date), "run_id": F.lit(self.run_id)}
+        if schema is None:
+            return df.select(*[v.alias(k) for k, v in stamps.items()], "*")
+        return df.select(
+            *[stamps.get(f.name, F.col(f.name)).cast(f.dataType).alias(f.name) for f in schema]
+        )
+
+    def replace(self, df: DataFrame, key: str, column: str = "run_date") -> None:
+        """Replace this run date's partition (``column`` = the run date) of ``key`` with ``df``."""
+        delta_io.replace_partition(df, self.ref(key), column, self.run_date)
+
+    def describe(self, what: str | None) -> None:
+        """Label the Spark jobs that follow: ``<job> <run date>: <what>`` (None clears it)."""
+        text = None if what is None else f"{self.job} {self.run_date}: {what}"
+        logs.set_job_description(self.spark, text)
+
+
+def _what(key: str) -> str:
+    return key.replace("_", " ")
