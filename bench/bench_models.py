@@ -60,7 +60,8 @@ def job_path(history: pd.DataFrame, runs: int) -> None:
     import datetime as dt
 
     from skuplan.conf import load_conf
-    from skuplan.forecast import forecast_series
+    from skuplan.forecasting.series import forecast_series
+    from skuplan.pipeline.forecast import engine_spec
 
     sales = history.rename(columns={"ds": "date", "y": "qty"}).assign(sku="s", location="L")
     run_date = (history["ds"].max() + pd.Timedelta(days=1)).date()
@@ -70,7 +71,7 @@ def job_path(history: pd.DataFrame, runs: int) -> None:
         for models in ("seasonal_naive", "seasonal_naive,prophet"):
             conf = load_conf(root / "conf", "local", dt.date(2026, 6, 30),
                              [f"forecast.models=[{models}]", f"forecast.backtest.folds={folds}"])  # fmt: skip
-            fn = partial(forecast_series, sales, run_date=run_date, settings=conf.forecast)
+            fn = partial(forecast_series, sales, run_date=run_date, spec=engine_spec(conf.forecast))
             fn()
             runs_ = []
             for _ in range(runs):

@@ -1,6 +1,6 @@
 """Fan-out efficiency: the Spark job's series per second against the single-process limit.
 
-The same per-series function (``skuplan.forecast.series_records``: backtests, selection,
+The same per-series function (``skuplan.forecasting.transport.series_records``: backtests, selection,
 final forecast) runs (a) in one Python loop over pandas groups and (b) through
 ``groupBy(...).applyInPandas`` on ``local[N]``. Efficiency = (b's series/s) / (N x a's
 series/s); the target is >= 0.9. Both are warmed before they are timed: the loop runs one
@@ -36,13 +36,14 @@ from common import cpu_text, own_cpu_seconds, tree_cpu_seconds  # noqa: E402
 from skuplan import delta_io, demo_data, fanout  # noqa: E402
 from skuplan.columns import KEYS  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
-from skuplan.forecast import (  # noqa: E402
+from skuplan.forecasting.transport import (  # noqa: E402
     series_records,
     series_records_schema,
 )
 from skuplan.pipeline import validate  # noqa: E402
 from skuplan.pipeline.forecast import (  # noqa: E402
     HISTORY_COLUMNS,
+    engine_spec,
     fanout_partitions,
     series_weight,
 )
@@ -88,10 +89,10 @@ def measure(
         groups = [
             g for _, g in history_df.toPandas().groupby(list(KEYS))
         ]  # the loop's input, outside the timing
-        fn = partial(series_records, run_date=RUN_DATE, settings=conf.forecast)
+        fn = partial(series_records, run_date=RUN_DATE, spec=engine_spec(conf.forecast))
         schema = series_records_schema(conf.forecast.quantiles)
 
-        tasks = fanout_partitions(spark, conf)
+        tasks = fanout_partitions(spark, conf.forecast)
 
         def fan_out() -> None:
             fanout.apply_per_series(

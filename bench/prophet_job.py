@@ -1,6 +1,6 @@
 """What Prophet costs per series inside the forecast job's Spark fan-out (not a test).
 
-Runs the job's per-series function (``skuplan.forecast.series_records``) through
+Runs the job's per-series function (``skuplan.forecasting.transport.series_records``) through
 ``applyInPandas`` on ``local[N]`` over ``--series`` five-year daily series (Poisson counts
 around weekly and yearly seasonality, all smooth, so Prophet competes on every one), once
 with seasonal naive alone and once with Prophet added, for 1 and 3 backtest folds. A
@@ -34,10 +34,11 @@ from bench_models import series  # noqa: E402
 
 from skuplan import fanout  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
-from skuplan.forecast import (  # noqa: E402
+from skuplan.forecasting.transport import (  # noqa: E402
     series_records,
     series_records_schema,
 )
+from skuplan.pipeline.forecast import engine_spec  # noqa: E402
 from skuplan.session import get_session  # noqa: E402
 
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def job_seconds(models: str, folds: int) -> float:
         settings = conf_for(models, folds).forecast
-        fn = partial(series_records, run_date=run_date, settings=settings)
+        fn = partial(series_records, run_date=run_date, spec=engine_spec(settings))
         schema = series_records_schema(settings.quantiles)
         runs = []
         for _ in range(args.repeats + 1):  # the first run warms the Python workers

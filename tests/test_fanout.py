@@ -1,14 +1,10 @@
 """The fan-out's placement of groups into tasks (``skuplan.fanout``)."""
 
-from pathlib import Path
-
 import pandas as pd
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from skuplan import fanout
-from skuplan.conf import load_conf
-from skuplan.pipeline.forecast import fanout_partitions
 
 
 def _groups(spark, sizes: dict[str, int], location="L1"):
@@ -94,14 +90,3 @@ def test_cogrouped_series_meet_their_extra_rows_in_tasks(spark):
     assert sorted(tuple(r) for r in unplaced.collect()) == sorted(
         tuple(r) for r in spread.collect()
     )
-
-
-def test_task_count_follows_the_cores_unless_set(spark):
-    conf_dir = Path(__file__).resolve().parents[1] / "conf"
-    cores = spark.sparkContext.defaultParallelism
-    assert fanout_partitions(spark, load_conf(conf_dir, "local")) == cores
-    assert load_conf(conf_dir, "cluster").forecast.tasks_per_core == 4
-    four = load_conf(conf_dir, "local", overrides=["forecast.tasks_per_core=4"])
-    assert fanout_partitions(spark, four) == 4 * cores
-    fixed = load_conf(conf_dir, "local", overrides=["forecast.partitions=3"])
-    assert fanout_partitions(spark, fixed) == 3

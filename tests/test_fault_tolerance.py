@@ -27,8 +27,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from skuplan import cli, delta_io, demo_data, erp, errors, fanout
+from skuplan.columns import FORECAST_FAILED as STATUS_FAILED
+from skuplan.columns import FORECAST_FALLBACK as STATUS_FALLBACK
+from skuplan.columns import FORECAST_OK as STATUS_OK
 from skuplan.conf import load_conf
-from skuplan.forecast import STATUS_FAILED, STATUS_FALLBACK, STATUS_OK
 from skuplan.pipeline import forecast, plan, validate
 from skuplan.schemas import CLEAN_SALES, INVENTORY, ITEMS, LOCATIONS, RAW_SALES
 from skuplan.tableref import TableRef
@@ -660,12 +662,13 @@ def _series(sku, days, rng, *, spikes=()):
 
 
 def test_extreme_values_forecast_or_fall_back_with_a_recorded_error():
-    from skuplan.forecast import fallback_records, series_records
+    from skuplan.forecasting.transport import fallback_records, series_records
+    from skuplan.pipeline.forecast import engine_spec
 
-    settings_ = _conf("/unused", "forecast.models=[seasonal_naive, moving_average, croston, lightgbm]").forecast  # fmt: skip
+    spec = engine_spec(_conf("/unused", "forecast.models=[seasonal_naive, moving_average, croston, lightgbm]").forecast)  # fmt: skip
     guard = fanout.guarded(
-        lambda pdf: series_records(pdf, run_date=RUN_DATE, settings=settings_),
-        lambda pdf, error: fallback_records(pdf, error, run_date=RUN_DATE, settings=settings_),
+        lambda pdf: series_records(pdf, run_date=RUN_DATE, spec=spec),
+        lambda pdf, error: fallback_records(pdf, error, run_date=RUN_DATE, spec=spec),
     )
     rng = np.random.default_rng(3)
     bands = ["yhat", "q10", "q50", "q90"]

@@ -5,8 +5,9 @@ import re
 import pyspark.sql.functions as F
 import pytest
 
-from skuplan import delta_io, demo_data, erp, explain
+from skuplan import delta_io, demo_data, erp
 from skuplan.columns import DRIVERS
+from skuplan.models import explain
 from skuplan.pipeline import run_all
 
 pytestmark = pytest.mark.slow
@@ -193,23 +194,3 @@ def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
     # The unchanged plan adds nothing to the ERP change feed.
     assert again.plan.outbox_changes == 0
     assert erp.read_outbox_changes(spark, conf.table("erp_outbox"), version + 1).count() == 0
-
-
-def test_global_model_groups_are_capped_by_series_count(spark):
-    """A store with more series than forecast.global_max_series is split by key hash."""
-    import datetime as dt
-
-    from skuplan.pipeline.forecast import _capped_groups
-
-    days = (dt.date(2026, 1, 1), dt.date(2026, 1, 2))
-    rows = [(f"S{i}", "L1", d) for i in range(25) for d in days]
-    rows += [(f"S{i}", "L2", days[0]) for i in range(5)]
-    df = spark.createDataFrame(rows, "sku string, location string, date date")
-
-    capped, group_cols = _capped_groups(df, "location", 10)
-    pdf = capped.toPandas()
-    assert group_cols == ["location", "_bucket"] and len(pdf) == len(rows)
-    assert (pdf.groupby(["sku", "location"])["_bucket"].nunique() == 1).all()
-    series = pdf.drop_duplicates(["sku", "location"])
-    assert series.groupby("location")["_bucket"].nunique().to_dict() == {"L1": 3, "L2": 1}
-    assert _capped_groups(df, "location", None) == (df, ["location"])

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from prophet import Prophet
 
+from skuplan.models.data import SeriesData
 from skuplan.models.prophet_model import COMPONENTS, REGRESSOR_COMPONENTS, prophet_forecast
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -132,7 +133,7 @@ def test_registry_draws_predictive_samples_only_for_native_quantiles(monkeypatch
     )
     prophet = registry.get("prophet").fn
     for native in (False, True):
-        data = registry.SeriesData(
+        data = SeriesData(
             history=history, future=future, season_length=7, quantiles=QUANTILES,
             native_quantiles=native,
         )  # fmt: skip

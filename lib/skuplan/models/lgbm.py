@@ -3,7 +3,7 @@
 Plain pandas/numpy functions for ``applyInPandas`` workers (one core each, hence
 ``num_threads=1``). Forecasts are recursive: day 1 is predicted, written into the demand
 history, and the lag and rolling features of day 2 are recomputed from it, so lags shorter
-than the horizon stay valid. Features come from :mod:`skuplan.features` for training and for
+than the horizon stay valid. Features come from :mod:`skuplan.models.features` for training and for
 every step, so the two cannot drift apart.
 
 Quantiles either come from one extra LightGBM model per non-median level trained with
@@ -30,9 +30,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from skuplan import explain
-from skuplan import features as fx
 from skuplan.columns import contribution_column, quantile_column
+from skuplan.models import explain
+from skuplan.models import features as fx
 
 REGRESSORS = ("price", "promo")
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -193,14 +193,14 @@ def lgbm_forecast(
         future: the days right after the history: ``ds`` plus the regressors (a
             regressor is used only when present in both frames).
         quantiles: quantile levels, e.g. ``(0.1, 0.5, 0.9)``.
-        lags: lag lengths in days (see :func:`skuplan.features.make_features`).
+        lags: lag lengths in days (see :func:`skuplan.models.features.make_features`).
         windows: rolling window lengths in days.
         params: LightGBM parameters over :data:`DEFAULT_PARAMS`; ``num_boost_round``
             is taken from here too (default 150).
         quantile_method: ``"objective"`` trains one quantile model per non-median
             level; ``"none"`` leaves the quantile columns NaN.
         contributions: add the SHAP contributions of the point forecast per driver
-            (:func:`skuplan.explain.feature_driver`): ``contrib_baseline`` (the expected
+            (:func:`skuplan.models.explain.feature_driver`): ``contrib_baseline`` (the expected
             value), ``contrib_recent_level``...; they add up to ``yhat`` before clipping.
 
     Returns:

@@ -8,65 +8,16 @@ backtest errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from skuplan import explain
-from skuplan.models import baseline, intermittent
+from skuplan.models import baseline, explain, intermittent
+from skuplan.models.data import REGRESSORS, SeriesData
 
-REGRESSORS = ("price", "promo")
 PROPHET_SAMPLES = 200  # Prophet's predictive draws, for its native quantiles
-
-
-@dataclass(frozen=True)
-class SeriesData:
-    """One series, ready for a model.
-
-    Attributes:
-        history: daily rows, oldest first, no gaps: ``ds`` (datetime64), ``y`` and the
-            optional regressors ``price``, ``promo``.
-        future: the days to forecast: ``ds`` and the same regressors, as known in advance.
-        season_length: the seasonal period in days.
-        quantiles: the quantile levels wanted.
-        holidays: Prophet-style events (``holiday``, ``ds``), or None.
-        native_quantiles: ask models that can for their own quantiles (otherwise they are
-            calibrated from backtest errors and models may skip computing them).
-        explain: ask models that can for their driver contributions (``contrib_<driver>``
-            columns, see :mod:`skuplan.explain`); set for the final forecast only, never
-            on backtest folds.
-    """
-
-    history: pd.DataFrame
-    future: pd.DataFrame
-    season_length: int
-    quantiles: tuple[float, ...]
-    holidays: pd.DataFrame | None = None
-    native_quantiles: bool = False
-    freq: str = "D"
-    explain: bool = False
-
-    @property
-    def y(self) -> np.ndarray:
-        return self.history["y"].to_numpy(dtype=float)
-
-    @property
-    def horizon(self) -> int:
-        return len(self.future)
-
-    def backtest_fold(self, n_train: int, horizon: int) -> tuple[SeriesData, np.ndarray]:
-        """The first ``n_train`` days as history and the next ``horizon`` as a future to predict."""
-        test = self.history.iloc[n_train : n_train + horizon]
-        future_cols = ["ds", *[c for c in REGRESSORS if c in self.history]]
-        fold = replace(
-            self,
-            history=self.history.iloc[:n_train],
-            future=test[future_cols].reset_index(drop=True),
-            explain=False,
-        )
-        return fold, test["y"].to_numpy(dtype=float)
 
 
 ModelFn = Callable[[SeriesData], pd.DataFrame]
@@ -162,11 +113,13 @@ GLOBAL_MODELS = ("lightgbm_global",)
 FALLBACKS = ("seasonal_naive", "historic_mean")
 
 
-def get(name: str) -> ModelSpec:
+def get(name: str, models: Mapping[str, ModelSpec] | None = None) -> ModelSpec:
+    """The model ``name`` of ``models`` (default: :data:`MODELS`)."""
+    models = MODELS if models is None else models
     try:
-        return MODELS[name]
+        return models[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(models))}") from None
 
 
 def precomputed(name: str, forecasts: pd.DataFrame, min_history: int) -> ModelSpec:

@@ -1,8 +1,8 @@
-"""Stage 2: clean sales -> per-series backtests, model choice and quantile forecasts.
+"""Stage 2: clean sales -> per-series cross-validation, model choice and quantile forecasts.
 
-One ``groupBy("sku", "location").applyInPandas`` fits every competing model once per series;
-its stacked output is split into the forecasts, backtest-metrics, model-runs and explanations
-tables.
+One ``groupBy("sku", "location").applyInPandas`` runs the forecast engine
+(:func:`skuplan.forecasting.series.forecast_series`) once per series; its stacked output is
+split into the forecasts, backtest-metrics, model-runs and explanations tables.
 """
 
 from __future__ import annotations
@@ -15,39 +15,28 @@ from functools import partial
 import pandas as pd
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql.types import StructType
 
-from skuplan import cold_start, delta_io, fanout
-from skuplan.columns import KEYS
-from skuplan.conf import Conf
+from skuplan import fanout
+from skuplan.columns import FORECAST_OK, KEYS
+from skuplan.conf import Conf, ForecastSettings
 from skuplan.errors import InputError, ModelFailureError
-from skuplan.forecast import (
-    RECORD_EXPLANATION,
-    RECORD_FORECAST,
-    RECORD_METRIC,
-    RECORD_RUN,
-    STATUS_OK,
-    fallback_records,
-    global_group_failed,
-    global_group_forecasts,
-    series_records,
-    series_records_schema,
-)
+from skuplan.forecasting import cold_start, transport
+from skuplan.forecasting.spec import ForecastSpec
 from skuplan.models import registry
-from skuplan.pipeline.io import new_run_id
-from skuplan.schemas import (
-    CLEAN_SALES,
-    EXPLANATION_SERIES,
-    MODEL_RUN,
-    backtest_metrics_schema,
-    forecast_series_schema,
-    global_forecasts_schema,
-)
+from skuplan.pipeline.io import StageTables
+from skuplan.schemas import CLEAN_SALES, forecast_series_schema, global_forecasts_schema
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = [*KEYS, "date", "qty", "price", "promo", "is_stockout"]
+OUTPUTS = {  # table key -> record kind of the fan-out's output
+    "forecasts": transport.RECORD_FORECAST,
+    "backtest_metrics": transport.RECORD_METRIC,
+    "model_runs": transport.RECORD_RUN,
+    "explanations": transport.RECORD_EXPLANATION,
+}
 
 
 @dataclass(frozen=True)
@@ -61,21 +50,32 @@ class ForecastSummary:
 
     def __str__(self) -> str:
         models = ", ".join(f"{k}={v}" for k, v in sorted(self.models.items()))
-        mase = "n/a" if self.median_mase is None else f"{self.median_mase:.3f}"
-        naive = (
-            "n/a"
-            if self.median_mase_seasonal_naive is None
-            else f"{self.median_mase_seasonal_naive:.3f}"
-        )
+
+        def fmt(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
         return (
-            f"train_forecast: {self.series} series forecast ({models}); {self.failed_series} fell back; "
-            f"median backtest MASE {mase} (seasonal naive {naive})"
+            f"train_forecast: {self.series} series forecast ({models}); {self.failed_series} "
+            f"fell back; median backtest MASE {fmt(self.median_mase)} "
+            f"(seasonal naive {fmt(self.median_mase_seasonal_naive)})"
         )
 
 
-def _records_to(records_df: DataFrame, record: str, schema) -> DataFrame:
-    return records_df.filter(F.col("record") == record).select(
-        "run_date", "run_id", *[F.col(f.name).cast(f.dataType) for f in schema.fields]
+def engine_spec(settings: ForecastSettings) -> ForecastSpec:
+    """The engine's settings from the ``forecast`` config section."""
+    return ForecastSpec(
+        horizon=settings.horizon,
+        quantiles=settings.quantiles,
+        freq=settings.freq,
+        season_length=settings.season_length,
+        min_history=settings.min_history,
+        models=settings.models,
+        selection_metric=settings.selection_metric,
+        ensemble_size=settings.ensemble_size,
+        quantile_method=settings.quantile_method,
+        folds=settings.backtest.folds,
+        step=settings.backtest.step,
+        cv_horizon=settings.backtest.horizon,
     )
 
 
@@ -92,43 +92,32 @@ def latest_loaded(clean_df: DataFrame) -> DataFrame:
     return clean_df.groupBy(*KEYS, "date").agg(latest).select(*KEYS, "date", "latest.*")
 
 
-def _holidays(spark: SparkSession, conf: Conf) -> pd.DataFrame | None:
+def filter_history_window(
+    df: DataFrame, run_date: dt.date, max_history_days: int | None
+) -> DataFrame:
+    """Rows before ``run_date`` and, with ``max_history_days``, not older than that: a
+    series is held whole in one Python worker, so this bounds its memory and fitting time."""
+    in_window = F.col("date") < F.lit(run_date)
+    if max_history_days is not None:
+        in_window &= F.col("date") >= F.lit(run_date - dt.timedelta(days=max_history_days))
+    return df.filter(in_window)
+
+
+def read_holidays(tables: StageTables) -> pd.DataFrame | None:
     """Events from the optional calendar table in Prophet's format (``holiday, ds``).
 
     The calendar is small (one row per event day), so it travels to the workers with the
     per-series function instead of being joined to every series.
     """
-    ref = conf.table("calendar")
-    if not delta_io.table_exists(spark, ref):
-        log.info("no calendar table at %s: forecasting without events", ref)
+    calendar_df = tables.optional("calendar", required=["date", "event"])
+    if calendar_df is None:
+        log.info("no calendar table at %s: forecasting without events", tables.ref("calendar"))
         return None
-    pdf = delta_io.read_table(spark, ref, required=["date", "event"], what="calendar").toPandas()
+    pdf = calendar_df.toPandas()
     return pd.DataFrame({"holiday": pdf["event"].astype(str), "ds": pd.to_datetime(pdf["date"])})
 
 
-def _global_forecasts(spark: SparkSession, conf: Conf, history_df: DataFrame) -> DataFrame:
-    """Forecasts of the global models, one ``applyInPandas`` group per store or category."""
-    group_by = conf.forecast.global_group_by
-    if group_by == "category":
-        items_df = delta_io.read_table(
-            spark, conf.table("items"), required=["sku", "category"], what="item master"
-        )
-        history_df = history_df.join(items_df.select("sku", "category"), "sku", "left").fillna(
-            {"category": "unknown"}
-        )
-    history_df, group_cols = _capped_groups(history_df, group_by, conf.forecast.global_max_series)
-    fn = partial(global_group_forecasts, run_date=conf.run_date, settings=conf.forecast)
-    return fanout.apply_per_group(
-        history_df,
-        fn,
-        global_forecasts_schema(conf.forecast.quantiles),
-        group_cols,
-        fanout_partitions(spark, conf),
-        on_error=partial(global_group_failed, settings=conf.forecast),
-    )
-
-
-def _capped_groups(
+def capped_groups(
     history_df: DataFrame, group_by: str, max_series: int | None
 ) -> tuple[DataFrame, list[str]]:
     """Split each global-model group into hash buckets of at most about ``max_series`` series.
@@ -150,10 +139,9 @@ def _capped_groups(
     return capped, [group_by, "_bucket"]
 
 
-def fanout_partitions(spark: SparkSession, conf: Conf) -> int:
+def fanout_partitions(spark, settings: ForecastSettings) -> int:
     """Tasks for a per-series fan-out: ``forecast.partitions``, else
     ``forecast.tasks_per_core`` per core."""
-    settings = conf.forecast
     return settings.partitions or settings.tasks_per_core * spark.sparkContext.defaultParallelism
 
 
@@ -167,33 +155,112 @@ def series_weight() -> Column:
     return F.count_if(F.col("qty") > 0)
 
 
-def _new_series(
-    spark: SparkSession, conf: Conf, history_df: DataFrame, run_id: str
-) -> tuple[DataFrame, DataFrame]:
-    """Forecasts and model-run rows for stocked series without any sales yet (daily data)."""
-    settings = conf.forecast
-    forecast_cols = [f.name for f in forecast_series_schema(settings.quantiles).fields]
+def global_forecasts(tables: StageTables, history_df: DataFrame, spec: ForecastSpec) -> DataFrame:
+    """Forecasts of the global models, one ``applyInPandas`` group per store or category."""
+    settings = tables.conf.forecast
+    if settings.global_group_by == "category":
+        items_df = tables.read("items", required=["sku", "category"], what="item master")
+        history_df = history_df.join(items_df.select("sku", "category"), "sku", "left")
+        history_df = history_df.fillna({"category": "unknown"})
+    grouped_df, group_cols = capped_groups(
+        history_df, settings.global_group_by, settings.global_max_series
+    )
+    return fanout.apply_per_group(
+        grouped_df,
+        partial(transport.global_group_forecasts, run_date=tables.run_date, spec=spec),
+        global_forecasts_schema(spec.quantiles),
+        group_cols,
+        fanout_partitions(tables.spark, settings),
+        on_error=partial(transport.global_group_failed, spec=spec),
+    )
+
+
+def forecast_records(
+    tables: StageTables, history_df: DataFrame, spec: ForecastSpec, holidays
+) -> DataFrame:
+    """The engine once per series (global models' forecasts cogrouped in), stacked records."""
+    run_date, settings = tables.run_date, tables.conf.forecast
+    fn = partial(
+        transport.series_records,
+        run_date=run_date,
+        spec=spec,
+        holidays=holidays,
+        models=dict(registry.MODELS),
+    )
+    fanout_args = {
+        "schema": transport.series_records_schema(spec.quantiles),
+        "partitions": fanout_partitions(tables.spark, settings),
+        # A series whose fit raises or kills its Python worker gets the last-resort models.
+        "on_error": partial(
+            transport.fallback_records, run_date=run_date, spec=spec, holidays=holidays
+        ),
+        "weight": series_weight(),
+    }
+    if not any(m in registry.GLOBAL_MODELS for m in spec.models):
+        return fanout.apply_per_series(history_df, fn, **fanout_args)
+    global_df = global_forecasts(tables, history_df, spec)
+    return fanout.apply_per_series_with(
+        history_df, global_df, lambda h, g: fn(h, external=g if len(g) else None), **fanout_args
+    )
+
+
+def records_of(records_df: DataFrame, record: str, struct: StructType) -> DataFrame:
+    """One record kind of the stacked output, in its table's columns and types."""
+    return records_df.filter(F.col("record") == record).select(
+        "run_date", "run_id", *[F.col(f.name).cast(f.dataType) for f in struct.fields]
+    )
+
+
+def check_failures(runs_df: DataFrame, settings: ForecastSettings, tables: StageTables):
+    """Series and fallbacks per chosen model; refuses a run with too many fallbacks.
+
+    Raises:
+        InputError: no series at all (no clean sales before the run date).
+        ModelFailureError: more series fell back than ``forecast.max_failure_share``.
+    """
+    failed_col = (F.col("status") != FORECAST_OK).alias("is_failed")
+    per_model = runs_df.groupBy("chosen_model", failed_col).count().collect()
+    series = sum(r["count"] for r in per_model)
+    if series == 0:
+        raise InputError(f"no clean sales before {tables.run_date} in {tables.ref('clean_sales')}")
+    failed = sum(r["count"] for r in per_model if r["is_failed"])
+    if failed / series > settings.max_failure_share:
+        raise ModelFailureError(
+            f"{failed} of {series} series ({failed / series:.1%}) fell back to a simpler model, "
+            f"limit {settings.max_failure_share:.1%}; nothing written"
+        )
+    models: dict[str, int] = {}
+    for r in per_model:
+        models[r["chosen_model"]] = models.get(r["chosen_model"], 0) + r["count"]
+    return series, failed, models
+
+
+def median_mase(metrics_df: DataFrame) -> tuple[float | None, float | None]:
+    """Median cross-validation MASE of the chosen models and of seasonal naive."""
+    naive = F.when(F.col("model") == "seasonal_naive", F.col("mase"))
+    row = metrics_df.agg(
+        F.percentile_approx(F.when(F.col("is_selected"), F.col("mase")), 0.5).alias("chosen"),
+        F.percentile_approx(naive, 0.5).alias("naive"),
+    ).first()
+    return row["chosen"], row["naive"]
+
+
+def new_series(tables: StageTables, history_df: DataFrame, spec: ForecastSpec):
+    """Forecasts and model-run rows of stocked series without any sales yet (daily data)."""
     forecasts_df = cold_start.forecast_new_series(
         history_df,
-        delta_io.read_table(spark, conf.table("inventory"), required=KEYS, what="inventory"),
-        delta_io.read_table(
-            spark, conf.table("items"), required=["sku", "category"], what="item master"
-        ),
-        run_date=conf.run_date,
-        horizon=settings.horizon,
-        quantiles=settings.quantiles,
-    ).select(F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), *forecast_cols)
-    runs_df = forecasts_df.filter(F.col("step") == 1).select(
-        "run_date", "run_id", *KEYS,
-        F.col("model").alias("chosen_model"), F.lit("new").alias("demand_class"),
-        F.lit(cold_start.MODEL).alias("candidates"), "status", "error",
-        F.lit(0).alias("training_rows"), F.lit(0).alias("backtest_folds"),
-        F.lit(0.0).alias("fit_seconds"), F.lit("{}").alias("params"),
-    )  # fmt: skip
-    return forecasts_df, runs_df
+        tables.read("inventory", required=KEYS),
+        tables.read("items", required=["sku", "category"], what="item master"),
+        run_date=tables.run_date,
+        horizon=spec.horizon,
+        quantiles=spec.quantiles,
+    )
+    columns = forecast_series_schema(spec.quantiles).fieldNames()
+    runs_df = forecasts_df.transform(cold_start.model_runs)
+    return tables.stamp(forecasts_df.select(*columns)), tables.stamp(runs_df)
 
 
-def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
+def run(spark, conf: Conf) -> ForecastSummary:
     """Forecast every series in the clean sales from ``conf.run_date`` on.
 
     Raises:
@@ -201,114 +268,33 @@ def run(spark: SparkSession, conf: Conf) -> ForecastSummary:
         ModelFailureError: more series fell back than ``forecast.max_failure_share`` allows;
             nothing is written.
     """
-    run_id = new_run_id("train_forecast", conf.run_date)
-    settings = conf.forecast
-    in_window = F.col("date") < F.lit(conf.run_date)
-    if settings.max_history_days is not None:
-        # Bounds each series' group (held whole in one Python worker) and its fitting time.
-        start = conf.run_date - dt.timedelta(days=settings.max_history_days)
-        in_window &= F.col("date") >= F.lit(start)
-    history_df = latest_loaded(
-        delta_io.read_table(
-            spark,
-            conf.table("clean_sales"),
-            what="clean sales",
-            types=StructType([CLEAN_SALES[c] for c in (*HISTORY_COLUMNS, "load_date")]),
-        ).filter(in_window)
+    tables, settings = StageTables(spark, conf, "train_forecast"), conf.forecast
+    spec = engine_spec(settings)
+    types = StructType([CLEAN_SALES[c] for c in (*HISTORY_COLUMNS, "load_date")])
+    history_df = (
+        tables.read("clean_sales", types=types)
+        .transform(filter_history_window, conf.run_date, settings.max_history_days)
+        .transform(latest_loaded)
     )
-    holidays = _holidays(spark, conf)
-    fn = partial(
-        series_records,
-        run_date=conf.run_date,
-        settings=settings,
-        holidays=holidays,
-        models=dict(registry.MODELS),
-    )
-    # A series whose fit raises or kills its Python worker gets the last-resort models.
-    on_error = partial(
-        fallback_records, run_date=conf.run_date, settings=settings, holidays=holidays
-    )
-    records_schema = series_records_schema(settings.quantiles)
-    spark.sparkContext.setJobDescription(
-        f"train_forecast {conf.run_date}: backtest and forecast per series"
-    )
-    if any(m in registry.GLOBAL_MODELS for m in settings.models):
-        global_df = _global_forecasts(spark, conf, history_df)
-        records_df = fanout.apply_per_series_with(
-            history_df,
-            global_df,
-            lambda h, g: fn(h, external=g if len(g) else None),
-            records_schema,
-            partitions=fanout_partitions(spark, conf),
-            on_error=on_error,
-            weight=series_weight(),
-        )
-    else:
-        records_df = fanout.apply_per_series(
-            history_df,
-            fn,
-            records_schema,
-            partitions=fanout_partitions(spark, conf),
-            on_error=on_error,
-            weight=series_weight(),
-        )
-    records_df = records_df.select(
-        F.lit(conf.run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "*"
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+    tables.describe("backtest and forecast per series")
+    records_df = forecast_records(tables, history_df, spec, read_holidays(tables))
+    records_df = tables.stamp(records_df).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        runs_df = _records_to(records_df, RECORD_RUN, MODEL_RUN)
-        per_model = (
-            runs_df.groupBy("chosen_model", (F.col("status") != STATUS_OK).alias("is_failed"))
-            .count()
-            .collect()
-        )
-        series = sum(r["count"] for r in per_model)
-        if series == 0:
-            raise InputError(
-                f"no clean sales before {conf.run_date} in {conf.table('clean_sales')}"
-            )
-        failed = sum(r["count"] for r in per_model if r["is_failed"])
-        if failed / series > settings.max_failure_share:
-            raise ModelFailureError(
-                f"{failed} of {series} series ({failed / series:.1%}) fell back to a simpler model, "
-                f"limit {settings.max_failure_share:.1%}; nothing written"
-            )
-        models: dict[str, int] = {}
-        for r in per_model:
-            models[r["chosen_model"]] = models.get(r["chosen_model"], 0) + r["count"]
-        metrics_df = _records_to(
-            records_df, RECORD_METRIC, backtest_metrics_schema(settings.quantiles)
-        )
-        mase = (
-            metrics_df.groupBy()
-            .agg(
-                F.percentile_approx(F.when(F.col("is_selected"), F.col("mase")), 0.5).alias(
-                    "chosen"
-                ),
-                F.percentile_approx(
-                    F.when(F.col("model") == "seasonal_naive", F.col("mase")), 0.5
-                ).alias("naive"),
-            )
-            .first()
-        )
-        spark.sparkContext.setJobDescription(f"train_forecast {conf.run_date}: write forecasts")
+        structs = transport.record_schemas(spec.quantiles)
         outputs = {
-            "forecasts": _records_to(
-                records_df, RECORD_FORECAST, forecast_series_schema(settings.quantiles)
-            ),
-            "backtest_metrics": metrics_df,
-            "model_runs": runs_df,
-            # New series get a category mean below: nothing to explain.
-            "explanations": _records_to(records_df, RECORD_EXPLANATION, EXPLANATION_SERIES),
+            key: records_of(records_df, kind, structs[kind]) for key, kind in OUTPUTS.items()
         }
-        if settings.freq == "D":
-            new_forecasts_df, new_runs_df = _new_series(spark, conf, history_df, run_id)
+        series, failed, models = check_failures(outputs["model_runs"], settings, tables)
+        mase = median_mase(outputs["backtest_metrics"])
+        tables.describe("write forecasts")
+        if spec.freq == "D":  # new series get a category mean: nothing to explain
+            new_forecasts_df, new_runs_df = new_series(tables, history_df, spec)
             outputs["forecasts"] = outputs["forecasts"].unionByName(new_forecasts_df)
             outputs["model_runs"] = outputs["model_runs"].unionByName(new_runs_df)
         for key, df in outputs.items():
-            delta_io.replace_partition(df, conf.table(key), "run_date", conf.run_date)
+            tables.replace(df, key)
     finally:
         records_df.unpersist()
-    summary = ForecastSummary(run_id, series, failed, models, mase["chosen"], mase["naive"])
+    summary = ForecastSummary(tables.run_id, series, failed, models, *mase)
     log.info("%s", summary)
     return summary

@@ -31,13 +31,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from skuplan import features as fx
 from skuplan.columns import DRIVERS, KEYS, contribution_column
-from skuplan.schemas import EXPLANATION_SERIES
+from skuplan.models import features as fx
 
 BASELINE, OTHER = "baseline", "other"
 
-# Each group of skuplan.features, as a driver; a feature outside them counts as "other".
+# Each group of skuplan.models.features, as a driver; a feature outside them counts as "other".
 FEATURE_GROUP_DRIVERS = {
     fx.GROUP_PROMOTION: "promotion",
     fx.GROUP_PRICE: "price",
@@ -122,7 +121,7 @@ def explanation_rows(
         ``sku, location, date, model, driver, contribution``: one row per day and driver the
         model has, days in order, drivers in :data:`DRIVERS` order; no rows without drivers.
     """
-    columns = [f.name for f in EXPLANATION_SERIES.fields]
+    columns = [*KEYS, "date", "model", "driver", "contribution"]
     by_column = {contribution_column(d): d for d in DRIVERS}
     present = [c for c in by_column if c in contribution_columns(out)]
     if not present:

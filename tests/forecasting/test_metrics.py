@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from skuplan import metrics
+from skuplan.forecasting import metrics
 
 # e = actual - forecast = [1, 0, -2, 0]; |e| = [1, 0, 2, 0]; sum|actual| = 12
 ACTUAL = np.array([2.0, 0.0, 4.0, 6.0])

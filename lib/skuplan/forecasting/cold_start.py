@@ -12,7 +12,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 from scipy.stats import norm
 
-from skuplan.columns import KEYS, quantile_column
+from skuplan.columns import FORECAST_OK, KEYS, quantile_column
 
 MODEL = "category_mean"
 
@@ -72,7 +72,26 @@ def forecast_new_series(
                 )
                 for q in quantiles
             ],
-            F.lit("ok").alias("status"),
+            F.lit(FORECAST_OK).alias("status"),
             F.lit(None).cast("string").alias("error"),
         )
+    )
+
+
+def model_runs(forecasts_df: DataFrame) -> DataFrame:
+    """One model-run row per new series, from its :func:`forecast_new_series` rows.
+
+    Output: the ``model_runs`` columns (``demand_class`` is ``new``; nothing was fitted).
+    """
+    return forecasts_df.filter(F.col("step") == 1).select(
+        *KEYS,
+        F.col("model").alias("chosen_model"),
+        F.lit("new").alias("demand_class"),
+        F.lit(MODEL).alias("candidates"),
+        "status",
+        "error",
+        F.lit(0).alias("training_rows"),
+        F.lit(0).alias("backtest_folds"),
+        F.lit(0.0).alias("fit_seconds"),
+        F.lit("{}").alias("params"),
     )

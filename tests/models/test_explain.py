@@ -1,29 +1,35 @@
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from skuplan import explain
-from skuplan import features as fx
-from skuplan import forecast as fc
 from skuplan.columns import DRIVERS, contribution_column
 from skuplan.conf import load_conf
-from skuplan.models import registry
+from skuplan.forecasting import final, series
+from skuplan.forecasting.series import forecast_series
+from skuplan.forecasting.transport import global_group_forecasts
+from skuplan.models import explain, registry
+from skuplan.models import features as fx
+from skuplan.models.data import SeriesData, future_frame, regular_history
+from skuplan.pipeline.forecast import engine_spec
 from skuplan.schemas import EXPLANATION_SERIES
 
 from conftest import ROOT
 
 RUN_DATE = dt.date(2026, 3, 1)
 HORIZON = 14
-SETTINGS = load_conf(ROOT / "conf", "local", overrides=[f"forecast.horizon={HORIZON}"]).forecast
+SPEC = engine_spec(
+    load_conf(ROOT / "conf", "local", overrides=[f"forecast.horizon={HORIZON}"]).forecast
+)
 PROMO_EFFECT = 20.0
 LGBM_DRIVERS = {"baseline", "recent level", "trend", "weekday", "season", "promotion", "price"}
 PROPHET_DRIVERS = {"trend", "weekday", "season", "holiday", "promotion", "price"}
 
 
-def _settings(**update):
-    return SETTINGS.model_validate({**SETTINGS.model_dump(), **update})
+def _spec(**update):
+    return replace(SPEC, **update)
 
 
 def _promo_series(n=400, sku="A", seed=0, level=10.0):
@@ -50,14 +56,13 @@ PROMO_DAYS = (2, 6, 11)  # 0-based forecast steps with a planned promotion
 
 def _with_planned_promotions(monkeypatch):
     """The forecast stage plans no promotions; plan some to see what the model makes of them."""
-    future_frame = fc.future_frame
 
     def planned(*args, **kwargs):
         future = future_frame(*args, **kwargs)
         future.loc[list(PROMO_DAYS), "promo"] = 1.0
         return future
 
-    monkeypatch.setattr(fc, "future_frame", planned)
+    monkeypatch.setattr(series, "future_frame", planned)
 
 
 def _by_day(explanations):
@@ -82,9 +87,7 @@ def test_every_feature_and_component_maps_to_one_planner_term():
 )
 def test_contributions_add_up_to_the_forecast_and_credit_the_promotion(monkeypatch, model, drivers):
     _with_planned_promotions(monkeypatch)
-    result = fc.forecast_series(
-        _promo_series(), run_date=RUN_DATE, settings=_settings(models=(model,))
-    )
+    result = forecast_series(_promo_series(), run_date=RUN_DATE, spec=_spec(models=(model,)))
     forecasts, explanations = result.forecasts, result.explanations
     assert set(forecasts["model"]) == {model} and set(forecasts["status"]) == {"ok"}
     assert list(explanations.columns) == EXPLANATION_SERIES.fieldNames()
@@ -117,19 +120,17 @@ def test_only_the_final_forecast_is_explained(monkeypatch):
         return lgbm_forecast(*args, contributions=contributions, **kwargs)
 
     monkeypatch.setattr(lgbm, "lgbm_forecast", spy)
-    result = fc.forecast_series(
-        _promo_series(), run_date=RUN_DATE, settings=_settings(models=("lightgbm",))
-    )
+    result = forecast_series(_promo_series(), run_date=RUN_DATE, spec=_spec(models=("lightgbm",)))
     # Three backtest folds without contributions, then the final fit with them.
     assert asked == [False, False, False, True]
     assert len(result.explanations) == HORIZON * len(LGBM_DRIVERS)
 
 
 def test_models_without_explanations_give_no_rows():
-    settings = _settings(models=("seasonal_naive", "moving_average", "croston", "sba", "tsb"))
+    spec = _spec(models=("seasonal_naive", "moving_average", "croston", "sba", "tsb"))
     for values in (_promo_series()["qty"], np.where(np.arange(300) % 9 == 0, 3.0, 0.0)):
         history = _promo_series(n=len(values)).assign(qty=values)
-        result = fc.forecast_series(history, run_date=RUN_DATE, settings=settings)
+        result = forecast_series(history, run_date=RUN_DATE, spec=spec)
         assert result.run["chosen_model"].iloc[0] not in explain.EXPLAINED_MODELS
         assert result.explanations.empty
         assert list(result.explanations.columns) == EXPLANATION_SERIES.fieldNames()
@@ -137,8 +138,8 @@ def test_models_without_explanations_give_no_rows():
 
 def test_global_model_explains_its_final_forecast_per_series():
     group = pd.concat([_promo_series(n=200 + 20 * i, sku=f"S{i}", seed=i) for i in range(4)])
-    settings = _settings(models=("lightgbm_global",))
-    external = fc.global_group_forecasts(group, run_date=RUN_DATE, settings=settings)
+    spec = _spec(models=("lightgbm_global",))
+    external = global_group_forecasts(group, run_date=RUN_DATE, spec=spec)
     contrib = [contribution_column(d) for d in DRIVERS]
     final = pd.to_datetime(external["origin"]) == pd.Timestamp(RUN_DATE)
     # Backtest origins carry no contributions; the final forecast has the model's drivers.
@@ -146,8 +147,8 @@ def test_global_model_explains_its_final_forecast_per_series():
     assert external.loc[final, explain.contribution_columns(external)].notna().all().all()
 
     one = group[group["sku"] == "S1"]
-    result = fc.forecast_series(
-        one, run_date=RUN_DATE, settings=settings, external=external[external["sku"] == "S1"]
+    result = forecast_series(
+        one, run_date=RUN_DATE, spec=spec, external=external[external["sku"] == "S1"]
     )
     assert set(result.forecasts["model"]) == {"lightgbm_global"}
     explanations = result.explanations
@@ -159,17 +160,17 @@ def test_global_model_explains_its_final_forecast_per_series():
 
 
 def test_an_ensemble_weighs_its_members_and_puts_unexplained_ones_in_other():
-    history = fc.daily_history(_promo_series(), RUN_DATE - dt.timedelta(days=1))
-    data = registry.SeriesData(
+    history = regular_history(_promo_series(), RUN_DATE - dt.timedelta(days=1))
+    data = SeriesData(
         history=history,
-        future=fc.future_frame(history, RUN_DATE, HORIZON),
+        future=future_frame(history, RUN_DATE, HORIZON),
         season_length=7,
         quantiles=(0.1, 0.5, 0.9),
         explain=True,
     )
     members = ["lightgbm", "seasonal_naive"]
     specs = {m: registry.get(m) for m in members}
-    name, out, errors = fc._final_forecast(data, ["ensemble"], members, specs)
+    name, out, errors = final.forecast(data, ["ensemble"], specs, members)
     assert name == "ensemble" and not errors
     lgbm_out, naive_out = (specs[m].fn(data) for m in members)
     contrib = explain.contribution_columns(out)

@@ -1,34 +1,29 @@
+"""The per-series engine: cross-validate, select, forecast (plain pandas, no Spark)."""
+
 import datetime as dt
 from dataclasses import replace
-from functools import partial
 
-import chispa
 import numpy as np
 import pandas as pd
-import pyspark.sql.functions as F
-import pytest
 
-from skuplan import backtest, fanout
 from skuplan.columns import quantile_column
 from skuplan.conf import load_conf
-from skuplan.forecast import (
-    daily_history,
-    forecast_series,
-    global_group_forecasts,
-    series_records,
-    series_records_schema,
-)
+from skuplan.forecasting.series import forecast_series
+from skuplan.forecasting.transport import global_group_forecasts
 from skuplan.models import registry
+from skuplan.pipeline.forecast import engine_spec
 
 from conftest import ROOT
 
 RUN_DATE = dt.date(2026, 3, 1)
 BASELINES = "forecast.models=[seasonal_naive, moving_average, croston, sba, tsb]"
-SETTINGS = load_conf(ROOT / "conf", "local", overrides=["forecast.horizon=14", BASELINES]).forecast
+SPEC = engine_spec(
+    load_conf(ROOT / "conf", "local", overrides=["forecast.horizon=14", BASELINES]).forecast
+)
 
 
-def _settings(**update):
-    return SETTINGS.model_validate({**SETTINGS.model_dump(), **update})
+def _spec(**update):
+    return replace(SPEC, **update)
 
 
 def _history(values, sku="A", location="L1", end=RUN_DATE - dt.timedelta(days=1), promo=None):
@@ -47,32 +42,8 @@ def _history(values, sku="A", location="L1", end=RUN_DATE - dt.timedelta(days=1)
     )
 
 
-def test_rolling_origins():
-    assert backtest.rolling_origins(100, horizon=14, folds=3, step=7, min_train=14) == [72, 79, 86]
-    assert backtest.rolling_origins(40, horizon=14, folds=3, step=7, min_train=14) == [19, 26]
-    assert backtest.rolling_origins(20, horizon=14, folds=3, step=7, min_train=14) == []
-
-
-def test_daily_history_fills_gaps_with_zero_and_carries_price():
-    pdf = pd.DataFrame(
-        {
-            "date": [dt.date(2026, 1, 1), dt.date(2026, 1, 3)],
-            "qty": [2.0, 5.0],
-            "price": [1.5, 1.0],
-            "promo": [False, True],
-            "is_stockout": [False, False],
-        }
-    )
-    out = daily_history(pdf, dt.date(2026, 1, 4))
-    assert out["y"].tolist() == [2.0, 0.0, 5.0, 0.0]
-    assert out["price"].tolist() == [1.5, 1.5, 1.0, 1.0]
-    assert out["promo"].tolist() == [0.0, 0.0, 1.0, 0.0]
-
-
 def test_a_perfectly_weekly_series_picks_seasonal_naive_with_zero_error():
-    result = forecast_series(
-        _history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=SETTINGS
-    )
+    result = forecast_series(_history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, spec=SPEC)
     fc, metrics, run = result.forecasts, result.metrics, result.run
     assert len(fc) == 14 and fc["step"].tolist() == list(range(1, 15))
     assert fc["date"].iloc[0] == RUN_DATE
@@ -94,10 +65,8 @@ def test_a_perfectly_weekly_series_picks_seasonal_naive_with_zero_error():
 
 def test_quantiles_are_ordered_and_non_negative():
     rng = np.random.default_rng(0)
-    fc = forecast_series(
-        _history(rng.poisson(2.0, 200)), run_date=RUN_DATE, settings=SETTINGS
-    ).forecasts
-    cols = [quantile_column(q) for q in SETTINGS.quantiles]
+    fc = forecast_series(_history(rng.poisson(2.0, 200)), run_date=RUN_DATE, spec=SPEC).forecasts
+    cols = [quantile_column(q) for q in SPEC.quantiles]
     assert (np.diff(fc[cols].to_numpy(), axis=1) >= 0).all()
     assert (fc[["yhat", *cols]] >= 0).all().all()
     assert (fc["q90"] > fc["q10"]).all()
@@ -106,14 +75,14 @@ def test_quantiles_are_ordered_and_non_negative():
 def test_intermittent_series_let_croston_family_compete():
     rng = np.random.default_rng(3)
     y = np.where(rng.random(300) < 0.15, rng.integers(1, 6, 300), 0)
-    result = forecast_series(_history(y), run_date=RUN_DATE, settings=SETTINGS)
+    result = forecast_series(_history(y), run_date=RUN_DATE, spec=SPEC)
     assert result.run["demand_class"].iloc[0] in ("intermittent", "lumpy")
     assert {"croston", "sba", "tsb"} <= set(result.metrics["model"])
     assert result.metrics["is_selected"].sum() == 1
 
 
 def test_short_history_gets_a_simple_model_without_backtest():
-    result = forecast_series(_history([2, 4, 6]), run_date=RUN_DATE, settings=SETTINGS)
+    result = forecast_series(_history([2, 4, 6]), run_date=RUN_DATE, spec=SPEC)
     assert set(result.forecasts["model"]) == {"historic_mean"}
     assert result.forecasts["yhat"].tolist() == [4.0] * 14
     assert result.metrics.empty and result.run["backtest_folds"].iloc[0] == 0
@@ -130,10 +99,8 @@ def test_a_model_that_fails_in_backtest_is_recorded_and_skipped(monkeypatch):
         raise ValueError("bad input")
 
     monkeypatch.setitem(registry.MODELS, "broken", registry.ModelSpec(broken, min_history=1))
-    settings = _settings(models=("broken", "seasonal_naive"))
-    result = forecast_series(
-        _history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=settings
-    )
+    spec = _spec(models=("broken", "seasonal_naive"))
+    result = forecast_series(_history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, spec=spec)
     broken_row = result.metrics.set_index("model").loc["broken"]
     assert broken_row["error"] == "ValueError: bad input" and np.isnan(broken_row["mase"])
     assert result.run["chosen_model"].iloc[0] == "seasonal_naive"
@@ -144,10 +111,8 @@ def test_a_chosen_model_that_fails_on_the_final_fit_falls_back_and_records_why(m
     monkeypatch.setitem(
         registry.MODELS, "fragile", registry.ModelSpec(_fails_on_full_history, min_history=1)
     )
-    settings = _settings(models=("fragile", "moving_average"))
-    result = forecast_series(
-        _history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, settings=settings
-    )
+    spec = _spec(models=("fragile", "moving_average"))
+    result = forecast_series(_history([1, 2, 3, 4, 5, 6, 7] * 12), run_date=RUN_DATE, spec=spec)
     assert result.metrics.set_index("model").loc["fragile", "is_selected"] == False  # noqa: E712
     run = result.run.iloc[0]
     assert run["status"] == "fallback" and run["chosen_model"] == "moving_average"
@@ -157,10 +122,8 @@ def test_a_chosen_model_that_fails_on_the_final_fit_falls_back_and_records_why(m
 
 def test_backtests_shorter_than_the_horizon_still_give_a_full_band():
     rng = np.random.default_rng(6)
-    settings = _settings(backtest={"folds": 3, "step": 7, "horizon": 7})
-    fc = forecast_series(
-        _history(rng.poisson(4.0, 200)), run_date=RUN_DATE, settings=settings
-    ).forecasts
+    spec = _spec(folds=3, step=7, cv_horizon=7)
+    fc = forecast_series(_history(rng.poisson(4.0, 200)), run_date=RUN_DATE, spec=spec).forecasts
     assert len(fc) == 14 and fc[["q10", "q90"]].notna().all().all()
     assert (fc["q90"] - fc["q10"]).iloc[13] >= (fc["q90"] - fc["q10"]).iloc[0]
 
@@ -168,35 +131,9 @@ def test_backtests_shorter_than_the_horizon_still_give_a_full_band():
 def test_ensemble_competes_when_configured():
     rng = np.random.default_rng(5)
     result = forecast_series(
-        _history(rng.poisson(4.0, 200)), run_date=RUN_DATE, settings=_settings(ensemble_size=2)
+        _history(rng.poisson(4.0, 200)), run_date=RUN_DATE, spec=_spec(ensemble_size=2)
     )
     assert "ensemble" in set(result.metrics["model"])
-
-
-def test_spark_fan_out_equals_the_direct_pandas_call(spark):
-    rng = np.random.default_rng(1)
-    histories = [
-        _history(rng.poisson(3.0, 90), sku="A"),
-        _history(np.where(rng.random(120) < 0.1, 2, 0), sku="B", location="L2"),
-        _history([1, 2, 3], sku="C"),
-    ]
-    fn = partial(series_records, run_date=RUN_DATE, settings=SETTINGS)
-    schema = series_records_schema(SETTINGS.quantiles)
-    history_df = spark.createDataFrame(
-        pd.concat(histories),
-        "sku string, location string, date date, qty double, price double, promo boolean, is_stockout boolean",
-    )
-    fanned = fanout.apply_per_series(history_df, fn, schema, partitions=3)
-    # As many tasks as asked for: adaptive execution must not merge the small input into one.
-    assert fanned.rdd.getNumPartitions() == 3
-    actual = fanned.drop("fit_seconds")
-    expected = spark.createDataFrame(pd.concat([fn(h) for h in histories]), schema).drop(
-        "fit_seconds"
-    )
-    chispa.assert_approx_df_equality(
-        actual, expected, precision=1e-9, ignore_row_order=True, ignore_nullable=True
-    )
-    assert actual.filter(F.col("record") == "forecast").count() == 3 * 14
 
 
 def _seasonal_promo_series(sku, n, rng, level=5.0):
@@ -218,10 +155,8 @@ def _seasonal_promo_series(sku, n, rng, level=5.0):
 
 def test_prophet_and_lightgbm_compete_and_beat_moving_average_on_seasonal_promo_demand():
     rng = np.random.default_rng(11)
-    settings = _settings(models=("moving_average", "prophet", "lightgbm"))
-    result = forecast_series(
-        _seasonal_promo_series("A", 400, rng), run_date=RUN_DATE, settings=settings
-    )
+    spec = _spec(models=("moving_average", "prophet", "lightgbm"))
+    result = forecast_series(_seasonal_promo_series("A", 400, rng), run_date=RUN_DATE, spec=spec)
     mase = result.metrics.set_index("model")["mase"]
     assert set(mase.index) == {"moving_average", "prophet", "lightgbm"}
     assert result.metrics["error"].isna().all()
@@ -235,14 +170,14 @@ def test_global_model_forecasts_compete_per_series():
     group = pd.concat(
         [_seasonal_promo_series(f"S{i}", 200 + 20 * i, rng, level=2 + i) for i in range(6)]
     )
-    settings = _settings(models=("moving_average", "lightgbm_global"))
-    external = global_group_forecasts(group, run_date=RUN_DATE, settings=settings)
+    spec = _spec(models=("moving_average", "lightgbm_global"))
+    external = global_group_forecasts(group, run_date=RUN_DATE, spec=spec)
     # Three backtest origins and the final forecast, for every series, 14 days each.
     assert external.groupby(["sku", "origin"]).size().eq(14).all()
     assert external["sku"].nunique() == 6 and external["origin"].nunique() == 4
     one = group[group["sku"] == "S2"]
     result = forecast_series(
-        one, run_date=RUN_DATE, settings=settings, external=external[external["sku"] == "S2"]
+        one, run_date=RUN_DATE, spec=spec, external=external[external["sku"] == "S2"]
     )
     assert set(result.metrics["model"]) == {"moving_average", "lightgbm_global"}
     assert result.metrics["error"].isna().all()
@@ -255,46 +190,11 @@ def test_a_failed_global_model_is_recorded_per_series():
         {"sku": ["A"], "location": ["L1"], "model": ["lightgbm_global"], "origin": [None], "ds": [None], "yhat": [np.nan],
          "q10": [np.nan], "q50": [np.nan], "q90": [np.nan], "error": ["lightgbm_global: MemoryError"]}
     )  # fmt: skip
-    settings = _settings(models=("moving_average", "lightgbm_global"))
-    result = forecast_series(one, run_date=RUN_DATE, settings=settings, external=external)
+    spec = _spec(models=("moving_average", "lightgbm_global"))
+    result = forecast_series(one, run_date=RUN_DATE, spec=spec, external=external)
     row = result.metrics.set_index("model").loc["lightgbm_global"]
     assert row["error"] == "RuntimeError: lightgbm_global: MemoryError"
     assert (
         result.run["chosen_model"].iloc[0] == "moving_average"
         and result.run["status"].iloc[0] == "ok"
     )
-
-
-def test_unknown_model_in_config_is_refused():
-    from skuplan.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="unknown model"):
-        load_conf(ROOT / "conf", "local", overrides=["forecast.models=[seasonal_naive, nope]"])
-
-
-def test_series_data_backtest_fold():
-    history = pd.DataFrame(
-        {"ds": pd.date_range("2026-01-01", periods=10), "y": np.arange(10.0), "price": 1.0}
-    )
-    data = registry.SeriesData(history, history.iloc[:0], 7, (0.1, 0.5, 0.9))
-    fold, actual = data.backtest_fold(6, 3)
-    assert fold.y.tolist() == [0, 1, 2, 3, 4, 5] and actual.tolist() == [6, 7, 8]
-    assert list(fold.future.columns) == ["ds", "price"] and fold.horizon == 3
-    assert replace(data, season_length=1).season_length == 1
-
-
-def test_overlapping_loads_keep_the_latest_row_per_day(spark):
-    from skuplan.pipeline.forecast import latest_loaded
-
-    d1, d2 = dt.date(2026, 6, 1), dt.date(2026, 6, 2)
-    clean = spark.createDataFrame(
-        [
-            ("A", "L1", d1, 5.0, 2.0, False, False, dt.date(2026, 6, 2)),
-            ("A", "L1", d1, 7.0, 2.0, True, False, dt.date(2026, 6, 3)),  # corrected later
-            ("A", "L1", d2, 1.0, 2.0, False, False, dt.date(2026, 6, 3)),
-        ],
-        "sku string, location string, date date, qty double, price double, promo boolean, "
-        "is_stockout boolean, load_date date",
-    )
-    rows = sorted(latest_loaded(clean).collect())
-    assert [(r.date, r.qty, r.promo) for r in rows] == [(d1, 7.0, True), (d2, 1.0, False)]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from skuplan.models import conformal
+from skuplan.forecasting import conformal
 
 nan = np.nan
 

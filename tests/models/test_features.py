@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skuplan import features as fx
+from skuplan.models import features as fx
 
 
 def _series(n=60, seed=0, **extra):

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from skuplan import cold_start
+from skuplan.forecasting import cold_start
 
 RUN_DATE = dt.date(2026, 6, 30)
 

@@ -1,0 +1,179 @@
+"""The functions the Spark fan-out runs per group, and the schemas of what they return.
+
+A grouped pandas UDF returns one frame, so :func:`series_records` stacks the four frames of
+:func:`~skuplan.forecasting.series.forecast_series` into one, told apart by a ``record``
+column; the stage splits them again. :func:`global_group_forecasts` runs a global model on
+one group of series; its output is cogrouped with each series' history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+
+import pandas as pd
+from pyspark.sql import types as T
+
+from skuplan.columns import FORECAST_FAILED, FORECAST_FALLBACK, KEYS
+from skuplan.forecasting.cross_validation import error_text, origin_dates
+from skuplan.forecasting.series import SeriesResult, forecast_series
+from skuplan.forecasting.spec import ForecastSpec
+from skuplan.models import global_lgbm
+from skuplan.models.registry import ModelSpec
+from skuplan.schemas import (
+    EXPLANATION_SERIES,
+    MODEL_RUN,
+    backtest_metrics_schema,
+    forecast_series_schema,
+    nullable,
+    schema,
+)
+
+RECORD_FORECAST, RECORD_METRIC, RECORD_RUN = "forecast", "metric", "run"
+RECORD_EXPLANATION = "explanation"
+RECORDS = {
+    RECORD_FORECAST: "forecasts",
+    RECORD_METRIC: "metrics",
+    RECORD_RUN: "run",
+    RECORD_EXPLANATION: "explanations",
+}
+
+
+def record_schemas(quantiles) -> dict[str, T.StructType]:
+    """The schema of each record kind (the columns of its table, without the run stamps)."""
+    return {
+        RECORD_FORECAST: forecast_series_schema(quantiles),
+        RECORD_METRIC: backtest_metrics_schema(quantiles),
+        RECORD_RUN: MODEL_RUN,
+        RECORD_EXPLANATION: EXPLANATION_SERIES,
+    }
+
+
+def series_records_schema(quantiles) -> T.StructType:
+    """The grouped-UDF output: every record kind's columns (each once, all nullable: each
+    kind fills only its own) behind the keys and ``record``."""
+    by_name = {"sku": None, "location": None, "record": T.StringType()}
+    fields = schema("sku:s location:s record:s").fields
+    for struct in record_schemas(list(quantiles)).values():
+        for f in struct.fields:
+            if f.name not in by_name:
+                by_name[f.name] = f.dataType
+                fields.append(f)
+    return nullable(T.StructType(fields))
+
+
+def stacked(result: SeriesResult, quantiles) -> pd.DataFrame:
+    """The four frames of ``result`` in one, with a ``record`` column."""
+    frames = [getattr(result, attr).assign(record=kind) for kind, attr in RECORDS.items()]
+    struct = series_records_schema(quantiles)
+    records = pd.concat([f for f in frames if len(f)], ignore_index=True).reindex(
+        columns=struct.fieldNames()
+    )
+    # A string column of a record kind this series lacks (no explanations) comes out as
+    # float NaN, which Arrow refuses; as objects they are plain nulls.
+    text = [f.name for f in struct.fields if f.dataType.typeName() == "string"]
+    return records.astype({c: object for c in text if records[c].dtype != object})
+
+
+def series_records(
+    history_pdf: pd.DataFrame,
+    *,
+    run_date: dt.date,
+    spec: ForecastSpec,
+    holidays: pd.DataFrame | None = None,
+    external: pd.DataFrame | None = None,
+    models: Mapping[str, ModelSpec] | None = None,
+) -> pd.DataFrame:
+    """:func:`forecast_series` stacked (see :func:`stacked`), for Spark.
+
+    Args:
+        models: the driver's registry, shipped with the function so that models registered
+            at run time (tests, plugins) exist in the Python workers too.
+    """
+    result = forecast_series(
+        history_pdf,
+        run_date=run_date,
+        spec=spec,
+        holidays=holidays,
+        external=external,
+        models=models,
+    )
+    return stacked(result, spec.quantiles)
+
+
+def fallback_records(
+    history_pdf: pd.DataFrame,
+    error: str,
+    *,
+    run_date: dt.date,
+    spec: ForecastSpec,
+    holidays: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Records of a series whose forecast failed outright, like :func:`series_records`.
+
+    For the fan-out's ``on_error``: :func:`forecast_series` raised, or the Python process
+    fitting the series died. Only the last-resort models run: status ``fallback`` and
+    ``error`` say what happened. When even they fail, the series gets one run record,
+    status ``failed``, and no forecast.
+    """
+    last_resort = dataclasses.replace(spec, models=(), ensemble_size=0)
+    try:
+        result = forecast_series(
+            history_pdf, run_date=run_date, spec=last_resort, holidays=holidays
+        )
+    except Exception as exc:
+        return stacked(_failed(history_pdf, f"{error}; {error_text(exc)}"), spec.quantiles)
+    error = f"{error}; fell back to {result.run['chosen_model'].iloc[0]}"
+    failed = {"status": FORECAST_FALLBACK, "error": error}
+    result = dataclasses.replace(
+        result, forecasts=result.forecasts.assign(**failed), run=result.run.assign(**failed)
+    )
+    return stacked(result, spec.quantiles)
+
+
+def _failed(history_pdf: pd.DataFrame, error: str) -> SeriesResult:
+    run = {
+        **{k: history_pdf[k].iloc[0] for k in KEYS},
+        "chosen_model": "none",
+        "candidates": "",
+        "status": FORECAST_FAILED,
+        "error": error[:1000],
+        "training_rows": len(history_pdf),
+        "backtest_folds": 0,
+        "fit_seconds": 0.0,
+        "params": "{}",
+    }
+    empty = pd.DataFrame()
+    return SeriesResult(empty, empty, pd.DataFrame([run]), empty)
+
+
+def global_group_forecasts(
+    group_pdf: pd.DataFrame, *, run_date: dt.date, spec: ForecastSpec
+) -> pd.DataFrame:
+    """The global model on one group of series, at the same folds as the per-series
+    cross-validation (see :func:`skuplan.models.global_lgbm.forecast_group`); a group whose
+    model fails gets one error row per series."""
+    origins = origin_dates(
+        run_date, freq=spec.freq, horizon=spec.h, folds=spec.folds, step=spec.step
+    )
+    try:
+        return global_lgbm.forecast_group(
+            group_pdf,
+            run_date=run_date,
+            origins=origins,
+            freq=spec.freq,
+            horizon=spec.horizon,
+            cv_horizon=spec.h,
+            quantiles=spec.quantiles,
+            min_history=spec.min_history,
+            native_quantiles=spec.quantile_method == "model",
+        )
+    except Exception as exc:  # each series records why and moves on
+        return global_group_failed(group_pdf, error_text(exc), spec=spec)
+
+
+def global_group_failed(group_pdf: pd.DataFrame, error: str, *, spec: ForecastSpec) -> pd.DataFrame:
+    """The output of a group whose global model failed (also the fan-out's ``on_error`` for
+    a group whose Python process died)."""
+    return global_lgbm.failed_group(group_pdf, error, quantiles=spec.quantiles)
