@@ -234,17 +234,13 @@ def _ceil_to_multiple(x: Column, multiple: Column) -> Column:
     return F.ceil(x / multiple - F.lit(1e-9)) * multiple
 
 
-def with_reorder_decision(plan_df: DataFrame, *, is_review_day: Column | None = None) -> DataFrame:
-    """Safety stock, reorder point, order-up-to level and the order of each series' policy.
+def with_position_and_lot(df: DataFrame, *, is_review_day: Column | None = None) -> DataFrame:
+    """Inventory position, the lead-time demand's spread, the lot size (EOQ, at least a
+    pack) and whether today is a review day (default: every day).
 
-    Input columns: ``policy_name, daily_demand, lead_time_std, protection_days,
-    demand_over_protection, sigma_protection, ss_method, target_type, target_service_level,
-    order_cost, holding_cost_rate, unit_cost, pack, min_order, review_period, on_hand,
-    on_order, backorders``; ``is_review_day`` is a boolean column (default: every day).
-    Output adds: ``inventory_position, sigma_lead_time_demand, eoq, cycle_qty,
-    safety_factor, safety_stock, reorder_point, order_up_to, raw_order_qty, order_qty``.
-
-    ``reorder_point`` is ``s`` (for ``RS`` it equals ``S``: any shortfall at a review orders).
+    Input: ``daily_demand, sigma_protection, lead_time_std, holding_cost_rate, unit_cost,
+    order_cost, pack, on_hand, on_order, backorders``. Output adds ``inventory_position,
+    sigma_lead_time_demand, eoq, is_review_day``.
     """
     d = F.col("daily_demand")
     sigma_dl = F.sqrt(F.pow("sigma_protection", 2) + F.pow(d, 2) * F.pow("lead_time_std", 2))
@@ -254,19 +250,30 @@ def with_reorder_decision(plan_df: DataFrame, *, is_review_day: Column | None = 
         (annual_demand > 0) & (holding_per_unit > 0),
         F.sqrt(2 * annual_demand * F.col("order_cost") / holding_per_unit),
     ).otherwise(F.lit(0.0))
-    policy = F.col("policy_name")
-    review = F.lit(True) if is_review_day is None else is_review_day
-    df = plan_df.select(
+    position = (
+        F.coalesce("on_hand", F.lit(0.0))
+        + F.coalesce("on_order", F.lit(0.0))
+        - F.coalesce("backorders", F.lit(0.0))
+    )
+    return df.select(
         "*",
-        (
-            F.coalesce("on_hand", F.lit(0.0))
-            + F.coalesce("on_order", F.lit(0.0))
-            - F.coalesce("backorders", F.lit(0.0))
-        ).alias("inventory_position"),
+        position.alias("inventory_position"),
         sigma_dl.alias("sigma_lead_time_demand"),
         F.greatest(eoq, F.col("pack")).alias("eoq"),
-        review.alias("is_review_day"),
+        (F.lit(True) if is_review_day is None else is_review_day).alias("is_review_day"),
     )
+
+
+def with_safety_stock(df: DataFrame) -> DataFrame:
+    """Safety factor and safety stock for the service target, the reorder point ``s`` and
+    the order-up-to level ``S`` (for ``RS`` they are equal: any shortfall at a review
+    orders).
+
+    Input: :func:`with_position_and_lot`'s output plus ``policy_name, review_period,
+    target_type, target_service_level, demand_over_protection, ss_method``. Output adds
+    ``cycle_qty, safety_factor, safety_stock, reorder_point, order_up_to``.
+    """
+    d, policy = F.col("daily_demand"), F.col("policy_name")
     # The quantity one cycle brings: what the fill-rate target's shortage allowance scales with.
     cycle_qty = F.when(policy == POLICY_RS, d * F.col("review_period")).otherwise(F.col("eoq"))
     df = df.withColumn("cycle_qty", cycle_qty)
@@ -286,9 +293,19 @@ def with_reorder_decision(plan_df: DataFrame, *, is_review_day: Column | None = 
         ).otherwise(F.lit(0.0)),
     )
     s = F.col("demand_over_protection") + F.col("safety_stock")
-    df = df.withColumn("reorder_point", s).withColumn(
+    return df.withColumn("reorder_point", s).withColumn(
         "order_up_to", F.when(policy == POLICY_RS, s).otherwise(s + F.col("eoq"))
     )
+
+
+def with_order(df: DataFrame) -> DataFrame:
+    """Each policy's order on a review day, rounded up to whole packs and at least the MOQ;
+    zero demand never orders.
+
+    Input: :func:`with_safety_stock`'s output plus ``min_order``. Output adds
+    ``raw_order_qty, order_qty``.
+    """
+    d, policy = F.col("daily_demand"), F.col("policy_name")
     ip, rop, up_to = F.col("inventory_position"), F.col("reorder_point"), F.col("order_up_to")
     lots = F.floor((rop - ip) / F.col("eoq")) + 1
     raw_qty = (
@@ -298,14 +315,52 @@ def with_reorder_decision(plan_df: DataFrame, *, is_review_day: Column | None = 
         .when((policy == POLICY_MINMAX) & (ip <= rop), up_to - ip)
         .otherwise(F.lit(0.0))
     )
+    rounded = _ceil_to_multiple(F.greatest(raw_qty, F.col("min_order")), F.col("pack"))
     return df.select(
         "*",
         raw_qty.alias("raw_order_qty"),
-        F.when(
-            raw_qty > 0, _ceil_to_multiple(F.greatest(raw_qty, F.col("min_order")), F.col("pack"))
-        )
-        .otherwise(F.lit(0.0))
-        .alias("order_qty"),
+        F.when(raw_qty > 0, rounded).otherwise(F.lit(0.0)).alias("order_qty"),
+    )
+
+
+def with_reorder_decision(plan_df: DataFrame, *, is_review_day: Column | None = None) -> DataFrame:
+    """Safety stock, reorder point, order-up-to level and the order of each series' policy:
+    :func:`with_position_and_lot`, :func:`with_safety_stock`, :func:`with_order`.
+
+    Input columns: ``policy_name, daily_demand, lead_time_std, protection_days,
+    demand_over_protection, sigma_protection, ss_method, target_type, target_service_level,
+    order_cost, holding_cost_rate, unit_cost, pack, min_order, review_period, on_hand,
+    on_order, backorders``; ``is_review_day`` is a boolean column (default: every day).
+    Output adds: ``inventory_position, sigma_lead_time_demand, eoq, is_review_day,
+    cycle_qty, safety_factor, safety_stock, reorder_point, order_up_to, raw_order_qty,
+    order_qty``.
+    """
+    return (
+        plan_df.transform(with_position_and_lot, is_review_day=is_review_day)
+        .transform(with_safety_stock)
+        .transform(with_order)
+    )
+
+
+def with_order_details(df: DataFrame, *, run_date, anchor_date) -> DataFrame:
+    """Order date, expected arrival (run date + the lead time, rounded up), the next review
+    day, the order's value, and the expected yearly cost of running the policy (orders of
+    EOQ, an average stock of Q/2 + the safety stock).
+
+    Input: :func:`with_reorder_decision`'s output (``order_qty`` as released).
+    """
+    has_order = F.col("order_qty") > 0
+    arrival = F.date_add(F.lit(run_date), F.ceil("lead_time_days").cast("int"))
+    ordering = F.col("daily_demand") * 365 / F.col("eoq") * F.col("order_cost")
+    stock = F.col("eoq") / 2 + F.col("safety_stock")
+    return df.select(
+        "*",
+        F.when(has_order, F.lit(run_date)).alias("order_date"),
+        F.when(has_order, arrival).alias("expected_arrival"),
+        next_review_date(run_date, anchor_date).alias("next_review_date"),
+        (F.col("order_qty") * F.col("unit_cost")).alias("order_value"),
+        F.when(F.col("eoq") > 0, ordering).alias("annual_ordering_cost"),
+        (stock * F.col("holding_cost_rate") * F.col("unit_cost")).alias("annual_holding_cost"),
     )
 
 

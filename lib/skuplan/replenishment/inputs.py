@@ -1,0 +1,77 @@
+"""The per-series planning inputs: master parameters, stock, demand class, overrides.
+
+DataFrame -> DataFrame over all item-locations. Optional inputs come as None when their
+table does not exist, and their columns are then null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame
+
+from skuplan.columns import KEYS
+from skuplan.replenishment import policies, projection, rules
+
+
+def receipts(
+    open_orders_df: DataFrame | None, inventory_df: DataFrame, run_date: dt.date
+) -> DataFrame:
+    """Expected receipts per day: the order lines when the ERP gives them, else the
+    snapshot's single on-order (``sku, location, date, receipt_qty``)."""
+    if open_orders_df is not None:
+        return projection.receipts_from_open_orders(open_orders_df, run_date)
+    return projection.receipts_from_inventory(inventory_df, run_date)
+
+
+def with_stock(params_df: DataFrame, inventory_df: DataFrame, receipts_df: DataFrame) -> DataFrame:
+    """``on_hand, backorders`` from the snapshot, ``on_order`` from the receipts, and
+    ``_has_inventory`` (a snapshot row exists)."""
+    stock = inventory_df.select(*KEYS, "on_hand", "backorders", F.lit(True).alias("_has_inventory"))
+    on_order = receipts_df.groupBy(*KEYS).agg(F.sum("receipt_qty").alias("on_order"))
+    return (
+        params_df.join(stock, [*KEYS], "left")
+        .join(on_order, [*KEYS], "left")
+        .fillna({"_has_inventory": False, "on_order": 0.0})
+    )
+
+
+def with_demand_class(df: DataFrame, runs_df: DataFrame | None, run_date: dt.date) -> DataFrame:
+    """``demand_class`` from the run date's model runs (null without them)."""
+    if runs_df is None:
+        return df.withColumn("demand_class", F.lit(None).cast("string"))
+    of_run = runs_df.filter(F.col("run_date") == F.lit(run_date)).select(*KEYS, "demand_class")
+    return df.join(of_run, [*KEYS], "left")
+
+
+def series_inputs(
+    keys_df: DataFrame,
+    *,
+    items_df: DataFrame,
+    item_locations_df: DataFrame | None,
+    inventory_df: DataFrame,
+    receipts_df: DataFrame,
+    runs_df: DataFrame | None,
+    overrides_df: DataFrame | None,
+    previous_df: DataFrame,
+    run_date: dt.date,
+    defaults: dict,
+) -> DataFrame:
+    """One row per series to plan with everything the policy needs but the forecast, and
+    ``exception_reason`` / ``plan_status`` for series that cannot be planned.
+
+    Args:
+        keys_df: the series (``sku, location``).
+        previous_df: the previous plan's ``sku, location, prev_order_qty, prev_daily_demand``.
+        defaults: :func:`~skuplan.replenishment.policies.with_item_parameters`' defaults.
+    """
+    return (
+        policies.item_location_master(keys_df, items_df, item_locations_df)
+        .transform(policies.with_item_parameters, **defaults)
+        .transform(with_stock, inventory_df, receipts_df)
+        .transform(with_demand_class, runs_df, run_date)
+        .transform(rules.with_overrides, overrides_df, run_date)
+        .transform(rules.with_exception_reason)
+        .join(previous_df, [*KEYS], "left")
+    )

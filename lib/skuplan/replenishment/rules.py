@@ -1,0 +1,136 @@
+"""Plan-line rules: which series cannot be planned, planner overrides, and review holds.
+
+Spark column expressions over all item-locations. Statuses are
+:data:`skuplan.columns.PLAN_STATUSES`, shared with the outbox and the report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame, Window
+
+from skuplan.columns import (
+    KEYS,
+    PLAN_NEEDS_REVIEW,
+    PLAN_NOT_PLANNED,
+    PLAN_PLANNED,
+    PLAN_QUARANTINED,
+)
+
+OVERRIDE_COLUMNS = {
+    "override_qty": "double",
+    "override_service_level": "double",
+    "override_lead_time_days": "double",
+    "override_reason": "string",
+    "override_author": "string",
+}
+
+
+def active_overrides(overrides_df: DataFrame, run_date: dt.date) -> DataFrame:
+    """Overrides valid on ``run_date``, the latest ``valid_from`` per series.
+
+    Input: ``PLAN_OVERRIDES`` columns. Output: ``sku, location, override_qty,
+    override_service_level, override_lead_time_days, override_reason, override_author``.
+    """
+    day = F.lit(run_date)
+    valid = (F.coalesce("valid_from", day) <= day) & (F.coalesce("valid_to", day) >= day)
+    w = Window.partitionBy(*KEYS).orderBy(F.col("valid_from").desc_nulls_last())
+    return (
+        overrides_df.filter(valid)
+        .withColumn("_rank", F.row_number().over(w))
+        .filter("_rank = 1")
+        .select(
+            *KEYS,
+            "override_qty",
+            "override_service_level",
+            "override_lead_time_days",
+            F.col("reason").alias("override_reason"),
+            F.col("author").alias("override_author"),
+        )
+    )
+
+
+def with_exception_reason(df: DataFrame) -> DataFrame:
+    """``exception_reason`` and ``plan_status`` for series that cannot be planned.
+
+    Input: ``_has_item, missing_master, _has_inventory, on_hand, on_order, backorders``.
+    Negative on-hand is bad data, quarantined; missing master or inventory is not planned.
+    """
+    reason = (
+        F.when(~F.col("_has_item"), F.lit("missing_item_master"))
+        .when(
+            F.col("missing_master").isNotNull(),
+            F.concat(F.lit("missing_master_data:"), "missing_master"),
+        )
+        .when(~F.col("_has_inventory"), F.lit("missing_inventory"))
+        .when(F.col("on_hand") < 0, F.lit("negative_on_hand"))
+        .when(
+            (F.col("on_order") < 0) | (F.col("backorders") < 0),
+            F.lit("negative_on_order_or_backorders"),
+        )
+    )
+    return df.withColumn("exception_reason", reason).withColumn(
+        "plan_status",
+        F.when(F.col("exception_reason") == "negative_on_hand", F.lit(PLAN_QUARANTINED))
+        .when(F.col("exception_reason").isNotNull(), F.lit(PLAN_NOT_PLANNED))
+        .otherwise(F.lit(PLAN_PLANNED)),
+    )
+
+
+def with_overrides_and_review(
+    df: DataFrame, *, max_order_change_share, jump_share, jump_min_units
+) -> DataFrame:
+    """Apply quantity overrides (both values kept) and hold unusual lines for review.
+
+    Input: ``order_qty`` (computed), ``override_qty``, ``daily_demand``, ``prev_order_qty``,
+    ``prev_daily_demand``. Output: ``computed_order_qty``, ``order_qty`` (the override when
+    given, taken as the planner wrote it), ``is_overridden``, ``review_reasons`` and
+    ``plan_status`` = ``needs_review`` for held lines. An overridden line has been reviewed.
+    """
+    qty, prev = F.coalesce("override_qty", "order_qty"), F.col("prev_order_qty")
+    order_jump = (prev > 0) & (qty > 0) & (F.abs(qty - prev) > F.lit(max_order_change_share) * prev)
+    change = F.abs(F.col("daily_demand") - F.col("prev_daily_demand"))
+    forecast_jump = (change > F.lit(jump_share) * F.col("prev_daily_demand")) & (
+        change > F.lit(jump_min_units)
+    )
+    is_overridden = (
+        F.col("override_qty").isNotNull()
+        | F.col("override_service_level").isNotNull()
+        | F.col("override_lead_time_days").isNotNull()
+    )
+    reasons = F.concat_ws(
+        ",",
+        F.when(F.coalesce(order_jump, F.lit(False)), F.lit("order_change")),
+        F.when(F.coalesce(forecast_jump, F.lit(False)), F.lit("forecast_jump")),
+    )
+    held = (reasons != "") & ~is_overridden
+    return df.select(
+        *[c for c in df.columns if c not in ("order_qty", "plan_status")],
+        F.col("order_qty").alias("computed_order_qty"),
+        qty.alias("order_qty"),
+        is_overridden.alias("is_overridden"),
+        F.when(reasons != "", reasons).alias("review_reasons"),
+        F.when(held, F.lit(PLAN_NEEDS_REVIEW)).otherwise(F.col("plan_status")).alias("plan_status"),
+    )
+
+
+def with_overrides(df: DataFrame, overrides_df: DataFrame | None, run_date: dt.date) -> DataFrame:
+    """The series' active override (:func:`active_overrides`; null columns without any), and
+    its service level and lead time applied before the policy math (the master's values stay
+    in the items table).
+
+    Input: ``sku, location, target_service_level, lead_time_days``. Output adds
+    ``OVERRIDE_COLUMNS``.
+    """
+    if overrides_df is not None:
+        df = df.join(active_overrides(overrides_df, run_date), [*KEYS], "left")
+    else:
+        df = df.select("*", *[F.lit(None).cast(t).alias(c) for c, t in OVERRIDE_COLUMNS.items()])
+    return df.withColumns(
+        {
+            "target_service_level": F.coalesce("override_service_level", "target_service_level"),
+            "lead_time_days": F.coalesce("override_lead_time_days", "lead_time_days"),
+        }
+    )
