@@ -23,8 +23,9 @@ series (two-year histories, measured the same way, process CPU).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, Literal, NamedTuple
 
 import lightgbm as lgb
 import numpy as np
@@ -72,26 +73,43 @@ def _train(
     return lgb.train(dict(params), data, num_boost_round=rounds)
 
 
-def _forecast_frames(
+class _Design(NamedTuple):
+    """History and future rows of all series with their features, sorted by series and day.
+
+    The recursion writes into ``x`` (the target features of future rows) and ``y`` (their
+    forecasts); the other fields stay as built.
+    """
+
+    frame: pd.DataFrame  # keys, ds, y, regressors, features; ``_row`` (-1 for history)
+    x: np.ndarray  # the ``names`` columns of ``frame``
+    y: np.ndarray  # the target, NaN on future rows until they are forecast
+    names: list[str]
+    categorical: list[str]
+    positions: np.ndarray  # each row's position within its series
+    is_future: np.ndarray
+
+
+def _empty_forecast(keys: Sequence[str], quantiles: Sequence[float]) -> pd.DataFrame:
+    """The output columns of :func:`_forecast_frames` without rows."""
+    columns = [*keys, "ds", "yhat", *(quantile_column(q) for q in quantiles)]
+    return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+
+
+def _design(
     history: pd.DataFrame,
     future: pd.DataFrame,
     *,
-    keys: Sequence[str],
-    quantiles: Sequence[float],
+    keys: list[str],
     lags: Sequence[int],
     windows: Sequence[int],
-    params: Mapping[str, Any] | None,
-    quantile_method: QuantileMethod,
-    contributions: bool,
-) -> pd.DataFrame:
-    """Train on ``history`` and forecast ``future`` recursively, all series at once."""
-    if quantile_method not in ("objective", "none"):
-        raise ValueError(f"quantile_method must be 'objective' or 'none', got {quantile_method!r}")
-    keys = list(keys)
-    qcols = {q: quantile_column(q) for q in quantiles}
-    if len(future) == 0:
-        columns = [*keys, "ds", "yhat", *qcols.values()]
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+) -> _Design:
+    """Stack history and future (``_row``: position in ``future``) and compute the features.
+
+    With ``keys``, the series becomes the categorical feature ``series_id``.
+
+    Raises:
+        ValueError: a forecast series without history, future days not right after it.
+    """
     regressors = [r for r in REGRESSORS if r in history and r in future]
     hist = history[[*keys, "ds", "y", *regressors]].assign(_row=-1)
     fut = future[[*keys, "ds", *regressors]].assign(y=np.nan, _row=np.arange(len(future)))
@@ -115,63 +133,124 @@ def _forecast_frames(
         frame[fx.SERIES_ID] = frame.groupby(keys, sort=True, observed=True).ngroup()
         names.append(fx.SERIES_ID)
         categorical.append(fx.SERIES_ID)
-
-    model_params = {**DEFAULT_PARAMS, **(params or {})}
-    rounds = int(model_params.pop("num_boost_round", DEFAULT_ROUNDS))
     y = frame["y"].to_numpy(dtype=float)
     x = frame[names].to_numpy(dtype=float)
-    train = ~is_future & ~np.isnan(y)
-    point = _train(x[train], y[train], names, categorical, model_params, rounds)
+    return _Design(frame, x, y, names, categorical, pos, is_future)
 
-    # Recursive path, vectorised across series: step h predicts every series' h-th day.
-    future_rows = np.flatnonzero(is_future)
+
+def _forecast_recursively(
+    point: lgb.Booster,
+    design: _Design,
+    *,
+    keys: list[str],
+    lags: Sequence[int],
+    windows: Sequence[int],
+) -> np.ndarray:
+    """Forecast the future rows day by day into ``design.y``; return their row numbers.
+
+    Vectorised across series: step h recomputes the lag and rolling features of every
+    series' h-th future day from the target so far (``design.x``), then predicts it.
+    """
+    x, y = design.x, design.y
+    future_rows = np.flatnonzero(design.is_future)
     if keys:
-        series = frame[fx.SERIES_ID].to_numpy()[future_rows]
+        series = design.frame[fx.SERIES_ID].to_numpy()[future_rows]
         step = pd.Series(series).groupby(series).cumcount().to_numpy()
     else:
         step = np.arange(len(future_rows))
     target_names = fx.target_feature_names(lags, windows)
-    target_idx = [names.index(n) for n in target_names]
+    target_idx = [design.names.index(n) for n in target_names]
     for h in range(int(step.max()) + 1):
         rows = future_rows[step == h]
-        computed = fx.target_features(y, pos, rows, lags=lags, windows=windows)
+        computed = fx.target_features(y, design.positions, rows, lags=lags, windows=windows)
         x[np.ix_(rows, target_idx)] = np.column_stack([computed[n] for n in target_names])
         y[rows] = np.maximum(point.predict(x[rows], num_threads=1), 0.0)
+    return future_rows
 
-    x_future = x[future_rows]
-    yhat = y[future_rows]
-    out = frame.loc[future_rows, [*keys, "ds", "_row"]].reset_index(drop=True)
+
+def _quantile_bands(
+    fit: Callable[[Mapping[str, Any]], lgb.Booster],
+    params: Mapping[str, Any],
+    levels: Sequence[float],
+    yhat: np.ndarray,
+    x_future: np.ndarray,
+) -> np.ndarray:
+    """The quantile forecasts, one row per level in ``levels`` (sorted), non-crossing.
+
+    A non-median level is a model trained by ``fit`` with the quantile objective; the
+    median is ``yhat``. Values are clipped at 0.
+    """
+    bands = []
+    for q in levels:
+        if q == MEDIAN:
+            bands.append(yhat)
+            continue
+        model = fit({**params, "objective": "quantile", "alpha": q})
+        bands.append(model.predict(x_future, num_threads=1))
+    # Separately trained quantile models can cross: sort each row (rearrangement).
+    return np.sort(np.maximum(np.vstack(bands), 0.0), axis=0)
+
+
+def _driver_contributions(
+    point: lgb.Booster, x_future: np.ndarray, names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """SHAP contributions of the point forecast per driver, plus the baseline column."""
+    # One column per feature and a last one for the expected value; each row adds up to
+    # the raw prediction the recursion made for it (x_future holds the same features).
+    shap = point.predict(x_future, pred_contrib=True, num_threads=1)
+    columns = {contribution_column(explain.BASELINE): shap[:, -1]}
+    drivers = [explain.feature_driver(n) for n in names]
+    for driver in dict.fromkeys(drivers):
+        cols = [i for i, d in enumerate(drivers) if d == driver]
+        columns[contribution_column(driver)] = shap[:, cols].sum(axis=1)
+    return columns
+
+
+def _forecast_frames(
+    history: pd.DataFrame,
+    future: pd.DataFrame,
+    *,
+    keys: Sequence[str],
+    quantiles: Sequence[float],
+    lags: Sequence[int],
+    windows: Sequence[int],
+    params: Mapping[str, Any] | None,
+    quantile_method: QuantileMethod,
+    contributions: bool,
+) -> pd.DataFrame:
+    """Train on ``history`` and forecast ``future`` recursively, all series at once."""
+    if quantile_method not in ("objective", "none"):
+        raise ValueError(f"quantile_method must be 'objective' or 'none', got {quantile_method!r}")
+    keys = list(keys)
+    if len(future) == 0:
+        return _empty_forecast(keys, quantiles)
+    design = _design(history, future, keys=keys, lags=lags, windows=windows)
+
+    model_params = {**DEFAULT_PARAMS, **(params or {})}
+    rounds = int(model_params.pop("num_boost_round", DEFAULT_ROUNDS))
+    train = ~design.is_future & ~np.isnan(design.y)
+    fit = partial(
+        _train, design.x[train], design.y[train], design.names, design.categorical, rounds=rounds
+    )
+    point = fit(model_params)
+    future_rows = _forecast_recursively(point, design, keys=keys, lags=lags, windows=windows)
+
+    x_future = design.x[future_rows]
+    yhat = design.y[future_rows]
+    out = design.frame.loc[future_rows, [*keys, "ds", "_row"]].reset_index(drop=True)
     out["yhat"] = yhat
     levels = sorted(quantiles)
     if quantile_method == "objective" and levels:
-        bands = []
-        for q in levels:
-            if q == MEDIAN:
-                bands.append(yhat)
-                continue
-            qparams = {**model_params, "objective": "quantile", "alpha": q}
-            model = _train(x[train], y[train], names, categorical, qparams, rounds)
-            bands.append(model.predict(x_future, num_threads=1))
-        # Separately trained quantile models can cross: sort each row (rearrangement).
-        values = np.sort(np.maximum(np.vstack(bands), 0.0), axis=0)
+        values = _quantile_bands(fit, model_params, levels, yhat, x_future)
         for q, v in zip(levels, values, strict=True):
-            out[qcols[q]] = v
+            out[quantile_column(q)] = v
     else:
         for q in levels:
-            out[qcols[q]] = np.nan
-
+            out[quantile_column(q)] = np.nan
     if contributions:
-        # One column per feature and a last one for the expected value; each row adds up to
-        # the raw prediction the recursion made for it (x_future holds the same features).
-        shap = point.predict(x_future, pred_contrib=True, num_threads=1)
-        out[contribution_column(explain.BASELINE)] = shap[:, -1]
-        drivers = [explain.feature_driver(n) for n in names]
-        for driver in dict.fromkeys(drivers):
-            cols = [i for i, d in enumerate(drivers) if d == driver]
-            out[contribution_column(driver)] = shap[:, cols].sum(axis=1)
-
-    out = out.sort_values("_row").drop(columns="_row").reset_index(drop=True)
-    return out
+        for column, v in _driver_contributions(point, x_future, design.names).items():
+            out[column] = v
+    return out.sort_values("_row").drop(columns="_row").reset_index(drop=True)
 
 
 def lgbm_forecast(

@@ -48,7 +48,7 @@ import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -155,6 +155,136 @@ def non_crossing_quantiles(
     return dict(zip(levels, values, strict=True))
 
 
+def _history_frame(history: pd.DataFrame, regressors: Sequence[str]) -> pd.DataFrame:
+    """The history rows with a target, sorted by day, regressors filled."""
+    hist = history.loc[history["y"].notna(), ["ds", "y", *regressors]].copy()
+    hist["ds"] = pd.to_datetime(hist["ds"])
+    hist = hist.sort_values("ds", kind="mergesort")
+    for name in regressors:
+        hist[name] = _fill_regressor(hist[name], name)
+    return hist
+
+
+def _sorted_future(
+    future: pd.DataFrame, regressors: Sequence[str], hist: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """``future`` sorted by day with regressors filled, and the order that sorted it.
+
+    Prophet sorts by ``ds``; sorting here and undoing it at the end keeps the forecast
+    aligned with ``future``. A missing future price takes the last price of ``hist``.
+    """
+    fut = future[["ds", *regressors]].reset_index(drop=True)
+    fut["ds"] = pd.to_datetime(fut["ds"])
+    order = np.argsort(fut["ds"].to_numpy(), kind="stable")
+    fut = fut.iloc[order].reset_index(drop=True)
+    for name in regressors:
+        last = float(hist[name].iloc[-1]) if len(hist) else None
+        fut[name] = _fill_regressor(fut[name], name, last_known=last)
+    return fut, order
+
+
+def _spans_yearly(hist: pd.DataFrame) -> bool:
+    """Whether ``hist`` covers enough years to fit yearly seasonality."""
+    span = hist["ds"].max() - hist["ds"].min() if len(hist) else pd.Timedelta(0)
+    return span >= pd.Timedelta(days=365 * MIN_YEARS_FOR_YEARLY)
+
+
+def _new_model(
+    regressors: Sequence[str],
+    *,
+    holidays: pd.DataFrame | None,
+    weekly: bool,
+    yearly: bool,
+    uncertainty_samples: int,
+    seasonality_mode: str,
+) -> Prophet:
+    """An unfitted Prophet with the fast JSON writer and ``regressors`` added."""
+    model = _fast_stan_json(
+        Prophet(
+            weekly_seasonality=weekly,
+            yearly_seasonality=yearly,
+            daily_seasonality=False,
+            holidays=holidays if holidays is not None and len(holidays) else None,
+            seasonality_mode=seasonality_mode,
+            uncertainty_samples=uncertainty_samples,
+        )
+    )
+    for name in regressors:
+        model.add_regressor(name)
+    return model
+
+
+class _Prediction(NamedTuple):
+    """Prophet's parts of the forecast for the sorted future rows."""
+
+    frame: pd.DataFrame  # the future as Prophet set it up (scaled columns, ``trend``)
+    trend: np.ndarray
+    seasonal: pd.DataFrame  # predict_seasonal_components: the terms in model units
+    draws: np.ndarray | None  # predictive draws (rows x draws), None without sampling
+
+
+def _fit_and_predict(
+    model: Prophet, hist: pd.DataFrame, fut: pd.DataFrame, *, sample: bool
+) -> _Prediction:
+    """Fit ``model`` on ``hist`` and predict the ``fut`` rows only.
+
+    ``predict()`` would also draw interval samples; the future is set up once, the
+    deterministic parts are taken directly and the predictive samples drawn once.
+    """
+    model.fit(hist)
+    frame = model.setup_dataframe(fut.copy())
+    trend = np.asarray(model.predict_trend(frame), dtype=float)
+    frame["trend"] = trend
+    seasonal = model.predict_seasonal_components(frame)
+    draws = model.sample_posterior_predictive(frame, vectorized=True)["yhat"] if sample else None
+    return _Prediction(frame, trend, seasonal, draws)
+
+
+def _components_in_units(model: Prophet, prediction: _Prediction) -> dict[str, np.ndarray]:
+    """The components in demand units (0 where absent); they add up to ``yhat``."""
+    _, trend, seasonal, _ = prediction
+    multiplicative = (
+        set(model.component_modes["multiplicative"]) if model.component_modes else set()
+    )
+
+    def in_units(name: str) -> np.ndarray:
+        if name not in seasonal:
+            return np.zeros(len(trend))
+        values = seasonal[name].to_numpy(dtype=float)
+        return trend * values if name in multiplicative else values
+
+    return {
+        "trend": trend,
+        "weekly": in_units("weekly"),
+        "yearly": in_units("yearly"),
+        "holidays": in_units("holidays"),
+        "extra_regressors": in_units("extra_regressors_additive")
+        + in_units("extra_regressors_multiplicative"),
+        # Prophet predicts each regressor's term too (named after it), unused ones are 0.
+        **{f"{name}_effect": in_units(name) for name in REGRESSORS},
+    }
+
+
+def _forecast_frame(
+    model: Prophet, prediction: _Prediction, quantiles: Sequence[float]
+) -> pd.DataFrame:
+    """``ds``, ``yhat``, the quantile columns and the components, one row per future row."""
+    frame, trend, seasonal, draws = prediction
+    components = _components_in_units(model, prediction)
+    yhat = trend * (1 + seasonal["multiplicative_terms"].to_numpy(dtype=float)) + seasonal[
+        "additive_terms"
+    ].to_numpy(dtype=float)
+
+    out = {"ds": frame["ds"].to_numpy(), "yhat": np.maximum(yhat, 0.0)}
+    if draws is not None:
+        bands = non_crossing_quantiles(draws, quantiles)
+        out.update({quantile_column(q): bands[q] for q in quantiles})
+    else:
+        out.update({quantile_column(q): np.full(len(frame), np.nan) for q in quantiles})
+    out.update(components)
+    return pd.DataFrame(out)
+
+
 def prophet_forecast(
     history: pd.DataFrame,
     future: pd.DataFrame,
@@ -199,82 +329,18 @@ def prophet_forecast(
     if len(future) == 0:
         raise ValueError("future has no rows")
     regressors = _usable_regressors(history, future)
-    hist = history.loc[history["y"].notna(), ["ds", "y", *regressors]].copy()
-    hist["ds"] = pd.to_datetime(hist["ds"])
-    hist = hist.sort_values("ds", kind="mergesort")
-    for name in regressors:
-        hist[name] = _fill_regressor(hist[name], name)
-
-    # Prophet sorts by ds; sort here and undo it at the end to stay aligned with `future`.
-    fut = future[["ds", *regressors]].reset_index(drop=True)
-    fut["ds"] = pd.to_datetime(fut["ds"])
-    order = np.argsort(fut["ds"].to_numpy(), kind="stable")
-    fut = fut.iloc[order].reset_index(drop=True)
-    for name in regressors:
-        last = float(hist[name].iloc[-1]) if len(hist) else None
-        fut[name] = _fill_regressor(fut[name], name, last_known=last)
-
-    if yearly is None:
-        span = hist["ds"].max() - hist["ds"].min() if len(hist) else pd.Timedelta(0)
-        yearly = span >= pd.Timedelta(days=365 * MIN_YEARS_FOR_YEARLY)
-    model = _fast_stan_json(
-        Prophet(
-            weekly_seasonality=weekly,
-            yearly_seasonality=yearly,
-            daily_seasonality=False,
-            holidays=holidays if holidays is not None and len(holidays) else None,
-            seasonality_mode=seasonality_mode,
-            uncertainty_samples=uncertainty_samples,
-        )
+    hist = _history_frame(history, regressors)
+    fut, order = _sorted_future(future, regressors, hist)
+    model = _new_model(
+        regressors,
+        holidays=holidays,
+        weekly=weekly,
+        yearly=_spans_yearly(hist) if yearly is None else yearly,
+        uncertainty_samples=uncertainty_samples,
+        seasonality_mode=seasonality_mode,
     )
-    for name in regressors:
-        model.add_regressor(name)
-
     with _seeded_global_rng(seed):
-        model.fit(hist)
-        # predict() would also draw interval samples; set up the future once, take the
-        # deterministic parts directly and draw the predictive samples once.
-        frame = model.setup_dataframe(fut.copy())
-        trend = np.asarray(model.predict_trend(frame), dtype=float)
-        frame["trend"] = trend
-        seasonal = model.predict_seasonal_components(frame)
-        draws = (
-            model.sample_posterior_predictive(frame, vectorized=True)["yhat"]
-            if uncertainty_samples > 0
-            else None
-        )
-
-    multiplicative = (
-        set(model.component_modes["multiplicative"]) if model.component_modes else set()
-    )
-
-    def in_units(name: str) -> np.ndarray:
-        if name not in seasonal:
-            return np.zeros(len(frame))
-        values = seasonal[name].to_numpy(dtype=float)
-        return trend * values if name in multiplicative else values
-
-    components = {
-        "trend": trend,
-        "weekly": in_units("weekly"),
-        "yearly": in_units("yearly"),
-        "holidays": in_units("holidays"),
-        "extra_regressors": in_units("extra_regressors_additive")
-        + in_units("extra_regressors_multiplicative"),
-        # Prophet predicts each regressor's term too (named after it), unused ones are 0.
-        **{f"{name}_effect": in_units(name) for name in REGRESSORS},
-    }
-    yhat = trend * (1 + seasonal["multiplicative_terms"].to_numpy(dtype=float)) + seasonal[
-        "additive_terms"
-    ].to_numpy(dtype=float)
-
-    out = {"ds": frame["ds"].to_numpy(), "yhat": np.maximum(yhat, 0.0)}
-    if draws is not None:
-        bands = non_crossing_quantiles(draws, quantiles)
-        out.update({quantile_column(q): bands[q] for q in quantiles})
-    else:
-        out.update({quantile_column(q): np.full(len(frame), np.nan) for q in quantiles})
-    out.update(components)
-    result = pd.DataFrame(out)
+        prediction = _fit_and_predict(model, hist, fut, sample=uncertainty_samples > 0)
+    result = _forecast_frame(model, prediction, quantiles)
     result.index = order
     return result.sort_index()
