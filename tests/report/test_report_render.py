@@ -161,3 +161,12 @@ def test_thousand_series_make_one_file(tmp_path):
     # A re-write replaces the file and leaves no temporary file behind.
     report.write("x", path)
     assert path.read_text() == "x" and [p.name for p in path.parent.iterdir()] == ["r.html"]
+
+
+def test_style_and_script_are_inlined_from_the_package_assets():
+    text = report.render(_data([]), generated_at="now")
+    assert "<style>\nbody { font-family: system-ui" in text
+    assert "#series-list li.selected { background: #e8f0fb; }" in text
+    assert '<script>\n(function () {\n  "use strict";' in text and "})();\n</script>" in text
+    # The script's regular expression keeps its single backslash (escaped once in Python).
+    assert "split(/\\s+/)" in text
