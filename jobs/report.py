@@ -1,9 +1,9 @@
-"""spark-submit entry point: `report` (see skuplan.report)."""
+"""spark-submit entry point: `report` (see skuplan.pipeline.report)."""
 
 import sys
 
-from skuplan import report
 from skuplan.cli import main
+from skuplan.pipeline import report
 
 if __name__ == "__main__":
     sys.exit(main("report", report.run))

@@ -12,8 +12,8 @@ from html.parser import HTMLParser
 import pyspark.sql.functions as F
 import pytest
 
-from skuplan import delta_io, demo_data, report
-from skuplan.pipeline import run_all
+from skuplan import delta_io, demo_data
+from skuplan.pipeline import report, run_all
 
 from conftest import ROOT
 

@@ -1,10 +1,9 @@
-"""The report's Spark aggregations, on tiny hand-made tables."""
+"""The report's accuracy and plan summaries, on tiny hand-made tables."""
 
 import datetime as dt
-import json
 
-import pyspark.sql.functions as F
 import pytest
+from chispa import assert_df_equality
 
 from skuplan.report import data
 
@@ -58,118 +57,36 @@ def test_mase_histogram_bins_and_caps(spark):
     assert [tuple(r) for r in data.mase_histogram(far).collect()] == [("chosen", data.MASE_BINS, 1)]
 
 
-def test_history_keeps_the_latest_load_of_each_day_inside_the_window(spark):
-    d = lambda n: RUN - dt.timedelta(days=n)  # noqa: E731
+PLAN = (
+    "sku string, location string, supplier string, plan_status string, order_qty double, "
+    "order_value double, projected_stockout_date date, run_id string"
+)
+
+
+def _plan(spark):
     rows = [
-        ("A", "L", d(1), 5.0, False, d(1)),
-        ("A", "L", d(1), 7.0, True, RUN),  # re-sent later: replaces the first
-        ("A", "L", d(3), 2.0, False, d(2)),
-        ("A", "L", d(3), 1.0, True, d(3)),  # an earlier load of the same day
-        ("A", "L", d(4), 9.0, False, d(2)),  # outside a 3-day window
-        ("A", "L", RUN, 1.0, False, RUN),  # the run date itself is not history
-        ("B", "L", d(2), 3.333, False, d(2)),
+        ("A", "L", "S1", "planned", 10.0, 100.0, None, "p1"),
+        ("B", "L", "S1", "needs_review", 5.0, 50.0, RUN, "p1"),
+        ("C", "L", "S2", "planned", 2.0, 40.0, RUN, "p1"),
+        ("D", "L", None, "planned", 1.0, 5.0, None, "p1"),
+        ("E", "L", "S2", "planned", 0.0, 0.0, None, "p1"),  # no order
+        ("F", "L", None, "not_planned", None, None, None, "p1"),
     ]
-    clean = spark.createDataFrame(
-        rows,
-        "sku string, location string, date date, qty double, is_stockout boolean, load_date date",
+    return spark.createDataFrame(rows, PLAN)
+
+
+def test_orders_by_supplier_count_released_and_held_lines(spark):
+    expected = spark.createDataFrame(
+        [("S1", 2, 15.0, 150.0, 1, 1), ("S2", 1, 2.0, 40.0, 1, 0), ("(none)", 1, 1.0, 5.0, 1, 0)],
+        "supplier string, order_lines bigint, units double, value double, "
+        "released_lines bigint, held_lines bigint",
     )
-    got = {r.sku: r.h for r in data.history_arrays(clean, RUN, 3).collect()}
-    assert (got["A"].t, got["A"].y, got["A"].so) == ([-3, -1], [2.0, 7.0], [-1])
-    assert (got["B"].t, got["B"].y, got["B"].so) == ([-2], [3.33], [])
+    got = data.orders_by_supplier(_plan(spark))
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def _forecasts(spark):
-    rows = [
-        (sku, "L", RUN + dt.timedelta(days=t), model, 10.0 + t, 6.0, 10.0, 14.123)
-        for sku, model in (("A", "lightgbm"), ("B", "seasonal_naive"))
-        for t in (1, 0)
-    ]
-    return spark.createDataFrame(
-        rows,
-        "sku string, location string, date date, model string, yhat double, q10 double, "
-        "q50 double, q90 double",
+def test_plan_totals_count_lines_needing_review_and_stockouts(spark):
+    expected = spark.createDataFrame(
+        [(6, 1, 2, "p1")], "lines bigint, review bigint, stockouts bigint, run_id string"
     )
-
-
-def test_drivers_of_the_chosen_model_largest_first_and_the_rest_as_other(spark):
-    fc = data.forecast_arrays(_forecasts(spark), RUN, ("q10", "q90"))
-    rows = [
-        ("A", "L", RUN + dt.timedelta(days=t), model, driver, c)
-        for model in ("lightgbm", "prophet")  # prophet was not chosen for A: left out
-        for t, contributions in ((0, (3.0, -1.0, 0.5, 0.25)), (1, (2.0, 1.5, -0.5, 0.25)))
-        for driver, c in zip(("promotion", "price", "weekday", "trend"), contributions, strict=True)
-    ]
-    explanations = spark.createDataFrame(
-        rows,
-        "sku string, location string, date date, model string, driver string, contribution double",
-    )
-    models = fc.select("sku", "location", F.col("m").alias("model"))
-    (a,) = data.driver_arrays(explanations, models, RUN, max_drivers=2).collect()
-    # |promotion| 5, |price| 2.5, |weekday| 1, |trend| 0.5: the last two summed.
-    assert [(d.n, d.t, d.c) for d in a.d] == [
-        ("promotion", [0, 1], [3.0, 2.0]),
-        ("price", [0, 1], [-1.0, 1.5]),
-        (data.SMALLER_DRIVERS, [0, 1], [0.75, -0.25]),
-    ]
-
-
-def test_series_payload_is_compact_json_with_plan_and_history(spark):
-    fc = data.forecast_arrays(_forecasts(spark), RUN, ("q10", "q90"))
-    history = spark.createDataFrame(
-        [("A", "L", RUN - dt.timedelta(days=1), 4.0, True, RUN)],
-        "sku string, location string, date date, qty double, is_stockout boolean, load_date date",
-    )
-    plan = spark.createDataFrame(
-        [("A", "L", "needs_review", 12.0, "S1", "held for review: ...", RUN, None, 120.0)],
-        "sku string, location string, plan_status string, order_qty double, supplier string, "
-        "reason string, projected_stockout_date date, projected_stockout_date_with_plan date, "
-        "order_value double",
-    )
-    got = {
-        r.sku: r
-        for r in data.series_payloads(
-            fc, data.history_arrays(history, RUN, 7), _metrics(spark), None, plan, None
-        ).collect()
-    }
-    a, b = json.loads(got["A"].payload), json.loads(got["B"].payload)
-    assert a == {
-        "s": "A",
-        "l": "L",
-        "m": "lightgbm",
-        "e": 0.5,
-        "n": 1.0,
-        "p": {
-            "status": "needs_review",
-            "qty": 12.0,
-            "supplier": "S1",
-            "reason": "held for review: ...",
-            "stockout": "2026-06-30",
-        },
-        "h": {"t": [-1], "y": [4.0], "so": [-1]},
-        "f": {
-            "t": [0, 1],
-            "y": [10.0, 11.0],
-            "lo": [6.0, 6.0],
-            "mid": [10.0, 10.0],
-            "hi": [14.12, 14.12],
-        },
-    }
-    assert set(b) == {"s", "l", "m", "e", "n", "f"}  # no history, no plan line: keys left out
-
-
-def test_past_the_cap_the_list_keeps_held_lines_stockouts_and_large_orders(spark):
-    keys = spark.createDataFrame([(k, "L") for k in "ABCDE"], "sku string, location string")
-    plan = spark.createDataFrame(
-        [
-            ("A", "L", "planned", None, 500.0),
-            ("B", "L", "planned", RUN, 10.0),
-            ("C", "L", "needs_review", None, 1.0),
-            ("D", "L", "planned", None, 900.0),
-            ("E", "L", "not_planned", None, None),
-        ],
-        "sku string, location string, plan_status string, projected_stockout_date date, "
-        "order_value double",
-    )
-    got = [r.sku for r in data.first_series(keys, plan, 3).collect()]
-    assert got == ["C", "B", "D"]
-    assert [r.sku for r in data.first_series(keys, None, 2).collect()] == ["A", "B"]
+    assert_df_equality(data.plan_totals(_plan(spark)), expected, ignore_nullable=True)

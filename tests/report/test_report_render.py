@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import plotly.offline
 
-from skuplan import report
 from skuplan.report.data import CHOSEN, REVIEW_COLUMNS, STOCKOUT_COLUMNS, PlanTables, ReportData
+from skuplan.report.page import render
 
 RUN = dt.date(2026, 6, 30)
 
 
 def synthetic_payload(sku, location, rng, *, history_days=182, horizon=28, drivers=6):
-    """One series' payload as ``skuplan.report.data`` builds it in Spark."""
+    """One series' payload as ``skuplan.report.series`` builds it in Spark."""
     level = rng.uniform(1, 50)
     y = np.round(rng.poisson(level, history_days).astype(float), 2)
     f = np.round(np.full(horizon, level), 2)
@@ -108,7 +108,7 @@ def _series_data(text):
 def test_report_is_one_self_contained_file_with_every_section():
     rng = np.random.default_rng(1)
     series = [synthetic_payload(f"SKU{i}", "L1", rng) for i in range(3)]
-    text = report.render(_data(series), generated_at="now")
+    text = render(_data(series), generated_at="now")
 
     # plotly.js inlined exactly once; nothing is fetched from elsewhere.
     assert text.count(plotly.offline.get_plotlyjs()) == 1
@@ -131,7 +131,7 @@ def test_report_is_one_self_contained_file_with_every_section():
 def test_text_from_the_data_cannot_break_out_of_the_page():
     rng = np.random.default_rng(2)
     evil = synthetic_payload("</script><script>alert(1)</script>", "L<1>", rng)
-    text = report.render(_data([evil]), generated_at="<now>")
+    text = render(_data([evil]), generated_at="<now>")
     assert "<script>alert(1)" not in text
     assert "&lt;S1&gt;" in text and "<S1>" not in text  # table cells are escaped
     (series,) = _series_data(text)
@@ -141,23 +141,26 @@ def test_text_from_the_data_cannot_break_out_of_the_page():
 def test_missing_plan_and_metrics_are_said_not_drawn():
     data = _data([], plan=False)
     data = ReportData(**{**data.__dict__, "accuracy": pd.DataFrame()})
-    text = report.render(data, generated_at="now")
+    text = render(data, generated_at="now")
     assert "No reorder plan for this run date." in text
     assert "No backtest metrics for this run date." in text
     assert _series_data(text) == []
 
 
-def test_thousand_series_make_one_file(tmp_path):
+def test_thousand_series_make_one_page():
     rng = np.random.default_rng(3)
     series = [synthetic_payload(f"SKU{i:04d}", f"L{i % 10}", rng) for i in range(1000)]
-    path = tmp_path / "reports" / "r.html"
-    size = report.write(report.render(_data(series, series_total=1200), generated_at="now"), path)
-    assert path.stat().st_size == size
-    text = path.read_text()
+    text = render(_data(series, series_total=1200), generated_at="now")
     data = _series_data(text)
     assert len(data) == 1000 and data[999]["s"] == "SKU0999"
     assert len(data[0]["h"]["t"]) == 182 and len(data[0]["d"]) == 6
     assert "1,200 series forecast, 1,000 in the explorer" in text
-    # A re-write replaces the file and leaves no temporary file behind.
-    report.write("x", path)
-    assert path.read_text() == "x" and [p.name for p in path.parent.iterdir()] == ["r.html"]
+
+
+def test_style_and_script_are_inlined_from_the_package_assets():
+    text = render(_data([]), generated_at="now")
+    assert "<style>\nbody { font-family: system-ui" in text
+    assert "#series-list li.selected { background: #e8f0fb; }" in text
+    assert '<script>\n(function () {\n  "use strict";' in text and "})();\n</script>" in text
+    # The script's regular expression keeps its single backslash (escaped once in Python).
+    assert "split(/\\s+/)" in text

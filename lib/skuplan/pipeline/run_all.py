@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from skuplan import logs, report
+from skuplan import logs
 from skuplan.conf import Conf
-from skuplan.pipeline import forecast, plan, validate
+from skuplan.pipeline import forecast, plan, report, validate
 
 OUTPUT_TABLES = (
     "clean_sales",
