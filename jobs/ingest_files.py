@@ -1,4 +1,4 @@
-"""spark-submit entry point: `ingest_files` (see skuplan.quality.loader.run).
+"""spark-submit entry point: `ingest_files` (see skuplan.pipeline.ingest).
 
 Example: jobs/ingest_files.py --run-date 2026-06-30 --set validation.ingest.file=sales.csv
 """
@@ -6,7 +6,7 @@ Example: jobs/ingest_files.py --run-date 2026-06-30 --set validation.ingest.file
 import sys
 
 from skuplan.cli import main
-from skuplan.quality import loader
+from skuplan.pipeline import ingest
 
 if __name__ == "__main__":
-    sys.exit(main("ingest_files", loader.run))
+    sys.exit(main("ingest_files", ingest.run))

@@ -10,8 +10,8 @@ import datetime as dt
 from collections.abc import Iterable
 
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import StructType
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql.types import StructField, StructType
 
 from skuplan import delta_io, logs, runs
 from skuplan.conf import Conf
@@ -79,9 +79,14 @@ class StageTables:
         stamps = {"run_date": F.lit(self.run_date), "run_id": F.lit(self.run_id)}
         if schema is None:
             return df.select(*[v.alias(k) for k, v in stamps.items()], "*")
-        return df.select(
-            *[stamps.get(f.name, F.col(f.name)).cast(f.dataType).alias(f.name) for f in schema]
-        )
+
+        def column(f: StructField) -> Column:
+            if f.name in stamps:
+                return stamps[f.name].cast(f.dataType).alias(f.name)
+            same = df.schema[f.name].dataType.simpleString() == f.dataType.simpleString()
+            return (F.col(f.name) if same else F.col(f.name).cast(f.dataType)).alias(f.name)
+
+        return df.select(*[column(f) for f in schema])
 
     def replace(self, df: DataFrame, key: str, column: str = "run_date") -> None:
         """Replace this run date's partition (``column`` = the run date) of ``key`` with ``df``."""

@@ -24,13 +24,12 @@ import pyspark.sql.functions as F
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from skuplan import delta_io
 from skuplan.conf import Conf
 from skuplan.errors import DataQualityError, InputError
-from skuplan.pipeline.io import new_run_id
+from skuplan.pipeline.io import StageTables
 from skuplan.quality import gates, hygiene, results, rules, suites
 from skuplan.quality.gates import GateOutcome
-from skuplan.schemas import CLEAN_SALES, INVENTORY, ITEMS, LOCATIONS, RAW_SALES
+from skuplan.schemas import CLEAN_SALES, INVENTORY, ITEMS, LOCATIONS, QUARANTINE, RAW_SALES
 
 log = logging.getLogger(__name__)
 
@@ -91,63 +90,53 @@ def run(spark: SparkSession, conf: Conf) -> ValidationSummary:
         InputError: the raw or master tables are missing, or nothing was loaded that day.
         DataQualityError: a critical gate failed; the clean table is left untouched.
     """
-    run_id = new_run_id("validate_sales", conf.run_date)
-    runner = suites.SuiteRunner(conf.data_docs_dir(), run_name=run_id)
-    inputs = _read_inputs(spark, conf)
+    tables = StageTables(spark, conf, "validate_sales")
+    runner = suites.SuiteRunner(conf.data_docs_dir(), run_name=tables.run_id)
+    inputs = read_inputs(tables)
     schema_gates = gates.with_severity(_schema_gates(inputs), conf.validation.warning_gates)
     if gates.blocking_message(schema_gates):
-        _record(spark, conf, run_id, runner, {}, schema_gates)
+        _record(tables, runner, {}, schema_gates)
         raise DataQualityError(gates.blocking_message(schema_gates))
 
-    raw_all_df, items_df, locations_df, inventory_df = inputs
+    raw_all_df, items_df, locations_df, _ = inputs
     raw_df = raw_all_df.filter(F.col("load_date") == F.lit(conf.run_date))
-    flagged_df = flag_rows(raw_df, conf, items_df, locations_df).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    flagged_df = flag_rows(raw_df, conf, items_df, locations_df)
+    flagged_df = flagged_df.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        ev = evaluate(
-            spark, conf, run_id, runner, flagged_df, raw_all_df, items_df, locations_df,
-            inventory_df,
-        )  # fmt: skip
+        ev = evaluate(tables, runner, flagged_df, inputs)
         all_gates = schema_gates + ev.gates
-        _record(spark, conf, run_id, runner, ev.expectations, all_gates)
+        _record(tables, runner, ev.expectations, all_gates)
         message = gates.blocking_message(all_gates)
         if message:
             raise DataQualityError(message)
-        delta_io.replace_partition(
-            ev.quarantine_df, conf.table("quarantine"), "run_date", conf.run_date
-        )
-        delta_io.replace_partition(
-            ev.clean_df, conf.table("clean_sales"), "load_date", conf.run_date
-        )
+        tables.replace(ev.quarantine_df, "quarantine")
+        tables.replace(ev.clean_df, "clean_sales", "load_date")
     finally:
         flagged_df.unpersist()
 
-    imputed, outliers = _check_conservation(spark, conf, ev.measures.rows_in)
+    imputed, outliers = _check_conservation(tables, ev.measures.rows_in)
     warnings = tuple(g.name for g in all_gates if not g.success)
     for g in all_gates:
         if not g.success:
             log.warning("gate %s failed (warning only): %s", g.name, g.message)
     m = ev.measures
     summary = ValidationSummary(
-        run_id, m.rows_in, m.clean, m.rows_in - m.clean, m.by_reason, imputed, outliers, warnings
-    )
+        tables.run_id, m.rows_in, m.clean, m.rows_in - m.clean, m.by_reason, imputed, outliers,
+        warnings,
+    )  # fmt: skip
     log.info("%s", summary)
     return summary
 
 
-def _read_inputs(spark: SparkSession, conf: Conf):
-    raw_all_df = delta_io.read_table(spark, conf.table("raw_sales"), what="raw sales")
-    items_df = delta_io.read_table(spark, conf.table("items"), what="item master")
-    locations_df = delta_io.read_table(spark, conf.table("locations"), what="location master")
-    # Validation does not need the inventory snapshot; its absence is a gate, not a crash.
-    inventory_ref = conf.table("inventory")
-    inventory_df = (
-        delta_io.read_table(spark, inventory_ref, what="inventory snapshot")
-        if delta_io.table_exists(spark, inventory_ref)
-        else None
+def read_inputs(tables: StageTables):
+    """Raw sales, the item and location masters, and the inventory snapshot (None when
+    missing: validation does not need it, and its absence is a gate, not a crash)."""
+    return (
+        tables.read("raw_sales"),
+        tables.read("items", what="item master"),
+        tables.read("locations", what="location master"),
+        tables.optional("inventory", what="inventory snapshot"),
     )
-    return raw_all_df, items_df, locations_df, inventory_df
 
 
 def _schema_gates(inputs) -> list[GateOutcome]:
@@ -187,36 +176,22 @@ def flag_rows(
     )
 
 
-def evaluate(
-    spark: SparkSession,
-    conf: Conf,
-    run_id: str,
-    runner: suites.SuiteRunner,
-    flagged_df: DataFrame,
-    raw_all_df: DataFrame,
-    items_df: DataFrame,
-    locations_df: DataFrame,
-    inventory_df: DataFrame | None,
-) -> Evaluation:
-    """Measure, gate and run the suites; return the outcomes and the (lazy) output frames.
-
-    Raises:
-        InputError: no raw sales were loaded on the run date.
-    """
+def table_gates(m: Measures, raw_all_df: DataFrame, conf: Conf) -> list[GateOutcome]:
+    """The gates on the load as a whole: quarantine share, row count change, freshness and
+    master coverage."""
     v = conf.validation
-    m = _measure(flagged_df)
-    if m.rows_in == 0:
-        raise InputError(f"no raw sales loaded on {conf.run_date} in {conf.table('raw_sales')}")
-    table_gates = [
+    previous = _previous_load_rows(raw_all_df, conf.run_date)
+    return [
         gates.quarantine_share_gate(m.rows_in - m.clean, m.rows_in, v.max_quarantine_share),
-        gates.row_count_change_gate(
-            m.rows_in, _previous_load_rows(raw_all_df, conf.run_date), v.max_row_count_change
-        ),
+        gates.row_count_change_gate(m.rows_in, previous, v.max_row_count_change),
         gates.freshness_gate(m.latest_clean_date, conf.run_date, v.max_staleness_days),
         gates.master_coverage_gate(m.known, m.keyed, v.min_master_coverage),
     ]
 
-    typed_clean_df = rules.filter_clean(flagged_df).select(
+
+def typed_clean(flagged_df: DataFrame, run_id: str) -> DataFrame:
+    """The clean rows with their parsed values under the contract's names."""
+    return rules.filter_clean(flagged_df).select(
         F.col("p_sku").alias("sku"),
         F.col("p_location").alias("location"),
         F.col("p_date").alias("date"),
@@ -227,43 +202,66 @@ def evaluate(
         "load_date",
         F.lit(run_id).alias("run_id"),
     )
-    frames = {
-        "clean_sales": typed_clean_df,
-        "items": items_df,
-        "locations": locations_df,
-        "inventory": inventory_df,
-    }
-    expectations: dict[str, list[suites.ExpectationOutcome]] = {}
-    for table, suite_path in v.suites.items():
-        if suite_path is None or frames[table] is None:
-            continue
-        outcomes = runner.validate(frames[table], suites.load_suite(conf.resolve(suite_path)))
-        expectations[table] = outcomes
-        table_gates.append(gates.suite_gate(table, outcomes))
 
-    clean_df = typed_clean_df.transform(
+
+def run_suites(
+    conf: Conf, runner: suites.SuiteRunner, frames: dict[str, DataFrame | None]
+) -> dict[str, list[suites.ExpectationOutcome]]:
+    """Each table's Great Expectations suite (``validation.suites``), where both exist."""
+    expectations = {}
+    for table, suite_path in conf.validation.suites.items():
+        if suite_path is not None and frames[table] is not None:
+            suite = suites.load_suite(conf.resolve(suite_path))
+            expectations[table] = runner.validate(frames[table], suite)
+    return expectations
+
+
+def with_hygiene(clean_df: DataFrame, conf: Conf) -> DataFrame:
+    """Outliers flagged and, when configured, missing days imputed (``CLEAN_COLUMNS``)."""
+    v = conf.validation
+    clean_df = clean_df.transform(
         hygiene.with_outlier_flag,
         k=v.outliers.k,
         min_scale=v.outliers.min_scale,
         min_points=v.outliers.min_points,
     )
-    clean_df = (
-        clean_df.transform(hygiene.with_filled_dates)
-        if v.impute_missing_dates
-        else clean_df.withColumn("is_imputed", F.lit(False))
-    )
-    quarantine_df = rules.filter_quarantined(flagged_df).select(
-        *RAW_COLUMNS,
-        "reasons",
-        F.lit(conf.run_date).alias("run_date"),
-        F.lit(run_id).alias("run_id"),
-    )
+    if v.impute_missing_dates:
+        clean_df = clean_df.transform(hygiene.with_filled_dates)
+    else:
+        clean_df = clean_df.withColumn("is_imputed", F.lit(False))
+    return clean_df.select(*CLEAN_COLUMNS)
+
+
+def evaluate(
+    tables: StageTables,
+    runner: suites.SuiteRunner,
+    flagged_df: DataFrame,
+    inputs: tuple[DataFrame, DataFrame, DataFrame, DataFrame | None],
+) -> Evaluation:
+    """Measure, gate and run the suites; return the outcomes and the (lazy) output frames.
+
+    Raises:
+        InputError: no raw sales were loaded on the run date.
+    """
+    conf = tables.conf
+    raw_all_df, items_df, locations_df, inventory_df = inputs
+    m = _measure(flagged_df)
+    if m.rows_in == 0:
+        raise InputError(f"no raw sales loaded on {conf.run_date} in {tables.ref('raw_sales')}")
+    clean_df = typed_clean(flagged_df, tables.run_id)
+    frames = {"clean_sales": clean_df, "items": items_df, "locations": locations_df,
+              "inventory": inventory_df}  # fmt: skip
+    expectations = run_suites(conf, runner, frames)
+    suite_gates = [gates.suite_gate(table, outcomes) for table, outcomes in expectations.items()]
+    quarantined_df = rules.filter_quarantined(flagged_df).select(*RAW_COLUMNS, "reasons")
     return Evaluation(
         measures=m,
-        gates=gates.with_severity(table_gates, v.warning_gates),
+        gates=gates.with_severity(
+            table_gates(m, raw_all_df, conf) + suite_gates, conf.validation.warning_gates
+        ),
         expectations=expectations,
-        clean_df=clean_df.select(*CLEAN_COLUMNS),
-        quarantine_df=quarantine_df,
+        clean_df=with_hygiene(clean_df, conf),
+        quarantine_df=tables.stamp(quarantined_df, QUARANTINE),
     )
 
 
@@ -304,36 +302,34 @@ def _previous_load_rows(raw_all_df: DataFrame, run_date: dt.date) -> int | None:
 
 
 def _record(
-    spark: SparkSession,
-    conf: Conf,
-    run_id: str,
+    tables: StageTables,
     runner: suites.SuiteRunner,
     expectations: dict[str, list[suites.ExpectationOutcome]],
     all_gates: list[GateOutcome],
 ) -> None:
     """Write this run's dq_results (replacing the run date's) and the Data Docs site."""
     dq_df = results.results_df(
-        spark,
-        run_date=conf.run_date,
-        run_id=run_id,
+        tables.spark,
+        run_date=tables.run_date,
+        run_id=tables.run_id,
         expectations=expectations,
         gates=all_gates,
     )
-    delta_io.replace_partition(dq_df, conf.table("dq_results"), "run_date", conf.run_date)
+    tables.replace(dq_df, "dq_results")
     if expectations:
         index = runner.build_docs()
         log.info("data docs: %s", index)
 
 
-def _check_conservation(spark: SparkSession, conf: Conf, rows_in: int) -> tuple[int, int]:
+def _check_conservation(tables: StageTables, rows_in: int) -> tuple[int, int]:
     """Re-read what was written: observed clean + quarantined rows must equal rows loaded.
 
     Returns:
         The numbers of imputed days and of flagged outliers written for this load.
     """
     written = (
-        delta_io.read_table(spark, conf.table("clean_sales"))
-        .filter(F.col("load_date") == F.lit(conf.run_date))
+        tables.read("clean_sales")
+        .filter(F.col("load_date") == F.lit(tables.run_date))
         .agg(
             F.count_if(~F.col("is_imputed")).alias("observed"),
             F.count_if(F.col("is_imputed")).alias("imputed"),
@@ -341,11 +337,7 @@ def _check_conservation(spark: SparkSession, conf: Conf, rows_in: int) -> tuple[
         )
         .first()
     )
-    written_quarantine = (
-        delta_io.read_table(spark, conf.table("quarantine"))
-        .filter(F.col("run_date") == F.lit(conf.run_date))
-        .count()
-    )
+    written_quarantine = tables.read("quarantine").transform(tables.of_run_date).count()
     observed = written["observed"] or 0
     if observed + written_quarantine != rows_in:
         raise DataQualityError(

@@ -20,9 +20,7 @@ import pyspark.sql.functions as F
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
-from skuplan import delta_io
-from skuplan.conf import Conf
-from skuplan.errors import ConfigError, InputError
+from skuplan.errors import InputError
 from skuplan.schemas import RAW_SALES
 
 _CHUNK = 1 << 20
@@ -75,6 +73,26 @@ def _stage_csv(path: Path, staging_dir: Path) -> Path:
     return staged
 
 
+def _read_file(spark: SparkSession, path: Path, staging_dir: Path) -> DataFrame:
+    """The file as Spark reads it: Parquet as is, CSV (normalised first) as text columns."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            return spark.read.parquet(str(path))
+        staged = _stage_csv(path, staging_dir)
+        return (
+            spark.read.option("header", True)
+            .option("inferSchema", False)
+            .option("multiLine", True)  # quoted fields may hold line breaks
+            .option("quote", '"')
+            .option("escape", '"')
+            .option("mode", "PERMISSIVE")
+            .csv(str(staged))
+        )
+    except AnalysisException as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise InputError(f"cannot read {path}: {first_line}") from None
+
+
 def read_raw_file(
     spark: SparkSession,
     path: str | Path,
@@ -100,24 +118,7 @@ def read_raw_file(
         InputError: the file is missing or unreadable, or lacks a mapped column.
     """
     path = Path(path)
-    is_parquet = path.suffix.lower() == ".parquet"
-    try:
-        if is_parquet:
-            df = spark.read.parquet(str(path))
-        else:
-            staged = _stage_csv(path, staging_dir)
-            df = (
-                spark.read.option("header", True)
-                .option("inferSchema", False)
-                .option("multiLine", True)  # quoted fields may hold line breaks
-                .option("quote", '"')
-                .option("escape", '"')
-                .option("mode", "PERMISSIVE")
-                .csv(str(staged))
-            )
-    except AnalysisException as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise InputError(f"cannot read {path}: {first_line}") from None
+    df = _read_file(spark, path, staging_dir)
     # Header names are trimmed: exports often pad them.
     df = df.toDF(*[c.strip() for c in df.columns])
     # The keys, date and quantity must be there; a missing optional column loads as null.
@@ -138,30 +139,4 @@ def read_raw_file(
         ],
         F.lit(source).alias("source"),
         F.lit(load_date).alias("load_date"),
-    )
-
-
-def run(spark: SparkSession, conf: Conf) -> str:
-    """Load ``validation.ingest.file`` into raw_sales as the load of ``conf.run_date``.
-
-    Re-running the same date replaces that load (``replaceWhere`` on ``load_date``).
-
-    Raises:
-        ConfigError: no file was given.
-        InputError: the file cannot be read or lacks a mapped column.
-    """
-    ingest = conf.validation.ingest
-    if ingest.file is None:
-        raise ConfigError("no file to load: pass --set validation.ingest.file=PATH")
-    raw_df = read_raw_file(
-        spark,
-        conf.resolve(ingest.file),
-        columns=conf.validation.sources[ingest.source].columns,
-        source=ingest.source,
-        load_date=conf.run_date,
-        staging_dir=conf.resolve(conf.warehouse) / "_staging" / conf.run_date.isoformat(),
-    )
-    delta_io.replace_partition(raw_df, conf.table("raw_sales"), "load_date", conf.run_date)
-    return (
-        f"ingest_files: {ingest.file} ({ingest.source}) loaded into raw_sales for {conf.run_date}"
     )
