@@ -676,7 +676,7 @@ def _simulate(
         .select(F.lit("series").alias("level"), "*")
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        overall_df = overall_simulation(series_out_df)
+        overall_df = simulation.overall_simulation(series_out_df)
         out_df = _as_table(
             series_out_df.unionByName(overall_df), POLICY_SIMULATION, run_date, run_id
         )
@@ -696,48 +696,4 @@ def _simulate(
         (row["achieved_csl"], row["target"])
         if row is not None and row["achieved_csl"] is not None
         else None
-    )
-
-
-def overall_simulation(series_df: DataFrame) -> DataFrame:
-    """Aggregate the series rows per target type (``level = overall``, no keys).
-
-    Divisions are ``try_divide``: a group without cycles (short replays) has no CSL, not an
-    error. CSL is pooled over cycles (stocked-out cycles / cycles) against the cycle-weighted mean
-    target; fill rate over demand against the demand-weighted mean target. Only ``ok``
-    series count.
-    """
-    ok = series_df.filter(F.col("status") == "ok")
-    return (
-        ok.groupBy("target_type")
-        .agg(
-            F.lit("overall").alias("level"),
-            F.lit(None).cast("string").alias("sku"),
-            F.lit(None).cast("string").alias("location"),
-            F.lit("all").alias("policy"),
-            F.when(
-                F.first("target_type") == "csl",
-                F.try_divide(F.sum(F.col("target") * F.col("cycles")), F.sum("cycles")),
-            )
-            .otherwise(F.try_divide(F.sum(F.col("target") * F.col("demand")), F.sum("demand")))
-            .alias("target"),
-            F.lit(None).cast("string").alias("ss_method"),
-            F.lit(None).cast("double").alias("sigma_protection"),
-            F.max("sim_days").alias("sim_days"),
-            F.sum("cycles").alias("cycles"),
-            F.sum("stockout_cycles").alias("stockout_cycles"),
-            (1 - F.try_divide(F.sum("stockout_cycles"), F.sum("cycles"))).alias("achieved_csl"),
-            F.sum("demand").alias("demand"),
-            F.sum("filled").alias("filled"),
-            F.try_divide(F.sum("filled"), F.sum("demand")).alias("achieved_fill_rate"),
-            F.sum("avg_on_hand").alias("avg_on_hand"),
-            F.sum("orders").alias("orders"),
-            F.sum("holding_cost").alias("holding_cost"),
-            F.sum("ordering_cost").alias("ordering_cost"),
-            F.sum("shortage_cost").alias("shortage_cost"),
-            F.sum("total_cost").alias("total_cost"),
-            F.lit("ok").alias("status"),
-            F.lit(None).cast("string").alias("error"),
-        )
-        .select("level", *[f.name for f in POLICY_SIMULATION_SERIES.fields])
     )

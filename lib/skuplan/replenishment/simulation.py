@@ -17,6 +17,8 @@ Achieved cycle service level: a cycle runs from one receipt to the next; it stoc
 net inventory was below zero just before the next receipt. The first cycle (which starts
 from the initial stock, not from a receipt) is not counted. Fill rate: the share of demand
 served from stock on the day it occurs.
+
+:func:`overall_simulation` pools the series rows per target type (a Spark aggregation).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame
 
 from skuplan.replenishment import safety_stock as ss
 from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS, POLICY_SQ
@@ -321,3 +325,53 @@ def _result(
         "error": None,
     }
     return pd.DataFrame([row])
+
+
+def overall_simulation(series_df: DataFrame) -> DataFrame:
+    """Aggregate the series rows per target type (``level = overall``, no keys).
+
+    Divisions are ``try_divide``: a group without cycles (short replays) has no CSL, not an
+    error. CSL is pooled over cycles (stocked-out cycles / cycles) against the cycle-weighted mean
+    target; fill rate over demand against the demand-weighted mean target. Only ``ok``
+    series count.
+
+    Args:
+        series_df: rows of :func:`simulate_series` (the ``POLICY_SIMULATION_SERIES`` columns).
+
+    Returns:
+        One row per target type: ``level`` and the ``POLICY_SIMULATION_SERIES`` columns.
+    """
+    ok = series_df.filter(F.col("status") == "ok")
+    return (
+        ok.groupBy("target_type")
+        .agg(
+            F.lit("overall").alias("level"),
+            F.lit(None).cast("string").alias("sku"),
+            F.lit(None).cast("string").alias("location"),
+            F.lit("all").alias("policy"),
+            F.when(
+                F.first("target_type") == "csl",
+                F.try_divide(F.sum(F.col("target") * F.col("cycles")), F.sum("cycles")),
+            )
+            .otherwise(F.try_divide(F.sum(F.col("target") * F.col("demand")), F.sum("demand")))
+            .alias("target"),
+            F.lit(None).cast("string").alias("ss_method"),
+            F.lit(None).cast("double").alias("sigma_protection"),
+            F.max("sim_days").alias("sim_days"),
+            F.sum("cycles").alias("cycles"),
+            F.sum("stockout_cycles").alias("stockout_cycles"),
+            (1 - F.try_divide(F.sum("stockout_cycles"), F.sum("cycles"))).alias("achieved_csl"),
+            F.sum("demand").alias("demand"),
+            F.sum("filled").alias("filled"),
+            F.try_divide(F.sum("filled"), F.sum("demand")).alias("achieved_fill_rate"),
+            F.sum("avg_on_hand").alias("avg_on_hand"),
+            F.sum("orders").alias("orders"),
+            F.sum("holding_cost").alias("holding_cost"),
+            F.sum("ordering_cost").alias("ordering_cost"),
+            F.sum("shortage_cost").alias("shortage_cost"),
+            F.sum("total_cost").alias("total_cost"),
+            F.lit("ok").alias("status"),
+            F.lit(None).cast("string").alias("error"),
+        )
+        .select("level", *[f.name for f in POLICY_SIMULATION_SERIES.fields])
+    )
