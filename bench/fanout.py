@@ -33,14 +33,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import cpu_text, own_cpu_seconds, tree_cpu_seconds  # noqa: E402
 
-from skuplan import delta_io, demo_data, fanout  # noqa: E402
+from skuplan import delta_io, fanout  # noqa: E402
 from skuplan.columns import KEYS  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
 from skuplan.forecasting.transport import (  # noqa: E402
     series_records,
     series_records_schema,
 )
-from skuplan.pipeline import validate  # noqa: E402
+from skuplan.pipeline import demo, validate  # noqa: E402
 from skuplan.pipeline.forecast import (  # noqa: E402
     HISTORY_COLUMNS,
     engine_spec,
@@ -81,7 +81,7 @@ def measure(
             ],
         )
         spark = get_session(conf)
-        demo_data.run(spark, conf)
+        demo.run(spark, conf)
         validate.run(spark, conf)
         history_df = delta_io.read_table(spark, conf.table("clean_sales")).select(*HISTORY_COLUMNS)
         history_df = history_df.filter(history_df.date < RUN_DATE).cache()

@@ -37,9 +37,8 @@ RUN_DATE = dt.date(2026, 6, 30)
 
 def run_one(n_series: int, days: int, driver_memory: str, warehouse: Path) -> dict:
     """Generate and run the three jobs on one catalogue size, in this process."""
-    from skuplan import demo_data
     from skuplan.conf import load_conf
-    from skuplan.pipeline import forecast, plan, validate
+    from skuplan.pipeline import demo, forecast, plan, validate
     from skuplan.session import get_session
 
     conf = load_conf(
@@ -56,7 +55,7 @@ def run_one(n_series: int, days: int, driver_memory: str, warehouse: Path) -> di
     )
     spark = get_session(conf)
     started = time.perf_counter()
-    demo_data.run(spark, conf)
+    demo.run(spark, conf)
     result = {"series": n_series, "days": days, "generate_s": time.perf_counter() - started}
     with PeakMemory() as memory:
         for name, job in (("validate", validate), ("forecast", forecast), ("plan", plan)):

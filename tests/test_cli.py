@@ -87,10 +87,11 @@ def test_credential_from_a_missing_environment_variable(tmp_path):
 
 @pytest.mark.slow
 def test_failed_quality_gate_exits_4_and_is_recorded(spark, make_conf, tmp_path):
-    from skuplan import delta_io, demo_data, logs
+    from skuplan import delta_io, logs
+    from skuplan.pipeline import demo
 
     conf = make_conf("demo.n_series=8", "demo.n_locations=2", "demo.history_days=40")
-    demo_data.run(spark, conf)
+    demo.run(spark, conf)
     proc = _run_job(
         "--set", f"warehouse={conf.warehouse}",
         "--set", "spark.master=local[1]",

@@ -3,20 +3,19 @@ import datetime as dt
 import pandas as pd
 
 from skuplan import demo_data
-from skuplan.conf import DemoSettings
 
 RUN_DATE = dt.date(2026, 6, 30)
-SETTINGS = DemoSettings(n_series=200, n_locations=5, history_days=400, seed=7, dirty_share=0.02)
+SETTINGS = dict(n_series=200, n_locations=5, history_days=400, seed=7, dirty_share=0.02)
 
 
 def test_generation_is_seeded():
-    a, b = demo_data.generate(SETTINGS, RUN_DATE), demo_data.generate(SETTINGS, RUN_DATE)
+    a, b = demo_data.generate(RUN_DATE, **SETTINGS), demo_data.generate(RUN_DATE, **SETTINGS)
     pd.testing.assert_frame_equal(a.raw_sales, b.raw_sales)
     pd.testing.assert_frame_equal(a.items, b.items)
 
 
 def test_history_shape_and_master_data():
-    data = demo_data.generate(SETTINGS, RUN_DATE)
+    data = demo_data.generate(RUN_DATE, **SETTINGS)
     clean = data.raw_sales[data.raw_sales["sku"].str.startswith("SKU0", na=False)]
     dates = pd.to_datetime(clean["date"], errors="coerce").dropna()
     assert dates.max() == pd.Timestamp(RUN_DATE) + pd.Timedelta(
@@ -35,7 +34,7 @@ def test_history_shape_and_master_data():
 
 
 def test_series_variety_new_discontinued_and_intermittent():
-    data = demo_data.generate(SETTINGS, RUN_DATE)
+    data = demo_data.generate(RUN_DATE, **SETTINGS)
     raw = data.raw_sales.dropna(subset=["sku"])
     raw = raw[raw["date"].str.match(r"^\d{4}-\d{2}-\d{2}$") & raw["qty"].str.isdigit()]
     raw = raw.assign(date=pd.to_datetime(raw["date"], errors="coerce"), qty=raw["qty"].astype(int))
@@ -52,34 +51,10 @@ def test_series_variety_new_discontinued_and_intermittent():
 
 
 def test_dirty_rows_of_every_kind():
-    data = demo_data.generate(SETTINGS, RUN_DATE)
+    data = demo_data.generate(RUN_DATE, **SETTINGS)
     raw = data.raw_sales
     assert raw["sku"].isna().any()
     assert (raw["sku"] == "SKU-UNKNOWN").any()
     assert (raw["qty"] == "n/a").any() and raw["qty"].str.startswith("-").any()
     assert (raw["date"] == "2021-13-45").any()
     assert raw.duplicated().sum() > 0
-
-
-def test_large_catalogues_are_written_in_chunks(spark, make_conf, monkeypatch):
-    """Chunks number their SKUs apart; shared tables are written once; the first chunk is
-    the same data a single-chunk run generates."""
-    from skuplan import delta_io
-
-    monkeypatch.setattr(demo_data, "CHUNK_SERIES", 20)
-    conf = make_conf("demo.n_series=50", "demo.n_locations=4", "demo.history_days=60")
-    rows = demo_data.run(spark, conf)
-
-    def table(key):
-        return delta_io.read_table(spark, conf.table(key)).toPandas()
-
-    inventory, items = table("inventory"), table("items")
-    assert len(inventory) == 50 and not inventory.duplicated(["sku", "location"]).any()
-    assert items["sku"].is_unique and len(items) == 13  # chunks of 20, 20 and 10 series
-    assert len(table("locations")) == 4 and table("calendar")["date"].is_unique
-    assert table("open_orders")["po_id"].is_unique
-    assert (
-        rows["raw_sales"] == spark.read.format("delta").load(conf.table("raw_sales").path).count()
-    )
-    first = demo_data.generate(conf.demo.model_copy(update={"n_series": 20}), RUN_DATE)
-    assert set(first.items["sku"]) <= set(items["sku"])

@@ -26,12 +26,12 @@ from chispa import assert_df_equality
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from skuplan import cli, delta_io, demo_data, erp, errors, fanout
+from skuplan import cli, delta_io, erp, errors, fanout
 from skuplan.columns import FORECAST_FAILED as STATUS_FAILED
 from skuplan.columns import FORECAST_FALLBACK as STATUS_FALLBACK
 from skuplan.columns import FORECAST_OK as STATUS_OK
 from skuplan.conf import load_conf
-from skuplan.pipeline import forecast, plan, validate
+from skuplan.pipeline import demo, forecast, plan, validate
 from skuplan.schemas import CLEAN_SALES, INVENTORY, ITEMS, LOCATIONS, RAW_SALES
 from skuplan.tableref import TableRef
 
@@ -211,7 +211,7 @@ def baseline(spark, tmp_path_factory):
     import skuplan.session
 
     warehouse = tmp_path_factory.mktemp("baseline")
-    demo_data.run(spark, _conf(warehouse))
+    demo.run(spark, _conf(warehouse))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(skuplan.session, "get_session", lambda conf: spark)
         for job, run in JOBS.items():

@@ -5,10 +5,10 @@ import re
 import pyspark.sql.functions as F
 import pytest
 
-from skuplan import delta_io, demo_data, erp
+from skuplan import delta_io, erp
 from skuplan.columns import DRIVERS
 from skuplan.models import explain
-from skuplan.pipeline import run_all
+from skuplan.pipeline import demo, run_all
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ def _explanation_totals(spark, conf):
 
 def test_pipeline_end_to_end_and_idempotent(spark, make_conf):
     conf = make_conf(*SMALL, EXPLAINED)
-    generated = demo_data.run(spark, conf)
+    generated = demo.run(spark, conf)
     summary = run_all.run(spark, conf)
 
     # Nothing is lost: every raw row is either clean or quarantined.

@@ -6,6 +6,11 @@ slow movers, new items with a short history and discontinued items. A configurab
 raw rows is made dirty on purpose (null keys, bad numbers and dates, future dates, unknown
 SKUs, duplicates) so validation has work to do. Everything is vectorised numpy: a thousand
 series over three years take about a second.
+
+Pure pandas: the planning inputs come from :mod:`skuplan.demo_planning`, and
+:mod:`skuplan.pipeline.demo` writes the frames to the raw Delta tables. The helpers below
+share one generator and :func:`generate` calls them in a fixed order: reordering the calls
+changes the data a seed gives.
 """
 
 from __future__ import annotations
@@ -15,11 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyspark.sql.functions as F
-from pyspark.sql import SparkSession
 
-from skuplan import delta_io, schemas
-from skuplan.conf import Conf, DemoSettings
+from skuplan import demo_planning
 
 CATEGORIES = ("grocery", "household", "beverages", "personal_care", "hardware")
 SUPPLIERS = tuple(f"SUP{i:02d}" for i in range(1, 9))
@@ -67,25 +69,112 @@ def _spells(
     return (counts - shifted) > 0
 
 
-def generate(settings: DemoSettings, run_date: dt.date, first_sku: int = 0) -> DemoData:
+def generate(
+    run_date: dt.date,
+    *,
+    n_series: int,
+    n_locations: int,
+    history_days: int,
+    seed: int,
+    dirty_share: float,
+    first_sku: int = 0,
+) -> DemoData:
     """Generate demo inputs whose history ends the day before ``run_date``.
 
-    ``first_sku`` numbers the SKUs of a later chunk (:func:`run`); each chunk draws from a
-    generator of its own, and the first is the same whatever the number of chunks.
+    Args:
+        run_date: the day after the last day of history (and the inventory snapshot date).
+        n_series: item-locations; the SKUs are ``ceil(n_series / n_locations)``.
+        n_locations: locations; SKU ``i`` is stocked at every one of them.
+        history_days: days of sales history.
+        seed: seed of the random generators.
+        dirty_share: share of the raw sales rows corrupted on purpose.
+        first_sku: number of the first SKU, for a later chunk of a large catalogue
+            (:func:`skuplan.pipeline.demo.run`); each chunk draws from a generator of its
+            own, and the first is the same whatever the number of chunks.
+
+    Returns:
+        The raw sales (all strings, as loaded), master tables, inventory snapshot, calendar,
+        open order lines and planner overrides.
     """
-    seed = settings.seed if first_sku == 0 else [settings.seed, first_sku]
-    rng = np.random.default_rng(seed)
-    n, n_loc, n_days = settings.n_series, settings.n_locations, settings.history_days
-    n_sku = -(-n // n_loc)
-    skus = np.array([f"SKU{i:05d}" for i in range(first_sku, first_sku + n_sku)])
-    locations = np.array([f"LOC{j:03d}" for j in range(n_loc)])
-    series_sku = np.arange(n) // n_loc
-    series_loc = np.arange(n) % n_loc
-    dates = pd.date_range(
-        end=pd.Timestamp(run_date) - pd.Timedelta(days=1), periods=n_days, freq="D"
+    seed_key = seed if first_sku == 0 else [seed, first_sku]
+    rng = np.random.default_rng(seed_key)
+    layout = _layout(n_series, n_locations, history_days, run_date, first_sku)
+    params = _series_parameters(rng, layout.n_sku, n_series)
+    sales = _daily_sales(rng, layout, params)
+    first, last = _lifespans(rng, n_series, history_days)
+    raw = _raw_sales(layout, params.sku_price, sales, first, last)
+    raw = _make_dirty(raw, rng, dirty_share, run_date).astype(object)
+    raw = raw.where(raw.notna(), None)
+    items = _items(rng, layout.skus, params.sku_category, params.sku_price)
+    live = last == history_days - 1
+    inventory = _inventory(rng, layout, params.level, live, run_date)
+    open_orders, overrides = demo_planning.add_planning_data(items, inventory, seed_key, run_date)
+    return DemoData(
+        raw_sales=raw,
+        items=items,
+        item_locations=demo_planning.item_locations(items, inventory, seed_key),
+        locations=_locations(layout.locations),
+        inventory=inventory,
+        open_orders=open_orders,
+        plan_overrides=overrides,
+        calendar=_calendar(layout.dates, run_date),
     )
 
-    # Per-item and per-series parameters.
+
+@dataclass(frozen=True)
+class _Layout:
+    """Who and when: SKUs, locations, the SKU and location of each series, the days."""
+
+    skus: np.ndarray
+    locations: np.ndarray
+    series_sku: np.ndarray  # index into ``skus`` per series
+    series_loc: np.ndarray  # index into ``locations`` per series
+    dates: pd.DatetimeIndex
+
+    @property
+    def n_sku(self) -> int:
+        return len(self.skus)
+
+    @property
+    def n_series(self) -> int:
+        return len(self.series_sku)
+
+    @property
+    def n_days(self) -> int:
+        return len(self.dates)
+
+
+def _layout(
+    n_series: int, n_locations: int, history_days: int, run_date: dt.date, first_sku: int
+) -> _Layout:
+    n_sku = -(-n_series // n_locations)
+    dates = pd.date_range(
+        end=pd.Timestamp(run_date) - pd.Timedelta(days=1), periods=history_days, freq="D"
+    )
+    return _Layout(
+        skus=np.array([f"SKU{i:05d}" for i in range(first_sku, first_sku + n_sku)]),
+        locations=np.array([f"LOC{j:03d}" for j in range(n_locations)]),
+        series_sku=np.arange(n_series) // n_locations,
+        series_loc=np.arange(n_series) % n_locations,
+        dates=dates,
+    )
+
+
+@dataclass(frozen=True)
+class _SeriesParameters:
+    """Per-item (``sku_*``, ``weekday_profile`` per category) and per-series parameters."""
+
+    sku_category: np.ndarray
+    sku_price: np.ndarray
+    level: np.ndarray
+    weekday_profile: np.ndarray  # (category, weekday) multipliers
+    yearly_amp: np.ndarray
+    yearly_phase: np.ndarray
+    trend_per_year: np.ndarray
+    elasticity: np.ndarray
+
+
+def _series_parameters(rng: np.random.Generator, n_sku: int, n: int) -> _SeriesParameters:
     sku_category = rng.integers(0, len(CATEGORIES), n_sku)
     sku_price = np.round(rng.lognormal(1.8, 0.7, n_sku), 2)
     is_slow = rng.random(n) < 0.15
@@ -96,27 +185,69 @@ def generate(settings: DemoSettings, run_date: dt.date, first_sku: int = 0) -> D
     yearly_phase = rng.uniform(0, 2 * np.pi, n)
     trend_per_year = rng.uniform(-0.15, 0.3, n)
     elasticity = rng.uniform(1.0, 3.0, n)
+    return _SeriesParameters(
+        sku_category=sku_category,
+        sku_price=sku_price,
+        level=level,
+        weekday_profile=weekday_profile,
+        yearly_amp=yearly_amp,
+        yearly_phase=yearly_phase,
+        trend_per_year=trend_per_year,
+        elasticity=elasticity,
+    )
 
-    t_years = (np.arange(n_days) / 365.25)[None, :]
+
+def _seasonality(
+    layout: _Layout, params: _SeriesParameters
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(series, day) weekly x yearly seasonality, trend, and the (1, day) holiday multiplier."""
+    dates = layout.dates
+    t_years = (np.arange(layout.n_days) / 365.25)[None, :]
     day_of_year = dates.dayofyear.to_numpy()[None, :]
     weekday = dates.dayofweek.to_numpy()
-    seasonal = weekday_profile[sku_category[series_sku]][:, weekday]
+    seasonal = params.weekday_profile[params.sku_category[layout.series_sku]][:, weekday]
     seasonal = seasonal * (
-        1 + yearly_amp[:, None] * np.sin(2 * np.pi * day_of_year / 365.25 + yearly_phase[:, None])
+        1
+        + params.yearly_amp[:, None]
+        * np.sin(2 * np.pi * day_of_year / 365.25 + params.yearly_phase[:, None])
     )
-    trend = np.clip(1 + trend_per_year[:, None] * (t_years - t_years[0, -1]), 0.2, None)
+    trend = np.clip(1 + params.trend_per_year[:, None] * (t_years - t_years[0, -1]), 0.2, None)
     holiday = np.array([HOLIDAYS.get((d.month, d.day), ("", 1.0))[1] for d in dates])[None, :]
+    return seasonal, trend, holiday
 
-    promo = _spells(rng, (n, n_days), 1 / 45, 7)
-    discount = np.where(promo, rng.choice([0.1, 0.2, 0.3], (n, n_days)), 0.0)
-    lift = (1 - discount) ** (-elasticity[:, None])
-    mean = level[:, None] * seasonal * trend * holiday * lift
+
+@dataclass(frozen=True)
+class _DailySales:
+    """(series, day) arrays: units sold, promotion days, their discount, stockout days."""
+
+    qty: np.ndarray
+    promo: np.ndarray
+    discount: np.ndarray
+    stockout: np.ndarray
+
+
+def _daily_sales(
+    rng: np.random.Generator, layout: _Layout, params: _SeriesParameters
+) -> _DailySales:
+    """Poisson sales around the seasonal mean, lifted by promotions, censored by stockouts."""
+    shape = (layout.n_series, layout.n_days)
+    seasonal, trend, holiday = _seasonality(layout, params)
+    promo = _spells(rng, shape, 1 / 45, 7)
+    discount = np.where(promo, rng.choice([0.1, 0.2, 0.3], shape), 0.0)
+    lift = (1 - discount) ** (-params.elasticity[:, None])
+    mean = params.level[:, None] * seasonal * trend * holiday * lift
     qty = rng.poisson(mean).astype(float)
 
-    stockout = _spells(rng, (n, n_days), 1 / 150, 4) & (mean > 0.5)
-    qty = np.where(stockout, np.floor(qty * rng.uniform(0, 0.3, (n, n_days))), qty)
+    stockout = _spells(rng, shape, 1 / 150, 4) & (mean > 0.5)
+    qty = np.where(stockout, np.floor(qty * rng.uniform(0, 0.3, shape)), qty)
+    return _DailySales(qty=qty, promo=promo, discount=discount, stockout=stockout)
 
-    # New items start late; discontinued items stop early; the rest span the whole history.
+
+def _lifespans(rng: np.random.Generator, n: int, n_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last day index of each series' sales.
+
+    New items start late; discontinued items stop early; the rest span the whole history.
+    """
     first = np.zeros(n, dtype=int)
     last = np.full(n, n_days - 1)
     kind = rng.random(n)
@@ -125,25 +256,39 @@ def generate(settings: DemoSettings, run_date: dt.date, first_sku: int = 0) -> D
     # Items stocked for a launch that have not sold yet: no history at all.
     first[(kind >= 0.10) & (kind < 0.12)] = n_days
     last[is_discontinued] = rng.integers(n_days - 240, n_days - 60, is_discontinued.sum())
-    day_idx = np.arange(n_days)[None, :]
-    active = (day_idx >= first[:, None]) & (day_idx <= last[:, None])
+    return first, last
 
+
+def _raw_sales(
+    layout: _Layout,
+    sku_price: np.ndarray,
+    sales: _DailySales,
+    first: np.ndarray,
+    last: np.ndarray,
+) -> pd.DataFrame:
+    """One row of strings per series and active day, as a point-of-sale export has them."""
+    day_idx = np.arange(layout.n_days)[None, :]
+    active = (day_idx >= first[:, None]) & (day_idx <= last[:, None])
     rows_series, rows_day = np.nonzero(active)
-    price = sku_price[series_sku][rows_series] * (1 - discount[rows_series, rows_day])
-    raw = pd.DataFrame(
+    price = sku_price[layout.series_sku][rows_series] * (1 - sales.discount[rows_series, rows_day])
+    return pd.DataFrame(
         {
-            "sku": skus[series_sku[rows_series]],
-            "location": locations[series_loc[rows_series]],
-            "date": dates[rows_day].strftime("%Y-%m-%d"),
-            "qty": qty[rows_series, rows_day].astype(int).astype(str),
+            "sku": layout.skus[layout.series_sku[rows_series]],
+            "location": layout.locations[layout.series_loc[rows_series]],
+            "date": layout.dates[rows_day].strftime("%Y-%m-%d"),
+            "qty": sales.qty[rows_series, rows_day].astype(int).astype(str),
             "price": np.round(price, 2).astype(str),
-            "promo": np.where(promo[rows_series, rows_day], "1", "0"),
-            "is_stockout": np.where(stockout[rows_series, rows_day], "1", "0"),
+            "promo": np.where(sales.promo[rows_series, rows_day], "1", "0"),
+            "is_stockout": np.where(sales.stockout[rows_series, rows_day], "1", "0"),
         }
     )
-    raw = _make_dirty(raw, rng, settings.dirty_share, run_date).astype(object)
-    raw = raw.where(raw.notna(), None)
 
+
+def _items(
+    rng: np.random.Generator, skus: np.ndarray, sku_category: np.ndarray, sku_price: np.ndarray
+) -> pd.DataFrame:
+    """The item master: category, supplier, costs, lead time, order sizes, service level."""
+    n_sku = len(skus)
     items = pd.DataFrame(
         {
             "sku": skus,
@@ -165,17 +310,29 @@ def generate(settings: DemoSettings, run_date: dt.date, first_sku: int = 0) -> D
     items["moq"] = items["pack_size"] * rng.integers(1, 4, n_sku)
     # A few items have no lead time on record: planning uses the configured default.
     items.loc[rng.random(n_sku) < 0.03, ["lead_time_mean_days", "lead_time_std_days"]] = np.nan
+    return items
 
-    loc_table = pd.DataFrame(
-        {"location": locations, "region": [f"R{j % 3 + 1}" for j in range(n_loc)]}
+
+def _locations(locations: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"location": locations, "region": [f"R{j % 3 + 1}" for j in range(len(locations))]}
     )
 
-    live = last == n_days - 1
+
+def _inventory(
+    rng: np.random.Generator,
+    layout: _Layout,
+    level: np.ndarray,
+    live: np.ndarray,
+    run_date: dt.date,
+) -> pd.DataFrame:
+    """The snapshot on ``run_date``: stock and orders for the series still selling (``live``)."""
+    n = layout.n_series
     has_order = rng.random(n) < 0.3
-    inventory = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "sku": skus[series_sku],
-            "location": locations[series_loc],
+            "sku": layout.skus[layout.series_sku],
+            "location": layout.locations[layout.series_loc],
             "snapshot_date": run_date,
             "on_hand": np.where(live, rng.poisson(level * rng.uniform(2, 25, n)), 0).astype(float),
             "on_order": np.where(has_order & live, np.ceil(level * rng.uniform(5, 15, n)), 0.0),
@@ -186,9 +343,12 @@ def generate(settings: DemoSettings, run_date: dt.date, first_sku: int = 0) -> D
             "backorders": np.where(rng.random(n) < 0.02, rng.integers(1, 5, n), 0).astype(float),
         }
     )
-    # Events over the history and a year ahead, so forecasts see the coming holidays too.
+
+
+def _calendar(dates: pd.DatetimeIndex, run_date: dt.date) -> pd.DataFrame:
+    """Events over the history and a year ahead, so forecasts see the coming holidays too."""
     all_days = pd.date_range(dates[0], pd.Timestamp(run_date) + pd.Timedelta(days=365), freq="D")
-    calendar = pd.DataFrame(
+    return pd.DataFrame(
         [
             (d.date(), HOLIDAYS[(d.month, d.day)][0])
             for d in all_days
@@ -196,119 +356,6 @@ def generate(settings: DemoSettings, run_date: dt.date, first_sku: int = 0) -> D
         ],
         columns=["date", "event"],
     )
-    open_orders, overrides = _add_planning_data(items, inventory, seed, run_date)
-    return DemoData(
-        raw_sales=raw,
-        items=items,
-        item_locations=_item_locations(items, inventory, seed),
-        locations=loc_table,
-        inventory=inventory,
-        open_orders=open_orders,
-        plan_overrides=overrides,
-        calendar=calendar,
-    )
-
-
-def _add_planning_data(
-    items: pd.DataFrame, inventory: pd.DataFrame, seed: int | list[int], run_date: dt.date
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Planning fields of the master (in place), open order lines and planner overrides.
-
-    A generator of its own, so the sales and the older master fields stay as they were.
-    """
-    seed = np.atleast_1d(seed).tolist()
-    rng = np.random.default_rng([*seed, 5])
-    n_sku, n = len(items), len(inventory)
-    policy = rng.choice(["sQ", "RS", "minmax"], n_sku, p=[0.5, 0.3, 0.2])
-    items["review_period_days"] = np.where(
-        policy == "sQ", 1.0, rng.choice([7.0, 14.0], n_sku, p=[0.8, 0.2])
-    )
-    items["stockout_cost"] = np.round(items["unit_cost"] * rng.uniform(0.5, 2.0, n_sku), 2)
-    items["fill_rate_target"] = np.where(
-        rng.random(n_sku) < 0.2, rng.choice([0.95, 0.98], n_sku), np.nan
-    )
-    items["policy"] = policy
-    # A few items lack master data planning needs: they are reported, not planned.
-    items.loc[rng.random(n_sku) < 0.01, "supplier"] = None
-    # A few counts went wrong in the store system: negative on hand, quarantined by planning.
-    bad_count = rng.random(n) < 0.005
-    inventory.loc[bad_count, "on_hand"] = -rng.integers(1, 10, bad_count.sum()).astype(float)
-
-    # Open purchase-order lines: the snapshot's on-order, some of it split over two deliveries.
-    has_order = inventory["on_order"].to_numpy() > 0
-    rows = inventory.loc[
-        has_order, ["sku", "location", "on_order", "on_order_arrival"]
-    ].reset_index(drop=True)
-    split = rng.random(len(rows)) < 0.4
-    first_qty = np.where(split, np.ceil(rows["on_order"] / 2), rows["on_order"])
-    later = [
-        a + dt.timedelta(days=int(k))
-        for a, k in zip(rows["on_order_arrival"], rng.integers(3, 10, len(rows)), strict=True)
-    ]
-    later = pd.Series(later, dtype=object)
-    lines = pd.concat(
-        [
-            rows.assign(qty=first_qty, expected_arrival=rows["on_order_arrival"]),
-            rows[split].assign(
-                qty=(rows["on_order"] - first_qty)[split], expected_arrival=later[split]
-            ),
-        ],
-        ignore_index=True,
-    )
-    prefix = "PO" + "-".join(f"{s:02d}" for s in seed)
-    lines["po_id"] = [f"{prefix}{i:06d}" for i in range(len(lines))]
-    open_orders = lines[lines["qty"] > 0][["sku", "location", "po_id", "qty", "expected_arrival"]]
-
-    # Planner overrides: a quantity, a service level and a lead time, one of them expired.
-    picked = inventory.iloc[rng.choice(n, min(4, n), replace=False)]
-    day = dt.timedelta(days=1)
-    overrides = pd.DataFrame(
-        {
-            "sku": picked["sku"].to_numpy(),
-            "location": picked["location"].to_numpy(),
-            "override_qty": [120.0, None, None, 999.0][: len(picked)],
-            "override_service_level": [None, 0.99, None, None][: len(picked)],
-            "override_lead_time_days": [None, None, 21.0, None][: len(picked)],
-            "reason": ["promotion next month", "key customer", "supplier strike", "old campaign"][
-                : len(picked)
-            ],
-            "author": ["planner.a", "planner.b", "planner.a", "planner.c"][: len(picked)],
-            "valid_from": [run_date - 3 * day, run_date - 10 * day, run_date, run_date - 60 * day][
-                : len(picked)
-            ],
-            "valid_to": [run_date + 14 * day, None, run_date + 30 * day, run_date - 30 * day][
-                : len(picked)
-            ],
-        }
-    )
-    return open_orders, overrides
-
-
-def _item_locations(
-    items: pd.DataFrame, inventory: pd.DataFrame, seed: int | list[int]
-) -> pd.DataFrame:
-    """Per item-location master rows for a fifth of the item-locations (nulls elsewhere).
-
-    Stores far from the supplier wait longer (lead time x 1.3-2); some stores plan to a
-    higher service level than the item's default. Fields left null take the item's value.
-    """
-    rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), 6])
-    picked = inventory.loc[rng.random(len(inventory)) < 0.2, ["sku", "location"]]
-    merged = picked.merge(items[["sku", "lead_time_mean_days", "lead_time_std_days"]], on="sku")
-    factor = rng.uniform(1.3, 2.0, len(merged))
-    farther = rng.random(len(merged)) < 0.7
-    local = pd.DataFrame(
-        {f.name: None for f in schemas.ITEM_LOCATIONS.fields}, index=merged.index, dtype=object
-    )
-    local["sku"], local["location"] = merged["sku"], merged["location"]
-    lead = np.round(merged["lead_time_mean_days"] * factor)
-    std = np.round(merged["lead_time_std_days"] * factor, 2)
-    local["lead_time_mean_days"] = lead.where(farther & lead.notna()).astype(object)
-    local["lead_time_std_days"] = std.where(farther & std.notna()).astype(object)
-    local["service_level"] = pd.Series(np.where(farther, np.nan, 0.98), index=merged.index).astype(
-        object
-    )
-    return local.where(local.notna(), None).reset_index(drop=True)
 
 
 def _make_dirty(
@@ -335,62 +382,3 @@ def _make_dirty(
     raw.iloc[by_kind["unknown_sku"], col("sku")] = "SKU-UNKNOWN"
     duplicates = raw.iloc[by_kind["duplicate"]]
     return pd.concat([raw, duplicates], ignore_index=True)
-
-
-# Series generated and written at a time: a catalogue of any size is generated with bounded
-# driver memory (2,000 series of five years are about 3.7M raw rows).
-CHUNK_SERIES = 2000
-# Tables that do not depend on the series: written with the first chunk only.
-SHARED_TABLES = ("locations", "calendar")
-
-
-def run(spark: SparkSession, conf: Conf) -> dict[str, int]:
-    """Generate the demo inputs for ``conf.run_date`` and overwrite the raw tables.
-
-    Large catalogues are generated and appended in chunks of about ``CHUNK_SERIES`` series.
-    """
-    settings, n_loc = conf.demo, conf.demo.n_locations
-    step = max(CHUNK_SERIES // n_loc, 1) * n_loc
-    rows: dict[str, int] = {}
-    for start in range(0, settings.n_series, step):
-        chunk = settings.model_copy(update={"n_series": min(step, settings.n_series - start)})
-        data = generate(chunk, conf.run_date, first_sku=start // n_loc)
-        for key, count in _write(spark, conf, data, first=start == 0).items():
-            rows[key] = rows.get(key, 0) + count
-    return rows
-
-
-def _write(spark: SparkSession, conf: Conf, data: DemoData, first: bool) -> dict[str, int]:
-    no_load_cols = [f for f in schemas.RAW_SALES.fields if f.name not in ("source", "load_date")]
-    raw_df = spark.createDataFrame(
-        data.raw_sales, schema=schemas.T.StructType(no_load_cols)
-    ).select(
-        *[f.name for f in no_load_cols],
-        F.lit("demo").alias("source"),
-        F.lit(conf.run_date).alias("load_date"),
-    )
-    outputs = {"raw_sales": (raw_df, len(data.raw_sales))}
-    for key, pdf, schema in (
-        ("items", data.items, schemas.ITEMS),
-        ("item_locations", data.item_locations, schemas.ITEM_LOCATIONS),
-        ("locations", data.locations, schemas.LOCATIONS),
-        ("inventory", data.inventory, schemas.INVENTORY),
-        ("calendar", data.calendar, schemas.CALENDAR),
-        ("open_orders", data.open_orders, schemas.OPEN_ORDERS),
-        # Optional fields are None, not NaN, for Spark.
-        (
-            "plan_overrides",
-            data.plan_overrides.astype(object).where(data.plan_overrides.notna(), None),
-            schemas.PLAN_OVERRIDES,
-        ),
-    ):
-        if first or key not in SHARED_TABLES:
-            outputs[key] = (spark.createDataFrame(pdf, schema=schema), len(pdf))
-    for key, (df, _) in outputs.items():
-        if not first:
-            delta_io.append_table(df, conf.table(key))
-        else:
-            # Raw sales are partitioned by load date, as later daily loads (ingest_files) add them.
-            partition = "load_date" if key == "raw_sales" else None
-            delta_io.overwrite_table(df, conf.table(key), partition)
-    return {key: rows for key, (_, rows) in outputs.items()}

@@ -64,3 +64,58 @@ def test_seeded_and_near_target_on_poisson_demand():
 def test_a_failing_series_is_reported_with_its_error():
     got = _sim(_series(np.full(140, 5.0), policy_name="sQ", pack=None))
     assert got["status"] == "failed" and "TypeError" in got["error"]
+
+
+SERIES_SCHEMA = (
+    "sku string, location string, policy string, target_type string, target double, "
+    "ss_method string, sigma_protection double, sim_days int, cycles int, stockout_cycles int, "
+    "achieved_csl double, demand double, filled double, achieved_fill_rate double, "
+    "avg_on_hand double, orders int, holding_cost double, ordering_cost double, "
+    "shortage_cost double, total_cost double, status string, error string"
+)
+# Sums of int columns are bigint in Spark; the plan casts to the table's types on writing.
+OVERALL_SCHEMA = (
+    "level string, sku string, location string, policy string, target_type string, "
+    "target double, ss_method string, sigma_protection double, sim_days int, cycles bigint, "
+    "stockout_cycles bigint, achieved_csl double, demand double, filled double, "
+    "achieved_fill_rate double, avg_on_hand double, orders bigint, holding_cost double, "
+    "ordering_cost double, shortage_cost double, total_cost double, status string, "
+    "error string"
+)
+
+
+def test_overall_simulation_pools_ok_series_per_target_type(spark):
+    from chispa import assert_approx_df_equality
+
+    series_df = spark.createDataFrame(
+        [
+            ("A", "L1", "sQ", "csl", 0.90, "normal", 2.0, 56, 10, 1, 0.9, 100.0, 95.0, 0.95,
+             5.0, 10, 1.0, 2.0, 3.0, 6.0, "ok", None),
+            ("B", "L1", "RS", "csl", 0.95, "gamma", 1.0, 56, 30, 0, 1.0, 300.0, 300.0, 1.0,
+             7.0, 20, 2.0, 4.0, 0.0, 6.0, "ok", None),
+            # Not ok: its figures must not count, however large.
+            ("C", "L1", "sQ", "csl", 0.50, "normal", 9.0, 99, 100, 100, 0.0, 1e6, 0.0, 0.0,
+             1e3, 99, 1e3, 1e3, 1e3, 3e3, "failed", "ValueError: x"),
+            # No cycles in the replay: the fill-rate group has no CSL, not an error.
+            ("D", "L2", "minmax", "fill_rate", 0.98, "normal", 1.5, 28, 0, 0, None, 50.0, 40.0,
+             0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None),
+        ],
+        SERIES_SCHEMA,
+    )  # fmt: skip
+    expected_df = spark.createDataFrame(
+        [
+            # target: (0.90 * 10 + 0.95 * 30) / 40 cycles; CSL 1 - 1 / 40; fill 395 / 400.
+            ("overall", None, None, "all", "csl", 0.9375, None, None, 56, 40, 1, 0.975, 400.0,
+             395.0, 0.9875, 12.0, 30, 3.0, 6.0, 3.0, 12.0, "ok", None),
+            ("overall", None, None, "all", "fill_rate", 0.98, None, None, 28, 0, 0, None, 50.0,
+             40.0, 0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None),
+        ],
+        OVERALL_SCHEMA,
+    )  # fmt: skip
+    assert_approx_df_equality(
+        simulation.overall_simulation(series_df),
+        expected_df,
+        precision=1e-12,
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )

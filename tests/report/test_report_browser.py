@@ -12,8 +12,8 @@ from html.parser import HTMLParser
 import pyspark.sql.functions as F
 import pytest
 
-from skuplan import delta_io, demo_data
-from skuplan.pipeline import report, run_all
+from skuplan import delta_io
+from skuplan.pipeline import demo, report, run_all
 
 from conftest import ROOT
 
@@ -118,7 +118,7 @@ def _write_explanations(spark, conf, sku, location):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make browser)")
 def test_report_renders_in_headless_chromium(spark, make_conf, tmp_path):
     conf = make_conf(*TINY)
-    demo_data.run(spark, conf)
+    demo.run(spark, conf)
     summary = run_all.run(spark, conf)
     assert summary.report.path == report.report_path(conf) and summary.report.path.is_file()
     assert str(summary).splitlines()[-1].startswith(f"report: {summary.report.path}")

@@ -17,12 +17,15 @@ Achieved cycle service level: a cycle runs from one receipt to the next; it stoc
 net inventory was below zero just before the next receipt. The first cycle (which starts
 from the initial stock, not from a receipt) is not counted. Fill rate: the share of demand
 served from stock on the day it occurs.
+
+:func:`overall_simulation` pools the series rows per target type (a Spark aggregation).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -113,15 +116,7 @@ def _simulate(
     pdf, p, sku, location, run_date, weeks, warmup_days, window, seed, anchor_date, method
 ):
     n_sim = weeks * 7
-    end = pd.Timestamp(run_date) - pd.Timedelta(days=1)
-    days = pd.date_range(end=end, periods=n_sim + warmup_days, freq="D")
-    demand = (
-        pdf.assign(date=pd.to_datetime(pdf["date"]))
-        .groupby("date")["qty"]
-        .sum()
-        .reindex(days, fill_value=0.0)
-        .to_numpy(dtype=float)
-    )
+    days, demand = _daily_demand(pdf, run_date, n_sim + warmup_days)
     first_sale = int(np.argmax(demand > 0)) if (demand > 0).any() else len(demand)
     sim0 = warmup_days
     if demand[sim0:].sum() <= 0:
@@ -131,30 +126,91 @@ def _simulate(
     R = round(float(p["review_period"]))
     policy = p["policy_name"]
     P = L_mean + R
-    P_int = max(round(P), 1)
 
-    # Trailing-mean forecast for each day from the `window` days before it.
+    forecast, csum = _trailing_mean_forecast(demand, window, first_sale)
+    sigma_p = _protection_error_std(csum, forecast, first_sale, window, sim0, P)
+    if sigma_p is None:
+        return _empty_result(sku, location, p, "short_history")
+    ss_method = _safety_stock_method(demand[first_sale:sim0], method)
+
+    f = forecast[sim0:]
+    levels = _policy_levels(p, f, sigma_p, L_std, R, P, ss_method)
+    offset = (days[sim0].date() - anchor_date).days
+    review = np.ones(n_sim, bool) if policy == POLICY_SQ else ((offset + np.arange(n_sim)) % R == 0)
+
+    rng = np.random.default_rng(_series_seed(seed, sku, location))
+    lead_draws = np.maximum(np.rint(rng.normal(L_mean, L_std, n_sim)), 1).astype(int)
+    d = demand[sim0:]
+    totals = _replay(policy, d, f, review, levels, lead_draws)
+    return _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals)
+
+
+def _daily_demand(pdf: pd.DataFrame, run_date: dt.date, n_days: int):
+    """The ``n_days`` days before ``run_date`` and their demand (zero on days without a row)."""
+    end = pd.Timestamp(run_date) - pd.Timedelta(days=1)
+    days = pd.date_range(end=end, periods=n_days, freq="D")
+    demand = (
+        pdf.assign(date=pd.to_datetime(pdf["date"]))
+        .groupby("date")["qty"]
+        .sum()
+        .reindex(days, fill_value=0.0)
+        .to_numpy(dtype=float)
+    )
+    return days, demand
+
+
+def _trailing_mean_forecast(
+    demand: np.ndarray, window: int, first_sale: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forecast of each day: the mean of the ``window`` days before it (from the first sale
+    on), and the cumulative demand ``csum`` (``csum[i]`` = demand of the days before ``i``)."""
     csum = np.concatenate([[0.0], np.cumsum(demand)])
     idx = np.arange(len(demand))
     lo = np.maximum(idx - window, first_sale)
     n_obs = idx - lo
     with np.errstate(invalid="ignore", divide="ignore"):
         forecast = np.where(n_obs > 0, (csum[idx] - csum[lo]) / n_obs, 0.0)
+    return forecast, csum
 
-    # Backtest residuals: forecast error over protection-period windows in the warm-up.
+
+def _protection_error_std(
+    csum: np.ndarray, forecast: np.ndarray, first_sale: int, window: int, sim0: int, P: float
+) -> float | None:
+    """Standard deviation of the backtest residuals: forecast errors over protection-period
+    (``P`` days) windows in the warm-up; None with fewer than ``MIN_ERROR_WINDOWS``."""
+    P_int = max(round(P), 1)
     origins = np.arange(max(first_sale + min(window, 7), 0), sim0 - P_int + 1)
     if len(origins) < MIN_ERROR_WINDOWS:
-        return _empty_result(sku, location, p, "short_history")
+        return None
     errors = (csum[origins + P_int] - csum[origins]) - P * forecast[origins]
-    sigma_p = float(np.std(errors, ddof=1))
-    nonzero_share = float((demand[first_sale:sim0] > 0).mean())
+    return float(np.std(errors, ddof=1))
+
+
+def _safety_stock_method(warmup_demand: np.ndarray, method: str) -> str:
+    """``method``, or for ``auto`` gamma when the warm-up demand is intermittent, else normal."""
+    nonzero_share = float((warmup_demand > 0).mean())
     is_intermittent = nonzero_share < 1 / ADI_CUTOFF
-    ss_method = (
+    return (
         method if method != "auto" else (ss.METHOD_GAMMA if is_intermittent else ss.METHOD_NORMAL)
     )
 
-    # Policy parameters for every replay day, vectorised (they move with the forecast).
-    f = forecast[sim0:]
+
+@dataclass(frozen=True)
+class _PolicyLevels:
+    """The policy's order sizes and levels on every replay day (they move with the forecast)."""
+
+    pack: float
+    moq: float
+    holding: float  # holding cost per unit and year
+    eoq: np.ndarray
+    reorder_point: np.ndarray
+    order_up_to: np.ndarray
+
+
+def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
+    """Order quantity, reorder point and order-up-to level per day of forecast ``f``,
+    vectorised, with the plan's safety stock."""
+    policy = p["policy_name"]
     pack, moq = max(float(p["pack"]), 1.0), float(p["min_order"])
     holding = float(p["holding_cost_rate"]) * float(p["unit_cost"])
     eoq = np.maximum(ss.eoq(f * 365.0, float(p["order_cost"]), holding), pack)
@@ -169,12 +225,30 @@ def _simulate(
     safety = np.where(f > 0, ss.safety_stock(f * P, sigma_dl, k, ss_method), 0.0)
     reorder_point = f * P + safety
     order_up_to = reorder_point if policy == POLICY_RS else reorder_point + eoq
-    offset = (days[sim0].date() - anchor_date).days
-    review = np.ones(n_sim, bool) if policy == POLICY_SQ else ((offset + np.arange(n_sim)) % R == 0)
+    return _PolicyLevels(
+        pack=pack,
+        moq=moq,
+        holding=holding,
+        eoq=eoq,
+        reorder_point=reorder_point,
+        order_up_to=order_up_to,
+    )
 
-    rng = np.random.default_rng(_series_seed(seed, sku, location))
-    lead_draws = np.maximum(np.rint(rng.normal(L_mean, L_std, n_sim)), 1).astype(int)
-    d = demand[sim0:]
+
+@dataclass(frozen=True)
+class _ReplayTotals:
+    cycles: int
+    stockout_cycles: int
+    orders: int
+    filled: float
+    backordered: float
+    on_hand_days: float  # on-hand units summed over the days
+
+
+def _replay(policy, d, f, review, levels: _PolicyLevels, lead_draws) -> _ReplayTotals:
+    """Day by day (see the module docstring): receipts, review and order, then demand ``d``."""
+    n_sim = len(d)
+    reorder_point, order_up_to, eoq = levels.reorder_point, levels.order_up_to, levels.eoq
     arrivals = np.zeros(n_sim + int(lead_draws.max()) + 1)
     net = float(order_up_to[0])
     on_order = 0.0
@@ -199,7 +273,7 @@ def _simulate(
             ):
                 raw = order_up_to[t] - position
             if raw > 0:
-                qty = float(ss.round_order(raw, pack, moq))
+                qty = float(ss.round_order(raw, levels.pack, levels.moq))
                 arrivals[t + lead_draws[t]] += qty
                 on_order += qty
                 orders += 1
@@ -208,15 +282,28 @@ def _simulate(
         backordered += d[t] - served
         net -= d[t]
         on_hand_days += max(net, 0.0)
+    return _ReplayTotals(
+        cycles=cycles,
+        stockout_cycles=stockout_cycles,
+        orders=orders,
+        filled=filled,
+        backordered=backordered,
+        on_hand_days=on_hand_days,
+    )
 
-    holding_cost = on_hand_days * holding / 365.0
-    ordering_cost = orders * float(p["order_cost"])
-    shortage_cost = backordered * float(p["shortage_cost"])
-    total_demand = float(d.sum())
+
+def _result(
+    sku, location, p, ss_method, sigma_p, n_sim, total_demand, levels, totals: _ReplayTotals
+) -> pd.DataFrame:
+    """The series' row of ``POLICY_SIMULATION_SERIES``: service achieved and costs."""
+    holding_cost = totals.on_hand_days * levels.holding / 365.0
+    ordering_cost = totals.orders * float(p["order_cost"])
+    shortage_cost = totals.backordered * float(p["shortage_cost"])
+    cycles, stockout_cycles = totals.cycles, totals.stockout_cycles
     row = {
         "sku": sku,
         "location": location,
-        "policy": policy,
+        "policy": p["policy_name"],
         "target_type": p["target_type"],
         "target": float(p["target_service_level"]),
         "ss_method": ss_method,
@@ -226,10 +313,10 @@ def _simulate(
         "stockout_cycles": int(stockout_cycles),
         "achieved_csl": 1 - stockout_cycles / cycles if cycles else None,
         "demand": total_demand,
-        "filled": filled,
-        "achieved_fill_rate": filled / total_demand,
-        "avg_on_hand": on_hand_days / n_sim,
-        "orders": orders,
+        "filled": totals.filled,
+        "achieved_fill_rate": totals.filled / total_demand,
+        "avg_on_hand": totals.on_hand_days / n_sim,
+        "orders": totals.orders,
         "holding_cost": holding_cost,
         "ordering_cost": ordering_cost,
         "shortage_cost": shortage_cost,
@@ -247,6 +334,12 @@ def overall_simulation(series_df: DataFrame) -> DataFrame:
     error. CSL is pooled over cycles (stocked-out cycles / cycles) against the cycle-weighted mean
     target; fill rate over demand against the demand-weighted mean target. Only ``ok``
     series count.
+
+    Args:
+        series_df: rows of :func:`simulate_series` (the ``POLICY_SIMULATION_SERIES`` columns).
+
+    Returns:
+        One row per target type: ``level`` and the ``POLICY_SIMULATION_SERIES`` columns.
     """
     ok = series_df.filter(F.col("status") == "ok")
     return (
