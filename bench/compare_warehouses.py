@@ -32,13 +32,17 @@ def delta_tables(root: Path) -> list[str]:
     )
 
 
-def export_files(root: Path) -> dict[str, str]:
-    folder = root / "exports"
-    return {
-        str(p.relative_to(root)): p.read_text()
-        for p in sorted(folder.rglob("*.csv"))
-        if folder.is_dir()
-    }
+def export_files(root: Path) -> dict[str, list[str]]:
+    """Supplier files by folder (part file names are random), without the run id column."""
+    import csv
+
+    folder, files = root / "exports", {}
+    for path in sorted(folder.rglob("*.csv")) if folder.is_dir() else []:
+        rows = list(csv.reader(path.read_text().splitlines()))
+        keep = [i for i, name in enumerate(rows[0]) if name not in VOLATILE] if rows else []
+        lines = [",".join(row[i] for i in keep) for row in rows]
+        files.setdefault(str(path.parent.relative_to(root)), []).extend(lines)
+    return files
 
 
 def compare_table(spark, left: Path, right: Path) -> str | None:
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         failed += diff is not None
     files_a, files_b = export_files(args.before), export_files(args.after)
     same_files = files_a == files_b
-    print(f"exports: {len(files_b)} file(s), {'identical' if same_files else 'differ'}")
+    print(f"exports: {len(files_b)} supplier folder(s), {'identical' if same_files else 'differ'}")
     failed += not same_files
     print("all identical" if not failed else f"{failed} difference(s)")
     return 1 if failed else 0
