@@ -186,15 +186,9 @@ def _series_parameters(rng: np.random.Generator, n_sku: int, n: int) -> _SeriesP
     trend_per_year = rng.uniform(-0.15, 0.3, n)
     elasticity = rng.uniform(1.0, 3.0, n)
     return _SeriesParameters(
-        sku_category=sku_category,
-        sku_price=sku_price,
-        level=level,
-        weekday_profile=weekday_profile,
-        yearly_amp=yearly_amp,
-        yearly_phase=yearly_phase,
-        trend_per_year=trend_per_year,
-        elasticity=elasticity,
-    )
+        sku_category, sku_price, level, weekday_profile, yearly_amp, yearly_phase,
+        trend_per_year, elasticity,
+    )  # fmt: skip
 
 
 def _seasonality(

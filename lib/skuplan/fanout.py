@@ -154,30 +154,14 @@ def _without_task(pdf: pd.DataFrame) -> pd.DataFrame:
 
 
 def apply_per_series(
-    history_df: DataFrame,
-    fn: Callable[[pd.DataFrame], pd.DataFrame],
-    schema: StructType,
-    keys: Sequence[str] = KEYS,
-    partitions: int | None = None,
-    on_error: OnError | None = None,
-    weight: Column | None = None,
+    history_df: DataFrame, fn: Callable[[pd.DataFrame], pd.DataFrame], schema: StructType, **options
 ) -> DataFrame:
-    """Run ``fn`` once per series (one group of rows sharing ``keys``) on the executors.
+    """Run ``fn`` once per series (one group of rows sharing ``keys``, default the series
+    keys) on the executors: :func:`apply_per_group` with ``options``.
 
     Each Python worker holds one group at a time, so memory is bounded by the longest series.
-    ``partitions``: tasks to deal the series into, balanced by ``weight`` (see
-    :func:`balanced_tasks`); None leaves the partitioning to Spark.
-    ``on_error``: rows for a series whose ``fn`` failed or whose process died (see above).
     """
-    guard = guarded(fn, on_error)
-
-    def per_series(pdf: pd.DataFrame) -> pd.DataFrame:
-        # A plain function, so Spark does not try (and warn about failing) to read the type
-        # hints of a functools.partial.
-        return guard(_without_task(pdf))
-
-    tasks = balanced_tasks(history_df, keys, partitions, weight) if partitions else None
-    return _grouped(history_df, keys, partitions, tasks).applyInPandas(per_series, schema=schema)
+    return apply_per_group(history_df, fn, schema, options.pop("keys", KEYS), **options)
 
 
 def apply_per_series_with(
@@ -185,6 +169,7 @@ def apply_per_series_with(
     extra_df: DataFrame,
     fn: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame],
     schema: StructType,
+    *,
     keys: Sequence[str] = KEYS,
     partitions: int | None = None,
     on_error: OnError | None = None,
@@ -221,10 +206,18 @@ def apply_per_group(
     on_error: OnError | None = None,
     weight: Column | None = None,
 ) -> DataFrame:
-    """Run ``fn`` once per group of series (e.g. all series of a store) on the executors."""
+    """Run ``fn`` once per group of rows sharing ``group_by`` (a series, all series of a
+    store...) on the executors.
+
+    ``partitions``: tasks to deal the groups into, balanced by ``weight`` (see
+    :func:`balanced_tasks`); None leaves the partitioning to Spark.
+    ``on_error``: rows for a group whose ``fn`` failed or whose process died (see above).
+    """
     guard = guarded(fn, on_error)
 
     def per_group(pdf: pd.DataFrame) -> pd.DataFrame:
+        # A plain function, so Spark does not try (and warn about failing) to read the type
+        # hints of a functools.partial.
         return guard(_without_task(pdf))
 
     tasks = balanced_tasks(df, group_by, partitions, weight) if partitions else None

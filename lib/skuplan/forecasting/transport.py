@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
 
 import pandas as pd
 from pyspark.sql import types as T
@@ -20,7 +19,6 @@ from skuplan.forecasting.cross_validation import error_text, origin_dates
 from skuplan.forecasting.series import SeriesResult, forecast_series
 from skuplan.forecasting.spec import ForecastSpec
 from skuplan.models import global_lgbm
-from skuplan.models.registry import ModelSpec
 from skuplan.schemas import (
     EXPLANATION_SERIES,
     MODEL_RUN,
@@ -76,30 +74,14 @@ def stacked(result: SeriesResult, quantiles) -> pd.DataFrame:
     return records.astype({c: object for c in text if records[c].dtype != object})
 
 
-def series_records(
-    history_pdf: pd.DataFrame,
-    *,
-    run_date: dt.date,
-    spec: ForecastSpec,
-    holidays: pd.DataFrame | None = None,
-    external: pd.DataFrame | None = None,
-    models: Mapping[str, ModelSpec] | None = None,
-) -> pd.DataFrame:
-    """:func:`forecast_series` stacked (see :func:`stacked`), for Spark.
+def series_records(history_pdf: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """:func:`~skuplan.forecasting.series.forecast_series` (same keyword arguments),
+    stacked (see :func:`stacked`), for Spark.
 
-    Args:
-        models: the driver's registry, shipped with the function so that models registered
-            at run time (tests, plugins) exist in the Python workers too.
+    The driver passes its model registry as ``models``, so that models registered at run
+    time (tests, plugins) exist in the Python workers too.
     """
-    result = forecast_series(
-        history_pdf,
-        run_date=run_date,
-        spec=spec,
-        holidays=holidays,
-        external=external,
-        models=models,
-    )
-    return stacked(result, spec.quantiles)
+    return stacked(forecast_series(history_pdf, **kwargs), kwargs["spec"].quantiles)
 
 
 def fallback_records(

@@ -254,15 +254,7 @@ def _forecast_frames(
 
 
 def lgbm_forecast(
-    history: pd.DataFrame,
-    future: pd.DataFrame,
-    *,
-    quantiles: Sequence[float],
-    lags: Sequence[int] = fx.DEFAULT_LAGS,
-    windows: Sequence[int] = fx.DEFAULT_WINDOWS,
-    params: Mapping[str, Any] | None = None,
-    quantile_method: QuantileMethod = "objective",
-    contributions: bool = False,
+    history: pd.DataFrame, future: pd.DataFrame, *, quantiles: Sequence[float], **options: Any
 ) -> pd.DataFrame:
     """Train LightGBM on one series and forecast ``future`` recursively.
 
@@ -272,15 +264,8 @@ def lgbm_forecast(
         future: the days right after the history: ``ds`` plus the regressors (a
             regressor is used only when present in both frames).
         quantiles: quantile levels, e.g. ``(0.1, 0.5, 0.9)``.
-        lags: lag lengths in days (see :func:`skuplan.models.features.make_features`).
-        windows: rolling window lengths in days.
-        params: LightGBM parameters over :data:`DEFAULT_PARAMS`; ``num_boost_round``
-            is taken from here too (default 150).
-        quantile_method: ``"objective"`` trains one quantile model per non-median
-            level; ``"none"`` leaves the quantile columns NaN.
-        contributions: add the SHAP contributions of the point forecast per driver
-            (:func:`skuplan.models.explain.feature_driver`): ``contrib_baseline`` (the expected
-            value), ``contrib_recent_level``...; they add up to ``yhat`` before clipping.
+        options: ``lags, windows, params, quantile_method, contributions`` as in
+            :func:`lgbm_global_forecast`.
 
     Returns:
         One row per ``future`` row, in the same order: ``ds``, ``yhat`` (clipped at 0),
@@ -291,17 +276,7 @@ def lgbm_forecast(
     Raises:
         ValueError: gaps in the days, future days not right after the history.
     """
-    return _forecast_frames(
-        history,
-        future,
-        keys=(),
-        quantiles=quantiles,
-        lags=lags,
-        windows=windows,
-        params=params,
-        quantile_method=quantile_method,
-        contributions=contributions,
-    )
+    return lgbm_global_forecast(history, future, keys=(), quantiles=quantiles, **options)
 
 
 def lgbm_global_forecast(
@@ -327,9 +302,18 @@ def lgbm_global_forecast(
             per series and day, no gaps.
         future: columns ``keys``, ``ds`` and the regressors: for each series, the days
             right after its history (horizons may differ between series).
-        keys: series key columns.
-        quantiles, lags, windows, params, quantile_method, contributions: as in
-            :func:`lgbm_forecast`.
+        keys: series key columns (none: one series).
+        quantiles: quantile levels, e.g. ``(0.1, 0.5, 0.9)``.
+        lags: lag lengths in days (see :func:`skuplan.models.features.make_features`).
+        windows: rolling window lengths in days.
+        params: LightGBM parameters over :data:`DEFAULT_PARAMS`; ``num_boost_round``
+            is taken from here too (default 150).
+        quantile_method: ``"objective"`` trains one quantile model per non-median
+            level; ``"none"`` leaves the quantile columns NaN.
+        contributions: add the SHAP contributions of the point forecast per driver
+            (:func:`skuplan.models.explain.feature_driver`): ``contrib_baseline`` (the
+            expected value), ``contrib_recent_level``...; they add up to ``yhat`` before
+            clipping.
 
     Returns:
         One row per ``future`` row, in the same order: ``keys``, ``ds``, ``yhat``, one

@@ -7,6 +7,7 @@ split into the forecasts, backtest-metrics, model-runs and explanations tables.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -63,19 +64,13 @@ class ForecastSummary:
 
 def engine_spec(settings: ForecastSettings) -> ForecastSpec:
     """The engine's settings from the ``forecast`` config section."""
+    shared = [f.name for f in dataclasses.fields(ForecastSpec) if hasattr(settings, f.name)]
+    backtest = settings.backtest
     return ForecastSpec(
-        horizon=settings.horizon,
-        quantiles=settings.quantiles,
-        freq=settings.freq,
-        season_length=settings.season_length,
-        min_history=settings.min_history,
-        models=settings.models,
-        selection_metric=settings.selection_metric,
-        ensemble_size=settings.ensemble_size,
-        quantile_method=settings.quantile_method,
-        folds=settings.backtest.folds,
-        step=settings.backtest.step,
-        cv_horizon=settings.backtest.horizon,
+        **{name: getattr(settings, name) for name in shared},
+        folds=backtest.folds,
+        step=backtest.step,
+        cv_horizon=backtest.horizon,
     )
 
 

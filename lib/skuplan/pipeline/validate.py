@@ -191,16 +191,9 @@ def table_gates(m: Measures, raw_all_df: DataFrame, conf: Conf) -> list[GateOutc
 
 def typed_clean(flagged_df: DataFrame, run_id: str) -> DataFrame:
     """The clean rows with their parsed values under the contract's names."""
+    parsed = ("sku", "location", "date", "qty", "price", "promo", "is_stockout")
     return rules.filter_clean(flagged_df).select(
-        F.col("p_sku").alias("sku"),
-        F.col("p_location").alias("location"),
-        F.col("p_date").alias("date"),
-        F.col("p_qty").alias("qty"),
-        F.col("p_price").alias("price"),
-        F.col("p_promo").alias("promo"),
-        F.col("p_is_stockout").alias("is_stockout"),
-        "load_date",
-        F.lit(run_id).alias("run_id"),
+        *[F.col(f"p_{c}").alias(c) for c in parsed], "load_date", F.lit(run_id).alias("run_id")
     )
 
 

@@ -225,14 +225,7 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
     safety = np.where(f > 0, ss.safety_stock(f * P, sigma_dl, k, ss_method), 0.0)
     reorder_point = f * P + safety
     order_up_to = reorder_point if policy == POLICY_RS else reorder_point + eoq
-    return _PolicyLevels(
-        pack=pack,
-        moq=moq,
-        holding=holding,
-        eoq=eoq,
-        reorder_point=reorder_point,
-        order_up_to=order_up_to,
-    )
+    return _PolicyLevels(pack, moq, holding, eoq, reorder_point, order_up_to)
 
 
 @dataclass(frozen=True)
@@ -282,14 +275,7 @@ def _replay(policy, d, f, review, levels: _PolicyLevels, lead_draws) -> _ReplayT
         backordered += d[t] - served
         net -= d[t]
         on_hand_days += max(net, 0.0)
-    return _ReplayTotals(
-        cycles=cycles,
-        stockout_cycles=stockout_cycles,
-        orders=orders,
-        filled=filled,
-        backordered=backordered,
-        on_hand_days=on_hand_days,
-    )
+    return _ReplayTotals(cycles, stockout_cycles, orders, filled, backordered, on_hand_days)
 
 
 def _result(
@@ -327,6 +313,13 @@ def _result(
     return pd.DataFrame([row])
 
 
+# Series columns that add up in the overall rows.
+SUMMED = (
+    "cycles", "stockout_cycles", "demand", "filled", "avg_on_hand", "orders", "holding_cost",
+    "ordering_cost", "shortage_cost", "total_cost",
+)  # fmt: skip
+
+
 def overall_simulation(series_df: DataFrame) -> DataFrame:
     """Aggregate the series rows per target type (``level = overall``, no keys).
 
@@ -358,18 +351,9 @@ def overall_simulation(series_df: DataFrame) -> DataFrame:
             F.lit(None).cast("string").alias("ss_method"),
             F.lit(None).cast("double").alias("sigma_protection"),
             F.max("sim_days").alias("sim_days"),
-            F.sum("cycles").alias("cycles"),
-            F.sum("stockout_cycles").alias("stockout_cycles"),
+            *[F.sum(c).alias(c) for c in SUMMED],
             (1 - F.try_divide(F.sum("stockout_cycles"), F.sum("cycles"))).alias("achieved_csl"),
-            F.sum("demand").alias("demand"),
-            F.sum("filled").alias("filled"),
             F.try_divide(F.sum("filled"), F.sum("demand")).alias("achieved_fill_rate"),
-            F.sum("avg_on_hand").alias("avg_on_hand"),
-            F.sum("orders").alias("orders"),
-            F.sum("holding_cost").alias("holding_cost"),
-            F.sum("ordering_cost").alias("ordering_cost"),
-            F.sum("shortage_cost").alias("shortage_cost"),
-            F.sum("total_cost").alias("total_cost"),
             F.lit("ok").alias("status"),
             F.lit(None).cast("string").alias("error"),
         )
