@@ -1,6 +1,7 @@
 """The fan-out's placement of groups into tasks (``skuplan.fanout``)."""
 
 import pandas as pd
+from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -27,8 +28,12 @@ def test_groups_are_dealt_so_tasks_get_equal_rows(spark):
             F.collect_set("p").alias("partitions"),
         )
     )
-    got = {r[fanout.TASK]: (r["rows"], r["skus"], r["partitions"]) for r in per_task.collect()}
-    assert got == {0: (18, ["A", "D", "E", "H"], [0]), 1: (18, ["B", "C", "F", "G"], [1])}
+    # Each task is one partition of its own.
+    expected = spark.createDataFrame(
+        [(0, 18, ["A", "D", "E", "H"], [0]), (1, 18, ["B", "C", "F", "G"], [1])],
+        f"{fanout.TASK} int, rows bigint, skus array<string>, partitions array<int>",
+    )
+    assert_df_equality(per_task, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_equal_groups_fill_every_task_alike(spark):
@@ -68,7 +73,8 @@ def test_every_group_is_run_once_in_tasks_even_with_a_null_key(spark):
         return pd.DataFrame({"sku": [pdf["sku"].iloc[0]], "rows": [len(pdf)]})
 
     out = fanout.apply_per_series(df, summary, "sku string, rows long", partitions=3)
-    assert sorted((r["sku"], r["rows"]) for r in out.collect()) == [("A", 3), ("B", 2), ("C", 4)]
+    expected = spark.createDataFrame([("A", 3), ("B", 2), ("C", 4)], "sku string, rows long")
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_cogrouped_series_meet_their_extra_rows_in_tasks(spark):
@@ -85,8 +91,7 @@ def test_cogrouped_series_meet_their_extra_rows_in_tasks(spark):
     schema = StructType.fromDDL("sku string, rows long, extra long")
     spread = fanout.apply_per_series_with(history, extra, pair, schema, partitions=2)
     # Z has no history, so it is skipped, as without tasks.
-    assert sorted(tuple(r) for r in spread.collect()) == [("A", 3, 2), ("B", 2, 0), ("C", 1, 1)]
+    expected = spark.createDataFrame([("A", 3, 2), ("B", 2, 0), ("C", 1, 1)], schema)
+    assert_df_equality(spread, expected, ignore_row_order=True, ignore_nullable=True)
     unplaced = fanout.apply_per_series_with(history, extra, pair, schema)
-    assert sorted(tuple(r) for r in unplaced.collect()) == sorted(
-        tuple(r) for r in spread.collect()
-    )
+    assert_df_equality(unplaced, expected, ignore_row_order=True, ignore_nullable=True)

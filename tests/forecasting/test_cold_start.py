@@ -1,6 +1,6 @@
 import datetime as dt
 
-import pytest
+from chispa import assert_approx_df_equality
 
 from skuplan.forecasting import cold_start
 
@@ -24,16 +24,25 @@ def test_new_series_get_their_category_rate_at_the_location(spark):
     items = spark.createDataFrame(
         [("A", "grocery"), ("B", "grocery"), ("N", "grocery")], "sku string, category string"
     )
-    out = cold_start.forecast_new_series(
+    got = cold_start.forecast_new_series(
         history, stocked, items, run_date=RUN_DATE, horizon=3, quantiles=(0.1, 0.5, 0.9)
-    ).collect()
-    by_key = {(r["sku"], r["location"], r["step"]): r for r in out}
-    assert sorted({k[:2] for k in by_key}) == [("N", "L1"), ("N", "L3")]  # A has history
-    first = by_key[("N", "L1", 1)]
-    assert first["date"] == RUN_DATE and first["model"] == "category_mean"
-    assert first["yhat"] == pytest.approx(1.5) and first["q50"] == pytest.approx(1.5)
-    assert first["q90"] == pytest.approx(1.5 + 1.2815515655 * 1.5**0.5)
-    assert first["q10"] == pytest.approx(max(1.5 - 1.2815515655 * 1.5**0.5, 0.0))
-    assert by_key[("N", "L1", 3)]["date"] == RUN_DATE + dt.timedelta(days=2)
+    )
+    # A has history, so only N is forecast: at L1 at the category's 1.5 a day with a
+    # Poisson-like band 1.5 -/+ z_0.9 * sqrt(1.5), never below zero.
+    band = 1.2815515655 * 1.5**0.5
+    at_l1 = (1.5, max(1.5 - band, 0.0), 1.5, 1.5 + band)
     # Nothing of the category sold at L3: a zero forecast, not a missing one.
-    assert by_key[("N", "L3", 1)]["yhat"] == 0.0 and by_key[("N", "L3", 2)]["q90"] == 0.0
+    at_l3 = (0.0, 0.0, 0.0, 0.0)
+    expected = spark.createDataFrame(
+        [
+            ("N", location, RUN_DATE + dt.timedelta(days=step - 1), step, "category_mean",
+             *values, "ok", None)
+            for location, values in (("L1", at_l1), ("L3", at_l3))
+            for step in (1, 2, 3)
+        ],
+        "sku string, location string, date date, step int, model string, yhat double, "
+        "q10 double, q50 double, q90 double, status string, error string",
+    )  # fmt: skip
+    assert_approx_df_equality(
+        got, expected, precision=1e-6, ignore_row_order=True, ignore_nullable=True
+    )

@@ -2,6 +2,7 @@ import datetime as dt
 
 import pyspark.sql.functions as F
 import pytest
+from chispa import assert_df_equality
 
 from skuplan.quality import rules
 from skuplan.schemas import RAW_SALES
@@ -38,8 +39,18 @@ def _flag(spark, rows, *, allow_returns=False, duplicate_path="window over every
     )
 
 
-def _reasons(spark, rows, *, allow_returns=False, duplicate_path="window over every row"):
-    flagged = _flag(spark, rows, allow_returns=allow_returns, duplicate_path=duplicate_path)
+FLAGGED = "sku string, location string, date string, qty string, reasons array<string>"
+
+
+def _flagged(spark, rows, *, duplicate_path="window over every row"):
+    """The raw columns and the sorted reasons of each row, to compare with a FLAGGED frame."""
+    return _flag(spark, rows, duplicate_path=duplicate_path).select(
+        "sku", "location", "date", "qty", F.array_sort("reasons").alias("reasons")
+    )
+
+
+def _reasons(spark, rows, *, allow_returns=False):
+    flagged = _flag(spark, rows, allow_returns=allow_returns)
     return sorted(
         (r["sku"], r["location"], r["date"], r["qty"], tuple(sorted(r["reasons"])))
         for r in flagged.select("sku", "location", "date", "qty", "reasons").collect()
@@ -86,35 +97,53 @@ def test_keys_are_trimmed_before_master_data_lookup(spark):
 
 def test_exact_duplicates_keep_one_row(spark, duplicate_path):
     row = ("A", "L1", "2026-06-01", "3", "2.5", "0", "0")
-    got = [r[-1] for r in _reasons(spark, [row, row, row], duplicate_path=duplicate_path)]
-    assert got == [(), ("duplicate",), ("duplicate",)]
+    got = _flagged(spark, [row, row, row], duplicate_path=duplicate_path)
+    expected = spark.createDataFrame(
+        [
+            ("A", "L1", "2026-06-01", "3", []),
+            ("A", "L1", "2026-06-01", "3", ["duplicate"]),
+            ("A", "L1", "2026-06-01", "3", ["duplicate"]),
+        ],
+        FLAGGED,
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_conflicting_duplicates_keep_the_highest_quantity(spark, duplicate_path):
     rows = [("A", "L1", "2026-06-01", q, "2.5", "0", "0") for q in ("3", "5", "4")]
-    got = {r[3]: r[-1] for r in _reasons(spark, rows, duplicate_path=duplicate_path)}
-    assert got == {"5": (), "3": ("conflicting_duplicate",), "4": ("conflicting_duplicate",)}
+    got = _flagged(spark, rows, duplicate_path=duplicate_path)
+    expected = spark.createDataFrame(
+        [
+            ("A", "L1", "2026-06-01", "5", []),
+            ("A", "L1", "2026-06-01", "3", ["conflicting_duplicate"]),
+            ("A", "L1", "2026-06-01", "4", ["conflicting_duplicate"]),
+        ],
+        FLAGGED,
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_an_invalid_row_never_shadows_a_valid_duplicate(spark, duplicate_path):
     good = ("A", "L1", "2026-06-01", "3", "2.5", "0", "0")
     bad = ("A", "L1", "2026-06-01", "3", "-1", "0", "0")  # same key, bad price
-    got = {r[-1] for r in _reasons(spark, [good, bad], duplicate_path=duplicate_path)}
-    assert got == {(), ("bad_price",)}
+    got = _flag(spark, [good, bad], duplicate_path=duplicate_path).select("price", "reasons")
+    expected = spark.createDataFrame(
+        [("2.5", []), ("-1", ["bad_price"])], "price string, reasons array<string>"
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_parsing_types_flags_and_numbers(spark):
     parsed = _raw(spark, [("A", "L1", " 2026-06-01 ", " 3.5 ", "2", "TRUE", "yes")]).transform(
         rules.with_parsed_sales
     )
-    row = parsed.select("p_date", "p_qty", "p_price", "p_promo", "p_is_stockout").first()
-    assert row.asDict() == {
-        "p_date": dt.date(2026, 6, 1),
-        "p_qty": 3.5,
-        "p_price": 2.0,
-        "p_promo": True,
-        "p_is_stockout": True,
-    }
+    got = parsed.select("p_sku", "p_date", "p_qty", "p_price", "p_promo", "p_is_stockout")
+    expected = spark.createDataFrame(
+        [("A", dt.date(2026, 6, 1), 3.5, 2.0, True, True)],
+        "p_sku string, p_date date, p_qty double, p_price double, p_promo boolean, "
+        "p_is_stockout boolean",
+    )
+    assert_df_equality(got, expected, ignore_nullable=True)
 
 
 def test_clean_and_quarantined_partition_the_rows(spark):
@@ -163,12 +192,20 @@ def test_both_duplicate_paths_flag_a_mixed_load_alike(spark):
         ("B", "L1", "2026-06-03", "1", "2.0", "0", "0"),
         ("Z", "L1", "2026-06-03", "1", "2.0", "0", "0"),
     ]
-    window, shared = (
-        sorted(
-            (r["sku"], r["date"], r["qty"], r["price"], r["promo"], tuple(r["reasons"]))
-            for r in _flag(spark, rows, duplicate_path=path).collect()
-        )
-        for path in ("window over every row", "shared keys only")
+    # Kept: the highest quantity of a key among rows without another problem.
+    expected = spark.createDataFrame(
+        [
+            ("A", "L1", "2026-06-01", "3", ["conflicting_duplicate"]),
+            ("A", "L1", "2026-06-01", "3", ["conflicting_duplicate"]),
+            ("A", "L1", "2026-06-01", "5", []),
+            ("A", "L1", "2026-06-02", "2", ["bad_price"]),
+            ("A", "L1", "2026-06-02", "2", []),
+            ("B", "L1", "2026-06-01", "x", ["non_numeric_qty"]),
+            ("B", "L1", "2026-06-03", "1", []),
+            ("Z", "L1", "2026-06-03", "1", ["unknown_sku"]),
+        ],
+        FLAGGED,
     )
-    assert window == shared
-    assert sum(1 for *_, reasons in shared if reasons) == 5
+    for path in ("window over every row", "shared keys only"):
+        got = _flagged(spark, rows, duplicate_path=path)
+        assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)

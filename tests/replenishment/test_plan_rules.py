@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+from chispa import assert_df_equality
+
 from skuplan.replenishment import rules
 from skuplan.schemas import PLAN_OVERRIDES
 
@@ -16,11 +18,12 @@ def test_latest_valid_override_wins(spark):
         ("C", "L", None, 0.99, None, "future", "p1", dt.date(2026, 7, 1), None),
     ]
     df = spark.createDataFrame(rows, PLAN_OVERRIDES)
-    got = {
-        r.sku: (r.override_qty, r.override_reason)
-        for r in rules.active_overrides(df, RUN).collect()
-    }
-    assert got == {"A": (20.0, "new")}
+    expected = spark.createDataFrame(
+        [("A", "L", 20.0, None, None, "new", "p2")],
+        "sku string, location string, override_qty double, override_service_level double, "
+        "override_lead_time_days double, override_reason string, override_author string",
+    )
+    assert_df_equality(rules.active_overrides(df, RUN), expected, ignore_nullable=True)
 
 
 def test_overrides_keep_both_values_and_unusual_lines_are_held(spark):
@@ -46,31 +49,32 @@ def test_overrides_keep_both_values_and_unusual_lines_are_held(spark):
             "planned",
         ),  # reviewed by a planner
     ]
-    got = {
-        r.sku: r
-        for r in spark.createDataFrame(rows, schema)
+    got = (
+        spark.createDataFrame(rows, schema)
         .transform(
             rules.with_overrides_and_review,
             max_order_change_share=0.5,
             jump_share=0.5,
             jump_min_units=0.5,
         )
-        .collect()
-    }
-    assert [got[s].plan_status for s in ("same", "jump_qty", "jump_fc", "tiny_fc", "overridden")] == [
-        "planned", "needs_review", "needs_review", "planned", "planned",
-    ]  # fmt: skip
-    assert (got["jump_qty"].review_reasons, got["jump_fc"].review_reasons) == (
-        "order_change",
-        "forecast_jump",
+        .select(
+            "sku", "plan_status", "review_reasons", "computed_order_qty", "order_qty",
+            "is_overridden",
+        )
+    )  # fmt: skip
+    expected = spark.createDataFrame(
+        [
+            ("same", "planned", None, 100.0, 100.0, False),
+            ("jump_qty", "needs_review", "order_change", 200.0, 200.0, False),
+            ("jump_fc", "needs_review", "forecast_jump", 10.0, 10.0, False),
+            ("tiny_fc", "planned", None, 10.0, 10.0, False),
+            # Both quantities kept; the change is noted but the line is not held.
+            ("overridden", "planned", "order_change", 200.0, 150.0, True),
+        ],
+        "sku string, plan_status string, review_reasons string, computed_order_qty double, "
+        "order_qty double, is_overridden boolean",
     )
-    o = got["overridden"]
-    assert (o.computed_order_qty, o.order_qty, o.is_overridden, o.review_reasons) == (
-        200.0,
-        150.0,
-        True,
-        "order_change",
-    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_exception_reasons(spark):
@@ -85,16 +89,19 @@ def test_exception_reasons(spark):
         ("no_inventory", True, None, False, None, 0.0, None),
         ("negative", True, None, True, -3.0, 0.0, 0.0),
     ]
-    got = {
-        r.sku: (r.plan_status, r.exception_reason)
-        for r in spark.createDataFrame(rows, schema)
+    got = (
+        spark.createDataFrame(rows, schema)
         .transform(rules.with_exception_reason)
-        .collect()
-    }
-    assert got == {
-        "ok": ("planned", None),
-        "no_item": ("not_planned", "missing_item_master"),
-        "no_supplier": ("not_planned", "missing_master_data:supplier"),
-        "no_inventory": ("not_planned", "missing_inventory"),
-        "negative": ("quarantined", "negative_on_hand"),
-    }
+        .select("sku", "plan_status", "exception_reason")
+    )
+    expected = spark.createDataFrame(
+        [
+            ("ok", "planned", None),
+            ("no_item", "not_planned", "missing_item_master"),
+            ("no_supplier", "not_planned", "missing_master_data:supplier"),
+            ("no_inventory", "not_planned", "missing_inventory"),
+            ("negative", "quarantined", "negative_on_hand"),
+        ],
+        "sku string, plan_status string, exception_reason string",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)

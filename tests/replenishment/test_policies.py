@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pyspark.sql.functions as F
 import pytest
+from chispa import assert_df_equality
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
@@ -158,42 +159,33 @@ def test_item_defaults_are_filled_and_flagged(spark):
         "service_level double, review_period_days double, stockout_cost double, "
         "fill_rate_target double, policy string",
     )
-    got = {
-        r["sku"]: r
-        for r in policies.with_item_parameters(
-            items,
-            default_lead_time_days=7.0,
-            default_service_level=0.95,
-            default_policy="sQ",
-            default_review_period_days=1,
-        ).collect()
-    }
-    a, b, c = got["A"], got["B"], got["C"]
-    assert (a["lead_time_days"], a["is_default_lead_time"], a["lead_time_issue"]) == (
-        7.0,
-        True,
-        "missing",
-    )
-    assert (a["target_type"], a["target_service_level"], a["policy_name"], a["review_period"]) == (
-        "csl",
-        0.95,
-        "sQ",
-        1.0,
-    )
-    assert (a["pack"], a["min_order"], a["missing_master"]) == (1.0, 0.0, None)
-    assert (b["lead_time_days"], b["lead_time_std"], b["is_default_lead_time"]) == (3.0, 0.5, False)
-    assert (b["target_type"], b["target_service_level"], b["policy_name"], b["review_period"]) == (
-        "fill_rate",
-        0.98,
-        "RS",
-        7.0,
-    )
-    assert (c["lead_time_days"], c["lead_time_std"], c["lead_time_issue"]) == (
-        7.0,
-        0.0,
-        "not_positive",
-    )
-    assert (c["policy_name"], c["missing_master"]) == ("sQ", "supplier,order_cost")
+    got = items.transform(
+        policies.with_item_parameters,
+        default_lead_time_days=7.0,
+        default_service_level=0.95,
+        default_policy="sQ",
+        default_review_period_days=1,
+    ).select(
+        "sku", "lead_time_days", "lead_time_std", "is_default_lead_time", "lead_time_issue",
+        "target_type", "target_service_level", "policy_name", "review_period", "pack",
+        "min_order", "shortage_cost", "missing_master",
+    )  # fmt: skip
+    expected = spark.createDataFrame(
+        [
+            # Nothing but costs: every default, flagged.
+            ("A", 7.0, 0.0, True, "missing", "csl", 0.95, "sQ", 1.0, 1.0, 0.0, 0.0, None),
+            # Everything given: a fill-rate target wins over the service level.
+            ("B", 3.0, 0.5, False, None, "fill_rate", 0.98, "RS", 7.0, 2.0, 4.0, 5.0, None),
+            # A lead time of 0 is not one; an unknown policy falls back to the default.
+            ("C", 7.0, 0.0, True, "not_positive", "csl", 0.9, "sQ", 1.0, 1.0, 1.0, 0.0,
+             "supplier,order_cost"),
+        ],
+        "sku string, lead_time_days double, lead_time_std double, is_default_lead_time boolean, "
+        "lead_time_issue string, target_type string, target_service_level double, "
+        "policy_name string, review_period double, pack double, min_order double, "
+        "shortage_cost double, missing_master string",
+    )  # fmt: skip
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_older_item_master_without_planning_fields(spark):
@@ -242,14 +234,15 @@ def test_review_days_and_next_review(spark):
     # 2024-01-09 is 7 days after the anchor: a weekly review day, not a fortnightly one.
     day = dt.date(2024, 1, 9)
     got = df.select(
-        policies.is_review_day(day, anchor).alias("r"),
-        policies.next_review_date(day, anchor).alias("n"),
-    ).collect()
-    assert [(r.r, r.n) for r in got] == [
-        (True, day),
-        (True, day),
-        (False, dt.date(2024, 1, 16)),
-    ]
+        "*",
+        policies.is_review_day(day, anchor).alias("is_review_day"),
+        policies.next_review_date(day, anchor).alias("next_review_date"),
+    )
+    expected = spark.createDataFrame(
+        [("sQ", 1.0, True, day), ("RS", 7.0, True, day), ("RS", 14.0, False, dt.date(2024, 1, 16))],
+        "policy_name string, review_period double, is_review_day boolean, next_review_date date",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_gamma_method_for_intermittent_or_skewed(spark):
@@ -257,12 +250,17 @@ def test_gamma_method_for_intermittent_or_skewed(spark):
         [("a", 1.0, "smooth"), ("b", 3.0, "smooth"), ("c", 1.0, "lumpy"), ("d", 1.0, None)],
         "sku string, skew_ratio double, demand_class string",
     )
-    got = dict(
-        df.transform(policies.with_safety_stock_method, method="auto", skew_ratio=1.5)
-        .select("sku", "ss_method")
-        .collect()
+    got = df.transform(policies.with_safety_stock_method, method="auto", skew_ratio=1.5)
+    expected = spark.createDataFrame(
+        [
+            ("a", 1.0, "smooth", "normal"),
+            ("b", 3.0, "smooth", "gamma"),  # skewed
+            ("c", 1.0, "lumpy", "gamma"),  # intermittent
+            ("d", 1.0, None, "normal"),
+        ],
+        "sku string, skew_ratio double, demand_class string, ss_method string",
     )
-    assert got == {"a": "normal", "b": "gamma", "c": "gamma", "d": "normal"}
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_item_location_values_override_the_item_master_field_by_field(spark):
@@ -290,16 +288,22 @@ def test_item_location_values_override_the_item_master_field_by_field(spark):
     keys = spark.createDataFrame(
         [("A", "L1"), ("A", "L2"), ("B", "L1"), ("C", "L1")], "sku string, location string"
     )
-    got = {
-        (r.sku, r.location): r for r in policies.item_location_master(keys, items, local).collect()
-    }
-    a1, a2, b1, c1 = got["A", "L1"], got["A", "L2"], got["B", "L1"], got["C", "L1"]
-    assert (a1.lead_time_mean_days, a1.service_level, a1._has_item) == (5.0, 0.95, True)
-    assert (a2.lead_time_mean_days, a2.service_level, a2.pack_size) == (9.0, 0.95, 6.0)
-    assert (a2.supplier, a2._has_item) == ("S1", True)
-    # A row in the item-location master alone counts as master data (then checked field by field).
-    assert (b1.lead_time_mean_days, b1.service_level, b1._has_item) == (4.0, 0.9, True)
-    assert b1.supplier is None
-    assert c1._has_item is False
+    got = policies.item_location_master(keys, items, local).select(
+        "sku", "location", "supplier", "lead_time_mean_days", "service_level", "pack_size",
+        "_has_item",
+    )  # fmt: skip
+    expected = spark.createDataFrame(
+        [
+            ("A", "L1", "S1", 5.0, 0.95, 6.0, True),
+            ("A", "L2", "S1", 9.0, 0.95, 6.0, True),
+            # A row in the item-location master alone counts as master data (then checked
+            # field by field).
+            ("B", "L1", None, 4.0, 0.9, None, True),
+            ("C", "L1", None, None, None, None, False),
+        ],
+        "sku string, location string, supplier string, lead_time_mean_days double, "
+        "service_level double, pack_size double, _has_item boolean",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     without = policies.item_location_master(keys, items).filter("sku = 'A'").collect()
     assert {r.lead_time_mean_days for r in without} == {5.0}

@@ -2,8 +2,7 @@
 
 import datetime as dt
 
-import pytest
-from chispa import assert_df_equality
+from chispa import assert_approx_df_equality, assert_df_equality
 
 from skuplan.report import data
 
@@ -24,37 +23,56 @@ def _metrics(spark):
     return spark.createDataFrame(rows, METRICS)
 
 
+ACCURACY = (
+    "model string, series_chosen bigint, series_scored bigint, median_mase double, "
+    "median_mase_naive double, share_beating_naive double, median_wape double, "
+    "mean_coverage double"
+)
+
+
 def test_accuracy_by_model_and_against_seasonal_naive_on_the_same_series(spark):
-    got = {r.model: r.asDict() for r in data.accuracy_by_model(_metrics(spark)).collect()}
     # Chosen: A lightgbm 0.5, B naive 2.0, C lightgbm 0.9; naive on them: 1.0, 2.0, 1.0.
-    chosen = got[data.CHOSEN]
-    assert (chosen["series_chosen"], chosen["series_scored"]) == (3, 3)
-    assert (chosen["median_mase"], chosen["median_mase_naive"]) == (0.9, 1.0)
-    assert chosen["share_beating_naive"] == pytest.approx(2 / 3)  # A and C; B ties
-    assert chosen["mean_coverage"] == pytest.approx((0.8 + 0.7 + 1.0) / 3)
-    lgbm = got["lightgbm"]
-    assert (lgbm["series_chosen"], lgbm["median_mase"], lgbm["median_wape"]) == (2, 0.9, 0.3)
-    assert got["seasonal_naive"]["share_beating_naive"] == 0.0
-    croston = got["croston"]
-    assert (croston["series_scored"], croston["median_mase"], croston["series_chosen"]) == (
-        0,
-        None,
-        0,
+    expected = spark.createDataFrame(
+        [
+            # A and C beat naive; B ties.
+            (data.CHOSEN, 3, 3, 0.9, 1.0, 2 / 3, 0.3, (0.8 + 0.7 + 1.0) / 3),
+            ("lightgbm", 2, 3, 0.9, 1.0, 2 / 3, 0.3, (0.8 + 0.9 + 1.0) / 3),
+            ("seasonal_naive", 1, 3, 1.0, 1.0, 0.0, 0.5, (0.6 + 0.7 + 0.8) / 3),
+            # Failed in the backtest: nothing scored.
+            ("croston", 0, 0, None, None, None, None, None),
+        ],
+        ACCURACY,
+    )
+    assert_approx_df_equality(
+        data.accuracy_by_model(_metrics(spark)),
+        expected,
+        precision=1e-9,
+        ignore_row_order=True,
+        ignore_nullable=True,
     )
 
 
+HISTOGRAM = "kind string, bin int, series bigint"
+
+
 def test_mase_histogram_bins_and_caps(spark):
-    got = {(r.kind, r.bin): r.series for r in data.mase_histogram(_metrics(spark)).collect()}
     # Chosen 0.5, 2.0, 0.9 -> bins 5, 20, 9; naive 1.0, 2.0, 1.0 -> bins 10, 20, 10.
-    assert got == {
-        ("chosen", 5): 1,
-        ("chosen", 20): 1,
-        ("chosen", 9): 1,
-        ("seasonal naive", 10): 2,
-        ("seasonal naive", 20): 1,
-    }
+    expected = spark.createDataFrame(
+        [
+            ("chosen", 5, 1),
+            ("chosen", 20, 1),
+            ("chosen", 9, 1),
+            ("seasonal naive", 10, 2),
+            ("seasonal naive", 20, 1),
+        ],
+        HISTOGRAM,
+    )
+    got = data.mase_histogram(_metrics(spark))
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    # A MASE of 7.5 lands in the last, open-ended bin.
     far = spark.createDataFrame([("D", "L", "lightgbm", 7.5, 1.0, 0.5, True)], METRICS)
-    assert [tuple(r) for r in data.mase_histogram(far).collect()] == [("chosen", data.MASE_BINS, 1)]
+    expected = spark.createDataFrame([("chosen", data.MASE_BINS, 1)], HISTOGRAM)
+    assert_df_equality(data.mase_histogram(far), expected, ignore_nullable=True)
 
 
 PLAN = (
