@@ -39,13 +39,23 @@ def spark(tmp_path_factory):
     session.stop()
 
 
+def conf_under(
+    folder: Path, *overrides: str, run_date: dt.date = RUN_DATE, env: str = "local"
+) -> Conf:
+    """A Conf with its tables under ``folder``; ``overrides`` as ``--set`` pairs."""
+    return load_conf(
+        ROOT / "conf", env, run_date, [f"warehouse={folder / 'warehouse'}", *overrides]
+    )
+
+
 @pytest.fixture
 def make_conf(tmp_path):
-    """Build a Conf with tables under this test's tmp folder; ``overrides`` as ``--set`` pairs."""
+    """Build a Conf with tables under this test's tmp folder; ``overrides`` as ``--set`` pairs.
+
+    A module-scoped fixture calls :func:`conf_under` with a ``tmp_path_factory`` folder instead.
+    """
 
     def _make(*overrides: str, run_date: dt.date = RUN_DATE, env: str = "local") -> Conf:
-        return load_conf(
-            ROOT / "conf", env, run_date, [f"warehouse={tmp_path / 'warehouse'}", *overrides]
-        )
+        return conf_under(tmp_path, *overrides, run_date=run_date, env=env)
 
     return _make

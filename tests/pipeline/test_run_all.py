@@ -1,0 +1,264 @@
+"""End to end: demo data -> validate -> forecast -> plan -> report, on local Spark and Delta.
+
+The pipeline runs once for this module (the ``pipeline`` fixture); each test checks one
+stage's outputs of that run. The last test re-runs the same run date: it stays last in the file.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyspark.sql.functions as F
+import pytest
+from pyspark.sql import DataFrame
+
+from skuplan import delta_io, erp
+from skuplan.columns import DRIVERS
+from skuplan.conf import Conf
+from skuplan.models import explain
+from skuplan.pipeline import demo, run_all
+
+from conftest import conf_under
+
+pytestmark = pytest.mark.slow
+
+SMALL = [
+    "demo.n_series=24",
+    "demo.n_locations=4",
+    "demo.history_days=120",
+    "demo.dirty_share=0.02",
+    "forecast.horizon=14",
+    "plan.simulation.weeks=4",
+    "plan.simulation.warmup_days=56",
+]
+HORIZON = 14
+
+# Every model family that explains its forecasts competes (the local overlay leaves Prophet out).
+EXPLAINED = "forecast.models=[seasonal_naive, moving_average, croston, sba, tsb, lightgbm_global, lightgbm, prophet]"
+
+
+@dataclass(frozen=True)
+class Run:
+    conf: Conf
+    generated: dict[str, int]
+    summary: run_all.PipelineSummary
+    outbox_version: int  # the ERP outbox's version after this run
+
+
+@pytest.fixture(scope="module")
+def pipeline(spark, tmp_path_factory) -> Run:
+    """The demo inputs and one run of every stage, shared by the tests of this module."""
+    conf = conf_under(tmp_path_factory.mktemp("run_all"), *SMALL, EXPLAINED)
+    generated = demo.run(spark, conf)
+    summary = run_all.run(spark, conf)
+    outbox_path = conf.table("erp_outbox").path
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{outbox_path}` LIMIT 1").first()["version"]
+    return Run(conf, generated, summary, version)
+
+
+Read = Callable[[str], DataFrame]
+
+
+@pytest.fixture(scope="module")
+def tables(spark, pipeline) -> Read:
+    """The first run's tables by key, each read once: a read stays pinned to the version it
+    found, so the re-run at the end reads afresh."""
+    cache: dict[str, DataFrame] = {}
+
+    def read(key: str) -> DataFrame:
+        if key not in cache:
+            cache[key] = delta_io.read_table(spark, pipeline.conf.table(key))
+        return cache[key]
+
+    return read
+
+
+def _with_history(read: Read) -> DataFrame:
+    return read("clean_sales").select("sku", "location")
+
+
+@pytest.fixture(scope="module")
+def series(tables) -> int:
+    """How many series are forecast and planned: every stocked series, new items too."""
+    stocked = tables("inventory").select("sku", "location")
+    return _with_history(tables).union(stocked).distinct().count()
+
+
+def _planned(plan: DataFrame) -> DataFrame:
+    """The plan lines that are planned (released or held for review)."""
+    return plan.filter("plan_status IN ('planned', 'needs_review')")
+
+
+def test_every_raw_row_is_clean_or_quarantined_with_a_reason(pipeline, tables):
+    raw = tables("raw_sales").count()
+    clean = tables("clean_sales").filter(~F.col("is_imputed")).count()
+    quarantined_df = tables("quarantine")
+    assert raw == pipeline.generated["raw_sales"] == clean + quarantined_df.count()
+    validation = pipeline.summary.validation
+    assert validation.rows_in == raw and validation.quarantined == quarantined_df.count() > 0
+    assert quarantined_df.filter(F.size("reasons") == 0).count() == 0
+
+
+def test_one_forecast_per_series_and_day_with_ordered_quantiles(tables, series):
+    forecasts = tables("forecasts")
+    assert forecasts.count() == series * HORIZON
+    assert forecasts.groupBy("sku", "location", "step").count().filter("count > 1").count() == 0
+    assert (
+        forecasts.filter((F.col("q10") > F.col("q50")) | (F.col("q50") > F.col("q90"))).count() == 0
+    )
+
+
+def _explanation_totals(read: Read) -> DataFrame:
+    """Forecasts of the models that explain themselves, with the sum and count of their drivers."""
+    keys = ["run_date", "run_id", "sku", "location", "date", "model"]
+    totals = (
+        read("explanations")
+        .groupBy(*keys)
+        .agg(F.sum("contribution").alias("total"), F.count("*").alias("drivers"))
+    )
+    forecasts = read("forecasts")
+    explained = forecasts.filter(F.col("model").isin(*explain.EXPLAINED_MODELS, "ensemble"))
+    return explained.join(totals, keys, "full_outer")
+
+
+def test_explained_forecasts_are_the_sum_of_their_drivers(tables):
+    # Every forecast of LightGBM (per series, global) and Prophet is explained, in planner
+    # terms, and its drivers add up to it (before the forecast is clipped at zero); no other
+    # model's forecasts are.
+    explained = _explanation_totals(tables)
+    chosen = {r.model for r in explained.select("model").distinct().collect()}
+    assert chosen == set(explain.EXPLAINED_MODELS)
+    assert explained.filter("yhat IS NULL OR total IS NULL").count() == 0
+    assert explained.filter("abs(greatest(total, 0) - yhat) > 1e-6 * (1 + yhat)").count() == 0
+    explanations = tables("explanations")
+    assert {r.driver for r in explanations.select("driver").distinct().collect()} <= set(DRIVERS)
+    per_driver = explanations.groupBy("sku", "location", "date", "driver").count()
+    assert per_driver.filter("count > 1").count() == 0
+
+
+def test_one_model_run_per_series_and_at_most_one_selected_model(tables, series):
+    runs = tables("model_runs")
+    assert runs.count() == series and runs.filter(F.col("status") != "ok").count() == 0
+    selected = tables("backtest_metrics").filter("is_selected")
+    assert selected.groupBy("sku", "location").count().filter("count > 1").count() == 0
+    assert selected.count() > 0
+
+
+def test_one_plan_line_per_series_orders_in_whole_packs_at_least_moq(tables, series):
+    plan = tables("reorder_plan")
+    planned = _planned(plan)
+    assert plan.count() == series == plan.select("sku", "location").distinct().count()
+    assert plan.filter("order_qty > 0").count() > 0
+    assert plan.filter(F.col("order_qty") > 0).filter(F.col("order_date").isNull()).count() == 0
+    # Lines not planned say why; planned lines have no exception.
+    assert planned.filter("exception_reason IS NOT NULL").count() == 0
+    not_planned = plan.filter("plan_status IN ('not_planned', 'quarantined')")
+    assert not_planned.filter("exception_reason IS NULL").count() == 0
+    computed = planned.filter("computed_order_qty > 0")
+    assert (
+        computed.filter("computed_order_qty % pack != 0 OR computed_order_qty < min_order").count()
+        == 0
+    )
+    assert planned.filter("daily_demand = 0 AND computed_order_qty > 0").count() == 0
+    assert (
+        planned.filter("safety_stock < 0 OR reorder_point < demand_over_protection - 1e-9").count()
+        == 0
+    )
+    assert planned.filter("is_default_lead_time AND lead_time_days != 7").count() == 0
+
+
+def test_an_item_location_lead_time_wins_over_the_items(tables):
+    local_lead = tables("item_locations").filter("lead_time_mean_days IS NOT NULL")
+    with_local = (
+        _planned(tables("reorder_plan"))
+        .filter("NOT is_overridden")
+        .join(local_lead.select("sku", "location", "lead_time_mean_days"), ["sku", "location"])
+    )
+    assert with_local.count() > 0
+    assert with_local.filter("lead_time_days != lead_time_mean_days").count() == 0
+
+
+REASON_NUMBERS = {
+    "position": "inventory_position",
+    "forecast demand": "demand_over_protection",
+    "safety stock": "safety_stock",
+    "; order": "computed_order_qty",  # the policy's order; an override quotes its own first
+}
+
+
+def _assert_reason_quotes(line):
+    """The numbers after each label in ``line.reason`` are the line's columns (1 decimal)."""
+    for label, column in REASON_NUMBERS.items():
+        found = re.findall(rf"{label} (-?[0-9.]+)", line.reason)
+        assert found, (label, line.reason)
+        assert float(found[-1]) == pytest.approx(line[column], abs=0.051), (label, line.reason)
+    threshold = re.search(r"(reorder point|order-up-to level|min) (-?[0-9.]+)", line.reason)
+    column = "order_up_to" if threshold[1] == "order-up-to level" else "reorder_point"
+    assert float(threshold[2]) == pytest.approx(line[column], abs=0.051), line.reason
+    service = re.search(r"for ([0-9.]+)% (cycle service|fill rate)", line.reason)
+    assert float(service[1]) == pytest.approx(100 * line.target_service_level, abs=0.051)
+    assert service[2] == ("fill rate" if line.target_type == "fill_rate" else "cycle service")
+
+
+def test_every_plan_line_says_why_and_an_order_quotes_its_own_numbers(tables):
+    plan = tables("reorder_plan")
+    assert plan.filter(F.coalesce(F.length("reason"), F.lit(0)) == 0).count() == 0
+    order_lines = _planned(plan).filter("computed_order_qty > 0 AND is_review_day").collect()
+    assert order_lines
+    for line in order_lines:
+        _assert_reason_quotes(line)
+
+
+def test_projection_has_one_row_per_planned_series_and_day(tables):
+    projection = tables("inventory_projection")
+    assert projection.count() == _planned(tables("reorder_plan")).count() * HORIZON
+
+
+def test_erp_outbox_and_supplier_files_hold_the_released_lines(spark, pipeline, tables):
+    # The ERP outbox holds exactly the released order lines, with the change feed on.
+    released = tables("reorder_plan").filter("plan_status = 'planned' AND order_qty > 0")
+    outbox = tables("erp_outbox")
+    assert outbox.filter("change_type = 'new'").count() == released.count() == outbox.count()
+    outbox_path = pipeline.conf.table("erp_outbox").path
+    props = spark.sql(f"DESCRIBE DETAIL delta.`{outbox_path}`").first()["properties"]
+    assert props.get("delta.enableChangeDataFeed") == "true"
+    exports = erp.local_export_files(
+        erp.export_folder(pipeline.conf.table("supplier_exports"), pipeline.conf.run_date)
+    )
+    assert sum(len(p.read_text().splitlines()) - 1 for p in exports) == released.count()
+
+
+def test_policy_simulation_replays_every_planned_series_with_history(tables):
+    # Per-series rows and an overall row per target type.
+    sim = tables("policy_simulation")
+    # Every planned series with sales history is replayed (new items have none to replay).
+    planned = _planned(tables("reorder_plan"))
+    replayable = planned.join(_with_history(tables).distinct(), ["sku", "location"])
+    assert sim.filter("level = 'series'").count() == replayable.count()
+    assert sim.filter("level = 'overall' AND target_type = 'csl'").count() == 1
+    assert sim.filter("status = 'failed'").count() == 0
+
+
+# --- keep last: this test re-runs the pipeline, so the tables then hold a second run ---------
+
+
+def test_a_rerun_of_the_run_date_replaces_its_rows(spark, pipeline, tables):
+    # Re-running the same run date replaces its rows: same counts, latest run id only.
+    before = {key: tables(key).count() for key in run_all.OUTPUT_TABLES}
+    again = run_all.run(spark, pipeline.conf)
+
+    def fresh(key: str) -> DataFrame:
+        return delta_io.read_table(spark, pipeline.conf.table(key))
+
+    assert {key: fresh(key).count() for key in run_all.OUTPUT_TABLES} == before
+    for key in ("forecasts", "explanations"):
+        run_ids = fresh(key).select("run_id").distinct().collect()
+        assert [r.run_id for r in run_ids] == [again.forecast.run_id]
+    # Still one explanation per forecast and driver (joined on the new run id too).
+    assert _explanation_totals(fresh).filter("yhat IS NULL OR total IS NULL").count() == 0
+    # The unchanged plan adds nothing to the ERP change feed.
+    assert again.plan.outbox_changes == 0
+    changes = erp.read_outbox_changes(
+        spark, pipeline.conf.table("erp_outbox"), pipeline.outbox_version + 1
+    )
+    assert changes.count() == 0
