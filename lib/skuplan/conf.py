@@ -105,6 +105,14 @@ class BacktestSettings(_Frozen):
     horizon: int | None = Field(default=None, gt=0)
 
 
+class DriverTable(_Frozen):
+    """A table of known-ahead drivers: its key in ``tables`` and the columns it is joined on
+    (besides ``date``): series keys, item or location attributes, or none (every series)."""
+
+    table: str
+    keys: tuple[str, ...]
+
+
 class ForecastSettings(_Frozen):
     freq: str
     horizon: int = Field(gt=0)
@@ -118,7 +126,11 @@ class ForecastSettings(_Frozen):
     ensemble_size: int = Field(ge=0)
     quantile_method: Literal["conformal", "model"]
     backtest: BacktestSettings
-    global_group_by: Literal["location", "category"]
+    global_group_by: str  # all, location, or an item or location attribute
+    drivers: dict[str, Literal["last", "zero"]]
+    driver_tables: tuple[DriverTable, ...]
+    attributes: tuple[str, ...]
+    combination: Literal["weights", "select"]
     global_max_series: int | None = Field(default=None, gt=0)
     partitions: int | None = Field(default=None, gt=0)
     tasks_per_core: int = Field(default=4, gt=0)

@@ -220,6 +220,8 @@ def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date)
             df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", f"`{column}` = DATE'{value.isoformat()}'")
+            # New columns (a newer release adds some) join the table; none is dropped.
+            .option("mergeSchema", "true")
             .partitionBy(column)
             .save(ref.path)
         )

@@ -172,7 +172,7 @@ def backtest_metrics_schema(quantiles: Iterable[float]) -> T.StructType:
 MODEL_RUN = schema(
     SERIES,
     "chosen_model:s demand_class:s candidates:s status:s error:s training_rows:i "
-    "backtest_folds:i fit_seconds:d params:s",
+    "backtest_folds:i fit_seconds:d params:s drivers_filled:s scale:d mase_scale:d weights:s",
 )
 
 # The grouped-UDF output of explanations (one row per series, forecast day and driver);
@@ -192,6 +192,15 @@ def global_forecasts_schema(quantiles: Iterable[float]) -> T.StructType:
         "error:s",
         " ".join(f"{c}:d" for c in CONTRIBUTION_COLUMNS),
     )
+
+
+def candidate_schema() -> T.StructType:
+    """Every candidate's own forecast of a series (for the weighted combination)."""
+    contributions = " ".join(f"{c}:d" for c in CONTRIBUTION_COLUMNS)
+    return schema(SERIES, "model:s! date:date! step:i! yhat:d", contributions)
+
+
+RESIDUAL = schema(SERIES, "model:s! fold:i! step:i! residual:d actual:d")
 
 
 def with_run(struct: T.StructType) -> T.StructType:

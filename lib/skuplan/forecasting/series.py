@@ -9,6 +9,7 @@ forecast's explanations). :mod:`skuplan.forecasting.transport` runs it inside Sp
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -49,29 +50,61 @@ class SeriesResult:
             training_rows, backtest_folds, fit_seconds, params``.
         explanations: what drove each forecast period when the chosen model explains itself
             (see :mod:`skuplan.models.explain`): one row per period and driver.
+        candidates: with ``combination = weights``, every candidate's own forecast
+            (``sku, location, model, date, step, yhat`` and its driver columns), for the
+            weighted combination across series; else empty.
+        residuals: with ``combination = weights``, every candidate's cross-validation
+            errors divided by the series' scale and the actual values (``sku, location,
+            model, fold, step, residual, actual``); else empty.
     """
 
     forecasts: pd.DataFrame
     metrics: pd.DataFrame
     run: pd.DataFrame
     explanations: pd.DataFrame
+    candidates: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    residuals: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def series_data(
     history_pdf: pd.DataFrame, run_date: dt.date, spec: ForecastSpec, holidays=None
-) -> SeriesData:
-    """The series as models see it: regular periods up to the run date, and the horizon."""
-    history = regular_history(history_pdf, last_period(run_date, spec.freq), spec.freq)
-    return SeriesData(
+) -> tuple[SeriesData, dict[str, int]]:
+    """The series as models see it: regular periods up to the run date and the horizon with
+    its drivers, and how many horizon periods of each driver had to be filled.
+
+    Rows of ``history_pdf`` on or after the run date carry planned drivers (no demand).
+    """
+    dates = pd.to_datetime(history_pdf["date"])
+    past = history_pdf[dates < pd.Timestamp(run_date)]
+    planned = history_pdf[dates >= pd.Timestamp(run_date)]
+    end = last_period(run_date, spec.freq)
+    history = regular_history(past, end, spec.freq, spec.driver_names, spec.fills)
+    future, filled = future_frame(
+        history, run_date, spec.horizon, spec.freq,
+        planned=planned, drivers=spec.driver_names, fills=spec.fills,
+    )  # fmt: skip
+    data = SeriesData(
         history=history,
-        future=future_frame(history, run_date, spec.horizon, spec.freq),
+        future=future,
         season_length=spec.season_length,
         quantiles=spec.quantiles,
         holidays=holidays,
         native_quantiles=spec.quantile_method == "model",
         freq=spec.freq,
         explain=True,  # folds switch it off: only the final forecast is explained
+        drivers=spec.driver_names,
     )
+    return data, filled
+
+
+def filled_text(filled: dict[str, int], spec: ForecastSpec) -> str | None:
+    """``price 28 (last value), promo 28 (zero)``: horizon periods without a planned driver."""
+    rules = {"last": "last value", "zero": "zero"}
+    parts = [
+        f"{name} {n} ({rules.get(spec.fills.get(name, 'zero'), 'zero')})"
+        for name, n in filled.items()
+    ]
+    return ", ".join(parts) or None
 
 
 def competitors(
@@ -134,7 +167,9 @@ def forecast_series(
     external: pd.DataFrame | None = None,
     models: Mapping[str, ModelSpec] | None = None,
 ) -> SeriesResult:
-    """Cross-validate the competing models on one series, choose, forecast from ``run_date``.
+    """Cross-validate the competing models on one series, choose, forecast from ``run_date``
+    (with ``combination = weights``, also every candidate's forecast and errors, which the
+    stage combines across series).
 
     Args:
         history_pdf: one series' clean sales before ``run_date``: ``sku, location, date, qty``
@@ -148,7 +183,7 @@ def forecast_series(
     started = time.perf_counter()
     models = registry.MODELS if models is None else models
     keys = {k: history_pdf[k].iloc[0] for k in KEYS}
-    data = series_data(history_pdf, run_date, spec, holidays)
+    data, filled = series_data(history_pdf, run_date, spec, holidays)
     n, demand_class = len(data.history), intermittent.classify_demand(data.y)
     candidates = competitors(spec, n, demand_class, models, external)
     min_train = max(
@@ -164,18 +199,23 @@ def forecast_series(
     ]
     fitted = {**{m: models[m] for m in registry.FALLBACKS}, **candidates}
     chosen, out, errors = final.forecast(data, order or ["historic_mean"], fitted, members)
-    chosen_cv = cv[(cv["model"] == chosen) & cv["error"].isna()]
-    residuals = (
-        fold_matrix(chosen_cv, "y") - fold_matrix(chosen_cv, "yhat") if len(chosen_cv) else None
-    )
     point = np.maximum(out["yhat"].to_numpy(float), 0.0)
-    bands = final.band(point, out, residuals, data, spec.quantile_method)
+    bands = final.band(point, out, _residuals(cv, chosen), data, spec.quantile_method)
     run = {"chosen_model": chosen, "demand_class": demand_class, "candidates": ",".join(candidates),
            "status": FORECAST_OK if not errors and (not ranked or chosen == ranked[0]) else FORECAST_FALLBACK,
            "error": "; ".join(errors) or None, "training_rows": n, "backtest_folds": len(origins),
            "params": json.dumps({"selection_metric": spec.selection_metric,
-                                 "ensemble_of": members if chosen == ENSEMBLE else []})}  # fmt: skip
+                                 "ensemble_of": members if chosen == ENSEMBLE else []}),
+           "drivers_filled": filled_text(filled, spec), "scale": series_scale(data.y),
+           "mase_scale": mase_scale(data.y[: origins[0]] if origins else data.y, spec.season_length)}  # fmt: skip
     forecasts = forecast_rows(keys, data, chosen, point, bands, run)
+    combined = {}
+    if spec.combination == "weights":
+        outs = candidate_outputs(data, [m for m in ranked if m != ENSEMBLE], fitted, chosen, out)
+        combined = {
+            "candidates": candidate_rows(keys, data, outs),
+            "residuals": residual_rows(keys, cv, list(outs), run["scale"]),
+        }
     return SeriesResult(
         forecasts=forecasts,
         metrics=metric_rows(keys, scores, chosen, spec.quantiles),
@@ -183,7 +223,87 @@ def forecast_series(
         explanations=explain.explanation_rows(
             out, keys=keys, dates=forecasts["date"], model=chosen
         ),
+        **combined,
     )
+
+
+def _residuals(cv: pd.DataFrame, model: str) -> np.ndarray | None:
+    """A model's cross-validation errors (``folds x steps``), or None when it has none."""
+    rows = cv[(cv["model"] == model) & cv["error"].isna()]
+    return fold_matrix(rows, "y") - fold_matrix(rows, "yhat") if len(rows) else None
+
+
+def series_scale(y: np.ndarray) -> float:
+    """The RMSSE scale of a series: the root mean squared change from one period to the next,
+    from its first sale on (1 when it never changes); pooled errors are divided by it."""
+    sold = np.flatnonzero(y > 0)
+    changes = np.diff(y[sold[0] :]) if len(sold) else np.array([])
+    scale = float(np.sqrt(np.mean(changes**2))) if len(changes) else 0.0
+    return scale if scale > 0 else 1.0
+
+
+def mase_scale(insample: np.ndarray, season_length: int) -> float | None:
+    """The in-sample MAE of seasonal naive (MASE's divisor), or None when undefined."""
+    changes = insample[season_length:] - insample[:-season_length]
+    scale = float(np.mean(np.abs(changes))) if len(changes) else 0.0
+    return scale if scale > 0 else None
+
+
+def candidate_outputs(
+    data: SeriesData, names: list[str], models: Mapping[str, ModelSpec], chosen: str, out
+) -> dict[str, pd.DataFrame]:
+    """Each cross-validated candidate refitted on the whole history (the chosen one's output
+    reused); a candidate that fails here drops out of the combination."""
+    outs = {}
+    for name in names:
+        if name == chosen:
+            outs[name] = out
+            continue
+        try:
+            outs[name] = final.forecast(data, [name], models)[1]
+        except RuntimeError:
+            continue
+    return outs
+
+
+def candidate_rows(keys: dict, data: SeriesData, outs: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every candidate's forecast with its driver columns, one row per model and period."""
+    frames = [
+        out[[c for c in out.columns if c.startswith(explain.PREFIX)]].assign(
+            **keys,
+            model=name,
+            date=data.future["ds"].dt.date.to_numpy(),
+            step=np.arange(1, data.horizon + 1, dtype="int32"),
+            yhat=np.maximum(out["yhat"].to_numpy(float), 0.0),
+        )
+        for name, out in outs.items()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def residual_rows(keys: dict, cv: pd.DataFrame, names: list[str], scale: float) -> pd.DataFrame:
+    """Every candidate's cross-validation errors divided by ``scale``, one row per model,
+    fold and step."""
+    frames = []
+    for name in names:
+        rows = cv[(cv["model"] == name) & cv["error"].isna()]
+        if rows.empty:
+            continue
+        actual, residuals = fold_matrix(rows, "y"), _residuals(cv, name)
+        folds, steps = residuals.shape
+        frames.append(
+            pd.DataFrame(
+                {
+                    **keys,
+                    "model": name,
+                    "fold": np.repeat(np.arange(folds, dtype="int32"), steps),
+                    "step": np.tile(np.arange(1, steps + 1, dtype="int32"), folds),
+                    "residual": residuals.ravel() / scale,
+                    "actual": actual.ravel(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def forecast_rows(

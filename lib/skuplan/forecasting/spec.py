@@ -22,6 +22,12 @@ class ForecastSpec:
         quantile_method: ``conformal`` (from cross-validation errors) or ``model``.
         folds, step: rolling origins, ``step`` periods apart.
         cv_horizon: periods scored per fold (None: the horizon).
+        drivers: known-ahead inputs and how a missing one is filled, ``(name, rule)`` pairs
+            (rules: ``last``, ``zero``; see :func:`skuplan.models.data.fill_rule`).
+        attributes: item and location attributes the global model learns from.
+        combination: ``weights`` (every candidate's forecast, weighted by weights learned
+            across the series of a demand class; see :mod:`skuplan.forecasting.combination`)
+            or ``select`` (each series' best candidate).
     """
 
     horizon: int
@@ -36,8 +42,19 @@ class ForecastSpec:
     folds: int = 3
     step: int = 7
     cv_horizon: int | None = None
+    drivers: tuple[tuple[str, str], ...] = (("price", "last"), ("promo", "zero"))
+    attributes: tuple[str, ...] = ()
+    combination: str = "weights"
 
     @property
     def h(self) -> int:
         """Periods scored per fold."""
         return self.cv_horizon or self.horizon
+
+    @property
+    def driver_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.drivers)
+
+    @property
+    def fills(self) -> dict[str, str]:
+        return dict(self.drivers)

@@ -22,19 +22,23 @@ from skuplan.models import global_lgbm
 from skuplan.schemas import (
     EXPLANATION_SERIES,
     MODEL_RUN,
+    RESIDUAL,
     backtest_metrics_schema,
+    candidate_schema,
     forecast_series_schema,
     nullable,
     schema,
 )
 
 RECORD_FORECAST, RECORD_METRIC, RECORD_RUN = "forecast", "metric", "run"
-RECORD_EXPLANATION = "explanation"
+RECORD_EXPLANATION, RECORD_CANDIDATE, RECORD_RESIDUAL = "explanation", "candidate", "residual"
 RECORDS = {
     RECORD_FORECAST: "forecasts",
     RECORD_METRIC: "metrics",
     RECORD_RUN: "run",
     RECORD_EXPLANATION: "explanations",
+    RECORD_CANDIDATE: "candidates",
+    RECORD_RESIDUAL: "residuals",
 }
 
 
@@ -45,6 +49,8 @@ def record_schemas(quantiles) -> dict[str, T.StructType]:
         RECORD_METRIC: backtest_metrics_schema(quantiles),
         RECORD_RUN: MODEL_RUN,
         RECORD_EXPLANATION: EXPLANATION_SERIES,
+        RECORD_CANDIDATE: candidate_schema(),
+        RECORD_RESIDUAL: RESIDUAL,
     }
 
 
@@ -149,7 +155,8 @@ def global_group_forecasts(
             cv_horizon=spec.h,
             quantiles=spec.quantiles,
             min_history=spec.min_history,
-            native_quantiles=spec.quantile_method == "model",
+            drivers=spec.drivers,
+            attributes=spec.attributes,
         )
     except Exception as exc:  # each series records why and moves on
         return global_group_failed(group_pdf, error_text(exc), spec=spec)

@@ -1,21 +1,81 @@
-"""One LightGBM per group of series (a store, a category), at each fold's origin and at the
-run date, so that every series of the group can score its forecasts beside its own models.
+"""One LightGBM for a group of series (a store, a category, or all), forecasting every step of
+the horizon directly from what is known at the forecast origin.
 
-Plain pandas, run once per group by the fan-out (see :mod:`skuplan.forecasting.transport`).
+Each training row is (series, origin, step): features describe the series' history up to the
+origin (recent means over several windows, the last periods, spread, zero share, periods since
+the last sale, its seasonal profile, the same period a year before) and the target period
+(step, calendar, the known-ahead drivers and their change against the origin, item and
+location attributes); the target is the demand ``step`` periods after the origin. Origins are
+taken every ``origin_every`` periods back from the training cutoff, so one model serves every
+step without recursion: an error at step 1 never feeds step 2.
+
+Levels are divided by each series' scale (its mean demand over the last year at the cutoff),
+so that one model learns from series of any size; the Tweedie objective (default; plain L2
+when the group has negative demand, returns) suits counts with many zeros.
+
+Plain pandas/numpy, run once per group by the fan-out (see
+:mod:`skuplan.forecasting.transport`), at each cross-validation origin and at the run date.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from skuplan.columns import CONTRIBUTION_COLUMNS, KEYS, quantile_column
+from skuplan.columns import CONTRIBUTION_COLUMNS, KEYS, contribution_column, quantile_column
 from skuplan.models.data import future_frame, last_period, regular_history
 
 NAME = "lightgbm_global"
+
+# Per kind of period: the windows of the level features, how many last periods are features,
+# the periods in a year, and how many training origins at most.
+PERIODS = {
+    "D": {"windows": (7, 14, 28, 56, 112, 364), "lags": 7, "year": 364},
+    "W": {"windows": (4, 8, 13, 26, 52), "lags": 4, "year": 52},
+    "M": {"windows": (3, 6, 12, 24), "lags": 3, "year": 12},
+}
+PARAMS = {
+    "learning_rate": 0.03,
+    "num_leaves": 63,
+    "min_data_in_leaf": 100,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "tweedie_variance_power": 1.2,
+    "verbose": -1,
+    "num_threads": 1,
+    "seed": 0,
+    "deterministic": True,
+    "force_col_wise": True,
+}
+ROUNDS = 500
+MAX_TRAIN_ROWS = 400_000  # bounds a group's memory and time: fewer origins for big groups
+MAX_ORIGINS = 60
+
+# Feature name -> planner driver (see skuplan.models.explain); drivers and attributes are
+# mapped by name at run time.
+FEATURE_DRIVERS = {
+    "step": "other",
+    "dow": "weekday",
+    "dom": "season",
+    "month": "season",
+    "woy": "season",
+    "profile": "weekday",
+    "last_year": "season",
+    "series": "other",
+}
+
+
+def kind_of(freq: str) -> str:
+    """``D``, ``W`` or ``M`` for a pandas frequency."""
+    code = pd.tseries.frequencies.to_offset(freq).name
+    return "W" if code.startswith("W") else "M" if code.startswith(("M", "Q")) else "D"
 
 
 def output_columns(quantiles: Sequence[float]) -> list[str]:
@@ -31,34 +91,239 @@ def output_columns(quantiles: Sequence[float]) -> list[str]:
     ]
 
 
-def group_history(group_pdf: pd.DataFrame, end: dt.date, freq: str, min_history: int):
-    """Each series of the group with at least ``min_history`` regular periods, stacked:
-    ``sku, location, ds, y, price, promo``, or None when no series has enough."""
-    series = []
+@dataclass(frozen=True)
+class Panel:
+    """A group of series on one grid of periods (series x periods arrays).
+
+    ``y`` is NaN before a series' first sale and from the run date on; ``drivers`` hold the
+    known-ahead values, the horizon's included.
+    """
+
+    keys: pd.DataFrame  # sku, location and the attribute columns, one row per series
+    dates: pd.DatetimeIndex
+    y: np.ndarray
+    drivers: dict[str, np.ndarray]
+    run_index: int  # the run date's position in ``dates``
+
+
+def build_panel(
+    group_pdf: pd.DataFrame,
+    *,
+    run_date: dt.date,
+    freq: str,
+    horizon: int,
+    drivers: Sequence[tuple[str, str]],
+    attributes: Sequence[str],
+    min_history: int,
+) -> Panel | None:
+    """The group's series with at least ``min_history`` periods on one grid, or None.
+
+    ``drivers``: ``(name, fill rule)`` pairs (see :func:`skuplan.models.data.fill_rule`).
+    """
+    fills, drivers = dict(drivers), [name for name, _ in drivers]
+    end = last_period(run_date, freq)
+    future_dates = pd.date_range(pd.Timestamp(run_date), periods=horizon, freq=freq)
+    series, rows = [], []
     for keys, pdf in group_pdf.groupby(list(KEYS), sort=True):
-        one = regular_history(pdf, end, freq)
-        if len(one) >= min_history:
-            series.append(one.assign(**dict(zip(KEYS, keys, strict=True))))
+        past = pdf[pd.to_datetime(pdf["date"]) < pd.Timestamp(run_date)]
+        history = regular_history(past, end, freq, drivers, fills)
+        if len(history) < min_history:
+            continue
+        planned = pdf[pd.to_datetime(pdf["date"]) >= pd.Timestamp(run_date)]
+        future, _ = future_frame(
+            history, run_date, horizon, freq, planned=planned, drivers=drivers, fills=fills
+        )
+        rows.append(pd.concat([history, future], ignore_index=True).set_index("ds"))
+        first = pdf.iloc[0]
+        series.append(
+            {**dict(zip(KEYS, keys, strict=True)), **{a: first.get(a) for a in attributes}}
+        )
     if not series:
         return None
-    return pd.concat(series, ignore_index=True)[[*KEYS, "ds", "y", "price", "promo"]]
+    dates = pd.date_range(rows[0].index.min(), future_dates[-1], freq=freq)
+    dates = dates.union(pd.DatetimeIndex([r.index.min() for r in rows])).sort_values()
+    y = np.vstack([r["y"].reindex(dates).to_numpy(float) for r in rows])
+    run_index = int(dates.get_loc(future_dates[0]))
+    y[:, run_index:] = np.nan
+    values = {d: np.vstack([r[d].reindex(dates).to_numpy(float) for r in rows]) for d in drivers}
+    return Panel(pd.DataFrame(series), dates, y, values, run_index)
 
 
-def _future_rows(history, train, origin, *, run_date, horizon, cv_horizon, freq):
-    """The rows to forecast from ``origin``: the horizon after the run date (no promotion,
-    last regular price), or a fold's periods with their actual regressors."""
-    if origin == pd.Timestamp(run_date):
-        return pd.concat(
-            [
-                future_frame(h, run_date, horizon, freq).assign(**dict(zip(KEYS, k, strict=True)))
-                for k, h in train.groupby(list(KEYS), sort=True)
-            ],
-            ignore_index=True,
+SCALED = False
+
+
+def _scale(hist: np.ndarray, year: int) -> np.ndarray:
+    """Each series' mean demand over the last year (at least 0.1): levels are divided by it."""
+    if not SCALED:
+        return np.ones(hist.shape[0])
+    with np.errstate(all="ignore"):
+        return np.maximum(np.nan_to_num(np.nanmean(hist[:, -year:], axis=1)), 0.1)
+
+
+def origin_features(panel: Panel, origin: int, steps: int, kind: str) -> pd.DataFrame:
+    """One row per series and step for forecasts made at period ``origin`` (the first
+    forecast period); ``_y`` is the target (NaN where unknown), ``_scale`` the divisor."""
+    period = PERIODS[kind]
+    hist, year = panel.y[:, :origin], period["year"]
+    scale = _scale(hist, year)
+    base = {}
+    with np.errstate(all="ignore"):
+        for w in period["windows"]:
+            base[f"mean_{w}"] = np.nanmean(hist[:, -w:], axis=1) / scale
+        short = period["windows"][2]
+        base[f"std_{short}"] = np.nanstd(hist[:, -short:], axis=1) / scale
+        base[f"zeros_{short}"] = np.nanmean(hist[:, -short:] == 0, axis=1)
+        for k in range(1, period["lags"] + 1):
+            base[f"last_{k}"] = hist[:, -k] / scale
+        seen = np.nan_to_num(hist) > 0
+        base["since_sale"] = np.where(seen.any(axis=1), np.argmax(seen[:, ::-1], axis=1), origin)
+    base = pd.DataFrame(base)
+    frames = []
+    for step in range(1, steps + 1):
+        t = origin + step - 1
+        if t >= len(panel.dates):
+            break
+        frames.append(_step_frame(panel, base, hist, t, origin, step, scale, kind))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _step_frame(panel, base, hist, t, origin, step, scale, kind) -> pd.DataFrame:
+    year = PERIODS[kind]["year"]
+    date = panel.dates[t]
+    frame = base.copy()
+    frame["step"] = step
+    if kind == "D":
+        frame["dow"], frame["dom"] = date.dayofweek, date.day
+    if kind == "W":
+        frame["woy"] = int(date.isocalendar().week)
+    frame["month"] = date.month
+    with np.errstate(all="ignore"):
+        # Same position in the seasonal cycle: the same weekday over the last year (daily), or
+        # the same period a year before (weekly, monthly).
+        if kind == "D":
+            same = hist[:, -year:][:, (panel.dates[:origin][-year:].dayofweek == date.dayofweek)]
+            frame["profile"] = np.nanmean(same, axis=1) / scale
+        back = t - year
+        frame["last_year"] = (panel.y[:, back] if 0 <= back < origin else np.nan) / scale
+        for name, values in panel.drivers.items():
+            now = values[:, origin - 1]
+            frame[name] = values[:, t]
+            frame[f"{name}_vs_origin"] = (
+                values[:, t] / now if name == "price" else values[:, t] - now
+            )
+            if name == "price":
+                frame["price_vs_max"] = values[:, t] / np.nanmax(values[:, :origin], axis=1)
+    for col in panel.keys.columns:
+        frame[col if col not in KEYS else f"_{col}"] = panel.keys[col].to_numpy()
+    frame["series"] = np.arange(len(frame))
+    frame["_t"], frame["_scale"] = t, scale
+    frame["_y"] = panel.y[:, t] if t < panel.run_index else np.nan
+    return frame
+
+
+def _categorical(frame: pd.DataFrame, attributes: Sequence[str]) -> list[str]:
+    return [c for c in (*attributes, "series") if c in frame]
+
+
+def _design(frame: pd.DataFrame, attributes: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The feature matrix (attributes as pandas categories) and the categorical names."""
+    features = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+    categorical = _categorical(features, attributes)
+    for col in categorical:
+        features[col] = features[col].astype(str).astype("category")
+    return features, categorical
+
+
+def training_origins(cutoff: int, n_series: int, steps: int, kind: str, first: int) -> list[int]:
+    """Origins before ``cutoff`` (every season's length apart for daily data, every period
+    otherwise), newest first, as many as ``MAX_TRAIN_ROWS`` and ``MAX_ORIGINS`` allow."""
+    every = 7 if kind == "D" else 1
+    budget = max(MAX_TRAIN_ROWS // max(n_series * steps, 1), 4)
+    origins = range(cutoff - every, first, -every)
+    return list(origins)[: min(budget, MAX_ORIGINS)]
+
+
+def fit(panel: Panel, cutoff: int, *, steps: int, kind: str, attributes: Sequence[str]):
+    """Train on targets before period ``cutoff``; returns the booster, or None without rows."""
+    masked = Panel(panel.keys, panel.dates, panel.y.copy(), panel.drivers, panel.run_index)
+    masked.y[:, cutoff:] = np.nan
+    first = max(PERIODS[kind]["windows"][1], 1)
+    origins = training_origins(cutoff, len(panel.keys), steps, kind, first)
+    frames = [origin_features(masked, o, steps, kind) for o in origins]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if rows.empty or rows["_y"].notna().sum() == 0:
+        return None
+    rows = rows[rows["_y"].notna()]
+    features, categorical = _design(rows, attributes)
+    label = rows["_y"].to_numpy(float) / rows["_scale"].to_numpy(float)
+    objective = "tweedie" if (label >= 0).all() else "regression"
+    data = lgb.Dataset(features, label, categorical_feature=categorical, free_raw_data=True)
+    return lgb.train({**PARAMS, "objective": objective}, data, num_boost_round=ROUNDS)
+
+
+def predict(
+    booster, panel: Panel, origin: int, *, steps: int, kind: str, attributes, explain: bool
+):
+    """Forecasts of every series from ``origin``: ``sku, location, ds, yhat`` and, with
+    ``explain``, the driver columns (adding up to ``yhat``)."""
+    rows = origin_features(panel, origin, steps, kind)
+    features, _ = _design(rows, attributes)
+    scale = rows["_scale"].to_numpy(float)
+    yhat = np.maximum(booster.predict(features, num_threads=1), 0.0) * scale
+    out = pd.DataFrame(
+        {
+            **{k: rows[f"_{k}"].to_numpy() for k in KEYS},
+            "ds": panel.dates[rows["_t"].to_numpy()],
+            "yhat": yhat,
+        }
+    )
+    if explain:
+        out = out.join(_contributions(booster, features, yhat, scale, panel, attributes))
+    return out
+
+
+def _driver_of(name: str, drivers: Sequence[str], attributes: Sequence[str]) -> str:
+    base = name.split("_vs_")[0]
+    if name in FEATURE_DRIVERS:
+        return FEATURE_DRIVERS[name]
+    if base in drivers:
+        lowered = base.lower()
+        if "price" in lowered:
+            return "price"
+        if "promo" in lowered or "markdown" in lowered:
+            return "promotion"
+        if "event" in lowered or "holiday" in lowered:
+            return "holiday"
+        return "other"
+    if name in attributes:
+        return "other"
+    return "recent level"  # levels, last periods, spread, zeros, periods since a sale
+
+
+def _contributions(booster, features, yhat, scale, panel: Panel, attributes) -> pd.DataFrame:
+    """SHAP values per driver in demand units. Tweedie works in log space: the baseline is the
+    expected value's level, and the rest of the forecast is shared out in proportion to each
+    driver's log contribution."""
+    shap = booster.predict(features, pred_contrib=True, num_threads=1)
+    is_log = booster.params.get("objective") == "tweedie"
+    names = list(features.columns)
+    drivers = [_driver_of(n, list(panel.drivers), attributes) for n in names]
+    raw = shap[:, :-1]
+    if is_log:
+        baseline = np.exp(shap[:, -1]) * scale
+        total = raw.sum(axis=1)
+        share = np.divide(
+            yhat - baseline, total, out=np.zeros_like(total), where=np.abs(total) > 1e-9
         )
-    offset = pd.tseries.frequencies.to_offset(freq)
-    window = (history["ds"] >= origin) & (history["ds"] < origin + cv_horizon * offset)
-    keys = train[list(KEYS)].drop_duplicates()
-    return history[window].drop(columns="y").merge(keys, on=list(KEYS))
+        parts = raw * share[:, None]
+        baseline = np.where(np.abs(total) > 1e-9, baseline, yhat)
+    else:
+        baseline, parts = shap[:, -1] * scale, raw * scale[:, None]
+    out = {contribution_column("baseline"): baseline}
+    for driver in dict.fromkeys(drivers):
+        cols = [i for i, d in enumerate(drivers) if d == driver]
+        out[contribution_column(driver)] = parts[:, cols].sum(axis=1)
+    return pd.DataFrame(out)
 
 
 def forecast_group(
@@ -71,49 +336,44 @@ def forecast_group(
     cv_horizon: int,
     quantiles: tuple[float, ...],
     min_history: int,
-    native_quantiles: bool,
+    drivers: Sequence[tuple[str, str]] = (("price", "last"), ("promo", "zero")),
+    attributes: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Train one LightGBM on the group at each origin and at the run date, and forecast.
+    """Train one model on the group at each cross-validation origin and at the run date, and
+    forecast every series from each.
 
     Args:
-        group_pdf: clean sales of every series in the group: ``sku, location, date, qty``
-            and optionally ``price, promo, is_stockout``.
+        group_pdf: clean sales of every series in the group (``sku, location, date, qty``),
+            the drivers (history and planned horizon rows, ``qty`` null on the latter) and
+            the attribute columns.
         origins: the folds' first forecast periods (the run date is added).
 
     Returns:
         :func:`output_columns`: one row per series, origin and forecast period; the driver
-        columns are filled on the final forecast's rows only.
-
-    Raises:
-        Exception: whatever the training raised (see :func:`failed_group`).
+        columns are filled on the final forecast's rows only; quantiles are left to the
+        caller (NaN).
     """
-    from skuplan.models.lgbm import lgbm_global_forecast
-
-    history = group_history(group_pdf, last_period(run_date, freq), freq, min_history)
-    if history is None:
+    kind = kind_of(freq)
+    panel = build_panel(group_pdf, run_date=run_date, freq=freq, horizon=horizon,
+                        drivers=drivers, attributes=attributes, min_history=min_history)  # fmt: skip
+    if panel is None:
         return pd.DataFrame(columns=output_columns(quantiles))
-    rows = {"run_date": run_date, "horizon": horizon, "cv_horizon": cv_horizon, "freq": freq}
     outputs = []
     for origin in [*origins, pd.Timestamp(run_date)]:
-        train = history[history["ds"] < origin]
-        train = train[train.groupby(list(KEYS))["ds"].transform("size") >= min_history]
-        if train.empty:
+        if origin not in panel.dates:
             continue
-        out = lgbm_global_forecast(
-            train,
-            _future_rows(history, train, origin, **rows),
-            keys=KEYS,
-            quantiles=quantiles,
-            quantile_method="objective" if native_quantiles else "none",
-            # Only the final forecast is explained, not the folds.
-            contributions=origin == pd.Timestamp(run_date),
+        at, is_final = int(panel.dates.get_loc(origin)), origin == pd.Timestamp(run_date)
+        steps = horizon if is_final else cv_horizon
+        booster = fit(panel, at, steps=steps, kind=kind, attributes=attributes)
+        if booster is None:
+            continue
+        out = predict(
+            booster, panel, at, steps=steps, kind=kind, attributes=attributes, explain=is_final
         )
-        outputs.append(out.assign(model=NAME, origin=origin, error=None))
-    result = pd.concat(outputs, ignore_index=True) if outputs else None
-    result = pd.DataFrame(columns=output_columns(quantiles)) if result is None else result
+        outputs.append(out.assign(model=NAME, origin=origin.date(), error=None))
+    result = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
     result = result.reindex(columns=output_columns(quantiles))
-    for col in ("origin", "ds"):
-        result[col] = pd.to_datetime(result[col]).dt.date
+    result["ds"] = pd.to_datetime(result["ds"]).dt.date
     return result
 
 

@@ -8,7 +8,6 @@ split into the forecasts, backtest-metrics, model-runs and explanations tables.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from functools import partial
@@ -26,12 +25,12 @@ from skuplan.errors import InputError, ModelFailureError
 from skuplan.forecasting import cold_start, transport
 from skuplan.forecasting.spec import ForecastSpec
 from skuplan.models import registry
+from skuplan.pipeline import forecast_combination, forecast_inputs
 from skuplan.pipeline.io import StageTables
-from skuplan.schemas import CLEAN_SALES, forecast_series_schema, global_forecasts_schema
+from skuplan.schemas import forecast_series_schema, global_forecasts_schema
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = [*KEYS, "date", "qty", "price", "promo", "is_stockout"]
 OUTPUTS = {  # table key -> record kind of the fan-out's output
     "forecasts": transport.RECORD_FORECAST,
     "backtest_metrics": transport.RECORD_METRIC,
@@ -65,37 +64,15 @@ class ForecastSummary:
 def engine_spec(settings: ForecastSettings) -> ForecastSpec:
     """The engine's settings from the ``forecast`` config section."""
     shared = [f.name for f in dataclasses.fields(ForecastSpec) if hasattr(settings, f.name)]
+    shared = [name for name in shared if name != "drivers"]
     backtest = settings.backtest
     return ForecastSpec(
         **{name: getattr(settings, name) for name in shared},
+        drivers=tuple(settings.drivers.items()),
         folds=backtest.folds,
         step=backtest.step,
         cv_horizon=backtest.horizon,
     )
-
-
-def latest_loaded(clean_df: DataFrame) -> DataFrame:
-    """One row per series and day: the one from the latest load, when loads overlap.
-
-    A day re-sent in a later load (a correction, or a full reload) replaces the earlier one
-    instead of adding to it.
-
-    Input columns: ``HISTORY_COLUMNS`` and ``load_date``. Output: ``HISTORY_COLUMNS``.
-    """
-    measures = [c for c in HISTORY_COLUMNS if c not in (*KEYS, "date")]
-    latest = F.max_by(F.struct(*measures), "load_date").alias("latest")
-    return clean_df.groupBy(*KEYS, "date").agg(latest).select(*KEYS, "date", "latest.*")
-
-
-def filter_history_window(
-    df: DataFrame, run_date: dt.date, max_history_days: int | None
-) -> DataFrame:
-    """Rows before ``run_date`` and, with ``max_history_days``, not older than that: a
-    series is held whole in one Python worker, so this bounds its memory and fitting time."""
-    in_window = F.col("date") < F.lit(run_date)
-    if max_history_days is not None:
-        in_window &= F.col("date") >= F.lit(run_date - dt.timedelta(days=max_history_days))
-    return df.filter(in_window)
 
 
 def read_holidays(tables: StageTables) -> pd.DataFrame | None:
@@ -151,15 +128,13 @@ def series_weight() -> Column:
 
 
 def global_forecasts(tables: StageTables, history_df: DataFrame, spec: ForecastSpec) -> DataFrame:
-    """Forecasts of the global models, one ``applyInPandas`` group per store or category."""
+    """Forecasts of the global models, one ``applyInPandas`` group per value of
+    ``forecast.global_group_by`` (a store, a category, or all series), capped in size."""
     settings = tables.conf.forecast
-    if settings.global_group_by == "category":
-        items_df = tables.read("items", required=["sku", "category"], what="item master")
-        history_df = history_df.join(items_df.select("sku", "category"), "sku", "left")
-        history_df = history_df.fillna({"category": "unknown"})
-    grouped_df, group_cols = capped_groups(
-        history_df, settings.global_group_by, settings.global_max_series
-    )
+    group_by = settings.global_group_by
+    if group_by == forecast_inputs.ALL:
+        history_df = history_df.withColumn(group_by, F.lit(group_by))
+    grouped_df, group_cols = capped_groups(history_df, group_by, settings.global_max_series)
     return fanout.apply_per_group(
         grouped_df,
         partial(transport.global_group_forecasts, run_date=tables.run_date, spec=spec),
@@ -265,14 +240,10 @@ def run(spark, conf: Conf) -> ForecastSummary:
     """
     tables, settings = StageTables(spark, conf, "train_forecast"), conf.forecast
     spec = engine_spec(settings)
-    types = StructType([CLEAN_SALES[c] for c in (*HISTORY_COLUMNS, "load_date")])
-    history_df = (
-        tables.read("clean_sales", types=types)
-        .transform(filter_history_window, conf.run_date, settings.max_history_days)
-        .transform(latest_loaded)
-    )
+    history_df = forecast_inputs.read_history(tables, settings)
+    rows_df = forecast_inputs.series_rows(tables, history_df, settings)
     tables.describe("backtest and forecast per series")
-    records_df = forecast_records(tables, history_df, spec, read_holidays(tables))
+    records_df = forecast_records(tables, rows_df, spec, read_holidays(tables))
     records_df = tables.stamp(records_df).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         structs = transport.record_schemas(spec.quantiles)
@@ -280,12 +251,24 @@ def run(spark, conf: Conf) -> ForecastSummary:
             key: records_of(records_df, kind, structs[kind]) for key, kind in OUTPUTS.items()
         }
         series, failed, models = check_failures(outputs["model_runs"], settings, tables)
+        if spec.combination == "weights":
+            tables.describe("combine candidates")
+            candidates_df, residuals_df = (
+                records_of(records_df, kind, structs[kind])
+                for kind in (transport.RECORD_CANDIDATE, transport.RECORD_RESIDUAL)
+            )
+            outputs = forecast_combination.combined_outputs(
+                tables, outputs, candidates_df, residuals_df, spec
+            )
+            models = chosen_models(outputs["model_runs"])
         mase = median_mase(outputs["backtest_metrics"])
         tables.describe("write forecasts")
         if spec.freq == "D":  # new series get a category mean: nothing to explain
             new_forecasts_df, new_runs_df = new_series(tables, history_df, spec)
             outputs["forecasts"] = outputs["forecasts"].unionByName(new_forecasts_df)
-            outputs["model_runs"] = outputs["model_runs"].unionByName(new_runs_df)
+            outputs["model_runs"] = outputs["model_runs"].unionByName(
+                new_runs_df, allowMissingColumns=True
+            )
         for key, df in outputs.items():
             tables.replace(df, key)
     finally:
@@ -293,3 +276,10 @@ def run(spark, conf: Conf) -> ForecastSummary:
     summary = ForecastSummary(tables.run_id, series, failed, models, *mase)
     log.info("%s", summary)
     return summary
+
+
+def chosen_models(runs_df: DataFrame) -> dict[str, int]:
+    """Series per chosen model (``combined`` for the combined ones)."""
+    return {
+        r["chosen_model"]: r["count"] for r in runs_df.groupBy("chosen_model").count().collect()
+    }

@@ -97,7 +97,13 @@ def read_forecasts(tables: StageTables, quantiles: tuple[float, ...]) -> DataFra
     ).transform(tables.of_run_date)
     if forecasts_df.isEmpty():
         raise InputError(f"no forecasts for {tables.run_date} in {tables.ref('forecasts')}")
-    return forecasts_df
+    # Weekly or monthly forecasts are planned day by day.
+    return forecasts_df.transform(
+        inputs.daily_forecasts,
+        freq=tables.conf.forecast.freq,
+        run_date=tables.run_date,
+        quantile_columns=[quantile_column(q) for q in quantiles],
+    )
 
 
 def read_previous_plan(tables: StageTables) -> DataFrame:

@@ -17,6 +17,7 @@ OUTPUT_TABLES = (
     "forecasts",
     "backtest_metrics",
     "model_runs",
+    "candidate_forecasts",
     "explanations",
     "reorder_plan",
     "inventory_projection",

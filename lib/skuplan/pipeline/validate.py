@@ -219,7 +219,7 @@ def with_hygiene(clean_df: DataFrame, conf: Conf) -> DataFrame:
         min_points=v.outliers.min_points,
     )
     if v.impute_missing_dates:
-        clean_df = clean_df.transform(hygiene.with_filled_dates)
+        clean_df = clean_df.transform(hygiene.with_filled_dates, conf.forecast.freq)
     else:
         clean_df = clean_df.withColumn("is_imputed", F.lit(False))
     return clean_df.select(*CLEAN_COLUMNS)

@@ -7,8 +7,10 @@ had no order and the rows were sorted twice).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 
 # MAD * 1.4826 estimates the standard deviation of normal data.
 _MAD_TO_SIGMA = 1.4826
@@ -46,8 +48,30 @@ def with_outlier_flag(
     )
 
 
-def with_filled_dates(clean_df: DataFrame) -> DataFrame:
-    """Add a row with qty 0 for every day missing between a series' first and last sale.
+def period_step(freq: str) -> tuple[Callable[[Column], Column], Callable[[Column], Column], Column]:
+    """For a pandas frequency (``D``, ``W-FRI``, ``MS``...): the next period's date, the
+    previous period's date, and the step as a Spark interval."""
+    import pandas as pd
+
+    code = pd.tseries.frequencies.to_offset(freq).name
+    if code.startswith(("M", "Q")):
+        months = 3 if code.startswith("Q") else 1
+        return (
+            lambda d: F.add_months(d, months),
+            lambda d: F.add_months(d, -months),
+            F.expr(f"INTERVAL {months} MONTHS"),
+        )
+    days = 7 if code.startswith("W") else 1
+    return (
+        lambda d: F.date_add(d, days),
+        lambda d: F.date_sub(d, days),
+        F.expr(f"INTERVAL {days} DAYS"),
+    )
+
+
+def with_filled_dates(clean_df: DataFrame, freq: str = "D") -> DataFrame:
+    """Add a row with qty 0 for every period (``freq``: days, weeks, months) missing between
+    a series' first and last sale.
 
     A filled day has ``is_imputed`` true, no price, no promo, not an outlier, and carries the
     ``is_stockout`` flag of the last observed day before it: a gap inside a stockout spell is
@@ -57,10 +81,11 @@ def with_filled_dates(clean_df: DataFrame) -> DataFrame:
     Input columns: ``sku, location, date, qty, price, promo, is_stockout, is_outlier`` and any
     others, which imputed rows copy from the day before. Output adds ``is_imputed`` (boolean).
     """
+    following, preceding, step = period_step(freq)
     next_date = F.lead("date").over(_series_window())
     gap = F.when(
-        next_date > F.date_add("date", 1),
-        F.sequence(F.date_add("date", 1), F.date_sub(next_date, 1)),
+        next_date > following(F.col("date")),
+        F.sequence(following(F.col("date")), preceding(next_date), step),
     ).otherwise(F.array().cast("array<date>"))
     others = [
         c for c in clean_df.columns if c not in ("date", "qty", "price", "promo", "is_outlier")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
@@ -74,4 +75,40 @@ def series_inputs(
         .transform(rules.with_overrides, overrides_df, run_date)
         .transform(rules.with_exception_reason)
         .join(previous_df, [*KEYS], "left")
+    )
+
+
+def daily_forecasts(
+    forecasts_df: DataFrame, *, freq: str, run_date: dt.date, quantile_columns: list[str]
+) -> DataFrame:
+    """Forecasts of weeks or months spread over their days, for the daily policy math.
+
+    A period's demand is shared equally among its days (a week labelled by its last day,
+    ``W-*``, covers the 7 days up to it; a month, ``MS``, its calendar days) and each
+    quantile's distance from the point forecast shrinks by ``sqrt(days)`` (independent days).
+    Days before the run date are dropped; ``step`` counts days from the run date (1 = the
+    run date). Daily forecasts are returned as they are.
+
+    Input: ``sku, location, date, step, yhat`` and the quantile columns.
+    """
+    code = pd.tseries.frequencies.to_offset(freq).name
+    if code == "D":
+        return forecasts_df
+    if code.startswith("W"):
+        first, last = F.date_sub("date", 6), F.col("date")
+    else:
+        first, last = F.col("date"), F.date_sub(F.add_months("date", 1), 1)
+    days = F.datediff(last, first) + 1
+    daily_cols = {
+        "yhat": F.col("yhat") / days,
+        **{c: F.greatest(F.col("yhat") / days + (F.col(c) - F.col("yhat")) / F.sqrt(days), F.lit(0.0))
+           for c in quantile_columns},
+    }  # fmt: skip
+    spread = forecasts_df.select(
+        *[c for c in forecasts_df.columns if c not in ("date", "step", *daily_cols)],
+        *[v.alias(k) for k, v in daily_cols.items()],
+        F.explode(F.sequence(first, last)).alias("date"),
+    )
+    return spread.filter(F.col("date") >= F.lit(run_date)).withColumn(
+        "step", (F.datediff("date", F.lit(run_date)) + 1).cast("int")
     )

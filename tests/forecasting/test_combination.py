@@ -1,0 +1,86 @@
+"""Combination weights learned across series, the weighted forecast, pooled bands."""
+
+import datetime as dt
+
+import chispa
+import numpy as np
+import pytest
+
+from skuplan.forecasting import combination
+
+D1 = dt.date(2026, 7, 1)
+
+
+def test_optimal_weights_minimise_the_combined_squared_error():
+    # Two unbiased models with independent errors of variance 1 and 4: 0.8 / 0.2.
+    w = combination.optimal_weights(np.array([[1.0, 0.0], [0.0, 4.0]]))
+    np.testing.assert_allclose(w, [0.8, 0.2], atol=1e-6)
+    # A dominated model (always worse, perfectly correlated) gets nothing.
+    w = combination.optimal_weights(np.array([[1.0, 2.0], [2.0, 4.0]]))
+    np.testing.assert_allclose(w, [1.0, 0.0], atol=1e-6)
+    assert combination.optimal_weights(np.array([[3.0]])).tolist() == [1.0]
+
+
+def _residuals(spark, rows):
+    return spark.createDataFrame(
+        rows, "sku string, location string, model string, fold int, step int, residual double, actual double"
+    )
+
+
+def test_class_weights_pool_the_errors_of_every_series_of_a_class(spark):
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(20):
+        for fold in range(3):
+            for step in (1, 2):
+                a, b = rng.normal(0, 1), rng.normal(0, 3)
+                rows += [(f"S{s}", "L", "a", fold, step, a, 1.0), (f"S{s}", "L", "b", fold, step, b, 1.0)]
+    runs = spark.createDataFrame([(f"S{s}", "L", "smooth") for s in range(20)], "sku string, location string, demand_class string")
+    weights = combination.class_weights(_residuals(spark, rows), runs).set_index("model")["weight"]
+    # Error variances 1 and 9: weights near 0.9 / 0.1.
+    assert weights["a"] == pytest.approx(0.9, abs=0.08) and weights["b"] == pytest.approx(0.1, abs=0.08)
+
+
+def test_combined_forecast_and_its_drivers_add_up(spark):
+    candidates = spark.createDataFrame(
+        [("A", "L", "lightgbm_global", D1, 1, 10.0, 4.0, 6.0), ("A", "L", "moving_average", D1, 1, 6.0, None, None)],
+        "sku string, location string, model string, date date, step int, yhat double, "
+        "contrib_baseline double, contrib_price double",
+    )
+    for c in combination.CONTRIBUTION_COLUMNS:
+        if c not in candidates.columns:
+            candidates = candidates.withColumn(c, combination.F.lit(None).cast("double"))
+    weights = spark.createDataFrame([("A", "L", "lightgbm_global", 0.75), ("A", "L", "moving_average", 0.25)],
+                                    "sku string, location string, model string, weight double")
+    out = combination.combined_forecasts(candidates, weights).first()
+    assert out.yhat == pytest.approx(0.75 * 10 + 0.25 * 6)
+    assert out.contrib_baseline == pytest.approx(3.0) and out.contrib_price == pytest.approx(4.5)
+    assert out.contrib_other == pytest.approx(1.5)  # the moving average explains nothing
+    total = sum(out[c] or 0.0 for c in combination.CONTRIBUTION_COLUMNS)
+    assert total == pytest.approx(out.yhat)
+
+
+def test_series_weights_renormalise_over_the_candidates_a_series_has(spark):
+    candidates = spark.createDataFrame(
+        [("A", "L", "a"), ("A", "L", "b"), ("B", "L", "a")], "sku string, location string, model string"
+    )
+    runs = spark.createDataFrame([("A", "L", "smooth"), ("B", "L", "smooth")], "sku string, location string, demand_class string")
+    class_w = spark.createDataFrame([("smooth", "a", 0.6), ("smooth", "b", 0.4)], "demand_class string, model string, weight double")
+    expected = spark.createDataFrame(
+        [("A", "L", "a", 0.6), ("A", "L", "b", 0.4), ("B", "L", "a", 1.0)],
+        "sku string, location string, model string, weight double",
+    )
+    chispa.assert_approx_df_equality(
+        combination.series_weights(candidates, runs, class_w), expected, 1e-9,
+        ignore_row_order=True, ignore_nullable=True,
+    )
+
+
+def test_bands_scale_the_pooled_offsets_by_each_series_and_never_cross(spark):
+    forecasts = spark.createDataFrame([("A", "L", 1, 10.0), ("B", "L", 1, 1.0)], "sku string, location string, step int, yhat double")
+    runs = spark.createDataFrame([("A", "L", "smooth", 2.0), ("B", "L", "smooth", 1.0)],
+                                 "sku string, location string, demand_class string, scale double")
+    offsets = spark.createDataFrame([("smooth", 1, -1.5, 0.0, 2.0)], "demand_class string, step int, q10 double, q50 double, q90 double")
+    rows = {r.sku: r for r in combination.with_bands(forecasts, runs, offsets, (0.1, 0.5, 0.9)).collect()}
+    assert (rows["A"].q10, rows["A"].q50, rows["A"].q90) == (7.0, 10.0, 14.0)
+    assert (rows["B"].q10, rows["B"].q50, rows["B"].q90) == (0.0, 1.0, 3.0)  # clipped at zero
