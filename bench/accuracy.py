@@ -7,7 +7,15 @@ held-out tail:
 - store_item: Kaggle store-item demand, 500 daily series, the last 90 days of 2017 held out;
 - walmart: Kaggle Walmart store x department weekly sales, the last 13 weeks held out
   (a seeded sample of series, ``--walmart-series``);
-- carparts: monthly car-parts demand (intermittent), the last 12 months held out.
+- carparts: monthly car-parts demand (intermittent), the last 12 months held out;
+- m5: 280 M5 item x store series (daily), the last 28 days held out, with the sell price,
+  food-stamp days per state and event types as drivers and department, category and state
+  as attributes of one global model.
+
+Each dataset reports the final forecast, every single candidate (from the
+``candidate_forecasts`` table: its forecast refitted on the whole history), a 28-period
+moving average and seasonal naive: RMSSE (M5's scaling) as a ratio to seasonal naive's,
+WAPE, MASE and the P10-P90 coverage of the final forecast.
 
 With ``--peer`` (store_item only), the same run also times the widely copied pattern
 "Prophet per store-item via applyInPandas" (multiplicative weekly and yearly seasonality, a
@@ -91,18 +99,63 @@ def load_carparts() -> tuple[pd.DataFrame, dict]:
     return sales, {"run_date": run_date, "freq": "MS", "horizon": 12, "season_length": 12}
 
 
+M5_EVENTS = ("Sporting", "Cultural", "National", "Religious")
+
+
+def load_m5() -> tuple[pd.DataFrame, dict]:
+    """The M5 subset with its drivers (price with the sales; food-stamp days per state and
+    event types as driver tables) and its attributes, the last 28 days held out."""
+    raw = pd.read_csv(DATA / "m5_subset" / "m5_subset.csv.gz", parse_dates=["date"])
+    sales = pd.DataFrame(
+        {"sku": raw["item_id"], "location": raw["store_id"], "date": raw["date"],
+         "qty": raw["sales"].astype(float), "price": raw["sell_price"]}
+    )  # fmt: skip
+    run_date = (raw["date"].max() - pd.Timedelta(days=27)).date()
+    days = raw.drop_duplicates(["state_id", "date"])
+    events = days.drop_duplicates("date")[["date"]].assign(
+        **{f"event_{e.lower()}": ((days.drop_duplicates("date")[["event_type_1", "event_type_2"]] == e).any(axis=1)).astype(float)
+           for e in M5_EVENTS}
+    )  # fmt: skip
+    drivers = {"price": "last", "promo": "zero", "snap": "zero",
+               **{f"event_{e.lower()}": "zero" for e in M5_EVENTS}}  # fmt: skip
+    tables = {
+        "items": raw.drop_duplicates("item_id")[["item_id", "cat_id", "dept_id"]].set_axis(
+            ["sku", "category", "department"], axis=1
+        ),
+        "locations": raw.drop_duplicates("store_id")[["store_id", "state_id"]].set_axis(
+            ["location", "region"], axis=1
+        ),
+        "state_days": days[["state_id", "date", "snap"]].set_axis(
+            ["region", "date", "snap"], axis=1
+        ),
+        "events": events,
+    }
+    overrides = [
+        "forecast.drivers=" + json.dumps(drivers),
+        "forecast.driver_tables=[{table: state_days, keys: [region]}, {table: events, keys: []}]",
+        "tables.state_days={path: raw/state_days}", "tables.events={path: raw/events}",
+        "forecast.attributes=[department, category, region]", "forecast.global_group_by=all",
+    ]  # fmt: skip
+    return sales, {"run_date": run_date, "freq": "D", "horizon": 28, "season_length": 7,
+                   "tables": tables, "overrides": overrides}  # fmt: skip
+
+
 DATASETS = {
     "store_item": (load_store_item, "seasonal_naive,moving_average,lightgbm_global,prophet"),
     "walmart": (None, "seasonal_naive,moving_average,lightgbm_global,prophet"),
     "carparts": (load_carparts, "seasonal_naive,moving_average,croston,sba,tsb,lightgbm_global"),
+    "m5": (load_m5, "seasonal_naive,moving_average,croston,sba,tsb,lightgbm_global"),
 }
 
 
-def write_inputs(spark, conf, train: pd.DataFrame) -> None:
+def write_inputs(spark, conf, train: pd.DataFrame, tables: dict | None = None) -> None:
+    price = (
+        train["price"].map(repr).where(train["price"].notna(), None) if "price" in train else None
+    )
     raw = train.assign(
         date=train["date"].dt.strftime("%Y-%m-%d"),
         qty=train["qty"].map(repr),
-        price=None,
+        price=price,
         promo="0",
         is_stockout="0",
     )
@@ -127,13 +180,29 @@ def write_inputs(spark, conf, train: pd.DataFrame) -> None:
     for key, (pdf, schema) in masters.items():
         full = pdf.reindex(columns=schema.fieldNames()).astype(object)
         full = full.where(full.notna(), None)
-        delta_io.overwrite_table(spark.createDataFrame(full, schema), conf.table(key))
+        df = spark.createDataFrame(full, schema)
+        extra = (tables or {}).get(key)
+        if extra is not None:  # master attributes beyond the contract's
+            df = df.drop(*[c for c in extra.columns if c not in ("sku", "location")]).join(
+                spark.createDataFrame(extra), [c for c in ("sku", "location") if c in extra], "left"
+            )
+        delta_io.overwrite_table(df, conf.table(key))
+    for key, pdf in (tables or {}).items():  # driver tables
+        if key not in masters:
+            df = spark.createDataFrame(pdf.assign(date=pd.to_datetime(pdf["date"]).dt.date))
+            delta_io.overwrite_table(df, conf.table(key))
 
 
 def score(fc: pd.DataFrame, actual: pd.DataFrame, train: pd.DataFrame, m: int) -> dict[str, float]:
-    """WAPE over all series-periods, mean and median per-series MASE, P10-P90 coverage."""
+    """WAPE over all series-periods, mean and median per-series MASE, mean per-series RMSSE
+    (M5's scaling: squared one-period changes from the first sale on), P10-P90 coverage."""
     joined = fc.merge(actual, on=["sku", "location", "date"], how="inner")
     err = (joined["qty"] - joined["yhat"]).abs()
+
+    def rmsse_scale(q: pd.Series) -> float:
+        y = q.to_numpy()
+        sold = np.flatnonzero(y > 0)
+        return float(np.mean(np.diff(y[sold[0] :]) ** 2)) if len(sold) > 1 else np.nan
 
     def seasonal_naive_mae(q: pd.Series) -> float:
         y = q.to_numpy()
@@ -142,7 +211,12 @@ def score(fc: pd.DataFrame, actual: pd.DataFrame, train: pd.DataFrame, m: int) -
     scale = train.sort_values("date").groupby(["sku", "location"])["qty"].apply(seasonal_naive_mae)
     per_series = joined.assign(err=err).groupby(["sku", "location"])["err"].mean() / scale
     per_series = per_series.replace([np.inf, -np.inf], np.nan)
+    squared = train.sort_values("date").groupby(["sku", "location"])["qty"]
+    scale_rmsse = squared.apply(rmsse_scale)
+    mse = joined.assign(e2=err**2).groupby(["sku", "location"])["e2"].mean()
+    rmsse = np.sqrt(mse / scale_rmsse).replace([np.inf, -np.inf], np.nan)
     result = {
+        "rmsse": float(rmsse.mean()),
         "wape": float(err.sum() / joined["qty"].abs().sum()),
         "mase_mean": float(per_series.mean()),
         "mase_median": float(per_series.median()),
@@ -224,7 +298,7 @@ def run_dataset(
     actual = sales[sales["date"] >= pd.Timestamp(run_date)].assign(date=lambda d: d["date"].dt.date)
     dates = pd.date_range(pd.Timestamp(run_date), periods=spec["horizon"], freq=freq)
     rows = []
-    runs = (("selected", models, spec.get("folds", 3)), ("prophet alone", "prophet", 1))
+    runs = (("final", models, spec.get("folds", 3)), ("prophet alone", "prophet", 1))
     for label, model_list, folds in runs:
         if label == "prophet alone" and ("prophet" not in models or not prophet_alone):
             continue
@@ -242,10 +316,11 @@ def run_dataset(
             "validation.allow_returns=true", "validation.max_quarantine_share=1.0",
             # Gap filling is daily and the freshness gate counts days: fit both to the data.
             "validation.impute_missing_dates=false", "validation.max_staleness_days=62",
+            *spec.get("overrides", []),
         ]  # fmt: skip
         conf = load_conf(ROOT / "conf", "local", run_date, overrides)
         spark = get_session(conf)
-        write_inputs(spark, conf, train)
+        write_inputs(spark, conf, train, spec.get("tables"))
         started = time.perf_counter()
         validate.run(spark, conf)
         validated = time.perf_counter()
@@ -259,20 +334,46 @@ def run_dataset(
         rows.append({"dataset": name, "forecast": label, **score(fc, actual, train, spec["season_length"]),
                      "validate_s": round(validated - started, 1), "seconds": round(seconds, 1),
                      "models_chosen": summary.models})  # fmt: skip
-        if peer and label == "selected":
+        if label == "final":
+            rows += candidate_rows(spark, conf, name, actual, train, spec["season_length"])
+        if peer and label == "final":
             fc, seconds = run_peer(spark, conf, work / name / "peer")
             rows.append({"dataset": name, "forecast": PEER, **score(fc, actual, train, spec["season_length"]),
                          "seconds": round(seconds, 1)})  # fmt: skip
-    naive = seasonal_naive_forecasts(train, spec["horizon"], spec["season_length"], dates)
-    naive["date"] = naive["date"].dt.date
-    rows.append(
-        {
-            "dataset": name,
-            "forecast": "seasonal naive",
-            **score(naive, actual, train, spec["season_length"]),
-        }
-    )
-    return rows
+    window = {"D": 28, "W": 13}.get(freq[0], 12)
+    baselines = {
+        "seasonal naive": seasonal_naive_forecasts(train, spec["horizon"], spec["season_length"], dates),
+        f"moving average ({window})": moving_average_forecasts(train, window, dates),
+    }  # fmt: skip
+    for label, fc in baselines.items():
+        fc["date"] = fc["date"].dt.date
+        rows.append(
+            {"dataset": name, "forecast": label, **score(fc, actual, train, spec["season_length"])}
+        )
+    naive = rows[-2]["rmsse"]
+    return [{**r, "rmsse_ratio": r["rmsse"] / naive} for r in rows]
+
+
+def candidate_rows(spark, conf, name, actual, train, m) -> list[dict]:
+    """Every single candidate's score (its forecast refitted on the whole history)."""
+    ref = conf.table("candidate_forecasts")
+    if not delta_io.table_exists(spark, ref):
+        return []
+    candidates = delta_io.read_table(spark, ref).select("sku", "location", "model", "date", "yhat")
+    pdf = candidates.toPandas()
+    return [
+        {"dataset": name, "forecast": f"candidate: {model}", **score(fc, actual, train, m)}
+        for model, fc in pdf.groupby("model")
+    ]
+
+
+def moving_average_forecasts(train: pd.DataFrame, window: int, dates) -> pd.DataFrame:
+    """The mean of each series' last ``window`` rows of sales."""
+    rows = []
+    for (sku, loc), g in train.sort_values("date").groupby(["sku", "location"]):
+        yhat = baseline.moving_average(g["qty"].to_numpy(), len(dates), window)
+        rows.append(pd.DataFrame({"sku": sku, "location": loc, "date": dates, "yhat": yhat}))
+    return pd.concat(rows, ignore_index=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,8 @@ Runs, each in a fresh process on ``local[2]``:
 
 1. fan-out efficiency (``bench/fanout.py``): the Spark job against the single-process limit;
 2. the peer pattern against this project's forecast job on store-item demand, with held-out
-   accuracy, and accuracy on Walmart (weekly) and car parts (monthly, intermittent)
+   accuracy, and accuracy on M5 (daily, with drivers), Walmart (weekly) and car parts
+   (monthly, intermittent), each against its single candidates and two baselines
    (``bench/accuracy.py``; skipped with a message when ``../shared/data`` is absent);
 3. the scale curve (``bench/scale.py``): 1k and 5k generated series through
    validate -> forecast -> plan. The 30k (M5-size) point is a manual run (about an hour):
@@ -43,7 +44,7 @@ DATA = ROOT.parent / "shared" / "data"
 FULL = {
     "fanout": ["--series", "240", "--repeats", "3"],
     "peer": ["--datasets", "store_item", "--peer", "--no-prophet-alone"],
-    "accuracy": ["--datasets", "walmart,carparts", "--no-prophet-alone"],
+    "accuracy": ["--datasets", "m5,walmart,carparts", "--no-prophet-alone"],
     "scale": ["--series", "1000,5000", "--days", "1941"],
 }
 SMOKE = {
@@ -96,21 +97,22 @@ def _fanout_md(r: dict) -> str:
 
 def _accuracy_md(rows: list[dict]) -> str:
     lines = [
-        "| dataset | forecast | WAPE | MASE mean | MASE median | P10-P90 coverage | validate s | forecast s |",
+        "| dataset | forecast | RMSSE / seasonal naive | WAPE | MASE mean | P10-P90 coverage | validate s | forecast s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cov = r.get("coverage_p10_p90")
+        name = f"**{r['forecast']}**" if r["forecast"] == "final" else r["forecast"]
         lines.append(
-            f"| {r['dataset']} | {r['forecast']} | {r['wape']:.4f} | {r['mase_mean']:.3f} "
-            f"| {r['mase_median']:.3f} | {'' if cov is None else f'{cov:.1%}'} "
+            f"| {r['dataset']} | {name} | {r['rmsse_ratio']:.3f} | {r['wape']:.4f} "
+            f"| {r['mase_mean']:.3f} | {'' if cov is None else f'{cov:.1%}'} "
             f"| {r.get('validate_s', '')} | {r.get('seconds', '')} |"
         )
     return "\n".join(lines)
 
 
 def _peer_md(rows: list[dict]) -> str:
-    ours = next(r for r in rows if r["forecast"] == "selected")
+    ours = next(r for r in rows if r["forecast"] == "final")
     peer = next(r for r in rows if r["forecast"].startswith("peer"))
     return "\n".join(
         [

@@ -23,7 +23,8 @@ def test_optimal_weights_minimise_the_combined_squared_error():
 
 def _residuals(spark, rows):
     return spark.createDataFrame(
-        rows, "sku string, location string, model string, fold int, step int, residual double, actual double"
+        rows,
+        "sku string, location string, model string, fold int, step int, residual double, actual double",
     )
 
 
@@ -34,24 +35,37 @@ def test_class_weights_pool_the_errors_of_every_series_of_a_class(spark):
         for fold in range(3):
             for step in (1, 2):
                 a, b = rng.normal(0, 1), rng.normal(0, 3)
-                rows += [(f"S{s}", "L", "a", fold, step, a, 1.0), (f"S{s}", "L", "b", fold, step, b, 1.0)]
-    runs = spark.createDataFrame([(f"S{s}", "L", "smooth") for s in range(20)], "sku string, location string, demand_class string")
+                rows += [
+                    (f"S{s}", "L", "a", fold, step, a, 1.0),
+                    (f"S{s}", "L", "b", fold, step, b, 1.0),
+                ]
+    runs = spark.createDataFrame(
+        [(f"S{s}", "L", "smooth") for s in range(20)],
+        "sku string, location string, demand_class string",
+    )
     weights = combination.class_weights(_residuals(spark, rows), runs).set_index("model")["weight"]
     # Error variances 1 and 9: weights near 0.9 / 0.1.
-    assert weights["a"] == pytest.approx(0.9, abs=0.08) and weights["b"] == pytest.approx(0.1, abs=0.08)
+    assert weights["a"] == pytest.approx(0.9, abs=0.08) and weights["b"] == pytest.approx(
+        0.1, abs=0.08
+    )
 
 
 def test_combined_forecast_and_its_drivers_add_up(spark):
     candidates = spark.createDataFrame(
-        [("A", "L", "lightgbm_global", D1, 1, 10.0, 4.0, 6.0), ("A", "L", "moving_average", D1, 1, 6.0, None, None)],
+        [
+            ("A", "L", "lightgbm_global", D1, 1, 10.0, 4.0, 6.0),
+            ("A", "L", "moving_average", D1, 1, 6.0, None, None),
+        ],
         "sku string, location string, model string, date date, step int, yhat double, "
         "contrib_baseline double, contrib_price double",
     )
     for c in combination.CONTRIBUTION_COLUMNS:
         if c not in candidates.columns:
             candidates = candidates.withColumn(c, combination.F.lit(None).cast("double"))
-    weights = spark.createDataFrame([("A", "L", "lightgbm_global", 0.75), ("A", "L", "moving_average", 0.25)],
-                                    "sku string, location string, model string, weight double")
+    weights = spark.createDataFrame(
+        [("A", "L", "lightgbm_global", 0.75), ("A", "L", "moving_average", 0.25)],
+        "sku string, location string, model string, weight double",
+    )
     out = combination.combined_forecasts(candidates, weights).first()
     assert out.yhat == pytest.approx(0.75 * 10 + 0.25 * 6)
     assert out.contrib_baseline == pytest.approx(3.0) and out.contrib_price == pytest.approx(4.5)
@@ -62,25 +76,46 @@ def test_combined_forecast_and_its_drivers_add_up(spark):
 
 def test_series_weights_renormalise_over_the_candidates_a_series_has(spark):
     candidates = spark.createDataFrame(
-        [("A", "L", "a"), ("A", "L", "b"), ("B", "L", "a")], "sku string, location string, model string"
+        [("A", "L", "a"), ("A", "L", "b"), ("B", "L", "a")],
+        "sku string, location string, model string",
     )
-    runs = spark.createDataFrame([("A", "L", "smooth"), ("B", "L", "smooth")], "sku string, location string, demand_class string")
-    class_w = spark.createDataFrame([("smooth", "a", 0.6), ("smooth", "b", 0.4)], "demand_class string, model string, weight double")
+    runs = spark.createDataFrame(
+        [("A", "L", "smooth"), ("B", "L", "smooth")],
+        "sku string, location string, demand_class string",
+    )
+    class_w = spark.createDataFrame(
+        [("smooth", "a", 0.6), ("smooth", "b", 0.4)],
+        "demand_class string, model string, weight double",
+    )
     expected = spark.createDataFrame(
         [("A", "L", "a", 0.6), ("A", "L", "b", 0.4), ("B", "L", "a", 1.0)],
         "sku string, location string, model string, weight double",
     )
     chispa.assert_approx_df_equality(
-        combination.series_weights(candidates, runs, class_w), expected, 1e-9,
-        ignore_row_order=True, ignore_nullable=True,
+        combination.series_weights(candidates, runs, class_w),
+        expected,
+        1e-9,
+        ignore_row_order=True,
+        ignore_nullable=True,
     )
 
 
 def test_bands_scale_the_pooled_offsets_by_each_series_and_never_cross(spark):
-    forecasts = spark.createDataFrame([("A", "L", 1, 10.0), ("B", "L", 1, 1.0)], "sku string, location string, step int, yhat double")
-    runs = spark.createDataFrame([("A", "L", "smooth", 2.0), ("B", "L", "smooth", 1.0)],
-                                 "sku string, location string, demand_class string, scale double")
-    offsets = spark.createDataFrame([("smooth", 1, -1.5, 0.0, 2.0)], "demand_class string, step int, q10 double, q50 double, q90 double")
-    rows = {r.sku: r for r in combination.with_bands(forecasts, runs, offsets, (0.1, 0.5, 0.9)).collect()}
+    forecasts = spark.createDataFrame(
+        [("A", "L", 1, 10.0), ("B", "L", 1, 1.0)],
+        "sku string, location string, step int, yhat double",
+    )
+    runs = spark.createDataFrame(
+        [("A", "L", "smooth", 2.0), ("B", "L", "smooth", 1.0)],
+        "sku string, location string, demand_class string, scale double",
+    )
+    offsets = spark.createDataFrame(
+        [("smooth", 1, -1.5, 0.0, 2.0)],
+        "demand_class string, step int, q10 double, q50 double, q90 double",
+    )
+    rows = {
+        r.sku: r
+        for r in combination.with_bands(forecasts, runs, offsets, (0.1, 0.5, 0.9)).collect()
+    }
     assert (rows["A"].q10, rows["A"].q50, rows["A"].q90) == (7.0, 10.0, 14.0)
     assert (rows["B"].q10, rows["B"].q50, rows["B"].q90) == (0.0, 1.0, 3.0)  # clipped at zero

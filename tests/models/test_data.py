@@ -36,8 +36,24 @@ def test_the_future_has_no_promotion_and_the_last_regular_price():
     history = pd.DataFrame(
         {"ds": pd.date_range("2026-01-01", periods=3), "y": 1.0, "price": [2.0, 2.5, 1.0], "promo": [0.0, 0.0, 1.0]}
     )  # fmt: skip
-    future = future_frame(history, dt.date(2026, 1, 4), 2)
+    future, filled = future_frame(history, dt.date(2026, 1, 4), 2)
     assert future["price"].tolist() == [2.5, 2.5] and future["promo"].tolist() == [0.0, 0.0]
+    assert filled == {"price": 2, "promo": 2}
+
+
+def test_planned_drivers_fill_the_horizon_and_gaps_follow_the_rule():
+    history = pd.DataFrame(
+        {"ds": pd.date_range("2026-01-01", periods=3), "y": 1.0, "price": 2.0, "promo": 0.0}
+    )
+    planned = pd.DataFrame(
+        {"date": [dt.date(2026, 1, 4), dt.date(2026, 1, 9)], "price": [1.5, 9.0], "promo": [1, 1]}
+    )
+    future, filled = future_frame(history, dt.date(2026, 1, 4), 3, planned=planned)
+    # The planned day takes its values, the days without a plan their fill rule; the row
+    # past the horizon is ignored.
+    assert future["price"].tolist() == [1.5, 2.0, 2.0]
+    assert future["promo"].tolist() == [1.0, 0.0, 0.0]
+    assert filled == {"price": 2, "promo": 2}
 
 
 def test_series_data_backtest_fold():

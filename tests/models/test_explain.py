@@ -7,7 +7,7 @@ import pytest
 
 from skuplan.columns import DRIVERS, contribution_column
 from skuplan.conf import load_conf
-from skuplan.forecasting import final, series
+from skuplan.forecasting import final
 from skuplan.forecasting.series import forecast_series
 from skuplan.forecasting.transport import global_group_forecasts
 from skuplan.models import explain, registry
@@ -54,15 +54,13 @@ def _promo_series(n=400, sku="A", seed=0, level=10.0):
 PROMO_DAYS = (2, 6, 11)  # 0-based forecast steps with a planned promotion
 
 
-def _with_planned_promotions(monkeypatch):
-    """The forecast stage plans no promotions; plan some to see what the model makes of them."""
-
-    def planned(*args, **kwargs):
-        future = future_frame(*args, **kwargs)
-        future.loc[list(PROMO_DAYS), "promo"] = 1.0
-        return future
-
-    monkeypatch.setattr(series, "future_frame", planned)
+def _with_planned_promotions(history: pd.DataFrame) -> pd.DataFrame:
+    """The history and planned promotions on PROMO_DAYS of the horizon (rows on or after the
+    run date, without demand), as the forecast stage passes them."""
+    days = [RUN_DATE + dt.timedelta(days=d) for d in PROMO_DAYS]
+    planned = pd.DataFrame({"sku": "A", "location": "L1", "date": days, "qty": np.nan,
+                            "price": 2.0, "promo": True})  # fmt: skip
+    return pd.concat([history, planned], ignore_index=True)
 
 
 def _by_day(explanations):
@@ -85,9 +83,9 @@ def test_every_feature_and_component_maps_to_one_planner_term():
 @pytest.mark.parametrize(
     ("model", "drivers"), [("lightgbm", LGBM_DRIVERS), ("prophet", PROPHET_DRIVERS)]
 )
-def test_contributions_add_up_to_the_forecast_and_credit_the_promotion(monkeypatch, model, drivers):
-    _with_planned_promotions(monkeypatch)
-    result = forecast_series(_promo_series(), run_date=RUN_DATE, spec=_spec(models=(model,)))
+def test_contributions_add_up_to_the_forecast_and_credit_the_promotion(model, drivers):
+    history = _with_planned_promotions(_promo_series())
+    result = forecast_series(history, run_date=RUN_DATE, spec=_spec(models=(model,)))
     forecasts, explanations = result.forecasts, result.explanations
     assert set(forecasts["model"]) == {model} and set(forecasts["status"]) == {"ok"}
     assert list(explanations.columns) == EXPLANATION_SERIES.fieldNames()
@@ -152,8 +150,9 @@ def test_global_model_explains_its_final_forecast_per_series():
     )
     assert set(result.forecasts["model"]) == {"lightgbm_global"}
     explanations = result.explanations
-    # series_id (which item at which location) has no planner term of its own: "other".
-    assert set(explanations["driver"]) == LGBM_DRIVERS | {"other"}
+    # The series' identity and the forecast step have no planner term of their own: "other";
+    # the level features over several windows are the recent level (no separate trend).
+    assert set(explanations["driver"]) == (LGBM_DRIVERS - {"trend"}) | {"other"}
     assert set(explanations["model"]) == {"lightgbm_global"}
     total = _by_day(explanations).sum(axis=1).to_numpy()
     np.testing.assert_allclose(total, result.forecasts["yhat"], rtol=1e-6, atol=1e-6)
@@ -163,7 +162,7 @@ def test_an_ensemble_weighs_its_members_and_puts_unexplained_ones_in_other():
     history = regular_history(_promo_series(), RUN_DATE - dt.timedelta(days=1))
     data = SeriesData(
         history=history,
-        future=future_frame(history, RUN_DATE, HORIZON),
+        future=future_frame(history, RUN_DATE, HORIZON)[0],
         season_length=7,
         quantiles=(0.1, 0.5, 0.9),
         explain=True,

@@ -7,13 +7,8 @@ import pytest
 
 from skuplan.conf import load_conf
 from skuplan.errors import ConfigError
-from skuplan.pipeline.forecast import (
-    capped_groups,
-    engine_spec,
-    fanout_partitions,
-    filter_history_window,
-    latest_loaded,
-)
+from skuplan.pipeline.forecast import capped_groups, engine_spec, fanout_partitions
+from skuplan.pipeline.forecast_inputs import filter_history_window, latest_loaded
 
 from conftest import ROOT
 

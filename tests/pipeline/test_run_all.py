@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from skuplan import delta_io, erp
 from skuplan.columns import DRIVERS
 from skuplan.conf import Conf
+from skuplan.forecasting.combination import COMBINED
 from skuplan.models import explain
 from skuplan.pipeline import demo, run_all
 
@@ -117,23 +118,46 @@ def _explanation_totals(read: Read) -> DataFrame:
         .agg(F.sum("contribution").alias("total"), F.count("*").alias("drivers"))
     )
     forecasts = read("forecasts")
-    explained = forecasts.filter(F.col("model").isin(*explain.EXPLAINED_MODELS, "ensemble"))
+    explained = forecasts.filter(
+        F.col("model").isin(*explain.EXPLAINED_MODELS, "ensemble", COMBINED)
+    )
     return explained.join(totals, keys, "full_outer")
 
 
 def test_explained_forecasts_are_the_sum_of_their_drivers(tables):
     # Every forecast of LightGBM (per series, global) and Prophet is explained, in planner
-    # terms, and its drivers add up to it (before the forecast is clipped at zero); no other
-    # model's forecasts are.
+    # terms, and so is a combination with such a member; the drivers add up to the forecast
+    # (before it is clipped at zero); no other model's forecasts are.
     explained = _explanation_totals(tables)
     chosen = {r.model for r in explained.select("model").distinct().collect()}
-    assert chosen == set(explain.EXPLAINED_MODELS)
-    assert explained.filter("yhat IS NULL OR total IS NULL").count() == 0
-    assert explained.filter("abs(greatest(total, 0) - yhat) > 1e-6 * (1 + yhat)").count() == 0
+    assert COMBINED in chosen and chosen <= {*explain.EXPLAINED_MODELS, COMBINED}
+    assert explained.filter("yhat IS NULL").count() == 0
+    assert explained.filter(f"total IS NULL AND model != '{COMBINED}'").count() == 0
+    assert explained.filter("total IS NOT NULL").count() > 0
+    mismatch = "total IS NOT NULL AND abs(greatest(total, 0) - yhat) > 1e-6 * (1 + yhat)"
+    assert explained.filter(mismatch).count() == 0
     explanations = tables("explanations")
     assert {r.driver for r in explanations.select("driver").distinct().collect()} <= set(DRIVERS)
     per_driver = explanations.groupBy("sku", "location", "date", "driver").count()
     assert per_driver.filter("count > 1").count() == 0
+
+
+def test_a_combined_forecast_is_its_candidates_weighted(tables):
+    # Every candidate's forecast is kept with its weight; a combined series' weights add up
+    # to 1 and its forecast is their weighted sum, which model_runs spells out.
+    candidates = tables("candidate_forecasts")
+    keys = ["sku", "location", "date"]
+    weighted = candidates.groupBy(*keys).agg(
+        F.sum("weight").alias("weights"), F.sum(F.col("weight") * F.col("yhat")).alias("sum")
+    )
+    combined = tables("forecasts").filter(F.col("model") == COMBINED).join(weighted, keys)
+    assert combined.count() == tables("forecasts").filter(F.col("model") == COMBINED).count() > 0
+    assert (
+        combined.filter("abs(weights - 1) > 1e-9 OR abs(sum - yhat) > 1e-6 * (1 + yhat)").count()
+        == 0
+    )
+    runs = tables("model_runs").filter(F.col("chosen_model") == COMBINED)
+    assert runs.filter("weights IS NULL OR weights NOT LIKE '%=%'").count() == 0
 
 
 def test_one_model_run_per_series_and_at_most_one_selected_model(tables, series):
@@ -255,7 +279,8 @@ def test_a_rerun_of_the_run_date_replaces_its_rows(spark, pipeline, tables):
         run_ids = fresh(key).select("run_id").distinct().collect()
         assert [r.run_id for r in run_ids] == [again.forecast.run_id]
     # Still one explanation per forecast and driver (joined on the new run id too).
-    assert _explanation_totals(fresh).filter("yhat IS NULL OR total IS NULL").count() == 0
+    unexplained = f"yhat IS NULL OR (total IS NULL AND model != '{COMBINED}')"
+    assert _explanation_totals(fresh).filter(unexplained).count() == 0
     # The unchanged plan adds nothing to the ERP change feed.
     assert again.plan.outbox_changes == 0
     changes = erp.read_outbox_changes(

@@ -186,12 +186,7 @@ def forecast_series(
     data, filled = series_data(history_pdf, run_date, spec, holidays)
     n, demand_class = len(data.history), intermittent.classify_demand(data.y)
     candidates = competitors(spec, n, demand_class, models, external)
-    min_train = max(
-        [m.min_history for c, m in candidates.items() if c in models] + [spec.min_history]
-    )
-    origins = rolling_origins(
-        n, horizon=spec.h, folds=spec.folds, step=spec.step, min_train=min_train
-    )
+    origins = _origins(spec, n, candidates, models)
     cv, scores, ranked, members = cross_validate_and_select(data, candidates, spec, origins)
     # Best first, then the last resorts (all a too-short series gets).
     order = ranked + [
@@ -212,10 +207,8 @@ def forecast_series(
     combined = {}
     if spec.combination == "weights":
         outs = candidate_outputs(data, [m for m in ranked if m != ENSEMBLE], fitted, chosen, out)
-        combined = {
-            "candidates": candidate_rows(keys, data, outs),
-            "residuals": residual_rows(keys, cv, list(outs), run["scale"]),
-        }
+        combined = {"candidates": candidate_rows(keys, data, outs),
+                    "residuals": residual_rows(keys, cv, list(outs), run["scale"])}  # fmt: skip
     return SeriesResult(
         forecasts=forecasts,
         metrics=metric_rows(keys, scores, chosen, spec.quantiles),
@@ -225,6 +218,15 @@ def forecast_series(
         ),
         **combined,
     )
+
+
+def _origins(spec: ForecastSpec, n: int, candidates: dict, models: Mapping) -> list[int]:
+    """The cross-validation origins of a series of ``n`` periods: every fold leaves each
+    candidate its minimum history."""
+    min_train = max(
+        [m.min_history for c, m in candidates.items() if c in models] + [spec.min_history]
+    )
+    return rolling_origins(n, horizon=spec.h, folds=spec.folds, step=spec.step, min_train=min_train)
 
 
 def _residuals(cv: pd.DataFrame, model: str) -> np.ndarray | None:

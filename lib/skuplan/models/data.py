@@ -40,13 +40,7 @@ def regular_history(
     rule, see :func:`fill_rule`). Within a period demand adds up, a promotion or stockout
     counts if any day has one, and other drivers are averaged.
     """
-    pdf = history_pdf.assign(ds=pd.to_datetime(history_pdf["date"]))
-    agg = {"y": ("qty", "sum")}
-    how = {"promo": "max", "is_stockout": "max"}
-    for col in (*drivers, "is_stockout"):
-        if col in pdf:
-            agg[col] = (col, how.get(col, "mean"))
-    period = pdf.groupby("ds").agg(**agg)
+    period = _per_period(history_pdf, ("qty", "is_stockout", *drivers)).rename(columns={"qty": "y"})
     columns = ["ds", "y", *dict.fromkeys(["is_stockout", *drivers])]
     if period.empty:
         return pd.DataFrame(columns=columns)
@@ -57,6 +51,14 @@ def regular_history(
     for col in drivers:
         period[col] = _filled(period, col, fill_rule(col, fills))
     return period.reset_index()[columns]
+
+
+def _per_period(pdf: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The present ``columns`` per period (``ds``): demand adds up, a promotion or stockout
+    counts if any day has one, other drivers are averaged; missing values stay missing."""
+    how = {"qty": "sum", "promo": "max", "is_stockout": "max"}
+    agg = {col: (col, how.get(col, "mean")) for col in dict.fromkeys(columns) if col in pdf}
+    return pdf.assign(ds=pd.to_datetime(pdf["date"])).groupby("ds").agg(**agg)
 
 
 def _filled(frame: pd.DataFrame, col: str, rule: str) -> pd.Series | float:
@@ -105,8 +107,7 @@ def future_frame(
     dates = pd.date_range(pd.Timestamp(run_date), periods=horizon, freq=freq, name="ds")
     plan = None
     if planned is not None and len(planned):
-        plan = regular_history(planned.assign(qty=0.0), dates[-1].date(), freq, drivers, {})
-        plan = plan.set_index("ds").reindex(dates)
+        plan = _per_period(planned, drivers).reindex(dates)
     future, filled = pd.DataFrame({"ds": dates}), {}
     for col in drivers:
         values = (

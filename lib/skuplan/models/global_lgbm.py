@@ -359,10 +359,13 @@ def forecast_group(
     if panel is None:
         return pd.DataFrame(columns=output_columns(quantiles))
     outputs = []
-    for origin in [*origins, pd.Timestamp(run_date)]:
+    # The final forecast's origin is the first period from the run date (for weekly data,
+    # the first week ending on or after it).
+    final = pd.date_range(pd.Timestamp(run_date), periods=1, freq=freq)[0]
+    for origin in [*origins, final]:
         if origin not in panel.dates:
             continue
-        at, is_final = int(panel.dates.get_loc(origin)), origin == pd.Timestamp(run_date)
+        at, is_final = int(panel.dates.get_loc(origin)), origin == final
         steps = horizon if is_final else cv_horizon
         booster = fit(panel, at, steps=steps, kind=kind, attributes=attributes)
         if booster is None:

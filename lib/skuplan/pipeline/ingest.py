@@ -1,19 +1,25 @@
-"""Stage 0: a raw sales file (CSV, zipped CSV or Parquet) -> ``raw_sales`` for the run date.
+"""Stage 0: a raw sales file (CSV, zipped CSV or Parquet) -> ``raw_sales`` for the run date,
+or a file of known-ahead drivers -> its driver table.
 
-The file's columns map onto the contract through ``validation.sources.<source>.columns``;
-every value lands as text, so that a malformed one is quarantined by validation, not a
-failed load. Re-running the same date replaces that load (``replaceWhere`` on
-``load_date``).
+Sales: the file's columns map onto the contract through
+``validation.sources.<source>.columns``; every value lands as text, so that a malformed one
+is quarantined by validation, not a failed load. Re-running the same date replaces that load
+(``replaceWhere`` on ``load_date``).
+
+Drivers (``validation.ingest.table``: a table of ``forecast.driver_tables``): the file is the
+whole table (past values as they happened and the current plan) and replaces it; a value
+that is not a date or a number refuses the file.
 """
 
 from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
+from skuplan import delta_io
 from skuplan.conf import Conf
 from skuplan.errors import ConfigError
 from skuplan.pipeline.io import StageTables
-from skuplan.quality.loader import read_raw_file
+from skuplan.quality.loader import read_driver_file, read_raw_file
 
 
 def run(spark: SparkSession, conf: Conf) -> str:
@@ -29,15 +35,45 @@ def run(spark: SparkSession, conf: Conf) -> str:
     if ingest.file is None:
         raise ConfigError("no file to load: pass --set validation.ingest.file=PATH")
     tables = StageTables(spark, conf, "ingest_files")
+    staging = conf.resolve(conf.warehouse) / "_staging" / conf.run_date.isoformat()
+    if ingest.table != "raw_sales":
+        return _ingest_drivers(spark, conf, tables, staging)
     raw_df = read_raw_file(
         spark,
         conf.resolve(ingest.file),
         columns=conf.validation.sources[ingest.source].columns,
         source=ingest.source,
         load_date=conf.run_date,
-        staging_dir=conf.resolve(conf.warehouse) / "_staging" / conf.run_date.isoformat(),
+        staging_dir=staging,
     )
     tables.replace(raw_df, "raw_sales", "load_date")
     return (
         f"ingest_files: {ingest.file} ({ingest.source}) loaded into raw_sales for {conf.run_date}"
+    )
+
+
+def _ingest_drivers(spark: SparkSession, conf: Conf, tables: StageTables, staging) -> str:
+    ingest = conf.validation.ingest
+    spec = next((t for t in conf.forecast.driver_tables if t.table == ingest.table), None)
+    if spec is None:
+        known = ", ".join(t.table for t in conf.forecast.driver_tables) or "none configured"
+        raise ConfigError(
+            f"validation.ingest.table={ingest.table} is neither raw_sales nor a table of "
+            f"forecast.driver_tables ({known})"
+        )
+    df = read_driver_file(
+        spark,
+        conf.resolve(ingest.file),
+        keys=spec.keys,
+        drivers=list(conf.forecast.drivers),
+        renames=ingest.columns,
+        staging_dir=staging,
+    ).persist()
+    rows = df.count()
+    delta_io.overwrite_table(df, tables.ref(ingest.table))
+    df.unpersist()
+    drivers = [c for c in df.columns if c not in ("date", *spec.keys)]
+    return (
+        f"ingest_files: {ingest.file} loaded into {ingest.table} ({rows} rows; "
+        f"drivers {', '.join(drivers)} by date{''.join(', ' + k for k in spec.keys)})"
     )

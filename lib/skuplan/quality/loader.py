@@ -1,4 +1,5 @@
-"""Raw files (CSV, zipped CSV, Parquet) -> ``raw_sales`` rows, every value as text.
+"""Raw files (CSV, zipped CSV, Parquet) -> ``raw_sales`` rows, every value as text, or a
+table of known-ahead drivers (typed, refused whole on a malformed value).
 
 Exports arrive messy: CR-only (old Mac) or CRLF line endings, a UTF-8 byte-order mark,
 quoted fields with commas, numbers where text is expected. Spark's CSV reader does not
@@ -13,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyspark.sql.functions as F
@@ -140,3 +141,71 @@ def read_raw_file(
         F.lit(source).alias("source"),
         F.lit(load_date).alias("load_date"),
     )
+
+
+def read_driver_file(
+    spark: SparkSession,
+    path: str | Path,
+    *,
+    keys: Sequence[str],
+    drivers: Sequence[str],
+    renames: Mapping[str, str],
+    staging_dir: Path,
+) -> DataFrame:
+    """Read a file of known-ahead drivers: ``date`` (``yyyy-MM-dd``), the ``keys`` as text,
+    and each of ``drivers`` the file has as a number (``true``/``false`` count as 1/0).
+
+    Args:
+        renames: table column -> file column, for files that name them differently.
+
+    Raises:
+        InputError: the file is unreadable, lacks the date, a key or every driver, or has a
+            value that is not a date or a number (one line: the column, count, an example).
+    """
+    path = Path(path)
+    df = _read_file(spark, path, staging_dir)
+    df = df.toDF(*[c.strip() for c in df.columns])
+    source = {c: renames.get(c, c) for c in ("date", *keys, *drivers)}
+    missing = [source[c] for c in ("date", *keys) if source[c] not in df.columns]
+    present = [d for d in drivers if source[d] in df.columns]
+    if missing or not present:
+        wanted = ", ".join(missing) if missing else f"any of {', '.join(drivers)}"
+        raise InputError(f"{path} lacks {wanted} (has {', '.join(df.columns)})")
+    text = {c: F.trim(F.col(f"`{source[c]}`").cast("string")) for c in ("date", *present)}
+    lowered = {c: F.lower(text[c]) for c in present}
+    typed = {
+        "date": F.try_to_date(text["date"], "yyyy-MM-dd"),
+        **{
+            c: F.when(lowered[c] == "true", 1.0)
+            .when(lowered[c] == "false", 0.0)
+            .otherwise(text[c].try_cast("double"))
+            for c in present
+        },
+    }
+    _refuse_malformed(df, path, text, typed, source)
+    return df.select(
+        *[F.col(f"`{source[k]}`").cast("string").alias(k) for k in keys],
+        typed["date"].alias("date"),
+        *[typed[c].alias(c) for c in present],
+    )
+
+
+def _refuse_malformed(df: DataFrame, path: Path, text: dict, typed: dict, source: dict) -> None:
+    """Raise InputError on the first column with a value that did not parse: a driver may
+    be empty (filled by its rule later), a date may not."""
+    malformed = {
+        c: typed[c].isNull()
+        & (F.lit(True) if c == "date" else F.coalesce(text[c], F.lit("")) != "")
+        for c in typed
+    }
+    bad = df.select(
+        *[F.count_if(malformed[c]).alias(c) for c in typed],
+        *[F.first(F.when(malformed[c], F.coalesce(text[c], F.lit(""))), True).alias(f"_e_{c}")
+          for c in typed],
+    ).first()  # fmt: skip
+    for c in typed:
+        if bad[c]:
+            kind = "a date (yyyy-MM-dd)" if c == "date" else "a number"
+            raise InputError(
+                f"{path}: {bad[c]} value(s) of {source[c]} are not {kind}, e.g. {bad[f'_e_{c}']!r}"
+            )
