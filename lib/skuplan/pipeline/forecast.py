@@ -1,8 +1,11 @@
-"""Stage 2: clean sales -> per-series cross-validation, model choice and quantile forecasts.
+"""Stage 2: clean sales -> per-series cross-validation, combination and quantile forecasts.
 
-One ``groupBy("sku", "location").applyInPandas`` runs the forecast engine
-(:func:`skuplan.forecasting.series.forecast_series`) once per series; its stacked output is
-split into the forecasts, backtest-metrics, model-runs and explanations tables.
+The history and horizon rows, with drivers and attributes (:mod:`.forecast_inputs`), go to
+one ``groupBy("sku", "location").applyInPandas`` that runs the forecast engine
+(:func:`skuplan.forecasting.series.forecast_series`) once per series, the global models'
+forecasts cogrouped in; its stacked output is split into the forecasts, backtest-metrics,
+model-runs and explanations tables, and with ``forecast.combination: weights`` the
+candidates are combined across series (:mod:`.forecast_combination`).
 """
 
 from __future__ import annotations
