@@ -47,7 +47,7 @@ def test_smoke_run_writes_every_section(tmp_path):
         re.M,
     )
     if suite.DATA.is_dir():
-        assert "| store_item | selected |" in text and "| store_item | peer:" in text
+        assert "| store_item | **final** |" in text and "| store_item | peer:" in text
         assert re.search(r"wall-time ratio \(job / peer\) \| \d+\.\d\d", text)
     else:
         assert "Accuracy and the peer pattern skipped" in text
