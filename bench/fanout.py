@@ -41,12 +41,8 @@ from skuplan.forecasting.transport import (  # noqa: E402
     series_records_schema,
 )
 from skuplan.pipeline import demo, validate  # noqa: E402
-from skuplan.pipeline.forecast import (  # noqa: E402
-    HISTORY_COLUMNS,
-    engine_spec,
-    fanout_partitions,
-    series_weight,
-)
+from skuplan.pipeline.forecast import engine_spec, fanout_partitions, series_weight  # noqa: E402
+from skuplan.pipeline.forecast_inputs import HISTORY_COLUMNS  # noqa: E402
 from skuplan.session import get_session  # noqa: E402
 
 RUN_DATE = dt.date(2026, 6, 30)
