@@ -71,8 +71,8 @@ def class_weights(residuals_df: DataFrame, runs_df: DataFrame) -> pd.DataFrame:
     for row in rows:
         present = [m for m in models if row[f"{m}|{m}"] is not None]
         gram = np.array(
-            [[row[f"{min(a, b)}|{max(a, b)}"] or np.nan for b in present] for a in present], float
-        )
+            [[row[f"{min(a, b)}|{max(a, b)}"] for b in present] for a in present], float
+        )  # None (two models never scored on the same fold) becomes NaN; 0.0 stays 0.0
         gram = np.where(np.isnan(gram), np.nanmax(np.abs(gram)), gram)
         for model, w in zip(present, optimal_weights(gram), strict=True):
             out.append({"demand_class": row["demand_class"], "model": model, "weight": float(w)})
