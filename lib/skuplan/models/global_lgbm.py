@@ -226,14 +226,10 @@ def _step_frame(panel, base, hist, t, origin, step, kind) -> pd.DataFrame:
     return frame
 
 
-def _categorical(frame: pd.DataFrame, attributes: Sequence[str]) -> list[str]:
-    return [c for c in (*attributes, "series") if c in frame]
-
-
 def _design(frame: pd.DataFrame, attributes: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
     """The feature matrix (attributes as pandas categories) and the categorical names."""
     features = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
-    categorical = _categorical(features, attributes)
+    categorical = [c for c in (*attributes, "series") if c in features]
     for col in categorical:
         features[col] = features[col].astype(str).astype("category")
     return features, categorical
