@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from scipy.optimize import minimize
 
 from skuplan.columns import CONTRIBUTION_COLUMNS, KEYS, quantile_column
@@ -91,16 +91,10 @@ def series_weights(
     joined = has.join(runs_df.select(*KEYS, "demand_class"), [*KEYS]).join(
         weights_df, ["demand_class", "model"]
     )
-    total = F.sum("weight").over(_by_series())
+    total = F.sum("weight").over(Window.partitionBy(*KEYS))
     return joined.select(*KEYS, "model", (F.col("weight") / total).alias("weight")).filter(
         F.col("weight") > 0
     )
-
-
-def _by_series():
-    from pyspark.sql import Window
-
-    return Window.partitionBy(*KEYS)
 
 
 def combined_forecasts(candidates_df: DataFrame, weights_df: DataFrame) -> DataFrame:
