@@ -197,6 +197,7 @@ class PlanSettings(_Frozen):
     review_anchor_date: dt.date
     safety_stock_method: Literal["auto", "normal", "gamma"]
     skew_ratio: float = Field(gt=1)
+    inventory_max_age_days: int = Field(ge=0)
     review: ReviewSettings
     simulation: SimulationSettings
 

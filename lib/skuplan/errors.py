@@ -15,6 +15,7 @@ code  meaning
 7     the runtime is incomplete (no Java, no Delta jars)
 8     another run committed to the same table first, beyond the write retries
 9     a Python worker crashed (killed, out of memory, ``os._exit``) beyond Spark's task retries
+10    an input was not written by a successful run of the stage before (a partial run)
 ====  ==========================================================
 
 Spark and Delta raise their own exceptions; :func:`known_failure` recognises the ones with a
@@ -65,6 +66,12 @@ class ConcurrentWriteError(SkuplanError):
 
 class WorkerCrashError(SkuplanError):
     exit_code = 9
+
+
+class UnfinishedInputError(SkuplanError):
+    """The rows of an input come from a run that did not succeed (or is not recorded)."""
+
+    exit_code = 10
 
 
 # Delta's commit-conflict exceptions (``delta.exceptions``), matched by class name so that

@@ -120,7 +120,7 @@ REORDER_PLAN = schema(
     "order_date:date expected_arrival:date projected_stockout_date:date "
     "projected_stockout_date_with_plan:date "
     "unit_cost:d order_cost:d holding_cost_rate:d order_value:d "
-    "annual_ordering_cost:d annual_holding_cost:d",
+    "annual_ordering_cost:d annual_holding_cost:d inventory_snapshot_date:date forecast_run_id:s",
 )
 
 INVENTORY_PROJECTION = schema(

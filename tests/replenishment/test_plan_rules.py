@@ -80,18 +80,19 @@ def test_overrides_keep_both_values_and_unusual_lines_are_held(spark):
 def test_exception_reasons(spark):
     schema = (
         "sku string, _has_item boolean, missing_master string, _has_inventory boolean, "
-        "on_hand double, on_order double, backorders double"
+        "inventory_age_days int, on_hand double, on_order double, backorders double"
     )
     rows = [
-        ("ok", True, None, True, 5.0, 0.0, 0.0),
-        ("no_item", False, None, True, 5.0, 0.0, 0.0),
-        ("no_supplier", True, "supplier", True, 5.0, 0.0, 0.0),
-        ("no_inventory", True, None, False, None, 0.0, None),
-        ("negative", True, None, True, -3.0, 0.0, 0.0),
+        ("ok", True, None, True, 1, 5.0, 0.0, 0.0),
+        ("no_item", False, None, True, 0, 5.0, 0.0, 0.0),
+        ("no_supplier", True, "supplier", True, 0, 5.0, 0.0, 0.0),
+        ("no_inventory", True, None, False, None, None, 0.0, None),
+        ("stale", True, None, True, 2, 5.0, 0.0, 0.0),
+        ("negative", True, None, True, 0, -3.0, 0.0, 0.0),
     ]
     got = (
         spark.createDataFrame(rows, schema)
-        .transform(rules.with_exception_reason)
+        .transform(rules.with_exception_reason, inventory_max_age_days=1)
         .select("sku", "plan_status", "exception_reason")
     )
     expected = spark.createDataFrame(
@@ -100,6 +101,7 @@ def test_exception_reasons(spark):
             ("no_item", "not_planned", "missing_item_master"),
             ("no_supplier", "not_planned", "missing_master_data:supplier"),
             ("no_inventory", "not_planned", "missing_inventory"),
+            ("stale", "not_planned", "stale_inventory"),
             ("negative", "quarantined", "negative_on_hand"),
         ],
         "sku string, plan_status string, exception_reason string",

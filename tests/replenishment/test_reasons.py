@@ -20,7 +20,7 @@ REASON_SCHEMA = (
     "prev_order_qty double, prev_daily_demand double, is_overridden boolean, "
     "override_qty double, override_service_level double, override_lead_time_days double, "
     "override_reason string, override_author string, is_default_lead_time boolean, "
-    "lead_time_issue string"
+    "lead_time_issue string, inventory_age_days int"
 )
 
 
@@ -35,6 +35,7 @@ def _line(sku, **kw):
         prev_order_qty=None, prev_daily_demand=None, is_overridden=False, override_qty=None,
         override_service_level=None, override_lead_time_days=None, override_reason=None,
         override_author=None, is_default_lead_time=False, lead_time_issue=None,
+        inventory_age_days=0,
     )  # fmt: skip
     base.update(kw)
     return (sku, *[base[c.split()[0]] for c in REASON_SCHEMA.split(", ")[1:]])
@@ -147,6 +148,15 @@ REASON_CASES = {
     "no_inventory": (
         {**NOT_PLANNED, "plan_status": "not_planned", "exception_reason": "missing_inventory"},
         "not planned: no inventory snapshot for this SKU-location",
+    ),
+    "stale_inventory": (
+        {
+            **NOT_PLANNED,
+            "plan_status": "not_planned",
+            "exception_reason": "stale_inventory",
+            "inventory_age_days": 3,
+        },
+        "not planned: the latest inventory snapshot is 3 days old",
     ),
     "negative": (
         {

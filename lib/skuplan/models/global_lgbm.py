@@ -148,8 +148,9 @@ def build_panel(
         )
     if not series:
         return None
-    dates = pd.date_range(rows[0].index.min(), future_dates[-1], freq=freq)
-    dates = dates.union(pd.DatetimeIndex([r.index.min() for r in rows])).sort_values()
+    # Every period from the earliest start, once: several series share a start date.
+    starts = pd.DatetimeIndex(sorted({r.index.min() for r in rows}))
+    dates = pd.date_range(starts[0], future_dates[-1], freq=freq).union(starts)
     y = np.vstack([r["y"].reindex(dates).to_numpy(float) for r in rows])
     run_index = int(dates.get_loc(future_dates[0]))
     y[:, run_index:] = np.nan

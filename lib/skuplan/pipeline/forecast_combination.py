@@ -86,7 +86,8 @@ def combined_outputs(
     if weights_pdf.empty:
         log.info("no cross-validated candidates to combine: each series keeps its best")
         return outputs
-    log.info("combination weights per demand class:\n%s", weights_pdf.to_string(index=False))
+    shown = weights_pdf[weights_pdf["weight"] > 0]
+    log.info("combination weights per demand class:\n%s", shown.to_string(index=False))
     spark = tables.spark
     weights_df = combination.series_weights(
         candidates_df, runs_df, spark.createDataFrame(weights_pdf)

@@ -1,11 +1,13 @@
 """Stage 3: forecasts + item master + inventory -> reorder plan, ERP outbox, supplier files.
 
-Reads the run date's forecasts, the item master, the inventory snapshot and, when they
+Reads the run date's forecasts (refused unless a successful forecast run wrote them), the
+item master, each series' latest inventory snapshot on or before the run date and, when they
 exist, open purchase-order lines, planner overrides, the model runs (demand class) and the
 previous plan. Writes, each idempotent for the run date: ``reorder_plan`` and
 ``inventory_projection`` (replaceWhere), ``erp_outbox`` (MERGE, change data feed), the
-supplier export folder (overwritten) and ``policy_simulation`` (replaceWhere). The planning
-rules live in :mod:`skuplan.replenishment`.
+supplier export folder (overwritten) and ``policy_simulation`` (replaceWhere). A backfill
+(a later run date has a plan already) leaves the outbox and the supplier files to the later
+plan. The planning rules live in :mod:`skuplan.replenishment`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from functools import partial
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
-from pyspark.sql.types import DoubleType, StructField, StructType
 
 from skuplan import erp
 from skuplan.columns import (
@@ -30,23 +31,17 @@ from skuplan.columns import (
     quantile_column,
 )
 from skuplan.conf import Conf
-from skuplan.errors import InputError
 from skuplan.pipeline.io import StageTables
+from skuplan.pipeline.plan_inputs import newer_plan_date, read_inputs, read_master
 from skuplan.replenishment import inputs, policies, projection, reasons, rules, simulation
 from skuplan.schemas import (
     INVENTORY_PROJECTION,
-    PLAN_OVERRIDES,
     POLICY_SIMULATION,
     POLICY_SIMULATION_SERIES,
     REORDER_PLAN,
 )
 
 log = logging.getLogger(__name__)
-
-ITEM_COLUMNS = [
-    "sku", "supplier", "unit_cost", "order_cost", "holding_cost_rate",
-    "lead_time_mean_days", "lead_time_std_days", "moq", "pack_size", "service_level",
-]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,6 +55,7 @@ class PlanSummary:
     outbox_changes: int = 0
     simulated_csl: float | None = None
     target_csl: float | None = None
+    newer_plan: dt.date | None = None
 
     def __str__(self) -> str:
         text = (
@@ -67,86 +63,14 @@ class PlanSummary:
             f"{self.units:.0f} units; {self.needs_review} need review, {self.not_planned} not planned; "
             f"{self.outbox_changes} outbox changes"
         )
+        if self.newer_plan is not None:
+            text += (
+                f" (backfill: the outbox and supplier files keep the newer plan of "
+                f"{self.newer_plan})"
+            )
         if self.simulated_csl is not None and self.target_csl is not None:
             text += f"; simulated cycle service level {self.simulated_csl:.1%} (target {self.target_csl:.1%})"
         return text
-
-
-@dataclass(frozen=True)
-class PlanInputs:
-    forecasts_df: DataFrame
-    items_df: DataFrame
-    item_locations_df: DataFrame | None
-    inventory_df: DataFrame
-    open_orders_df: DataFrame | None
-    overrides_df: DataFrame | None
-    runs_df: DataFrame | None
-    previous_df: DataFrame
-
-
-def read_forecasts(tables: StageTables, quantiles: tuple[float, ...]) -> DataFrame:
-    """The run date's forecasts (point and outer quantiles).
-
-    Raises:
-        InputError: no forecasts for the run date.
-    """
-    q_lo, q_hi = quantile_column(min(quantiles)), quantile_column(max(quantiles))
-    types = StructType([StructField(c, DoubleType()) for c in ("yhat", q_lo, "q50", q_hi)])
-    forecasts_df = tables.read(
-        "forecasts", required=["run_date", *KEYS, "date", "step"], types=types
-    ).transform(tables.of_run_date)
-    if forecasts_df.isEmpty():
-        raise InputError(f"no forecasts for {tables.run_date} in {tables.ref('forecasts')}")
-    # Weekly or monthly forecasts are planned day by day.
-    return forecasts_df.transform(
-        inputs.daily_forecasts,
-        freq=tables.conf.forecast.freq,
-        run_date=tables.run_date,
-        quantile_columns=[quantile_column(q) for q in quantiles],
-    )
-
-
-def read_previous_plan(tables: StageTables) -> DataFrame:
-    """The latest earlier plan's order and demand per series (empty when there is none)."""
-    empty = tables.spark.createDataFrame(
-        [], "sku string, location string, prev_order_qty double, prev_daily_demand double"
-    )
-    plan_df = tables.optional("reorder_plan")
-    if plan_df is None:
-        return empty
-    earlier_df = plan_df.filter(F.col("run_date") < F.lit(tables.run_date))
-    latest = earlier_df.agg(F.max("run_date")).first()[0]
-    if latest is None:
-        return empty
-    return earlier_df.filter(F.col("run_date") == F.lit(latest)).select(
-        *KEYS,
-        F.col("order_qty").alias("prev_order_qty"),
-        F.col("daily_demand").alias("prev_daily_demand"),
-    )
-
-
-def read_master(tables: StageTables) -> tuple[DataFrame, DataFrame | None]:
-    """The item master and, when the table exists, the item-location master."""
-    items_df = tables.read("items", required=ITEM_COLUMNS, what="item master")
-    return items_df, tables.optional("item_locations", required=KEYS, what="item-location master")
-
-
-def read_inputs(tables: StageTables, quantiles: tuple[float, ...]) -> PlanInputs:
-    forecasts_df = read_forecasts(tables, quantiles)
-    items_df, item_locations_df = read_master(tables)
-    inventory_df = tables.read("inventory", required=[*KEYS, "on_hand", "on_order", "backorders"])
-    if "on_order_arrival" not in inventory_df.columns:
-        inventory_df = inventory_df.withColumn("on_order_arrival", F.lit(None).cast("date"))
-    return PlanInputs(
-        forecasts_df=forecasts_df,
-        items_df=items_df,
-        item_locations_df=item_locations_df,
-        inventory_df=inventory_df,
-        open_orders_df=tables.optional("open_orders", required=[*KEYS, "qty", "expected_arrival"]),
-        overrides_df=tables.optional("plan_overrides", required=PLAN_OVERRIDES.fieldNames()),
-        runs_df=tables.optional("model_runs", required=["run_date", *KEYS, "demand_class"]),
-        previous_df=read_previous_plan(tables),
-    )
 
 
 def decide(forecasts_df: DataFrame, series_df: DataFrame, conf: Conf) -> DataFrame:
@@ -186,17 +110,27 @@ def decide(forecasts_df: DataFrame, series_df: DataFrame, conf: Conf) -> DataFra
 
 
 def plan_lines(
-    decided_df: DataFrame, series_df: DataFrame, projection_df: DataFrame, tables: StageTables
+    decided_df: DataFrame,
+    series_df: DataFrame,
+    projection_df: DataFrame,
+    tables: StageTables,
+    forecast_run: str,
 ) -> DataFrame:
     """Every series' plan line: planned ones with their projected stockout dates, the others
-    with their exception, each with its reason; the ``reorder_plan`` columns."""
+    with their exception, each with its reason; the ``reorder_plan`` columns, with the
+    inventory snapshot and the forecast run (``forecast_run``) planned on."""
     exceptions_df = series_df.filter(F.col("exception_reason").isNotNull())
     lines_df = (
         decided_df.join(projection.stockout_dates(projection_df), [*KEYS], "left")
         .unionByName(exceptions_df, allowMissingColumns=True)
         .transform(reasons.with_reason)
     )
-    lines_df = lines_df.drop("policy").withColumnRenamed("policy_name", "policy")
+    lines_df = (
+        lines_df.drop("policy")
+        .withColumnRenamed("policy_name", "policy")
+        .withColumnRenamed("snapshot_date", "inventory_snapshot_date")
+        .withColumn("forecast_run_id", F.lit(forecast_run))
+    )
     return tables.stamp(lines_df, REORDER_PLAN)
 
 
@@ -280,7 +214,9 @@ def simulate(tables: StageTables, plan_df: DataFrame) -> tuple[float, float] | N
     return row["achieved_csl"], row["target"]
 
 
-def summarise(tables: StageTables, plan_df: DataFrame, changes: int, sim) -> PlanSummary:
+def summarise(
+    tables: StageTables, plan_df: DataFrame, changes: int, sim, newer: dt.date | None
+) -> PlanSummary:
     not_planned = F.col("plan_status").isin(PLAN_NOT_PLANNED, PLAN_QUARANTINED)
     stats = plan_df.agg(
         F.count(F.lit(1)).alias("lines"),
@@ -298,6 +234,7 @@ def summarise(tables: StageTables, plan_df: DataFrame, changes: int, sim) -> Pla
         stats["np"] or 0,
         changes,
         *(sim or (None, None)),
+        newer,
     )
 
 
@@ -306,6 +243,7 @@ def run(spark, conf: Conf) -> PlanSummary:
 
     Raises:
         InputError: no forecasts for the run date, or a missing input table.
+        UnfinishedInputError: the forecasts do not come from a successful forecast run.
     """
     tables, settings = StageTables(spark, conf, "plan_replenishment"), conf.plan
     given = read_inputs(tables, conf.forecast.quantiles)
@@ -321,6 +259,7 @@ def run(spark, conf: Conf) -> PlanSummary:
         item_locations_df=given.item_locations_df, inventory_df=given.inventory_df,
         receipts_df=receipts_df, runs_df=given.runs_df, overrides_df=given.overrides_df,
         previous_df=given.previous_df, run_date=conf.run_date, defaults=defaults,
+        inventory_max_age_days=settings.inventory_max_age_days,
     ).persist(StorageLevel.MEMORY_AND_DISK)  # fmt: skip
     decided_df = decide(given.forecasts_df, series_df, conf).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -331,14 +270,19 @@ def run(spark, conf: Conf) -> PlanSummary:
             decided_df.select(*KEYS, "expected_arrival", "order_qty"),
         )
         tables.describe("write plan")
-        tables.replace(plan_lines(decided_df, series_df, projection_df, tables), "reorder_plan")
+        lines_df = plan_lines(decided_df, series_df, projection_df, tables, given.forecast_run_id)
+        tables.replace(lines_df, "reorder_plan")
         tables.replace(tables.stamp(projection_df, INVENTORY_PROJECTION), "inventory_projection")
     finally:
         series_df.unpersist()
         decided_df.unpersist()
     written_df = tables.read("reorder_plan").transform(tables.of_run_date)
-    changes = hand_over(tables, written_df)
+    # The outbox holds the latest plan: a backfill must not roll it back.
+    newer = newer_plan_date(tables)
+    changes = hand_over(tables, written_df) if newer is None else 0
+    if newer is not None:
+        log.warning("backfill of %s: the outbox keeps the newer plan of %s", conf.run_date, newer)
     sim = simulate(tables, written_df) if settings.simulation.enabled else None
-    summary = summarise(tables, written_df, changes, sim)
+    summary = summarise(tables, written_df, changes, sim, newer)
     log.info("%s", summary)
     return summary

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from skuplan import logs
+from skuplan import logs, runs
 from skuplan.conf import Conf
 from skuplan.pipeline import forecast, plan, report, validate
 
@@ -42,6 +43,17 @@ class PipelineSummary:
 
 
 def run(spark: SparkSession, conf: Conf) -> PipelineSummary:
+    """Run every stage as one run: its rows carry one run id, and planning knows that the
+    forecasts it reads were finished by this run."""
+    with contextlib.ExitStack() as stack:
+        if runs.active() is None:
+            stack.enter_context(
+                runs.activate(runs.Run("run_pipeline", conf.run_date, env=conf.env))
+            )
+        return _run_stages(spark, conf)
+
+
+def _run_stages(spark: SparkSession, conf: Conf) -> PipelineSummary:
     with logs.stage(spark, "validate_sales", run_date=conf.run_date):
         validation = validate.run(spark, conf)
     with logs.stage(spark, "train_forecast", run_date=conf.run_date):

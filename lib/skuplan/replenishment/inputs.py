@@ -10,7 +10,7 @@ import datetime as dt
 
 import pandas as pd
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 
 from skuplan.columns import KEYS
 from skuplan.replenishment import policies, projection, rules
@@ -26,10 +26,34 @@ def receipts(
     return projection.receipts_from_inventory(inventory_df, run_date)
 
 
+def latest_snapshots(inventory_df: DataFrame, run_date: dt.date) -> DataFrame:
+    """Each series' latest inventory snapshot dated on or before ``run_date``, with
+    ``inventory_age_days`` (days from the snapshot to the run date).
+
+    Later snapshots are ignored, so a re-run of an earlier date plans on what was known then.
+    Two rows of one series and date (a double load) resolve by their values, the same way on
+    every run.
+    """
+    order = [F.col("snapshot_date").desc(), *[F.col(c).asc_nulls_last() for c in inventory_df.columns
+                                              if c not in (*KEYS, "snapshot_date")]]  # fmt: skip
+    latest = Window.partitionBy(*KEYS).orderBy(*order)
+    return (
+        inventory_df.filter(F.col("snapshot_date") <= F.lit(run_date))
+        .withColumn("_n", F.row_number().over(latest))
+        .filter(F.col("_n") == 1)
+        .drop("_n")
+        .withColumn("inventory_age_days", F.datediff(F.lit(run_date), "snapshot_date"))
+    )
+
+
 def with_stock(params_df: DataFrame, inventory_df: DataFrame, receipts_df: DataFrame) -> DataFrame:
-    """``on_hand, backorders`` from the snapshot, ``on_order`` from the receipts, and
-    ``_has_inventory`` (a snapshot row exists)."""
-    stock = inventory_df.select(*KEYS, "on_hand", "backorders", F.lit(True).alias("_has_inventory"))
+    """``on_hand, backorders, snapshot_date, inventory_age_days`` from the series' snapshot
+    (see :func:`latest_snapshots`), ``on_order`` from the receipts, and ``_has_inventory`` (a
+    snapshot row exists)."""
+    stock = inventory_df.select(
+        *KEYS, "on_hand", "backorders", "snapshot_date", "inventory_age_days",
+        F.lit(True).alias("_has_inventory"),
+    )  # fmt: skip
     on_order = receipts_df.groupBy(*KEYS).agg(F.sum("receipt_qty").alias("on_order"))
     return (
         params_df.join(stock, [*KEYS], "left")
@@ -58,6 +82,7 @@ def series_inputs(
     previous_df: DataFrame,
     run_date: dt.date,
     defaults: dict,
+    inventory_max_age_days: int,
 ) -> DataFrame:
     """One row per series to plan with everything the policy needs but the forecast, and
     ``exception_reason`` / ``plan_status`` for series that cannot be planned.
@@ -65,7 +90,9 @@ def series_inputs(
     Args:
         keys_df: the series (``sku, location``).
         previous_df: the previous plan's ``sku, location, prev_order_qty, prev_daily_demand``.
+        inventory_df: one snapshot per series (:func:`latest_snapshots`).
         defaults: :func:`~skuplan.replenishment.policies.with_item_parameters`' defaults.
+        inventory_max_age_days: an older snapshot is stale: the series is not planned.
     """
     return (
         policies.item_location_master(keys_df, items_df, item_locations_df)
@@ -73,7 +100,7 @@ def series_inputs(
         .transform(with_stock, inventory_df, receipts_df)
         .transform(with_demand_class, runs_df, run_date)
         .transform(rules.with_overrides, overrides_df, run_date)
-        .transform(rules.with_exception_reason)
+        .transform(rules.with_exception_reason, inventory_max_age_days=inventory_max_age_days)
         .join(previous_df, [*KEYS], "left")
     )
 

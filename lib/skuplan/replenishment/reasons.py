@@ -44,6 +44,14 @@ def _exception_text() -> Column:
             F.lit("not planned: no inventory snapshot for this SKU-location"),
         )
         .when(
+            reason == "stale_inventory",
+            _text(
+                "not planned: the latest inventory snapshot is ",
+                F.col("inventory_age_days").cast("string"),
+                " days old",
+            ),
+        )
+        .when(
             reason == "negative_on_hand",
             _text("quarantined: on hand ", _num("on_hand"), " is negative"),
         )
@@ -201,7 +209,8 @@ def with_reason(df: DataFrame) -> DataFrame:
     next_review_date, daily_demand, review_reasons, prev_order_qty, prev_daily_demand,
     is_overridden, override_qty, override_service_level, override_lead_time_days,
     override_reason, override_author, is_default_lead_time, lead_time_issue``); lines with an
-    ``exception_reason`` need only it and ``on_hand, on_order, backorders``.
+    ``exception_reason`` need only it and ``on_hand, on_order, backorders,
+    inventory_age_days``.
     Output adds ``reason``. Numbers are the line's columns rounded to one decimal.
     """
     default_lead_time = F.when(

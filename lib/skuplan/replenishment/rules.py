@@ -52,11 +52,12 @@ def active_overrides(overrides_df: DataFrame, run_date: dt.date) -> DataFrame:
     )
 
 
-def with_exception_reason(df: DataFrame) -> DataFrame:
+def with_exception_reason(df: DataFrame, *, inventory_max_age_days: int) -> DataFrame:
     """``exception_reason`` and ``plan_status`` for series that cannot be planned.
 
-    Input: ``_has_item, missing_master, _has_inventory, on_hand, on_order, backorders``.
-    Negative on-hand is bad data, quarantined; missing master or inventory is not planned.
+    Input: ``_has_item, missing_master, _has_inventory, inventory_age_days, on_hand,
+    on_order, backorders``. Negative on-hand is bad data, quarantined; missing master data,
+    a missing inventory snapshot or one older than ``inventory_max_age_days`` is not planned.
     """
     reason = (
         F.when(~F.col("_has_item"), F.lit("missing_item_master"))
@@ -65,6 +66,7 @@ def with_exception_reason(df: DataFrame) -> DataFrame:
             F.concat(F.lit("missing_master_data:"), "missing_master"),
         )
         .when(~F.col("_has_inventory"), F.lit("missing_inventory"))
+        .when(F.col("inventory_age_days") > F.lit(inventory_max_age_days), F.lit("stale_inventory"))
         .when(F.col("on_hand") < 0, F.lit("negative_on_hand"))
         .when(
             (F.col("on_order") < 0) | (F.col("backorders") < 0),

@@ -1,0 +1,158 @@
+"""The planning stage's inputs: the run date's forecasts (only from a finished forecast run),
+master data, each series' inventory snapshot, optional tables and the previous plan."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame
+from pyspark.sql.types import DoubleType, StructField, StructType
+
+from skuplan import runs
+from skuplan.columns import KEYS, quantile_column
+from skuplan.errors import InputError, UnfinishedInputError
+from skuplan.pipeline.io import StageTables
+from skuplan.replenishment import inputs
+from skuplan.schemas import PLAN_OVERRIDES
+
+# Jobs whose successful run completes the forecast stage.
+FORECAST_JOBS = ("train_forecast", "run_pipeline")
+
+ITEM_COLUMNS = [
+    "sku", "supplier", "unit_cost", "order_cost", "holding_cost_rate",
+    "lead_time_mean_days", "lead_time_std_days", "moq", "pack_size", "service_level",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    forecasts_df: DataFrame
+    forecast_run_id: str
+    items_df: DataFrame
+    item_locations_df: DataFrame | None
+    inventory_df: DataFrame
+    open_orders_df: DataFrame | None
+    overrides_df: DataFrame | None
+    runs_df: DataFrame | None
+    previous_df: DataFrame
+
+
+def read_forecasts(tables: StageTables, quantiles: tuple[float, ...]) -> DataFrame:
+    """The run date's forecasts (point and outer quantiles).
+
+    Raises:
+        InputError: no forecasts for the run date.
+    """
+    q_lo, q_hi = quantile_column(min(quantiles)), quantile_column(max(quantiles))
+    types = StructType([StructField(c, DoubleType()) for c in ("yhat", q_lo, "q50", q_hi)])
+    forecasts_df = tables.read(
+        "forecasts", required=["run_date", *KEYS, "date", "step"], types=types
+    ).transform(tables.of_run_date)
+    # Weekly or monthly forecasts are planned day by day.
+    return forecasts_df.transform(
+        inputs.daily_forecasts,
+        freq=tables.conf.forecast.freq,
+        run_date=tables.run_date,
+        quantile_columns=[quantile_column(q) for q in quantiles],
+    )
+
+
+def forecast_run_id(tables: StageTables, forecasts_df: DataFrame) -> str:
+    """The id of the run that wrote the run date's forecasts, once it is known to have
+    finished: this very run (``run_pipeline``), or a run recorded successful in ``runs``.
+
+    Raises:
+        InputError: no forecasts for the run date.
+        UnfinishedInputError: the forecasts come from a run that failed, is still going or
+            was killed (nothing recorded), so they may be partial.
+    """
+    ids = [row[0] for row in forecasts_df.select("run_id").distinct().limit(2).collect()]
+    if not ids:
+        raise InputError(f"no forecasts for {tables.run_date} in {tables.ref('forecasts')}")
+    if len(ids) > 1:
+        raise UnfinishedInputError(
+            f"the forecasts for {tables.run_date} mix runs {', '.join(sorted(ids))}: re-run train_forecast"
+        )
+    run_id, active = ids[0], runs.active()
+    if active is not None and active.run_id == run_id:
+        return run_id
+    runs_df = tables.optional("runs", required=["run_id", "job", "status"])
+    succeeded = (
+        runs_df is not None
+        and not runs_df.filter(
+            (F.col("run_id") == run_id)
+            & (F.col("status") == runs.STATUS_SUCCESS)
+            & F.col("job").isin(*FORECAST_JOBS)
+        ).isEmpty()
+    )
+    if not succeeded:
+        raise UnfinishedInputError(
+            f"the forecasts for {tables.run_date} come from run {run_id}, which is not recorded "
+            f"as a successful train_forecast run in {tables.ref('runs')}: re-run train_forecast"
+        )
+    return run_id
+
+
+def newer_plan_date(tables: StageTables) -> dt.date | None:
+    """The latest run date after this one with a plan in ``reorder_plan`` (None: none)."""
+    plan_df = tables.optional("reorder_plan")
+    if plan_df is None:
+        return None
+    return (
+        plan_df.filter(F.col("run_date") > F.lit(tables.run_date)).agg(F.max("run_date")).first()[0]
+    )
+
+
+def read_previous_plan(tables: StageTables) -> DataFrame:
+    """The latest earlier plan's order and demand per series (empty when there is none)."""
+    empty = tables.spark.createDataFrame(
+        [], "sku string, location string, prev_order_qty double, prev_daily_demand double"
+    )
+    plan_df = tables.optional("reorder_plan")
+    if plan_df is None:
+        return empty
+    earlier_df = plan_df.filter(F.col("run_date") < F.lit(tables.run_date))
+    latest = earlier_df.agg(F.max("run_date")).first()[0]
+    if latest is None:
+        return empty
+    return earlier_df.filter(F.col("run_date") == F.lit(latest)).select(
+        *KEYS,
+        F.col("order_qty").alias("prev_order_qty"),
+        F.col("daily_demand").alias("prev_daily_demand"),
+    )
+
+
+def read_master(tables: StageTables) -> tuple[DataFrame, DataFrame | None]:
+    """The item master and, when the table exists, the item-location master."""
+    items_df = tables.read("items", required=ITEM_COLUMNS, what="item master")
+    return items_df, tables.optional("item_locations", required=KEYS, what="item-location master")
+
+
+def read_inventory(tables: StageTables) -> DataFrame:
+    """Each series' latest snapshot on or before the run date (see ``inputs.latest_snapshots``)."""
+    inventory_df = tables.read(
+        "inventory", required=[*KEYS, "snapshot_date", "on_hand", "on_order", "backorders"]
+    )
+    if "on_order_arrival" not in inventory_df.columns:
+        inventory_df = inventory_df.withColumn("on_order_arrival", F.lit(None).cast("date"))
+    return inventory_df.transform(inputs.latest_snapshots, tables.run_date)
+
+
+def read_inputs(tables: StageTables, quantiles: tuple[float, ...]) -> PlanInputs:
+    forecasts_df = read_forecasts(tables, quantiles)
+    run_id = forecast_run_id(tables, forecasts_df)
+    items_df, item_locations_df = read_master(tables)
+    inventory_df = read_inventory(tables)
+    return PlanInputs(
+        forecasts_df=forecasts_df,
+        forecast_run_id=run_id,
+        items_df=items_df,
+        item_locations_df=item_locations_df,
+        inventory_df=inventory_df,
+        open_orders_df=tables.optional("open_orders", required=[*KEYS, "qty", "expected_arrival"]),
+        overrides_df=tables.optional("plan_overrides", required=PLAN_OVERRIDES.fieldNames()),
+        runs_df=tables.optional("model_runs", required=["run_date", *KEYS, "demand_class"]),
+        previous_df=read_previous_plan(tables),
+    )
