@@ -75,6 +75,15 @@ def test_conf_is_frozen():
         ({"overrides": ["forecast.quantiles=[0.1, 0.9]"]}, "quantiles must include 0.5"),
         ({"overrides": ["tables.forecasts.name=x; DROP TABLE y"]}, "invalid table name"),
         ({"overrides": ["novalue"]}, "--set expects key=value"),
+        (
+            {"overrides": ["tables.supplier_exports={path: gold/forecasts/exports}"]},
+            "tables.supplier_exports (",
+        ),
+        ({"overrides": ["tables.items={path: raw/sales}"]}, "and tables.raw_sales ("),
+        (
+            {"env": "cluster", "overrides": ["tables.forecasts={name: SKUPLAN.reorder_plan}"]},
+            "overlap: each table needs its own address",
+        ),
     ],
 )
 def test_bad_configuration_is_one_clear_error(kwargs, message):

@@ -90,3 +90,20 @@ def test_table_paths_are_normalised(make_conf, tmp_path):
     assert conf.table("forecasts").path == "/abs/gold"
     local = make_conf(f"warehouse={tmp_path}/a/../wh")
     assert local.table("runs").path == f"{tmp_path}/wh/meta/runs"
+
+
+def test_a_run_records_the_version_of_its_own_commit_not_a_later_one_of_another_run(
+    spark, tmp_path
+):
+    ref = TableRef(path=str(tmp_path / "t"))
+    mine = runs.Run("job", DAY)
+    with runs.activate(mine), delta_io.tagged_commits(spark, mine.run_id):
+        delta_io.overwrite_table(_df(spark, 3), ref)  # version 0
+        with delta_io.tagged_commits(spark, "another-run"):
+            delta_io.append_table(_df(spark, 2), ref)  # version 1, another run's
+        assert delta_io.last_commit(spark, ref, mine.run_id)[0] == 0
+        assert delta_io.own_commit_after(spark, ref, -1) == 0
+        assert delta_io.own_commit_after(spark, ref, 0) is None
+    assert mine.outputs[0].version == 0
+    assert delta_io.commit_tags(spark, ref) == [mine.run_id, "another-run"]
+    assert spark.conf.get(delta_io.COMMIT_TAG, None) is None  # restored after the run

@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pyspark.sql.functions as F
+import pytest
 from chispa import assert_df_equality
 
 from skuplan import erp
@@ -102,12 +103,15 @@ def test_outbox_marks_new_changed_cancelled_and_holds_lines_for_review(spark, tm
     _assert_changes(spark, stop, [("stop", "new", 12.0)])
 
 
+EXPORT = (
+    "supplier string, sku string, location string, order_qty double, order_date date, "
+    "expected_arrival date, unit_cost double, order_value double, run_id string"
+)
+
+
 def test_supplier_exports_one_folder_per_supplier_overwritten_on_rerun(spark, tmp_path):
     ref = TableRef(path=str(tmp_path / "exports"))
-    schema = (
-        "supplier string, sku string, location string, order_qty double, order_date date, "
-        "expected_arrival date, unit_cost double, order_value double, run_id string"
-    )
+    schema = EXPORT
     first = spark.createDataFrame(
         [
             ("S1", "A", "L", 6.0, D2, D2, 1.0, 6.0, "r1"),
@@ -128,3 +132,21 @@ def test_supplier_exports_one_folder_per_supplier_overwritten_on_rerun(spark, tm
         and "r2" in text
         and "r1" not in text
     )
+
+
+def test_a_failed_export_leaves_the_previous_one_whole(spark, tmp_path):
+    ref = TableRef(path=str(tmp_path / "exports"))
+    lines = [("S1", "A", "L", 6.0, D2, D2, 1.0, 6.0, "r1")]
+    folder = erp.write_supplier_exports(spark.createDataFrame(lines, EXPORT), ref, D2)
+    before = {p.name: p.read_text() for p in erp.local_export_files(folder)}
+
+    @F.udf("double")
+    def explode(qty):
+        raise RuntimeError("disk full")
+
+    failing = spark.createDataFrame(lines, EXPORT).withColumn("order_qty", explode("order_qty"))
+    with pytest.raises(Exception, match="disk full"):
+        erp.write_supplier_exports(failing, ref, D2)
+    assert {p.name: p.read_text() for p in erp.local_export_files(folder)} == before
+    # Nothing of the failed run is left behind.
+    assert [p.name for p in (tmp_path / "exports").iterdir()] == ["run_date=2026-06-30"]

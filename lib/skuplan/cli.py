@@ -77,7 +77,10 @@ def main(job: str, run: Callable[[Any, Conf], Any], argv: Sequence[str] | None =
     )
     status, exit_code, error = runs.STATUS_FAILED, 1, None
     try:
-        with runs.activate(record), logs.stage(spark, job):
+        from skuplan import delta_io
+
+        tagged = delta_io.tagged_commits(spark, record.run_id)
+        with runs.activate(record), tagged, logs.stage(spark, job):
             result = run(spark, conf)
         status, exit_code = runs.STATUS_SUCCESS, 0
     except Exception as exc:

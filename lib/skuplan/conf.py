@@ -208,6 +208,7 @@ class DemoSettings(_Frozen):
     history_days: int = Field(gt=28)
     seed: int
     dirty_share: float = Field(ge=0, lt=1)
+    force: bool = False
 
 
 class ReportSettings(_Frozen):
@@ -349,6 +350,32 @@ def load_conf(
     raw = _deep_merge(raw, parse_overrides(overrides or []))
     raw.update(env=env, run_date=run_date or dt.date.today(), root=conf_dir.parent)
     try:
-        return Conf.model_validate(raw)
+        conf = Conf.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    check_distinct_tables(conf)
+    return conf
+
+
+def check_distinct_tables(conf: Conf) -> None:
+    """Every table has its own address: no two keys share one, and no path lies inside
+    another table's (an export folder inside a Delta table would corrupt it).
+
+    Raises:
+        ConfigError: naming both keys.
+    """
+    seen: dict[str, str] = {}
+    for key in conf.tables:
+        ref = conf.table(key)
+        address = (ref.path or f"name:{ref.name.lower()}").rstrip("/")
+        for other_key, other in seen.items():
+            if (
+                address == other
+                or address.startswith(f"{other}/")
+                or other.startswith(f"{address}/")
+            ):
+                raise ConfigError(
+                    f"tables.{key} ({address}) and tables.{other_key} ({other}) overlap: "
+                    "each table needs its own address"
+                )
+        seen[key] = address

@@ -27,12 +27,13 @@ outside ``tests/test_fault_tolerance.py``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import pyspark.sql.functions as F
@@ -53,6 +54,10 @@ T = TypeVar("T")
 WRITE_ATTEMPTS = 4
 BACKOFF_SECONDS = 1.0
 
+# Every commit of a job run carries the run's id as its user metadata (``DESCRIBE HISTORY``'s
+# ``userMetadata``): a run records the versions it wrote by that tag, never another's.
+COMMIT_TAG = "spark.databricks.delta.commitInfo.userMetadata"
+HISTORY_SCAN = 100  # commits searched for a run's own, newest first
 HOLD_ENV = "SKUPLAN_TEST_HOLD_BEFORE_WRITE"
 PAUSE_ENV = "SKUPLAN_TEST_PAUSE_AFTER_COMMIT"
 _hooks = {"held": False, "commits": 0}
@@ -75,9 +80,50 @@ def _delta_table(spark: SparkSession, ref: TableRef) -> DeltaTable:
     return DeltaTable.forPath(spark, ref.path)
 
 
-def last_commit(spark: SparkSession, ref: TableRef) -> tuple[int, str, dict[str, str]]:
-    """The latest commit of a Delta table: version, operation and operation metrics."""
-    row = _delta_table(spark, ref).history(1).select("version", "operation", "operationMetrics")
+@contextlib.contextmanager
+def tagged_commits(spark: SparkSession, tag: str) -> Iterator[None]:
+    """Tag every Delta commit made inside with ``tag`` (a run id), then restore the setting."""
+    before = spark.conf.get(COMMIT_TAG, None)
+    spark.conf.set(COMMIT_TAG, tag)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(COMMIT_TAG)
+        else:
+            spark.conf.set(COMMIT_TAG, before)
+
+
+def commit_tags(spark: SparkSession, ref: TableRef) -> list[str | None]:
+    """The user metadata of every commit of a Delta table, oldest first."""
+    rows = _delta_table(spark, ref).history().select("version", "userMetadata").collect()
+    return [r["userMetadata"] for r in sorted(rows, key=lambda r: r["version"])]
+
+
+def own_commit_after(spark: SparkSession, ref: TableRef, version: int) -> int | None:
+    """The version of this run's latest commit after ``version`` (commits tagged with the
+    run's id, see :func:`tagged_commits`; untagged: the latest commit), or None."""
+    tag = spark.conf.get(COMMIT_TAG, None)
+    history = _delta_table(spark, ref).history(HISTORY_SCAN).filter(F.col("version") > version)
+    if tag:
+        history = history.filter(F.col("userMetadata") == tag)
+    latest = history.agg(F.max("version")).first()[0]
+    return None if latest is None else int(latest)
+
+
+def last_commit(
+    spark: SparkSession, ref: TableRef, tag: str | None = None
+) -> tuple[int, str, dict[str, str]]:
+    """The latest commit of a Delta table (with ``tag``: the latest carrying that user
+    metadata, so a concurrent run's later commit is never taken for it): version,
+    operation and operation metrics."""
+    history = _delta_table(spark, ref).history(HISTORY_SCAN if tag else 1)
+    if tag:
+        own = history.filter(F.col("userMetadata") == tag)
+        history = own if not own.isEmpty() else history
+    row = history.orderBy(F.col("version").desc()).select(
+        "version", "operation", "operationMetrics"
+    )
     first = row.first()
     return int(first["version"]), first["operation"], dict(first["operationMetrics"] or {})
 
@@ -184,7 +230,7 @@ def _report_write(spark: SparkSession | None, ref: TableRef) -> None:
     run = runs.active()
     if run is not None:
         spark = spark or SparkSession.getActiveSession()
-        version, operation, metrics = last_commit(spark, ref)
+        version, operation, metrics = last_commit(spark, ref, spark.conf.get(COMMIT_TAG, None))
         rows = metrics.get("numOutputRows")
         log.info("committed %s: version %d, %s, %s row(s)", ref, version, operation, rows)
         run.record_write(str(ref), version, operation, int(rows) if rows is not None else None)

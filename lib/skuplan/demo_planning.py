@@ -105,6 +105,7 @@ def _plan_overrides(
             "valid_to": [run_date + 14 * day, None, run_date + 30 * day, run_date - 30 * day][
                 : len(picked)
             ],
+            "created_at": pd.Timestamp(run_date) - pd.Timedelta(hours=12),
         }
     )
 

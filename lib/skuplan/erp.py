@@ -17,6 +17,7 @@ Lines held for review (or not planned) leave the outbox as it was.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 
 import pyspark.sql.functions as F
@@ -24,7 +25,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from skuplan.columns import KEYS
-from skuplan.delta_io import retry_on_conflict
+from skuplan.delta_io import own_commit_after, retry_on_conflict
 from skuplan.errors import ConfigError
 from skuplan.schemas import ERP_OUTBOX
 from skuplan.tableref import TableRef
@@ -98,8 +99,7 @@ def _merge_outbox(
         )
         .execute()
     )
-    after = _version(table)
-    return after if after > before else None
+    return own_commit_after(spark, ref, before)
 
 
 def _version(table: DeltaTable) -> int:
@@ -132,9 +132,42 @@ def write_supplier_exports(lines_df: DataFrame, ref: TableRef, run_date: dt.date
     """Write this run's order lines as CSV, one sub-folder per supplier; returns the folder.
 
     Input columns: ``supplier, sku, location, order_qty, order_date, expected_arrival,
-    unit_cost, order_value, run_id``. The run date's folder is overwritten on a re-run.
+    unit_cost, order_value, run_id``. The files are written to a temporary folder beside
+    the run date's, which then takes its place: a failed or killed write leaves the previous
+    export whole, and a reader never sees half of one.
     """
     folder = export_folder(ref, run_date)
+    staging = f"{folder}.tmp-{uuid.uuid4().hex[:8]}"
+    fs, path = _file_system(lines_df.sparkSession, folder)
+    try:
+        _write_csv(lines_df, staging)
+    except BaseException:
+        fs.delete(path(staging), True)
+        raise
+    _swap_folder(fs, path, staging, folder)
+    return folder
+
+
+def _file_system(spark: SparkSession, folder: str):
+    """Hadoop's file system of ``folder`` and its ``Path`` class (local, HDFS, object stores)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path
+    return path(folder).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def _swap_folder(fs, path, staging: str, folder: str) -> None:
+    """Put ``staging`` in the place of ``folder`` by renames."""
+    old = path(f"{staging}.old")
+    had_old = fs.exists(path(folder))
+    if had_old and not fs.rename(path(folder), old):
+        raise OSError(f"could not move the previous export {folder} aside")
+    if not fs.rename(path(staging), path(folder)):
+        raise OSError(f"could not move the new export into {folder}")
+    if had_old:
+        fs.delete(old, True)
+
+
+def _write_csv(lines_df: DataFrame, folder: str) -> None:
     (
         lines_df.select(
             "supplier",
@@ -153,7 +186,6 @@ def write_supplier_exports(lines_df: DataFrame, ref: TableRef, run_date: dt.date
         .option("header", "true")
         .csv(folder)
     )
-    return folder
 
 
 def local_export_files(folder: str) -> list[Path]:

@@ -23,6 +23,7 @@ _TYPES: dict[str, T.DataType] = {
     "i": T.IntegerType(),
     "l": T.LongType(),
     "date": T.DateType(),
+    "ts": T.TimestampType(),
     "s[]": T.ArrayType(T.StringType(), containsNull=False),
 }
 
@@ -101,7 +102,7 @@ OPEN_ORDERS = schema(SERIES, "po_id:s qty:d expected_arrival:date")
 PLAN_OVERRIDES = schema(
     SERIES,
     "override_qty:d override_service_level:d override_lead_time_days:d reason:s author:s "
-    "valid_from:date valid_to:date",
+    "valid_from:date valid_to:date created_at:ts",
 )
 
 REORDER_PLAN = schema(

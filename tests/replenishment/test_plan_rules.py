@@ -12,10 +12,21 @@ RUN = dt.date(2026, 6, 30)
 
 def test_latest_valid_override_wins(spark):
     rows = [
-        ("A", "L", 10.0, None, None, "old", "p1", dt.date(2026, 6, 1), None),
-        ("A", "L", 20.0, None, None, "new", "p2", dt.date(2026, 6, 20), dt.date(2026, 7, 5)),
-        ("B", "L", 5.0, None, None, "expired", "p1", dt.date(2026, 5, 1), dt.date(2026, 5, 31)),
-        ("C", "L", None, 0.99, None, "future", "p1", dt.date(2026, 7, 1), None),
+        ("A", "L", 10.0, None, None, "old", "p1", dt.date(2026, 6, 1), None, None),
+        ("A", "L", 20.0, None, None, "new", "p2", dt.date(2026, 6, 20), dt.date(2026, 7, 5), None),
+        (
+            "B",
+            "L",
+            5.0,
+            None,
+            None,
+            "expired",
+            "p1",
+            dt.date(2026, 5, 1),
+            dt.date(2026, 5, 31),
+            None,
+        ),
+        ("C", "L", None, 0.99, None, "future", "p1", dt.date(2026, 7, 1), None, None),
     ]
     df = spark.createDataFrame(rows, PLAN_OVERRIDES)
     expected = spark.createDataFrame(
@@ -24,6 +35,21 @@ def test_latest_valid_override_wins(spark):
         "override_lead_time_days double, override_reason string, override_author string",
     )
     assert_df_equality(rules.active_overrides(df, RUN), expected, ignore_nullable=True)
+
+
+def test_overrides_from_one_day_resolve_by_when_they_were_written_then_by_value(spark):
+    day, noon = dt.date(2026, 6, 20), dt.datetime(2026, 6, 20, 12)
+    rows = [
+        ("A", "L", 30.0, None, None, "later", "p2", day, None, noon + dt.timedelta(hours=1)),
+        ("A", "L", 20.0, None, None, "earlier", "p1", day, None, noon),
+        # No time written: the same one wins whatever the rows' order.
+        ("B", "L", 7.0, None, None, "x", "p1", day, None, None),
+        ("B", "L", 5.0, None, None, "y", "p2", day, None, None),
+    ]
+    expected = {("A", 30.0), ("B", 5.0)}
+    for ordered in (rows, rows[::-1]):
+        got = rules.active_overrides(spark.createDataFrame(ordered, PLAN_OVERRIDES), RUN)
+        assert {(r.sku, r.override_qty) for r in got.collect()} == expected
 
 
 def test_overrides_keep_both_values_and_unusual_lines_are_held(spark):

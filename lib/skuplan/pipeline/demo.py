@@ -9,25 +9,58 @@ from __future__ import annotations
 import pyspark.sql.functions as F
 from pyspark.sql import SparkSession
 
-from skuplan import delta_io, demo_data, schemas
+from skuplan import delta_io, demo_data, runs, schemas
 from skuplan.conf import Conf
 from skuplan.demo_data import DemoData
+from skuplan.errors import ConfigError
 
 # Series generated and written at a time: a catalogue of any size is generated with bounded
 # driver memory (2,000 series of five years are about 3.7M raw rows).
 CHUNK_SERIES = 2000
 # Tables that do not depend on the series: written with the first chunk only.
 SHARED_TABLES = ("locations", "calendar")
+TABLES = ("raw_sales", "items", "item_locations", "locations", "inventory", "calendar",
+          "open_orders", "plan_overrides")  # fmt: skip
+JOB = "generate_demo_data"
 
 
 def run(spark: SparkSession, conf: Conf) -> dict[str, int]:
     """Generate the demo inputs for ``conf.run_date`` and overwrite the raw tables.
 
     Large catalogues are generated and appended in chunks of about ``CHUNK_SERIES`` series.
+    Every commit is tagged with the demo's run id; a table with any other commit is not
+    replaced unless ``demo.force`` is true.
 
     Returns:
         Rows written per table key.
+
+    Raises:
+        ConfigError: a raw table holds data the demo did not write (and ``demo.force`` is false).
     """
+    if not conf.demo.force:
+        refuse_foreign_tables(spark, conf)
+    active = runs.active()
+    own = active is not None and active.job == JOB
+    run_id = active.run_id if own else runs.new_run_id(JOB, conf.run_date)
+    with delta_io.tagged_commits(spark, run_id):
+        return _generate(spark, conf)
+
+
+def refuse_foreign_tables(spark: SparkSession, conf: Conf) -> None:
+    """Raise if a raw table exists with a commit not tagged by a demo run."""
+    for key in TABLES:
+        ref = conf.table(key)
+        if not delta_io.table_exists(spark, ref):
+            continue
+        foreign = [t for t in delta_io.commit_tags(spark, ref) if not (t or "").startswith(JOB)]
+        if foreign:
+            raise ConfigError(
+                f"{key} at {ref} holds data that {JOB} did not write: not replaced "
+                "(pass --force or --set demo.force=true to replace it)"
+            )
+
+
+def _generate(spark: SparkSession, conf: Conf) -> dict[str, int]:
     settings, n_loc = conf.demo, conf.demo.n_locations
     step = max(CHUNK_SERIES // n_loc, 1) * n_loc
     rows: dict[str, int] = {}

@@ -140,6 +140,15 @@ def read_inventory(tables: StageTables) -> DataFrame:
     return inventory_df.transform(inputs.latest_snapshots, tables.run_date)
 
 
+def read_overrides(tables: StageTables) -> DataFrame | None:
+    """Planner overrides, when the table exists (``created_at`` null in tables without it)."""
+    required = [c for c in PLAN_OVERRIDES.fieldNames() if c != "created_at"]
+    overrides_df = tables.optional("plan_overrides", required=required)
+    if overrides_df is not None and "created_at" not in overrides_df.columns:
+        overrides_df = overrides_df.withColumn("created_at", F.lit(None).cast("timestamp"))
+    return overrides_df
+
+
 def read_inputs(tables: StageTables, quantiles: tuple[float, ...]) -> PlanInputs:
     forecasts_df = read_forecasts(tables, quantiles)
     run_id = forecast_run_id(tables, forecasts_df)
@@ -152,7 +161,7 @@ def read_inputs(tables: StageTables, quantiles: tuple[float, ...]) -> PlanInputs
         item_locations_df=item_locations_df,
         inventory_df=inventory_df,
         open_orders_df=tables.optional("open_orders", required=[*KEYS, "qty", "expected_arrival"]),
-        overrides_df=tables.optional("plan_overrides", required=PLAN_OVERRIDES.fieldNames()),
+        overrides_df=read_overrides(tables),
         runs_df=tables.optional("model_runs", required=["run_date", *KEYS, "demand_class"]),
         previous_df=read_previous_plan(tables),
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from skuplan import logs, runs
+from skuplan import delta_io, logs, runs
 from skuplan.conf import Conf
 from skuplan.pipeline import forecast, plan, report, validate
 
@@ -47,9 +47,9 @@ def run(spark: SparkSession, conf: Conf) -> PipelineSummary:
     forecasts it reads were finished by this run."""
     with contextlib.ExitStack() as stack:
         if runs.active() is None:
-            stack.enter_context(
-                runs.activate(runs.Run("run_pipeline", conf.run_date, env=conf.env))
-            )
+            run = runs.Run("run_pipeline", conf.run_date, env=conf.env)
+            stack.enter_context(runs.activate(run))
+            stack.enter_context(delta_io.tagged_commits(spark, run.run_id))
         return _run_stages(spark, conf)
 
 

@@ -231,7 +231,9 @@ def with_safety_stock_method(
 
 
 def _ceil_to_multiple(x: Column, multiple: Column) -> Column:
-    return F.ceil(x / multiple - F.lit(1e-9)) * multiple
+    """``x`` rounded up to a whole number of ``multiple``, without floating-point residue
+    (3 packs of 1.1 are 3.3, not 3.3000000000000003): pack sizes have at most 6 decimals."""
+    return F.round(F.ceil(x / multiple - F.lit(1e-9)) * multiple, 6)
 
 
 def with_position_and_lot(df: DataFrame, *, is_review_day: Column | None = None) -> DataFrame:

@@ -29,14 +29,20 @@ OVERRIDE_COLUMNS = {
 
 
 def active_overrides(overrides_df: DataFrame, run_date: dt.date) -> DataFrame:
-    """Overrides valid on ``run_date``, the latest ``valid_from`` per series.
+    """Overrides valid on ``run_date``, one per series: the latest ``valid_from``, then the
+    latest ``created_at`` (when the planner wrote it); rows equal on both resolve by their
+    values, so every run keeps the same one.
 
     Input: ``PLAN_OVERRIDES`` columns. Output: ``sku, location, override_qty,
     override_service_level, override_lead_time_days, override_reason, override_author``.
     """
     day = F.lit(run_date)
     valid = (F.coalesce("valid_from", day) <= day) & (F.coalesce("valid_to", day) >= day)
-    w = Window.partitionBy(*KEYS).orderBy(F.col("valid_from").desc_nulls_last())
+    rest = [F.col(c).asc_nulls_last() for c in overrides_df.columns
+            if c not in (*KEYS, "valid_from", "created_at")]  # fmt: skip
+    w = Window.partitionBy(*KEYS).orderBy(
+        F.col("valid_from").desc_nulls_last(), F.col("created_at").desc_nulls_last(), *rest
+    )
     return (
         overrides_df.filter(valid)
         .withColumn("_rank", F.row_number().over(w))
