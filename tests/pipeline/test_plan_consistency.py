@@ -1,8 +1,8 @@
 """Nothing stale or partial reaches the ERP: backfills, inventory snapshot history and
 forecasts from runs that did not finish.
 
-One small warehouse for the module, run in file order: plan D, load and plan D+1 (with a
-second inventory snapshot), re-plan D (a backfill), then plan D+1 on forecasts of an
+One small warehouse for the module, run in file order: forecast and plan D, then D+1 (with
+a second inventory snapshot), re-plan D (a backfill), then plan D+1 on forecasts of an
 unrecorded run, then on a recorded one. A stale snapshot is tested in
 ``tests/replenishment/test_inputs.py``.
 """
@@ -12,9 +12,9 @@ import datetime as dt
 import pyspark.sql.functions as F
 import pytest
 
-from skuplan import cli, delta_io
+from skuplan import cli, delta_io, runs
 from skuplan.errors import UnfinishedInputError
-from skuplan.pipeline import demo, forecast, plan, run_all
+from skuplan.pipeline import demo, forecast, plan, validate
 
 from conftest import ROOT, RUN_DATE, conf_under
 
@@ -29,8 +29,6 @@ SMALL = [
     "forecast.horizon=14",
     "forecast.models=[seasonal_naive, moving_average]",
     "plan.simulation.enabled=false",
-    # D+1's load is one day of sales against the demo's whole history.
-    "validation.warning_gates=[schema_inventory, suite_inventory, row_count_change]",
 ]
 
 
@@ -56,13 +54,16 @@ def _append(df, conf, key) -> None:
     df.write.format("delta").mode("append").save(conf.table(key).path)
 
 
-def _load_next_day(spark, conf_next) -> None:
-    """D+1's delivery: the last day's sales again, dated D, loaded on D+1; and D+1's
-    inventory snapshot with on-hand stock doubled."""
-    raw_df = _read(spark, conf_next, "raw_sales")
-    last = raw_df.agg(F.max("date")).first()[0]
-    day_df = raw_df.filter(F.col("date") == last).withColumn("date", F.lit(D.isoformat()))
-    _append(day_df.withColumn("load_date", F.lit(NEXT)), conf_next, "raw_sales")
+def _forecast_and_plan(spark, conf) -> plan.PlanSummary:
+    """Forecast and plan as one run (as ``run_pipeline`` does, without validation)."""
+    run = runs.Run("run_pipeline", conf.run_date)
+    with runs.activate(run), delta_io.tagged_commits(spark, run.run_id):
+        forecast.run(spark, conf)
+        return plan.run(spark, conf)
+
+
+def _snapshot_next_day(spark, conf_next) -> None:
+    """D+1's inventory snapshot, beside D's: on-hand stock doubled plus one."""
     inventory_df = _read(spark, conf_next, "inventory").filter(F.col("snapshot_date") == D)
     later_df = inventory_df.withColumn("snapshot_date", F.lit(NEXT)).withColumn(
         "on_hand", F.col("on_hand") * 2 + 1
@@ -73,13 +74,14 @@ def _load_next_day(spark, conf_next) -> None:
 def test_plans_use_the_latest_snapshot_on_or_before_their_date(spark, warehouse):
     conf_d, conf_next = _conf(warehouse, D), _conf(warehouse, NEXT)
     demo.run(spark, conf_d)
-    run_all.run(spark, conf_d)
-    _load_next_day(spark, conf_next)
-    summary = run_all.run(spark, conf_next)
+    validate.run(spark, conf_d)
+    _forecast_and_plan(spark, conf_d)
+    _snapshot_next_day(spark, conf_next)
+    summary = _forecast_and_plan(spark, conf_next)
 
     plan_df = _read(spark, conf_next, "reorder_plan").filter(F.col("run_date") == NEXT)
     assert plan_df.count() == plan_df.select("sku", "location").distinct().count() == 20
-    assert summary.plan.lines == 20
+    assert summary.lines == 20
     assert {r[0] for r in plan_df.select("inventory_snapshot_date").distinct().collect()} == {NEXT}
     stock = _read(spark, conf_next, "inventory").filter(F.col("snapshot_date") == NEXT)
     planned = plan_df.filter(F.col("exception_reason").isNull())
@@ -93,10 +95,10 @@ def test_a_backfill_plans_its_date_but_leaves_the_outbox_to_the_newer_plan(spark
     version = _outbox_version(spark, conf_d)
     outbox_before = _read(spark, conf_d, "erp_outbox").collect()
 
-    summary = run_all.run(spark, conf_d)
+    summary = _forecast_and_plan(spark, conf_d)
 
-    assert summary.plan.newer_plan == NEXT
-    assert "backfill" in str(summary.plan)
+    assert summary.newer_plan == NEXT
+    assert "backfill" in str(summary)
     assert _outbox_version(spark, conf_d) == version
     assert sorted(_read(spark, conf_d, "erp_outbox").collect()) == sorted(outbox_before)
     # The re-planned date uses the snapshot it had, not the later one, and its own forecasts.
