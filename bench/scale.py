@@ -38,7 +38,7 @@ RUN_DATE = dt.date(2026, 6, 30)
 def run_one(n_series: int, days: int, driver_memory: str, warehouse: Path) -> dict:
     """Generate and run the three jobs on one catalogue size, in this process."""
     from skuplan.conf import load_conf
-    from skuplan.pipeline import demo, forecast, plan, validate
+    from skuplan.pipeline import demo, forecast, plan, run_all, validate
     from skuplan.session import get_session
 
     conf = load_conf(
@@ -57,7 +57,7 @@ def run_one(n_series: int, days: int, driver_memory: str, warehouse: Path) -> di
     started = time.perf_counter()
     demo.run(spark, conf)
     result = {"series": n_series, "days": days, "generate_s": time.perf_counter() - started}
-    with PeakMemory() as memory:
+    with PeakMemory() as memory, run_all.pipeline_run(spark, conf):
         for name, job in (("validate", validate), ("forecast", forecast), ("plan", plan)):
             started = time.perf_counter()
             summary = job.run(spark, conf)

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import pyspark.sql.functions as F
 import pytest
 from pyspark.sql.types import DateType, LongType, StructField, StructType
 
@@ -66,6 +67,9 @@ def test_catalog_names_are_quoted(spark):
     delta_io.replace_partition(_df(spark, 4), ref, "run_date", DAY)
     assert pinned_df.count() == 3
     assert delta_io.read_table(spark, ref).count() == 4
+    # A newer release's extra column joins an existing catalog table.
+    delta_io.replace_partition(_df(spark, 2).withColumn("extra", F.lit("x")), ref, "run_date", DAY)
+    assert "extra" in delta_io.read_table(spark, ref).columns
     delta_io.overwrite_table(_df(spark, 1), ref)
     assert delta_io.read_table(spark, ref).count() == 1
     spark.sql("DROP TABLE `default`.`order`")
@@ -104,6 +108,7 @@ def test_a_run_records_the_version_of_its_own_commit_not_a_later_one_of_another_
         assert delta_io.last_commit(spark, ref, mine.run_id)[0] == 0
         assert delta_io.own_commit_after(spark, ref, -1) == 0
         assert delta_io.own_commit_after(spark, ref, 0) is None
+        assert delta_io.last_commit(spark, ref, "a-run-that-wrote-nothing") is None
     assert mine.outputs[0].version == 0
     assert delta_io.commit_tags(spark, ref) == [mine.run_id, "another-run"]
     assert spark.conf.get(delta_io.COMMIT_TAG, None) is None  # restored after the run

@@ -148,5 +148,8 @@ def test_a_failed_export_leaves_the_previous_one_whole(spark, tmp_path):
     with pytest.raises(Exception, match="disk full"):
         erp.write_supplier_exports(failing, ref, D2)
     assert {p.name: p.read_text() for p in erp.local_export_files(folder)} == before
-    # Nothing of the failed run is left behind.
-    assert [p.name for p in (tmp_path / "exports").iterdir()] == ["run_date=2026-06-30"]
+    # Nothing of the failed run is left where readers look (`_staging` is skipped).
+    assert list((tmp_path / "exports" / "_staging").iterdir()) == []
+    assert [p.name for p in (tmp_path / "exports").iterdir() if p.name[0] != "_"] == [
+        "run_date=2026-06-30"
+    ]

@@ -46,7 +46,15 @@ RAW_KEYS = ["raw_sales", "items", "item_locations", "locations", "inventory", "c
 INPUTS = {
     "validate_sales": RAW_KEYS,
     "train_forecast": [*RAW_KEYS, "clean_sales"],
-    "plan_replenishment": [*RAW_KEYS, "clean_sales", "forecasts", "backtest_metrics", "model_runs"],
+    # Planning also reads `runs`: it plans only on forecasts of a run recorded successful.
+    "plan_replenishment": [
+        *RAW_KEYS,
+        "clean_sales",
+        "forecasts",
+        "backtest_metrics",
+        "model_runs",
+        "runs",
+    ],
 }
 OUTPUTS = {
     "validate_sales": ["dq_results", "quarantine", "clean_sales"],
@@ -115,6 +123,13 @@ def _read(spark, warehouse, key):
 
 def _exists(spark, warehouse, key) -> bool:
     return delta_io.table_exists(spark, _conf(warehouse).table(key))
+
+
+def _runs(spark, warehouse) -> list[tuple[str, int]]:
+    """The ``runs`` table's ``(run_id, exit_code)`` rows (none without the table)."""
+    if not _exists(spark, warehouse, "runs"):
+        return []
+    return [(r.run_id, r.exit_code) for r in _read(spark, warehouse, "runs").collect()]
 
 
 def _copy_tables(source, target, keys) -> None:
@@ -240,6 +255,7 @@ def test_a_job_killed_mid_write_then_rerun_equals_an_uninterrupted_run(
     commits, written, not_written = KILL_AFTER[job]
     warehouse = tmp_path / "warehouse"
     _copy_tables(baseline, warehouse, INPUTS[job])
+    runs_before = _runs(spark, warehouse)
 
     killed = Job(job, warehouse, env={delta_io.PAUSE_ENV: str(commits)})
     killed.wait_for(f"test hook: paused after commit {commits}")
@@ -248,7 +264,7 @@ def test_a_job_killed_mid_write_then_rerun_equals_an_uninterrupted_run(
     # The kill landed inside the write phase: some outputs are replaced, others not yet.
     assert _read(spark, warehouse, written).filter(F.col("run_date") == RUN_DATE).count() > 0
     assert not _exists(spark, warehouse, not_written)
-    assert not _exists(spark, warehouse, "runs")  # a killed run cannot record itself
+    assert _runs(spark, warehouse) == runs_before  # a killed run cannot record itself
     outbox_ref = _conf(warehouse).table("erp_outbox")
     outbox_version = (
         delta_io.last_commit(spark, outbox_ref)[0] if job == "plan_replenishment" else None
@@ -293,8 +309,8 @@ def test_two_concurrent_runs_of_a_date_end_consistent(spark, baseline, tmp_path)
         ids = _read(spark, warehouse, key).select("run_id").distinct().count()
         assert ids == 1, key
     # Both runs are recorded (their MERGEs into the runs table conflict too, and retry).
-    recorded = _read(spark, warehouse, "runs").collect()
-    assert sorted(r["exit_code"] for r in recorded) == sorted(codes)
+    recorded = set(_runs(spark, warehouse)) - set(_runs(spark, baseline))
+    assert sorted(code for _, code in recorded) == sorted(codes)
 
 
 def _race(spark, ref) -> list[BaseException | None]:

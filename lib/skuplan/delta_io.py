@@ -113,18 +113,20 @@ def own_commit_after(spark: SparkSession, ref: TableRef, version: int) -> int | 
 
 def last_commit(
     spark: SparkSession, ref: TableRef, tag: str | None = None
-) -> tuple[int, str, dict[str, str]]:
-    """The latest commit of a Delta table (with ``tag``: the latest carrying that user
-    metadata, so a concurrent run's later commit is never taken for it): version,
-    operation and operation metrics."""
+) -> tuple[int, str, dict[str, str]] | None:
+    """The latest commit of a Delta table: version, operation and operation metrics. With
+    ``tag``, the latest carrying that user metadata among the last ``HISTORY_SCAN`` commits
+    (None if there is none), so a concurrent run's later commit is never taken for it."""
     history = _delta_table(spark, ref).history(HISTORY_SCAN if tag else 1)
     if tag:
-        own = history.filter(F.col("userMetadata") == tag)
-        history = own if not own.isEmpty() else history
-    row = history.orderBy(F.col("version").desc()).select(
-        "version", "operation", "operationMetrics"
+        history = history.filter(F.col("userMetadata") == tag)
+    first = (
+        history.orderBy(F.col("version").desc())
+        .select("version", "operation", "operationMetrics")
+        .first()
     )
-    first = row.first()
+    if first is None:
+        return None
     return int(first["version"]), first["operation"], dict(first["operationMetrics"] or {})
 
 
@@ -230,7 +232,12 @@ def _report_write(spark: SparkSession | None, ref: TableRef) -> None:
     run = runs.active()
     if run is not None:
         spark = spark or SparkSession.getActiveSession()
-        version, operation, metrics = last_commit(spark, ref, spark.conf.get(COMMIT_TAG, None))
+        commit = last_commit(spark, ref, spark.conf.get(COMMIT_TAG, None))
+        if commit is None:
+            log.warning("committed %s: this run's commit not found in its history", ref)
+            run.record_write(str(ref), None, None, None)
+            return
+        version, operation, metrics = commit
         rows = metrics.get("numOutputRows")
         log.info("committed %s: version %d, %s, %s row(s)", ref, version, operation, rows)
         run.record_write(str(ref), version, operation, int(rows) if rows is not None else None)
@@ -258,7 +265,9 @@ def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date)
             # an existing partitioned table in Spark 4.1 ("corrupted table metadata").
             name = quoted_name(ref.name)
             if table_exists(df.sparkSession, ref):
-                df.writeTo(name).overwrite(F.col(column) == F.lit(value))
+                # New columns (a newer release adds some) join the table, as below.
+                writer = df.writeTo(name).option("mergeSchema", "true")
+                writer.overwrite(F.col(column) == F.lit(value))
             else:
                 df.writeTo(name).using("delta").partitionedBy(F.col(column)).create()
             return

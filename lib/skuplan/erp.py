@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from skuplan.columns import KEYS
 from skuplan.delta_io import own_commit_after, retry_on_conflict
-from skuplan.errors import ConfigError
+from skuplan.errors import ConcurrentWriteError, ConfigError
 from skuplan.schemas import ERP_OUTBOX
 from skuplan.tableref import TableRef
 
@@ -132,13 +132,23 @@ def write_supplier_exports(lines_df: DataFrame, ref: TableRef, run_date: dt.date
     """Write this run's order lines as CSV, one sub-folder per supplier; returns the folder.
 
     Input columns: ``supplier, sku, location, order_qty, order_date, expected_arrival,
-    unit_cost, order_value, run_id``. The files are written to a temporary folder beside
-    the run date's, which then takes its place: a failed or killed write leaves the previous
-    export whole, and a reader never sees half of one.
+    unit_cost, order_value, run_id``. The files are written to ``_staging/`` under the
+    export root, which readers skip, and the finished folder then takes the run date's
+    place by two renames: a failed write leaves the previous export as it was. (On a
+    Spark Connect session, which has no file-system access, the folder is overwritten in
+    place.)
+
+    Raises:
+        ConcurrentWriteError: another run put its export in place meanwhile.
     """
     folder = export_folder(ref, run_date)
-    staging = f"{folder}.tmp-{uuid.uuid4().hex[:8]}"
-    fs, path = _file_system(lines_df.sparkSession, folder)
+    spark = lines_df.sparkSession
+    try:
+        fs, path = _file_system(spark, folder)
+    except AttributeError:  # Spark Connect: no JVM on this side
+        _write_csv(lines_df, folder)
+        return folder
+    staging = f"{ref.path.rstrip('/')}/_staging/{uuid.uuid4().hex}"
     try:
         _write_csv(lines_df, staging)
     except BaseException:
@@ -156,13 +166,18 @@ def _file_system(spark: SparkSession, folder: str):
 
 
 def _swap_folder(fs, path, staging: str, folder: str) -> None:
-    """Put ``staging`` in the place of ``folder`` by renames."""
+    """Put ``staging`` in the place of ``folder``: the old one aside, the new one in, the old
+    one deleted. A rename onto an existing folder would nest the new one inside it, so a
+    folder that reappears in between (another run's) stops this one."""
     old = path(f"{staging}.old")
     had_old = fs.exists(path(folder))
     if had_old and not fs.rename(path(folder), old):
         raise OSError(f"could not move the previous export {folder} aside")
-    if not fs.rename(path(staging), path(folder)):
-        raise OSError(f"could not move the new export into {folder}")
+    if fs.exists(path(folder)) or not fs.rename(path(staging), path(folder)):
+        if had_old and not fs.exists(path(folder)):
+            fs.rename(old, path(folder))
+        fs.delete(path(staging), True)
+        raise ConcurrentWriteError(f"another run replaced the supplier export {folder} meanwhile")
     if had_old:
         fs.delete(old, True)
 

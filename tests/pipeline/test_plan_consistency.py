@@ -12,9 +12,9 @@ import datetime as dt
 import pyspark.sql.functions as F
 import pytest
 
-from skuplan import cli, delta_io, runs
+from skuplan import cli, delta_io
 from skuplan.errors import UnfinishedInputError
-from skuplan.pipeline import demo, forecast, plan, validate
+from skuplan.pipeline import demo, forecast, plan, run_all, validate
 
 from conftest import ROOT, RUN_DATE, conf_under
 
@@ -56,8 +56,7 @@ def _append(df, conf, key) -> None:
 
 def _forecast_and_plan(spark, conf) -> plan.PlanSummary:
     """Forecast and plan as one run (as ``run_pipeline`` does, without validation)."""
-    run = runs.Run("run_pipeline", conf.run_date)
-    with runs.activate(run), delta_io.tagged_commits(spark, run.run_id):
+    with run_all.pipeline_run(spark, conf):
         forecast.run(spark, conf)
         return plan.run(spark, conf)
 
@@ -118,8 +117,12 @@ def _argv(conf, folder) -> list[str]:
 
 
 def test_forecasts_of_an_unrecorded_run_are_refused_and_a_successful_run_is_planned(
-    spark, warehouse, capsys
+    spark, warehouse, capsys, monkeypatch
 ):
+    import skuplan.session
+
+    # The jobs' command line in this process, on the shared session (not a new local one).
+    monkeypatch.setattr(skuplan.session, "get_session", lambda conf: spark)
     conf = _conf(warehouse, NEXT)
     forecast.run(spark, conf)  # no run record: as if killed before its end
     with pytest.raises(UnfinishedInputError, match="not recorded as a successful train_forecast"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
@@ -42,14 +43,24 @@ class PipelineSummary:
         return "\n".join([*lines, str(self.report)])
 
 
+@contextlib.contextmanager
+def pipeline_run(spark: SparkSession, conf: Conf) -> Iterator[runs.Run]:
+    """Stages run inside are one run (``run_pipeline``) unless a run is active already: their
+    rows carry one run id, their commits its tag, and planning knows that the forecasts it
+    reads were finished by this run. The ``runs`` table records a run only through the
+    command line (:func:`skuplan.cli.main`)."""
+    active = runs.active()
+    if active is not None:
+        yield active
+        return
+    run = runs.Run("run_pipeline", conf.run_date, env=conf.env)
+    with runs.activate(run), delta_io.tagged_commits(spark, run.run_id):
+        yield run
+
+
 def run(spark: SparkSession, conf: Conf) -> PipelineSummary:
-    """Run every stage as one run: its rows carry one run id, and planning knows that the
-    forecasts it reads were finished by this run."""
-    with contextlib.ExitStack() as stack:
-        if runs.active() is None:
-            run = runs.Run("run_pipeline", conf.run_date, env=conf.env)
-            stack.enter_context(runs.activate(run))
-            stack.enter_context(delta_io.tagged_commits(spark, run.run_id))
+    """Every stage in order, as one run (see :func:`pipeline_run`)."""
+    with pipeline_run(spark, conf):
         return _run_stages(spark, conf)
 
 
