@@ -91,7 +91,7 @@ def test_moq_applies_and_is_rounded_to_the_pack(spark):
 def test_fractional_packs_give_exact_quantities(spark):
     # 66 packs of 1.1 are 72.6, where floating point gives 72.60000000000001: the outbox
     # would read that as a change from a plan that said 72.6.
-    row = _row("F", pack=1.1, on_hand=0.0, on_order=0.0)
+    row = _row("F", daily_demand=0.01, pack=1.1, min_order=3.2, on_hand=0.0, on_order=0.0)
     assert _decide(spark, [row])["F"]["order_qty"] == 72.6
 
 
