@@ -35,8 +35,11 @@ from common import PeakMemory  # noqa: E402
 RUN_DATE = dt.date(2026, 6, 30)
 
 
-def run_one(n_series: int, days: int, driver_memory: str, warehouse: Path) -> dict:
-    """Generate and run the three jobs on one catalogue size, in this process."""
+def run_one(
+    n_series: int, days: int, driver_memory: str, warehouse: Path, models: str | None = None
+) -> dict:
+    """Generate and run the three jobs on one catalogue size, in this process (the local
+    config's models unless ``models``, comma-separated, says otherwise)."""
     from skuplan.conf import load_conf
     from skuplan.pipeline import demo, forecast, plan, run_all, validate
     from skuplan.session import get_session
@@ -51,6 +54,7 @@ def run_one(n_series: int, days: int, driver_memory: str, warehouse: Path) -> di
             f"spark.options.spark.driver.memory={driver_memory}",
             f"demo.n_series={n_series}",
             f"demo.history_days={days}",
+            *([f"forecast.models=[{models}]"] if models else []),
         ],
     )
     spark = get_session(conf)
@@ -75,7 +79,9 @@ def run_one(n_series: int, days: int, driver_memory: str, warehouse: Path) -> di
     return result
 
 
-def measure(sizes: list[int], days: int, driver_memory: str = "6g") -> list[dict]:
+def measure(
+    sizes: list[int], days: int, driver_memory: str = "6g", models: str | None = None
+) -> list[dict]:
     """Each size in a fresh Python process; returns one result per size."""
     results = []
     for n in sizes:
@@ -83,7 +89,7 @@ def measure(sizes: list[int], days: int, driver_memory: str = "6g") -> list[dict
             out = Path(tmp) / "result.json"
             cmd = [sys.executable, __file__, "--one", str(n), "--days", str(days),
                    "--driver-memory", driver_memory, "--warehouse", str(Path(tmp) / "wh"),
-                   "--json", str(out)]  # fmt: skip
+                   "--json", str(out), *(["--models", models] if models else [])]  # fmt: skip
             subprocess.run(cmd, check=True)
             results.append(json.loads(out.read_text()))
         print(format_table(results), flush=True)
@@ -116,15 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", default="1000,5000", help="comma-separated sizes")
     parser.add_argument("--days", type=int, default=1941, help="days of history per series")
     parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument("--models", help="comma-separated models (default: the local config's)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.one:
-        result = run_one(args.one, args.days, args.driver_memory, args.warehouse)
+        result = run_one(args.one, args.days, args.driver_memory, args.warehouse, args.models)
         args.json.write_text(json.dumps(result))
         return 0
-    results = measure([int(s) for s in args.series.split(",")], args.days, args.driver_memory)
+    sizes = [int(s) for s in args.series.split(",")]
+    results = measure(sizes, args.days, args.driver_memory, args.models)
     if args.json:
         args.json.write_text(json.dumps(results))
     return 0

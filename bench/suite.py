@@ -60,7 +60,7 @@ SMOKE = {
         "seasonal_naive,moving_average",
     ],
     "accuracy": None,
-    "scale": ["--series", "30", "--days", "120", "--driver-memory", "1g"],
+    "scale": ["--series", "10", "--days", "120", "--driver-memory", "1g", "--models", "seasonal_naive,moving_average"],  # fmt: skip
 }
 SCRIPTS = {"fanout": "fanout.py", "peer": "accuracy.py", "accuracy": "accuracy.py",
            "scale": "scale.py"}  # fmt: skip

@@ -42,7 +42,7 @@ def test_smoke_run_writes_every_section(tmp_path):
     assert re.search(r"\| \*\*efficiency\*\* vs 2 x loop \| \*\*\d+\.\d\d\*\* \|", text)
     # A scale point with its raw rows, peak memory and the linearity ratio.
     assert re.search(
-        r"^\| 30 \| [\d,]+ \|.* GB \((?=[^)]*java [\d.]+)(?=[^)]*python [\d.]+)[^)]*\) \| 1\.00 \|$",
+        r"^\| 10 \| [\d,]+ \|.* GB \((?=[^)]*java [\d.]+)(?=[^)]*python [\d.]+)[^)]*\) \| 1\.00 \|$",
         text,
         re.M,
     )

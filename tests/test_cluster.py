@@ -34,6 +34,10 @@ SMALL = [
     "demo.history_days=120",
     f"forecast.horizon={HORIZON}",
     "forecast.models=[seasonal_naive,moving_average]",
+    # Tiny tables: the cluster's defaults (8 shuffle partitions, Delta's 50 for log replay)
+    # would spend the run scheduling empty tasks.
+    "spark.options.spark.sql.shuffle.partitions=2",
+    "spark.options.spark.databricks.delta.snapshotPartitions=2",
 ]
 READY_TIMEOUT = 180
 SUBMIT_TIMEOUT = 1200

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -623,8 +624,48 @@ def _obviously_bad(row) -> bool:
     )
 
 
+def _assert_usable(clean) -> None:
+    """Clean rows are usable: one per series and day, known keys, finite non-negative
+    numbers, dates before the run date."""
+    assert len({(r.sku, r.location, r.date) for r in clean}) == len(clean)
+    for r in clean:
+        assert r.sku in ("A", "B") and r.location in ("L1", "L2") and r.date < RUN_DATE
+        assert np.isfinite(r.qty) and r.qty >= 0, r
+        assert r.price is None or (np.isfinite(r.price) and r.price > 0), r
+
+
+@pytest.fixture(scope="module")
+def masters(spark):
+    items = spark.createDataFrame([("A",), ("B",)], "sku string")
+    return items, spark.createDataFrame([("L1",), ("L2",)], "location string")
+
+
+RAW_TEXT = ["sku", "location", "date", "qty", "price", "promo", "is_stockout"]
+
+
+# The rules alone, on many loads: one Spark query each, no Delta and no suites.
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@given(rows=_raw_loads())
+def test_the_rules_split_every_fuzzed_load_into_usable_and_quarantined_rows(
+    spark, masters, rows
+):
+    raw_df = spark.createDataFrame([(*r, "fuzz", RUN_DATE) for r in rows], RAW_SALES)
+    conf = _conf("/nonexistent", *FUZZ)
+    flagged = validate.flag_rows(raw_df, conf, *masters).select(
+        *RAW_TEXT, "reasons", *[F.col(f"p_{c}").alias(f"_{c}") for c in RAW_TEXT]
+    ).collect()  # fmt: skip
+
+    # Every row comes out once, as it came in.
+    assert collections.Counter(tuple(r[:7]) for r in flagged) == collections.Counter(rows)
+    quarantined = collections.Counter(tuple(r[:7]) for r in flagged if r.reasons)
+    bad = collections.Counter(r for r in rows if _obviously_bad(r))
+    assert not bad - quarantined, bad
+    _assert_usable([SimpleNamespace(**{c: r[f"_{c}"] for c in RAW_TEXT}) for r in flagged if not r.reasons])  # fmt: skip
+
+
+# The whole job on fewer loads: its writes conserve what the rules split.
 @pytest.mark.slow
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 @given(rows=_raw_loads())
 # Known hard cases, tried on every run besides the random ones.
 @example(rows=[
@@ -654,13 +695,7 @@ def test_validation_conserves_every_fuzzed_row_and_never_crashes(spark, fuzz_war
     assert not collections.Counter(quarantine) - collections.Counter(rows)
     bad = collections.Counter(r for r in rows if _obviously_bad(r))
     assert not bad - collections.Counter(quarantine), bad
-    # Clean rows are usable: one per series and day, known keys, finite non-negative numbers.
-    clean = clean_df.collect()
-    assert len({(r.sku, r.location, r.date) for r in clean}) == len(clean)
-    for r in clean:
-        assert r.sku in ("A", "B") and r.location in ("L1", "L2") and r.date < RUN_DATE
-        assert np.isfinite(r.qty) and r.qty >= 0, r
-        assert r.price is None or (np.isfinite(r.price) and r.price > 0), r
+    _assert_usable(clean_df.collect())
 
 
 # --- 6. resource limits -----------------------------------------------------------------

@@ -209,3 +209,14 @@ def test_both_duplicate_paths_flag_a_mixed_load_alike(spark):
     for path in ("window over every row", "shared keys only"):
         got = _flagged(spark, rows, duplicate_path=path)
         assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_rows_tied_on_the_kept_values_resolve_by_their_raw_text(spark, duplicate_path):
+    # The same parsed values written two ways: which raw row is kept must not depend on the
+    # order the rows arrive in.
+    rows = [("A", "L1", "2026-06-01", q, "2.5", "0", "0") for q in (" 3 ", "3", "3.0")]
+    for ordered in (rows, rows[::-1]):
+        got = _flagged(spark, ordered, duplicate_path=duplicate_path).filter(
+            F.size("reasons") == 0
+        )
+        assert [r["qty"] for r in got.collect()] == [" 3 "]

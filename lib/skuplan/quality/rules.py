@@ -35,6 +35,8 @@ REASONS = (
     CONFLICTING_DUPLICATE,
 )
 
+# The raw text columns the rules read.
+RAW_TEXT_COLUMNS = ("sku", "location", "date", "qty", "price", "promo", "is_stockout")
 _TRUE_STRINGS = ("1", "true", "t", "yes", "y")
 
 
@@ -158,7 +160,11 @@ def with_quarantine_reasons(
 def _with_duplicate_reasons(df: DataFrame) -> DataFrame:
     """``reasons``: ``_base`` plus the duplicate rule, judged by a window over ``df``."""
     # Rows with another problem form their own partitions so they never shadow a good row.
+    # Rows tied on the parsed values are ordered by their raw text too, so which one is kept
+    # (and which raw row lands in quarantine) never depends on the order rows arrive in.
     order = [F.col(c).desc_nulls_last() for c in ("p_qty", "p_price", "p_promo", "p_is_stockout")]
+    raw = [c for c in (*RAW_TEXT_COLUMNS, "source") if c in df.columns]
+    order += [F.col(c).asc_nulls_last() for c in raw]
     by_key = Window.partitionBy(F.size("_base") > 0, "p_sku", "p_location", "p_date")
     rank = F.row_number().over(by_key.orderBy(*order))
     first_of = {
