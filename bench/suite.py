@@ -60,7 +60,10 @@ SMOKE = {
         "seasonal_naive,moving_average",
     ],
     "accuracy": None,
-    "scale": ["--series", "10", "--days", "120", "--driver-memory", "1g", "--models", "seasonal_naive,moving_average"],  # fmt: skip
+    "scale": [
+        *("--series", "10", "--days", "120", "--driver-memory", "1g"),
+        *("--models", "seasonal_naive,moving_average"),
+    ],
 }
 SCRIPTS = {"fanout": "fanout.py", "peer": "accuracy.py", "accuracy": "accuracy.py",
            "scale": "scale.py"}  # fmt: skip

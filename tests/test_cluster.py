@@ -1,5 +1,5 @@
-"""A real Spark standalone cluster on 127.0.0.1: spark-submit the demo and the pipeline with the
-packaged environment (``make package``) and check the Delta outputs.
+"""A real Spark standalone cluster on 127.0.0.1: spark-submit the pipeline with the packaged
+environment (``make package``) on demo inputs and check the Delta outputs.
 
 The master and the worker come from the installed pyspark (its ``bin/spark-class``), each on
 free ports, and are stopped by their own pids whatever happens.
@@ -219,22 +219,24 @@ def test_pipeline_on_standalone_cluster(env_archive, standalone_cluster, spark, 
 
     from skuplan import delta_io
     from skuplan.conf import load_conf
+    from skuplan.pipeline import demo
 
     overrides = [f"warehouse={tmp_path / 'warehouse'}", *SMALL]
     args = ["--env", "standalone", "--run-date", RUN_DATE.isoformat()]
     args += [a for o in overrides for a in ("--set", o)]
 
+    # The inputs come from this process (the demo job is not what runs on clusters).
+    conf = load_conf(ROOT / "conf", "standalone", RUN_DATE, overrides)
+    demo.run(spark, conf)
     started = time.monotonic()
-    for job in ("generate_demo_data", "run_pipeline"):
-        proc = _submit(standalone_cluster, job, *args)
-        assert proc.returncode == 0, f"{job} exited {proc.returncode}\n{proc.stdout[-5000:]}"
-    print(f"cluster submits took {time.monotonic() - started:.0f}s")
+    proc = _submit(standalone_cluster, "run_pipeline", *args)
+    assert proc.returncode == 0, f"run_pipeline exited {proc.returncode}\n{proc.stdout[-5000:]}"
+    print(f"cluster submit took {time.monotonic() - started:.0f}s")
 
     # The executors ran Python from the unpacked archive.
     unpacked = list(standalone_cluster["work"].glob("app-*/*/environment/bin/python"))
     assert unpacked, f"no unpacked environment under {standalone_cluster['work']}"
 
-    conf = load_conf(ROOT / "conf", "standalone", RUN_DATE, overrides)
     read = lambda key: delta_io.read_table(spark, conf.table(key))  # noqa: E731
     with_history = read("clean_sales").select("sku", "location")
     stocked = read("inventory").select("sku", "location")
@@ -247,7 +249,7 @@ def test_pipeline_on_standalone_cluster(env_archive, standalone_cluster, spark, 
 
     runs_df = read("runs")
     by_job = {r["job"]: r for r in runs_df.collect()}
-    assert set(by_job) == {"generate_demo_data", "run_pipeline"}
+    assert set(by_job) == {"run_pipeline"}
     pipeline = by_job["run_pipeline"]
     assert (pipeline["status"], pipeline["exit_code"]) == ("success", 0)
     assert pipeline["spark_app_id"].startswith("app-")

@@ -216,7 +216,5 @@ def test_rows_tied_on_the_kept_values_resolve_by_their_raw_text(spark, duplicate
     # order the rows arrive in.
     rows = [("A", "L1", "2026-06-01", q, "2.5", "0", "0") for q in (" 3 ", "3", "3.0")]
     for ordered in (rows, rows[::-1]):
-        got = _flagged(spark, ordered, duplicate_path=duplicate_path).filter(
-            F.size("reasons") == 0
-        )
+        got = _flagged(spark, ordered, duplicate_path=duplicate_path).filter(F.size("reasons") == 0)
         assert [r["qty"] for r in got.collect()] == [" 3 "]
