@@ -84,6 +84,8 @@ def test_conf_is_frozen():
             {"env": "cluster", "overrides": ["tables.forecasts={name: SKUPLAN.reorder_plan}"]},
             "overlap: each table needs its own address",
         ),
+        ({"overrides": ["validation.sources.skuplan.delimiter=;;"]}, "delimiter must be one"),
+        ({"overrides": ["validation.sources.skuplan.encoding=klingon"]}, "unknown encoding"),
     ],
 )
 def test_bad_configuration_is_one_clear_error(kwargs, message):

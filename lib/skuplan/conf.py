@@ -8,6 +8,7 @@ Relative paths are resolved against the project root, the folder that holds ``co
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 from pathlib import Path
 from typing import Literal
@@ -52,6 +53,26 @@ class SourceSettings(_Frozen):
     """How one kind of raw file maps onto the column contract."""
 
     columns: dict[str, str]
+    delimiter: str = ","  # CSV field separator (one character; "\t" for tabs)
+    encoding: str = "utf-8"  # CSV text encoding when the file has no byte-order mark
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1 or value in ('"', "\n", "\r"):
+            raise ValueError(
+                f"delimiter must be one character other than a quote or line break, got {value!r}"
+            )
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
 
     @field_validator("columns")
     @classmethod

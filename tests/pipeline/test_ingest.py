@@ -24,6 +24,21 @@ def test_ingest_job_loads_a_file_for_the_run_date_and_replaces_it_on_rerun(
         ingest.run(spark, make_conf())
 
 
+def test_a_source_sets_its_delimiter_and_encoding(spark, make_conf, tmp_path):
+    path = tmp_path / "erp.csv"
+    path.write_bytes(
+        "sku;location;date;qty\nCafé;L1;2026-06-01T09:00:00+02:00;3\n".encode("cp1252")
+    )
+    sets = [f"validation.ingest.file={path}", "validation.sources.skuplan.delimiter=;"]
+    with pytest.raises(
+        InputError, match=r"not utf-8 text .*set validation\.sources\.skuplan\.encoding"
+    ):
+        ingest.run(spark, make_conf(*sets))
+    ingest.run(spark, make_conf(*sets, "validation.sources.skuplan.encoding=cp1252"))
+    raw = delta_io.read_table(spark, make_conf().table("raw_sales")).collect()
+    assert [(r.sku, r.date, r.qty) for r in raw] == [("Café", "2026-06-01T09:00:00+02:00", "3")]
+
+
 DRIVER_TABLES = "forecast.driver_tables=[{table: drivers, keys: [sku, location]}]"
 
 

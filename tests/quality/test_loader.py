@@ -1,5 +1,6 @@
 """Raw file loading: line endings, BOM, quotes, wrong types, mapping, unreadable files."""
 
+import codecs
 import datetime as dt
 import io
 
@@ -45,12 +46,23 @@ def test_a_crlf_split_across_chunks_stays_one_line_break(monkeypatch):
     assert out.getvalue() == b"a\nb\nc\n"
 
 
+def test_a_decoding_error_gives_its_offset_in_the_whole_file(monkeypatch):
+    monkeypatch.setattr(loader, "_CHUNK", 4)
+    with pytest.raises(UnicodeDecodeError) as caught:
+        loader.normalise_csv(io.BytesIO(b"a\r\nbcdefg\xe9\n"), io.BytesIO())
+    assert caught.value.start == 9
+    # A character split across chunks decodes whole; a CR at a chunk's end waits for its LF.
+    out = io.BytesIO()
+    loader.normalise_csv(io.BytesIO("abc\r\né\r\n".encode()), out)
+    assert out.getvalue() == "abc\né\n".encode()
+
+
 def _load(spark, tmp_path, content, name="sales.csv", **kwargs):
     path = tmp_path / name
     path.write_bytes(content)
     return loader.read_raw_file(
         spark, path, columns=kwargs.get("columns", MAPPING), source="erp", load_date=LOAD,
-        staging_dir=tmp_path / "staging",
+        staging_dir=tmp_path / "staging", fmt=kwargs.get("fmt", loader.CsvFormat()),
     )  # fmt: skip
 
 
@@ -69,6 +81,89 @@ def test_every_line_ending_and_a_bom_give_the_same_rows(spark, tmp_path, ending,
         "is_stockout string, source string, load_date date",
     )
     assert_df_equality(df, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def _expected(spark, rows):
+    return spark.createDataFrame(
+        [(*r, None, None, None, "erp", LOAD) for r in rows],
+        "sku string, location string, date string, qty string, price string, promo string, "
+        "is_stockout string, source string, load_date date",
+    )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [("latin-1", b""), ("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE)],
+)
+def test_latin_1_and_utf_16_files_with_semicolons_load(spark, tmp_path, encoding, bom):
+    text = "Item;Store;Day;Units\r\nCafé crème;Zürich;2026-06-01;3\r\n"
+    setting = "latin-1" if encoding == "latin-1" else "utf-8"  # UTF-16 is told by its mark
+    df = _load(spark, tmp_path, bom + text.encode(encoding),
+               fmt=loader.CsvFormat(";", setting))  # fmt: skip
+    expected = _expected(spark, [("Café crème", "Zürich", "2026-06-01", "3")])
+    assert_df_equality(df, expected, ignore_nullable=True)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"sales\.csv is empty \(0 bytes\)$"),
+        (b"Item,Store,Day,Units\r\n", r"sales\.csv has a header but no rows$"),
+        (
+            b"Item,Store,Day,Units\nA,S1,2026-06-01,3\nB,S1,2026-06-02\nC,S1,2026-06-03,1,9\n",
+            r"sales\.csv: 2 row\(s\) do not have the header's 4 fields \(delimiter ','\), "
+            r"e\.g\. 'B,S1,2026-06-02'$",
+        ),
+        (
+            "Item,Store,Day,Units\nCafé,S1,2026-06-01,3\n".encode("latin-1"),
+            r"sales\.csv: not utf-8 text \(byte 24: invalid continuation byte\); set "
+            r"validation\.sources\.erp\.encoding \(e\.g\. latin-1, cp1252, utf-16\)$",
+        ),
+        (
+            "Item,Store\nA,S1\n".encode("utf-16-le"),
+            r"it holds NUL bytes: UTF-16 without a byte-order mark\? Set "
+            r"validation\.sources\.erp\.encoding$",
+        ),
+        (b"Item,Store,Item,Units\nA,S1,B,3\n", r"sales\.csv: the header repeats column\(s\) Item$"),
+    ],
+    ids=[
+        "zero-byte",
+        "header-only",
+        "ragged",
+        "latin-1-as-utf-8",
+        "utf-16-without-bom",
+        "repeated",
+    ],
+)
+def test_files_that_cannot_load_whole_are_one_line_errors(spark, tmp_path, content, message):
+    fmt = loader.CsvFormat(setting="validation.sources.erp.encoding")
+    with pytest.raises(InputError, match=message) as caught:
+        _load(spark, tmp_path, content, fmt=fmt)
+    assert "\n" not in str(caught.value)
+
+
+def test_parquet_timestamps_load_as_text_that_validation_reads_as_dates(spark, tmp_path):
+    from skuplan.quality import rules
+
+    path = tmp_path / "sales.parquet"
+    spark.createDataFrame(
+        [("A", "S1", dt.datetime(2026, 6, 1, 13, 45), 3)],
+        "Item string, Store string, Day timestamp, Units int",
+    ).write.parquet(str(path))
+    df = loader.read_raw_file(
+        spark, path, columns=MAPPING, source="erp", load_date=LOAD, staging_dir=tmp_path
+    ).transform(rules.with_parsed_sales)
+    assert df.select("p_date").first()[0] == dt.date(2026, 6, 1)
+
+
+def test_an_empty_parquet_file_is_refused(spark, tmp_path):
+    path = tmp_path / "sales.parquet"
+    spark.createDataFrame([], "Item string, Store string, Day date, Units int").write.parquet(
+        str(path)
+    )
+    with pytest.raises(InputError, match=r"sales\.parquet has no rows$"):
+        loader.read_raw_file(spark, path, columns=MAPPING, source="erp", load_date=LOAD,
+                             staging_dir=tmp_path)  # fmt: skip
 
 
 def test_parquet_with_typed_columns_lands_as_text(spark, tmp_path):

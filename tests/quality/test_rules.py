@@ -83,6 +83,34 @@ def test_each_row_rule_gives_its_reason(spark, row, expected):
     assert reasons == expected
 
 
+# Dates with a time and a zone (exports, Parquet timestamps cast to text): the day as
+# written, whatever the zone. Anything else that is not a plain date is a bad date.
+DATE_FORMS = {
+    "2026-06-01": dt.date(2026, 6, 1),
+    " 2026-06-01 ": dt.date(2026, 6, 1),
+    "2026-06-01 00:00:00": dt.date(2026, 6, 1),
+    "2026-06-01T23:30": dt.date(2026, 6, 1),
+    "2026-06-01T23:30:59.123456Z": dt.date(2026, 6, 1),
+    "2026-06-01T23:30:00-05:00": dt.date(2026, 6, 1),
+    "2026-06-01T00:30:00+0200": dt.date(2026, 6, 1),
+    "2026-06-01 08:00:00+02": dt.date(2026, 6, 1),
+    "2026-02-30T10:00:00Z": None,
+    "2026-06-01T24:00": None,
+    "2026-06-01T10:00 UTC": None,
+    "2026-06-01garbage": None,
+    "2026-6-1": None,
+    "01/06/2026": None,
+    "20260601": None,
+}
+
+
+def test_dates_with_a_time_and_zone_give_the_day_as_written(spark):
+    rows = [("A", "L1", text, "1", None, None, None) for text in DATE_FORMS]
+    parsed = _raw(spark, rows).transform(rules.with_parsed_sales)
+    got = {r["date"]: r["p_date"] for r in parsed.select("date", "p_date").collect()}
+    assert got == DATE_FORMS
+
+
 def test_returns_pass_when_allowed(spark):
     [(*_, reasons)] = _reasons(
         spark, [("A", "L1", "2026-06-01", "-2", "2.5", "0", "0")], allow_returns=True

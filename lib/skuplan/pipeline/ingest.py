@@ -19,7 +19,7 @@ from skuplan import delta_io
 from skuplan.conf import Conf
 from skuplan.errors import ConfigError
 from skuplan.pipeline.io import StageTables
-from skuplan.quality.loader import read_driver_file, read_raw_file
+from skuplan.quality.loader import CsvFormat, read_driver_file, read_raw_file
 
 
 def run(spark: SparkSession, conf: Conf) -> str:
@@ -38,13 +38,17 @@ def run(spark: SparkSession, conf: Conf) -> str:
     staging = conf.resolve(conf.warehouse) / "_staging" / conf.run_date.isoformat()
     if ingest.table != "raw_sales":
         return _ingest_drivers(spark, conf, tables, staging)
+    source = conf.validation.sources[ingest.source]
     raw_df = read_raw_file(
         spark,
         conf.resolve(ingest.file),
-        columns=conf.validation.sources[ingest.source].columns,
+        columns=source.columns,
         source=ingest.source,
         load_date=conf.run_date,
         staging_dir=staging,
+        fmt=CsvFormat(
+            source.delimiter, source.encoding, f"validation.sources.{ingest.source}.encoding"
+        ),
     )
     tables.replace(raw_df, "raw_sales", "load_date")
     return (

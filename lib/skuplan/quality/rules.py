@@ -53,18 +53,30 @@ def _flag(col: Column) -> Column:
     return F.coalesce(F.lower(F.trim(col)).isin(*_TRUE_STRINGS), F.lit(False))
 
 
+# A date, or a date and time as ISO 8601 writes them (``T`` or a space; seconds, a fraction
+# and a zone optional), as exports and Parquet timestamps cast to text give them. The sale's
+# day is the date as written: the local day where a zone is given.
+_DATE_OR_TIME = (
+    r"^\d{4}-\d{2}-\d{2}"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?$"
+)
+
+
 def with_parsed_sales(raw_df: DataFrame) -> DataFrame:
     """Add typed ``p_*`` columns parsed from raw text; unparseable values become null.
 
     Input columns: ``sku, location, date, qty, price, promo, is_stockout``.
-    Output adds: ``p_sku, p_location`` (trimmed), ``p_date`` (date), ``p_qty, p_price``
-    (double), ``p_promo, p_is_stockout`` (boolean).
+    Output adds: ``p_sku, p_location`` (trimmed), ``p_date`` (date; see ``_DATE_OR_TIME``),
+    ``p_qty, p_price`` (double), ``p_promo, p_is_stockout`` (boolean).
     """
     return raw_df.select(
         "*",
         F.trim("sku").alias("p_sku"),
         F.trim("location").alias("p_location"),
-        F.try_to_date(F.trim("date"), "yyyy-MM-dd").alias("p_date"),
+        F.when(
+            F.trim("date").rlike(_DATE_OR_TIME),
+            F.try_to_date(F.substring(F.trim("date"), 1, 10), "yyyy-MM-dd"),
+        ).alias("p_date"),
         F.trim("qty").try_cast("double").alias("p_qty"),
         F.trim("price").try_cast("double").alias("p_price"),
         _flag(F.col("promo")).alias("p_promo"),
