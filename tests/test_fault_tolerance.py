@@ -486,6 +486,8 @@ BROKEN_INPUTS = {
         "renamed": (4, "gate schema_raw_sales failed"),
         "retyped": (4, "gate schema_raw_sales failed"),
         "truncated": (6, "cannot read data file"),
+        "corrupt_log": (6, "cannot read Delta log file"),
+        "no_item_master": (6, "item master not found"),
     }),
     "train_forecast": ("clean_sales", {
         "missing": (6, "clean sales not found"),
@@ -501,6 +503,8 @@ BROKEN_INPUTS = {
         "renamed": (6, "lacks column(s) yhat"),
         "retyped": (6, "column yhat is string, expected double"),
         "truncated": (6, "cannot read data file"),
+        "corrupt_log": (6, "cannot read Delta log file"),
+        "no_item_master": (6, "item master not found"),
     }),
 }  # fmt: skip
 
@@ -534,6 +538,11 @@ def test_a_broken_input_is_one_line_an_exit_code_and_nothing_written(
         )
     elif fault == "truncated":
         _truncate_a_data_file(spark, warehouse, key)
+    elif fault == "corrupt_log":  # the latest commit's JSON cut short
+        log = sorted((Path(_conf(warehouse).table(key).path) / "_delta_log").glob("*.json"))[-1]
+        log.write_text(log.read_text()[:100])
+    elif fault == "no_item_master":
+        shutil.rmtree(_conf(warehouse).table("items").path)
     else:  # a data file the table's log still lists is gone
         Path(_read(spark, warehouse, key).inputFiles()[0].removeprefix("file:")).unlink()
 

@@ -89,6 +89,7 @@ DELTA_CONFLICTS = frozenset(
     }
 )
 
+_DELTA_LOG_FILE = re.compile(r"(?:file:)?(\S+?/_delta_log/\d{20}\.[\w.]+?)(?=[\s,:;]|$)")
 _FAILED_READ = re.compile(r"\[FAILED_READ_FILE[.\w]*\][^\n]*?reading file (\S+?)\.?(\s|$)")
 _WORKER_CRASHED = "Python worker exited unexpectedly"
 
@@ -111,6 +112,12 @@ def known_failure(exc: BaseException) -> SkuplanError | None:
             f"{one_line(str(exc), 200)}); re-run once it has finished"
         )
     text = str(exc)
+    log_file = _DELTA_LOG_FILE.search(text)
+    if log_file:
+        return InputError(
+            f"cannot read Delta log file {log_file.group(1)} (corrupt or cut short): restore "
+            "it from a backup or the storage's versions; the table cannot be read until then"
+        )
     found = _FAILED_READ.search(text)
     if found:
         return InputError(
