@@ -108,6 +108,7 @@ def test_latin_1_and_utf_16_files_with_semicolons_load(spark, tmp_path, encoding
     ("content", "message"),
     [
         (b"", r"sales\.csv is empty \(0 bytes\)$"),
+        (codecs.BOM_UTF8, r"sales\.csv is empty \(no header\)$"),
         (b"Item,Store,Day,Units\r\n", r"sales\.csv has a header but no rows$"),
         (
             b"Item,Store,Day,Units\nA,S1,2026-06-01,3\nB,S1,2026-06-02\nC,S1,2026-06-03,1,9\n",
@@ -128,6 +129,7 @@ def test_latin_1_and_utf_16_files_with_semicolons_load(spark, tmp_path, encoding
     ],
     ids=[
         "zero-byte",
+        "bom-only",
         "header-only",
         "ragged",
         "latin-1-as-utf-8",

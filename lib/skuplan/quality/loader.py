@@ -122,6 +122,8 @@ def _header(staged: Path, path: Path, delimiter: str) -> list[str]:
     """The CSV header's column names, trimmed (blank ones named ``_c<i>`` as Spark does)."""
     with staged.open(encoding="utf-8", newline="") as f:
         names = next(csv.reader(f, delimiter=delimiter), [])
+    if not names:
+        raise InputError(f"{path} is empty (no header)")
     names = [n.strip() or f"_c{i}" for i, n in enumerate(names)]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -149,7 +151,8 @@ def _read_csv(spark: SparkSession, path: Path, staging_dir: Path, fmt: CsvFormat
     )
     found = df.agg(
         F.count(F.lit(1)).alias("rows"),
-        F.count(F.col(f"`{names[0]}`")).alias("_first"),  # a data column: see Spark's rule
+        # Spark refuses a query of a raw CSV file that reads its corrupt-record column only.
+        F.count(F.col(f"`{names[0]}`")).alias("_first"),
         F.count(_CORRUPT).alias("ragged"),
         F.first(_CORRUPT, ignorenulls=True).alias("example"),
     ).first()
