@@ -60,9 +60,7 @@ class SourceSettings(_Frozen):
     @classmethod
     def _one_character(cls, value: str) -> str:
         if len(value) != 1 or value in ('"', "\n", "\r"):
-            raise ValueError(
-                f"delimiter must be one character other than a quote or line break, got {value!r}"
-            )
+            raise ValueError(f"delimiter must be one character, not a quote: {value!r}")
         return value
 
     @field_validator("encoding")
