@@ -1,4 +1,5 @@
-"""Raw file loading: line endings, BOM, quotes, wrong types, mapping, unreadable files."""
+"""Raw file loading: line endings, encodings, delimiters, quotes, wrong types, mapping, files
+refused whole (empty, header-only, ragged), unreadable files."""
 
 import codecs
 import datetime as dt
