@@ -711,6 +711,30 @@ def test_validation_conserves_every_fuzzed_row_and_never_crashes(spark, fuzz_war
 # --- 6. resource limits -----------------------------------------------------------------
 
 
+def test_a_full_disk_is_exit_11_in_one_line_and_leaves_the_table_as_it_was(
+    spark, tmp_path, here, capsys
+):
+    from skuplan.pipeline import ingest
+
+    warehouse = tmp_path / "warehouse"
+    path = tmp_path / "erp.csv"
+    path.write_bytes(b"sku,location,date,qty\nA,L1,2026-06-01,3\n")
+    load = f"validation.ingest.file={path}"
+    assert here("ingest_files", warehouse, load, run=ingest.run) == 0
+    ref = _conf(warehouse).table("raw_sales")
+    version = delta_io.last_commit(spark, ref)[0]
+    # The staged copy of the next load lands on a device with no space left (ENOSPC).
+    staged = warehouse / "_staging" / RUN_DATE.isoformat() / "erp.csv.normalised.csv"
+    staged.unlink()
+    staged.symlink_to("/dev/full")
+    path.write_bytes(b"sku,location,date,qty\nB,L1,2026-06-01,5\n")
+
+    assert here("ingest_files", warehouse, load, run=ingest.run) == 11
+    _assert_one_line_error("ingest_files", 11, capsys.readouterr().err, "no space left")
+    assert delta_io.last_commit(spark, ref)[0] == version
+    assert [r.sku for r in _read(spark, warehouse, "raw_sales").collect()] == ["A"]
+
+
 def _series(sku, days, rng, *, spikes=()):
     dates = pd.date_range(end=RUN_DATE - dt.timedelta(days=1), periods=days, freq="D")
     qty = rng.poisson(5.0, size=days).astype(float)

@@ -16,15 +16,18 @@ code  meaning
 8     another run committed to the same table first, beyond the write retries
 9     a Python worker crashed (killed, out of memory, ``os._exit``) beyond Spark's task retries
 10    an input was not written by a successful run of the stage before (a partial run)
+11    no space left on the device being written (committed table versions are unchanged)
 ====  ==========================================================
 
 Spark and Delta raise their own exceptions; :func:`known_failure` recognises the ones with a
-known cause (a Delta commit conflict, an unreadable data file, a crashed Python worker) so
+known cause (a Delta commit conflict, an unreadable data file or Delta log, a crashed Python
+worker, a full disk) so
 that the command line reports them like the errors here instead of as a stack trace.
 """
 
 from __future__ import annotations
 
+import errno
 import re
 
 
@@ -74,6 +77,12 @@ class UnfinishedInputError(SkuplanError):
     exit_code = 10
 
 
+class StorageFullError(SkuplanError):
+    """A write ran out of space; Delta's commits are atomic, so no table changed."""
+
+    exit_code = 11
+
+
 # Delta's commit-conflict exceptions (``delta.exceptions``), matched by class name so that
 # this module needs neither pyspark nor delta at import time.
 DELTA_CONFLICTS = frozenset(
@@ -92,6 +101,7 @@ DELTA_CONFLICTS = frozenset(
 _DELTA_LOG_FILE = re.compile(r"(?:file:)?(\S+?/_delta_log/\d{20}\.[\w.]+?)(?=[\s,:;]|$)")
 _FAILED_READ = re.compile(r"\[FAILED_READ_FILE[.\w]*\][^\n]*?reading file (\S+?)\.?(\s|$)")
 _WORKER_CRASHED = "Python worker exited unexpectedly"
+_NO_SPACE = "No space left on device"
 
 
 def is_write_conflict(exc: BaseException) -> bool:
@@ -112,6 +122,11 @@ def known_failure(exc: BaseException) -> SkuplanError | None:
             f"{one_line(str(exc), 200)}); re-run once it has finished"
         )
     text = str(exc)
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or _NO_SPACE in text:
+        return StorageFullError(
+            "no space left on the device being written: free space and re-run (no table "
+            "changed: a commit is all or nothing)"
+        )
     log_file = _DELTA_LOG_FILE.search(text)
     if log_file:
         return InputError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import errno
 import io
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -114,6 +115,8 @@ def _stage_csv(path: Path, staging_dir: Path, fmt: CsvFormat) -> Path:
     except ValueError as exc:
         raise InputError(f"cannot read {path}: {exc} Set {fmt.setting}") from None
     except (OSError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise  # writing the staged copy: reported as a full disk (exit 11)
         raise InputError(f"cannot read {path}: {exc.__class__.__name__}: {exc}") from None
     return staged
 
