@@ -16,7 +16,7 @@ code  meaning
 8     another run committed to the same table first, beyond the write retries
 9     a Python worker crashed (killed, out of memory, ``os._exit``) beyond Spark's task retries
 10    an input was not written by a successful run of the stage before (a partial run)
-11    no space left on the device being written (committed table versions are unchanged)
+11    no space left on the device being written (the failed write committed nothing)
 ====  ==========================================================
 
 Spark and Delta raise their own exceptions; :func:`known_failure` recognises the ones with a
@@ -78,7 +78,7 @@ class UnfinishedInputError(SkuplanError):
 
 
 class StorageFullError(SkuplanError):
-    """A write ran out of space; Delta's commits are atomic, so no table changed."""
+    """A write ran out of space; Delta's commits are atomic, so it committed nothing."""
 
     exit_code = 11
 
@@ -124,8 +124,8 @@ def known_failure(exc: BaseException) -> SkuplanError | None:
     text = str(exc)
     if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or _NO_SPACE in text:
         return StorageFullError(
-            "no space left on the device being written: free space and re-run (no table "
-            "changed: a commit is all or nothing)"
+            "no space left on the device being written: free space and re-run (the failed "
+            "write committed nothing; the re-run replaces what this run committed before it)"
         )
     log_file = _DELTA_LOG_FILE.search(text)
     if log_file:
