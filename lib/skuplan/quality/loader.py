@@ -179,7 +179,7 @@ def _read_file(
         InputError: the file is missing, empty or unreadable, has no rows, or (CSV) has a
             ragged row or is not text in its encoding.
     """
-    if path.exists() and path.is_file() and path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes)")
     try:
         if path.suffix.lower() != ".parquet":

@@ -69,13 +69,13 @@ def with_parsed_sales(raw_df: DataFrame) -> DataFrame:
     Output adds: ``p_sku, p_location`` (trimmed), ``p_date`` (date; see ``_DATE_OR_TIME``),
     ``p_qty, p_price`` (double), ``p_promo, p_is_stockout`` (boolean).
     """
+    date = F.trim("date")
     return raw_df.select(
         "*",
         F.trim("sku").alias("p_sku"),
         F.trim("location").alias("p_location"),
         F.when(
-            F.trim("date").rlike(_DATE_OR_TIME),
-            F.try_to_date(F.substring(F.trim("date"), 1, 10), "yyyy-MM-dd"),
+            date.rlike(_DATE_OR_TIME), F.try_to_date(F.substring(date, 1, 10), "yyyy-MM-dd")
         ).alias("p_date"),
         F.trim("qty").try_cast("double").alias("p_qty"),
         F.trim("price").try_cast("double").alias("p_price"),
