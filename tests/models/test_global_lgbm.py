@@ -37,3 +37,54 @@ def test_series_starting_on_a_shared_date_that_is_also_an_origin_are_all_forecas
     final = out[out["origin"] == RUN]
     assert final.groupby("sku").size().to_dict() == {"old": 14, "new0": 14, "new1": 14, "new2": 14}
     assert np.isfinite(final["yhat"]).all()
+
+
+def _event_group(n_locations: int = 6) -> pd.DataFrame:
+    """Daily series whose demand triples on the day before each event (a stock-up), with
+    the events planned over the horizon too."""
+    dates = pd.date_range("2025-01-01", pd.Timestamp(RUN) + pd.Timedelta(days=13), freq="D")
+    event = (np.arange(len(dates)) % 10 == 9).astype(float)
+    eve = np.roll(event, -1)
+    frames = []
+    for i in range(n_locations):
+        rng = np.random.default_rng(i)
+        qty = rng.poisson(5 + 10 * eve).astype(float)
+        qty[dates >= pd.Timestamp(RUN)] = np.nan
+        frames.append(pd.DataFrame({"sku": "A", "location": f"L{i}", "date": dates.date,
+                                    "qty": qty, "event": event}))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_features_count_the_periods_to_and_from_an_event_and_pool_an_item_across_locations():
+    group = _event_group(2)
+    group.loc[group["location"] == "L1", "qty"] *= 3
+    panel = global_lgbm.build_panel(
+        group, run_date=RUN, freq="D", horizon=14, drivers=[("event", "zero")],
+        attributes=(), min_history=28,
+    )  # fmt: skip
+    rows = global_lgbm.origin_features(panel, panel.run_index, 14, "D")
+    event_days = np.flatnonzero(panel.drivers["event"][0] > 0)
+    for _, row in rows[rows["_location"] == "L0"].iterrows():
+        t = row["_t"]
+        nxt, prev = event_days[event_days >= t], event_days[event_days <= t]
+        assert row["event_until"] == min(nxt[0] - t if len(nxt) else 28, 28)
+        assert row["event_since"] == min(t - prev[-1] if len(prev) else 28, 28)
+    first = rows[rows["step"] == 1].set_index("_location")
+    assert np.isclose(first.loc["L0", "item_mean_28"], first[["mean_28"]].mean().iloc[0])
+    assert first.loc["L0", "item_mean_28"] == first.loc["L1", "item_mean_28"]
+
+
+def test_a_planned_event_raises_the_forecast_of_the_day_before_it():
+    # The stock-up day before an event is learnt from the periods until the event, so a
+    # planned event in the horizon lifts its eve, not only the event day.
+    group = _event_group()
+    out = global_lgbm.forecast_group(
+        group, run_date=RUN, origins=[], freq="D", horizon=14, cv_horizon=14,
+        quantiles=QUANTILES, min_history=28, drivers=[("event", "zero")],
+    )  # fmt: skip
+    one = group[group["location"] == "L0"]
+    eves = one["date"][np.roll(one["event"].to_numpy(), -1) > 0]
+    out["eve"] = out["ds"].isin(set(eves))
+    assert out["eve"].any() and (~out["eve"]).any()
+    mean = out.groupby("eve")["yhat"].mean()
+    assert mean[True] > 2 * mean[False], mean
