@@ -37,6 +37,9 @@ def test_a_source_sets_its_delimiter_and_encoding(spark, make_conf, tmp_path):
     ingest.run(spark, make_conf(*sets, "validation.sources.skuplan.encoding=cp1252"))
     raw = delta_io.read_table(spark, make_conf().table("raw_sales")).collect()
     assert [(r.sku, r.date, r.qty) for r in raw] == [("Café", "2026-06-01T09:00:00+02:00", "3")]
+    # The normalised UTF-8 copy is gone once the load is written (and after the refusal).
+    staging = make_conf().resolve(make_conf().warehouse) / "_staging"
+    assert not staging.exists() or not any(staging.iterdir())
 
 
 DRIVER_TABLES = "forecast.driver_tables=[{table: drivers, keys: [sku, location]}]"

@@ -13,6 +13,9 @@ that is not a date or a number refuses the file.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from pyspark.sql import SparkSession
 
 from skuplan import delta_io
@@ -35,9 +38,19 @@ def run(spark: SparkSession, conf: Conf) -> str:
     if ingest.file is None:
         raise ConfigError("no file to load: pass --set validation.ingest.file=PATH")
     tables = StageTables(spark, conf, "ingest_files")
+    # The file's normalised copy lives only as long as the load: Spark reads it lazily, so it
+    # goes once the table is written (or the load failed).
     staging = conf.resolve(conf.warehouse) / "_staging" / conf.run_date.isoformat()
-    if ingest.table != "raw_sales":
-        return _ingest_drivers(spark, conf, tables, staging)
+    try:
+        if ingest.table != "raw_sales":
+            return _ingest_drivers(spark, conf, tables, staging)
+        return _ingest_sales(spark, conf, tables, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _ingest_sales(spark: SparkSession, conf: Conf, tables: StageTables, staging: Path) -> str:
+    ingest = conf.validation.ingest
     source = conf.validation.sources[ingest.source]
     raw_df = read_raw_file(
         spark,
@@ -56,7 +69,9 @@ def run(spark: SparkSession, conf: Conf) -> str:
     )
 
 
-def _ingest_drivers(spark: SparkSession, conf: Conf, tables: StageTables, staging) -> str:
+def _ingest_drivers(
+    spark: SparkSession, conf: Conf, tables: StageTables, staging: Path
+) -> str:
     ingest = conf.validation.ingest
     spec = next((t for t in conf.forecast.driver_tables if t.table == ingest.table), None)
     if spec is None:
