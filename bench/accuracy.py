@@ -82,10 +82,34 @@ def load_walmart(n_series: int, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     full = sales[sales["date"] >= pd.Timestamp(run_date)].groupby(["sku", "location"]).size()
     keys = full[full == 13].index.to_frame(index=False).sample(n=n_series, random_state=seed)
     sales = sales.merge(keys, on=["sku", "location"])
+    # The stores' weekly markdowns and holiday weeks are known ahead (the competition gave them
+    # for its test weeks too): a driver table keyed by store, the store type an attribute.
+    features = pd.read_csv(DATA / "walmart_recruiting" / "features.csv", parse_dates=["Date"])
+    markdowns = [f"MarkDown{i}" for i in range(1, 6)]
+    week_drivers = pd.DataFrame(
+        {"location": "store" + features["Store"].astype(str), "date": features["Date"],
+         **{m.lower(): features[m].fillna(0.0) for m in markdowns},
+         "holiday": features["IsHoliday"].astype(float)}
+    )  # fmt: skip
+    stores = pd.read_csv(DATA / "walmart_recruiting" / "stores.csv", lineterminator="\r")
+    tables = {
+        "locations": pd.DataFrame(
+            {"location": "store" + stores["Store"].astype(str), "store_type": stores["Type"]}
+        ),
+        "store_weeks": week_drivers,
+    }
+    drivers = {"price": "last", "promo": "zero", "holiday": "zero",
+               **{m.lower(): "zero" for m in markdowns}}  # fmt: skip
+    overrides = [
+        "forecast.drivers=" + json.dumps(drivers),
+        "forecast.driver_tables=[{table: store_weeks, keys: [location]}]",
+        "tables.store_weeks={path: raw/store_weeks}",
+        "forecast.attributes=[store_type]", "forecast.global_group_by=all",
+    ]  # fmt: skip
     # Eight origins four weeks apart: 3 folds of a 13-week horizon give 39 errors per series,
     # too few for a band that holds over a quarter of weekly retail sales.
     return sales, {"run_date": run_date, "freq": "W-FRI", "horizon": 13, "season_length": 52,
-                   "folds": 8}  # fmt: skip
+                   "folds": 8, "tables": tables, "overrides": overrides}  # fmt: skip
 
 
 def load_carparts() -> tuple[pd.DataFrame, dict]:
