@@ -280,6 +280,42 @@ def test_a_job_killed_mid_write_then_rerun_equals_an_uninterrupted_run(
             assert erp.read_outbox_changes(spark, outbox_ref, outbox_version + 1).count() == 0
 
 
+# A re-run of the date over its own outputs, killed while it overwrites the date's existing
+# partitions (after its first commit) or with the previous supplier export moved aside and
+# the new one not yet in its place (the date's export folder missing).
+KILL_IN_RERUN = {
+    "overwriting a partition": {delta_io.PAUSE_ENV: "1"},
+    "during the export": {delta_io.PAUSE_AT_ENV: "export moved aside"},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", list(KILL_IN_RERUN))
+def test_a_plan_rerun_killed_over_its_own_outputs_then_rerun_equals_an_uninterrupted_run(
+    spark, baseline, tmp_path, here, point
+):
+    job = "plan_replenishment"
+    warehouse = tmp_path / "warehouse"
+    _copy_tables(baseline, warehouse, [*INPUTS[job], *OUTPUTS[job]])
+    exports = Path(_conf(baseline).table("supplier_exports").path)
+    shutil.copytree(exports, Path(_conf(warehouse).table("supplier_exports").path))
+    outbox_ref = _conf(warehouse).table("erp_outbox")
+    outbox_version = delta_io.last_commit(spark, outbox_ref)[0]
+
+    killed = Job(job, warehouse, env=KILL_IN_RERUN[point])
+    killed.wait_for("test hook: paused")
+    killed.kill()
+    if point == "during the export":
+        assert _export_rows(warehouse) == collections.Counter()  # moved aside, not yet back
+
+    assert here(job, warehouse) == 0
+    _assert_same_outputs(spark, warehouse, baseline, OUTPUTS[job])
+    assert _export_rows(warehouse) == _export_rows(baseline)
+    # The plan is the one the ERP already has: no change row reaches it.
+    if delta_io.last_commit(spark, outbox_ref)[0] > outbox_version:
+        assert erp.read_outbox_changes(spark, outbox_ref, outbox_version + 1).count() == 0
+
+
 # --- 2. concurrent runs -----------------------------------------------------------------
 
 

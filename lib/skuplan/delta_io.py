@@ -60,6 +60,7 @@ COMMIT_TAG = "spark.databricks.delta.commitInfo.userMetadata"
 HISTORY_SCAN = 100  # commits searched for a run's own, newest first
 HOLD_ENV = "SKUPLAN_TEST_HOLD_BEFORE_WRITE"
 PAUSE_ENV = "SKUPLAN_TEST_PAUSE_AFTER_COMMIT"
+PAUSE_AT_ENV = "SKUPLAN_TEST_PAUSE_AT"  # a named point (pause_point), e.g. in the export
 _hooks = {"held": False, "commits": 0}
 
 
@@ -247,6 +248,13 @@ def _after_commit(what: str) -> None:
     _hooks["commits"] += 1
     if os.environ.get(PAUSE_ENV) == str(_hooks["commits"]):
         log.warning("test hook: paused after commit %d (%s)", _hooks["commits"], what)
+        time.sleep(3600)
+
+
+def pause_point(name: str) -> None:
+    """Test hook: a job run with ``PAUSE_AT_ENV=name`` stops here (for the test to kill it)."""
+    if os.environ.get(PAUSE_AT_ENV) == name:
+        log.warning("test hook: paused at %s", name)
         time.sleep(3600)
 
 

@@ -25,7 +25,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from skuplan.columns import KEYS
-from skuplan.delta_io import own_commit_after, retry_on_conflict
+from skuplan.delta_io import own_commit_after, pause_point, retry_on_conflict
 from skuplan.errors import ConcurrentWriteError, ConfigError
 from skuplan.schemas import ERP_OUTBOX
 from skuplan.tableref import TableRef
@@ -173,6 +173,7 @@ def _swap_folder(fs, path, staging: str, folder: str) -> None:
     had_old = fs.exists(path(folder))
     if had_old and not fs.rename(path(folder), old):
         raise OSError(f"could not move the previous export {folder} aside")
+    pause_point("export moved aside")
     if fs.exists(path(folder)) or not fs.rename(path(staging), path(folder)):
         if had_old and not fs.exists(path(folder)):
             fs.rename(old, path(folder))

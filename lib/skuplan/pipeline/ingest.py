@@ -69,9 +69,7 @@ def _ingest_sales(spark: SparkSession, conf: Conf, tables: StageTables, staging:
     )
 
 
-def _ingest_drivers(
-    spark: SparkSession, conf: Conf, tables: StageTables, staging: Path
-) -> str:
+def _ingest_drivers(spark: SparkSession, conf: Conf, tables: StageTables, staging: Path) -> str:
     ingest = conf.validation.ingest
     spec = next((t for t in conf.forecast.driver_tables if t.table == ingest.table), None)
     if spec is None:
