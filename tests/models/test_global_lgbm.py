@@ -5,7 +5,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from skuplan.models import global_lgbm
+from skuplan.models import global_lgbm, panel
 
 RUN = dt.date(2026, 6, 30)
 QUANTILES = (0.1, 0.5, 0.9)
@@ -58,12 +58,12 @@ def _event_group(n_locations: int = 6) -> pd.DataFrame:
 def test_features_count_the_periods_to_and_from_an_event_and_pool_an_item_across_locations():
     group = _event_group(2)
     group.loc[group["location"] == "L1", "qty"] *= 3
-    panel = global_lgbm.build_panel(
+    grid = panel.build_panel(
         group, run_date=RUN, freq="D", horizon=14, drivers=[("event", "zero")],
         attributes=(), min_history=28,
     )  # fmt: skip
-    rows = global_lgbm.origin_features(panel, panel.run_index, 14, "D")
-    event_days = np.flatnonzero(panel.drivers["event"][0] > 0)
+    rows = panel.origin_features(grid, grid.run_index, 14, "D")
+    event_days = np.flatnonzero(grid.drivers["event"][0] > 0)
     for _, row in rows[rows["_location"] == "L0"].iterrows():
         t = row["_t"]
         nxt, prev = event_days[event_days >= t], event_days[event_days <= t]

@@ -2,14 +2,10 @@
 the horizon directly from what is known at the forecast origin.
 
 Each training row is (series, origin, step): features describe the series' history up to the
-origin (recent means over several windows, the last periods, spread, zero share, periods since
-the last sale, its seasonal profile over the last year and the last eight weeks, the same
-period a year before, the recent level of the same item across locations and of the location
-across items) and the target period (step, calendar, the known-ahead drivers and their change
-against the origin, periods until and since the nearest event or promotion, item and location
-attributes); the target is the demand ``step`` periods after the origin. Origins are taken
-every ``origin_every`` periods back from the training cutoff, so one model serves every
-step without recursion: an error at step 1 never feeds step 2.
+origin and the target period (:mod:`skuplan.models.panel`); the target is the demand
+``step`` periods after the origin. Origins are taken every ``origin_every`` periods back
+from the training cutoff, so one model serves every step without recursion: an error at
+step 1 never feeds step 2.
 
 Levels stay in demand units (dividing them by each series' mean was worse on the M5 subset:
 the Tweedie objective's log link already makes effects multiplicative); the Tweedie
@@ -22,29 +18,19 @@ Plain pandas/numpy, run once per group by the fan-out (see
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from skuplan.columns import CONTRIBUTION_COLUMNS, KEYS, contribution_column, quantile_column
-from skuplan.models.data import future_frame, last_period, regular_history
+from skuplan.models.panel import PERIODS, Panel, build_panel, kind_of, origin_features
 
 NAME = "lightgbm_global"
 
-# Per kind of period: the windows of the level features, how many last periods are features,
-# the periods in a year, and how many training origins at most.
-PERIODS = {
-    "D": {"windows": (7, 14, 28, 56, 112, 364), "lags": 7, "year": 364},
-    "W": {"windows": (4, 8, 13, 26, 52), "lags": 4, "year": 52},
-    "M": {"windows": (3, 6, 12, 24), "lags": 3, "year": 12},
-}
 PARAMS = {
     "learning_rate": 0.03,
     "num_leaves": 63,
@@ -89,12 +75,6 @@ FEATURE_DRIVERS = {
 }
 
 
-def kind_of(freq: str) -> str:
-    """``D``, ``W`` or ``M`` for a pandas frequency."""
-    code = pd.tseries.frequencies.to_offset(freq).name
-    return "W" if code.startswith("W") else "M" if code.startswith(("M", "Q")) else "D"
-
-
 def output_columns(quantiles: Sequence[float]) -> list[str]:
     return [
         *KEYS,
@@ -106,174 +86,6 @@ def output_columns(quantiles: Sequence[float]) -> list[str]:
         "error",
         *CONTRIBUTION_COLUMNS,
     ]
-
-
-@dataclass(frozen=True)
-class Panel:
-    """A group of series on one grid of periods (series x periods arrays).
-
-    ``y`` is NaN before a series' first sale and from the run date on; ``drivers`` hold the
-    known-ahead values, the horizon's included.
-    """
-
-    keys: pd.DataFrame  # sku, location and the attribute columns, one row per series
-    dates: pd.DatetimeIndex
-    y: np.ndarray
-    drivers: dict[str, np.ndarray]
-    run_index: int  # the run date's position in ``dates``
-    # Per on/off driver (events, promotions: values 0 or 1), the position of the nearest
-    # period with the flag on at or after, and at or before, each period (-1: none).
-    flags: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
-
-
-def build_panel(
-    group_pdf: pd.DataFrame,
-    *,
-    run_date: dt.date,
-    freq: str,
-    horizon: int,
-    drivers: Sequence[tuple[str, str]],
-    attributes: Sequence[str],
-    min_history: int,
-) -> Panel | None:
-    """The group's series with at least ``min_history`` periods on one grid, or None.
-
-    ``drivers``: ``(name, fill rule)`` pairs (see :func:`skuplan.models.data.fill_rule`).
-    """
-    fills, drivers = dict(drivers), [name for name, _ in drivers]
-    end = last_period(run_date, freq)
-    future_dates = pd.date_range(pd.Timestamp(run_date), periods=horizon, freq=freq)
-    series, rows = [], []
-    for keys, pdf in group_pdf.groupby(list(KEYS), sort=True):
-        past = pdf[pd.to_datetime(pdf["date"]) < pd.Timestamp(run_date)]
-        history = regular_history(past, end, freq, drivers, fills)
-        if len(history) < min_history:
-            continue
-        planned = pdf[pd.to_datetime(pdf["date"]) >= pd.Timestamp(run_date)]
-        future, _ = future_frame(
-            history, run_date, horizon, freq, planned=planned, drivers=drivers, fills=fills
-        )
-        rows.append(pd.concat([history, future], ignore_index=True).set_index("ds"))
-        first = pdf.iloc[0]
-        series.append(
-            {**dict(zip(KEYS, keys, strict=True)), **{a: first.get(a) for a in attributes}}
-        )
-    if not series:
-        return None
-    # Every period from the earliest start, once: several series share a start date.
-    starts = pd.DatetimeIndex(sorted({r.index.min() for r in rows}))
-    dates = pd.date_range(starts[0], future_dates[-1], freq=freq).union(starts)
-    y = np.vstack([r["y"].reindex(dates).to_numpy(float) for r in rows])
-    run_index = int(dates.get_loc(future_dates[0]))
-    y[:, run_index:] = np.nan
-    values = {d: np.vstack([r[d].reindex(dates).to_numpy(float) for r in rows]) for d in drivers}
-    flags = {d: _nearest_on(v) for d, v in values.items() if _is_flag(v)}
-    return Panel(pd.DataFrame(series), dates, y, values, run_index, flags)
-
-
-def _is_flag(values: np.ndarray) -> bool:
-    """An on/off driver that is on somewhere: every known value is 0 or 1."""
-    known = values[~np.isnan(values)]
-    return bool(known.size and np.isin(known, (0.0, 1.0)).all() and known.any())
-
-
-def _nearest_on(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per series and period, the position of the nearest ``on`` period at or after it and
-    at or before it (-1 where there is none)."""
-    on = np.nan_to_num(values) > 0
-    positions = np.where(on, np.arange(on.shape[1]), -1)
-    before = np.maximum.accumulate(positions, axis=1)
-    reverse = np.where(on, np.arange(on.shape[1]), np.iinfo(np.int64).max)[:, ::-1]
-    after = np.minimum.accumulate(reverse, axis=1)[:, ::-1]
-    return np.where(after == np.iinfo(np.int64).max, -1, after), before
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Statistics over windows a young series has not filled yet are NaN, by design: without
-    numpy's warnings about empty slices and invalid values."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
-
-
-def origin_features(panel: Panel, origin: int, steps: int, kind: str) -> pd.DataFrame:
-    """One row per series and step for forecasts made at period ``origin`` (the first
-    forecast period); ``_y`` is the target (NaN where unknown)."""
-    period = PERIODS[kind]
-    hist = panel.y[:, :origin]
-    base = {}
-    with _quiet():
-        for w in period["windows"]:
-            base[f"mean_{w}"] = np.nanmean(hist[:, -w:], axis=1)
-        short = period["windows"][2]
-        base[f"std_{short}"] = np.nanstd(hist[:, -short:], axis=1)
-        base[f"zeros_{short}"] = np.nanmean(hist[:, -short:] == 0, axis=1)
-        for k in range(1, period["lags"] + 1):
-            base[f"last_{k}"] = hist[:, -k]
-        seen = np.nan_to_num(hist) > 0
-        base["since_sale"] = np.where(seen.any(axis=1), np.argmax(seen[:, ::-1], axis=1), origin)
-        # The same item across the group's locations, the location across its items: a
-        # series' own recent level is noisy, its neighbours' is not.
-        for key, name in (("sku", "item"), ("location", "location")):
-            for w in (period["windows"][0], short):
-                level = pd.Series(base[f"mean_{w}"]).groupby(panel.keys[key].to_numpy())
-                base[f"{name}_mean_{w}"] = level.transform("mean").to_numpy()
-    base = pd.DataFrame(base)
-    frames = []
-    for step in range(1, steps + 1):
-        t = origin + step - 1
-        if t >= len(panel.dates):
-            break
-        frames.append(_step_frame(panel, base, hist, t, origin, step, kind))
-    return pd.concat(frames, ignore_index=True)
-
-
-def _step_frame(panel, base, hist, t, origin, step, kind) -> pd.DataFrame:
-    year = PERIODS[kind]["year"]
-    date = panel.dates[t]
-    frame = base.copy()
-    frame["step"] = step
-    if kind == "D":
-        frame["dow"], frame["dom"] = date.dayofweek, date.day
-    if kind == "W":
-        frame["woy"] = int(date.isocalendar().week)
-    frame["month"] = date.month
-    with _quiet():
-        # Same position in the seasonal cycle: the same weekday over the last year (daily), or
-        # the same period a year before (weekly, monthly).
-        if kind == "D":
-            weekdays = panel.dates[:origin].dayofweek
-            same = hist[:, -year:][:, (weekdays[-year:] == date.dayofweek)]
-            frame["profile"] = np.nanmean(same, axis=1)
-            recent = hist[:, -56:][:, (weekdays[-56:] == date.dayofweek)]
-            frame["profile_8w"] = np.nanmean(recent, axis=1)
-            frame["profile_8w_ratio"] = frame["profile_8w"] / base["mean_56"].where(
-                base["mean_56"] > 0
-            )
-        back = t - year
-        frame["last_year"] = panel.y[:, back] if 0 <= back < origin else np.nan
-        for name, values in panel.drivers.items():
-            now = values[:, origin - 1]
-            frame[name] = values[:, t]
-            frame[f"{name}_vs_origin"] = (
-                values[:, t] / now if name == "price" else values[:, t] - now
-            )
-            if name == "price":
-                frame["price_vs_max"] = values[:, t] / np.nanmax(values[:, :origin], axis=1)
-        # Demand moves before and after an event or promotion, not only on its days.
-        cap = PERIODS[kind]["windows"][2]
-        for name, (after, before) in panel.flags.items():
-            frame[f"{name}_until"] = np.where(after[:, t] >= 0, after[:, t] - t, cap).clip(max=cap)
-            frame[f"{name}_since"] = np.where(before[:, t] >= 0, t - before[:, t], cap).clip(
-                max=cap
-            )
-    for col in panel.keys.columns:
-        frame[col if col not in KEYS else f"_{col}"] = panel.keys[col].to_numpy()
-    frame["series"] = np.arange(len(frame))
-    frame["_t"] = t
-    frame["_y"] = panel.y[:, t] if t < panel.run_index else np.nan
-    return frame
 
 
 def _design(frame: pd.DataFrame, attributes: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
