@@ -115,11 +115,10 @@ def _nearest_on(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per series and period, the position of the nearest ``on`` period at or after it and
     at or before it (-1 where there is none)."""
     on = np.nan_to_num(values) > 0
-    positions = np.where(on, np.arange(on.shape[1]), -1)
-    before = np.maximum.accumulate(positions, axis=1)
-    reverse = np.where(on, np.arange(on.shape[1]), np.iinfo(np.int64).max)[:, ::-1]
-    after = np.minimum.accumulate(reverse, axis=1)[:, ::-1]
-    return np.where(after == np.iinfo(np.int64).max, -1, after), before
+    n = on.shape[1]
+    before = np.maximum.accumulate(np.where(on, np.arange(n), -1), axis=1)
+    after = np.minimum.accumulate(np.where(on, np.arange(n), n)[:, ::-1], axis=1)[:, ::-1]
+    return np.where(after == n, -1, after), before
 
 
 @contextlib.contextmanager
@@ -154,16 +153,33 @@ def origin_features(panel: Panel, origin: int, steps: int, kind: str) -> pd.Data
                 level = pd.Series(base[f"mean_{w}"]).groupby(panel.keys[key].to_numpy())
                 base[f"{name}_mean_{w}"] = level.transform("mean").to_numpy()
     base = pd.DataFrame(base)
+    profiles = _weekday_profiles(panel, hist, period["year"]) if kind == "D" else {}
     frames = []
     for step in range(1, steps + 1):
         t = origin + step - 1
         if t >= len(panel.dates):
             break
-        frames.append(_step_frame(panel, base, hist, t, origin, step, kind))
+        frames.append(_step_frame(panel, base, hist, t, origin, step, kind, profiles))
     return pd.concat(frames, ignore_index=True)
 
 
-def _step_frame(panel, base, hist, t, origin, step, kind) -> pd.DataFrame:
+def _weekday_profiles(panel: Panel, hist: np.ndarray, year: int) -> dict[int, dict]:
+    """Per weekday, each series' mean demand on that weekday over the last year and over the
+    last eight weeks."""
+    weekdays = panel.dates[: hist.shape[1]].dayofweek
+    out = {}
+    with _quiet():
+        for day in range(7):
+            same = hist[:, -year:][:, weekdays[-year:] == day]
+            recent = hist[:, -56:][:, weekdays[-56:] == day]
+            out[day] = {
+                "profile": np.nanmean(same, axis=1),
+                "profile_8w": np.nanmean(recent, axis=1),
+            }
+    return out
+
+
+def _step_frame(panel, base, hist, t, origin, step, kind, profiles) -> pd.DataFrame:
     year = PERIODS[kind]["year"]
     date = panel.dates[t]
     frame = base.copy()
@@ -177,11 +193,8 @@ def _step_frame(panel, base, hist, t, origin, step, kind) -> pd.DataFrame:
         # Same position in the seasonal cycle: the same weekday over the last year (daily), or
         # the same period a year before (weekly, monthly).
         if kind == "D":
-            weekdays = panel.dates[:origin].dayofweek
-            same = hist[:, -year:][:, (weekdays[-year:] == date.dayofweek)]
-            frame["profile"] = np.nanmean(same, axis=1)
-            recent = hist[:, -56:][:, (weekdays[-56:] == date.dayofweek)]
-            frame["profile_8w"] = np.nanmean(recent, axis=1)
+            frame["profile"] = profiles[date.dayofweek]["profile"]
+            frame["profile_8w"] = profiles[date.dayofweek]["profile_8w"]
             frame["profile_8w_ratio"] = frame["profile_8w"] / base["mean_56"].where(
                 base["mean_56"] > 0
             )
