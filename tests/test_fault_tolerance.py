@@ -772,15 +772,16 @@ def test_a_full_disk_is_exit_11_in_one_line_and_leaves_the_table_as_it_was(
     ref = _conf(warehouse).table("raw_sales")
     version = delta_io.last_commit(spark, ref)[0]
     # The staged copy of the next load lands on a device with no space left (ENOSPC).
-    staged = warehouse / "_staging" / RUN_DATE.isoformat() / "erp.csv.normalised.csv"
-    staged.unlink()
-    staged.symlink_to("/dev/full")
+    staging = warehouse / "_staging" / RUN_DATE.isoformat()
+    staging.mkdir(parents=True)
+    (staging / "erp.csv.normalised.csv").symlink_to("/dev/full")
     path.write_bytes(b"sku,location,date,qty\nB,L1,2026-06-01,5\n")
 
     assert here("ingest_files", warehouse, load, run=ingest.run) == 11
     _assert_one_line_error("ingest_files", 11, capsys.readouterr().err, "no space left")
     assert delta_io.last_commit(spark, ref)[0] == version
     assert [r.sku for r in _read(spark, warehouse, "raw_sales").collect()] == ["A"]
+    assert not staging.exists()
 
 
 def _series(sku, days, rng, *, spikes=()):
