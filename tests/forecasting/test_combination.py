@@ -21,6 +21,17 @@ def test_optimal_weights_minimise_the_combined_squared_error():
     assert combination.optimal_weights(np.array([[3.0]])).tolist() == [1.0]
 
 
+def test_one_series_with_huge_errors_does_not_decide_the_weights_of_all():
+    # Twenty series where model a's errors have variance 1 and b's 1.44; one where a's have
+    # 100. Pooling the squared errors gives a only 0.20; the mean of the series' RMSEs,
+    # which is what the forecasts are judged on, is lowest at 0.43.
+    grams = np.array([np.diag([1.0, 1.44])] * 20 + [np.diag([100.0, 1.0])])
+    w = combination.optimal_weights(grams)
+    np.testing.assert_allclose(w, [0.428, 0.572], atol=0.005)
+    rmse = lambda w: np.sqrt(np.einsum("i,sij,j->s", w, grams, w)).mean()  # noqa: E731
+    assert rmse(w) < rmse(combination.optimal_weights(grams.mean(axis=0))) - 0.05
+
+
 def _residuals(spark, rows):
     return spark.createDataFrame(
         rows,
@@ -28,7 +39,7 @@ def _residuals(spark, rows):
     )
 
 
-def test_class_weights_pool_the_errors_of_every_series_of_a_class(spark):
+def test_class_weights_pool_the_errors_of_every_series_of_a_class(spark, monkeypatch):
     rng = np.random.default_rng(0)
     rows = []
     for s in range(20):
@@ -48,6 +59,12 @@ def test_class_weights_pool_the_errors_of_every_series_of_a_class(spark):
     assert weights["a"] == pytest.approx(0.9, abs=0.08) and weights["b"] == pytest.approx(
         0.1, abs=0.08
     )
+    # Past MAX_SERIES, a sample of the series (by a hash of the keys) sets the weights.
+    monkeypatch.setattr(combination, "MAX_SERIES", 10)
+    sampled = combination.class_weights(_residuals(spark, rows), runs)
+    a = sampled.set_index("model")["weight"]["a"]
+    assert sampled["weight"].sum() == pytest.approx(1.0) and a == pytest.approx(0.9, abs=0.15)
+    assert a != weights["a"]
 
 
 def test_combined_forecast_and_its_drivers_add_up(spark):
