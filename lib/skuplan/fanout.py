@@ -24,10 +24,11 @@ import multiprocessing
 import traceback
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import IntegerType, StructField, StructType
 
 from skuplan.columns import KEYS
 
@@ -120,11 +121,18 @@ def balanced_tasks(
     as many light ones.
     """
     weight = F.count(F.lit(1)) if weight is None else weight
-    rows = df.groupBy(*keys).agg(weight.alias("_weight"))
-    rank = F.row_number().over(Window.orderBy(F.desc("_weight"), *keys)) - 1
-    lap, seat = F.floor(rank / partitions), rank % partitions
-    task = F.when(lap % 2 == 0, seat).otherwise(partitions - 1 - seat).cast("int")
-    return rows.select(*[F.col(k).alias(f"_fanout_{k}") for k in keys], task.alias(TASK))
+    # One short row per group, ranked on the driver: the table is broadcast to every task
+    # anyway, and a window over all groups would move them into one partition.
+    rows = df.groupBy(*keys).agg(weight.alias("_weight")).toPandas()
+    rows = rows.sort_values(["_weight", *keys], ascending=[False] + [True] * len(keys))
+    rank = np.arange(len(rows))
+    lap, seat = rank // partitions, rank % partitions
+    rows[TASK] = np.where(lap % 2 == 0, seat, partitions - 1 - seat).astype("int32")
+    schema = StructType(
+        [StructField(f"_fanout_{k}", df.schema[k].dataType) for k in keys]
+        + [StructField(TASK, IntegerType())]
+    )
+    return df.sparkSession.createDataFrame(rows[[*keys, TASK]], schema)
 
 
 def in_tasks(df: DataFrame, tasks: DataFrame, keys: Sequence[str], partitions: int) -> DataFrame:
