@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -203,6 +204,7 @@ def _submit(cluster, job: str, *args: str) -> subprocess.CompletedProcess:
         "--executor-memory", "1g",
         "--conf", "spark.ui.enabled=false",
         "--conf", "spark.driver.host=127.0.0.1",
+        "--driver-java-options", "-Dlog4j2.configurationFile=lib/skuplan/log4j2.properties",
         str(ROOT / "jobs" / f"{job}.py"),
         *args,
     ]  # fmt: skip
@@ -232,6 +234,11 @@ def test_pipeline_on_standalone_cluster(env_archive, standalone_cluster, spark, 
     proc = _submit(standalone_cluster, "run_pipeline", *args)
     assert proc.returncode == 0, f"run_pipeline exited {proc.returncode}\n{proc.stdout[-5000:]}"
     print(f"cluster submit took {time.monotonic() - started:.0f}s")
+    # With the shipped log configuration, Spark says warnings only: the project's lines show.
+    output = (proc.stdout + proc.stderr).splitlines()
+    spark_info = [line for line in output if re.match(r"\d\d/\d\d/\d\d [\d:]{8} INFO ", line)]
+    assert not spark_info, spark_info[:5]
+    assert any("train_forecast:" in line for line in output)
 
     # The executors ran Python from the unpacked archive.
     unpacked = list(standalone_cluster["work"].glob("app-*/*/environment/bin/python"))

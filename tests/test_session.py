@@ -37,3 +37,13 @@ def test_literal_credentials_are_refused_without_echoing_them(key):
 def test_missing_variable_is_named_not_its_value():
     with pytest.raises(ConfigError, match="needs environment variable S3_SECRET"):
         resolve_options({"spark.hadoop.fs.s3a.secret.key": "${ENV:S3_SECRET}"}, {})
+
+
+def test_local_sessions_log_spark_warnings_only_from_the_shipped_configuration(spark):
+    from skuplan.session import LOG_CONFIG
+
+    log4j = spark._jvm.org.apache.logging.log4j
+    context = log4j.LogManager.getContext(False)
+    assert context.getConfiguration().getConfigurationSource().getLocation() == str(LOG_CONFIG)
+    configured = context.getConfiguration().getLoggerConfig("org.apache.spark.util.Utils")
+    assert str(configured.getLevel()) == "ERROR"

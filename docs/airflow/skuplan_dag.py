@@ -30,6 +30,10 @@ COMMON = {
     "conf": {
         "spark.pyspark.python": "./environment/bin/python",
         "spark.sql.shuffle.partitions": "200",
+        # Spark's own driver log at warnings and above: the task log shows the project's lines.
+        "spark.driver.extraJavaOptions": (
+            f"-Dlog4j2.configurationFile={SKUPLAN_HOME}/lib/skuplan/log4j2.properties"
+        ),
     },
     "executor_memory": "4g",
     "executor_cores": 2,

@@ -19,6 +19,10 @@ from pyspark.sql import SparkSession
 from skuplan.conf import Conf
 from skuplan.errors import ConfigError, RuntimeSetupError
 
+# Spark's own log lines at warning level and above, so that a job's output is its own lines
+# (spark-submit takes the same file with --driver-java-options, see README).
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 DELTA_SQL_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -93,7 +97,10 @@ def local_builder(
         .appName(app_name)
         .config("spark.jars", ",".join(str(j) for j in delta_jars(jars_dir)))
     )
-    for key, value in {**DELTA_SQL_CONF, **options}.items():
+    java_options = " ".join(  # the caller's own options last: a -D given there wins
+        [f"-Dlog4j2.configurationFile={LOG_CONFIG}", options.get(JAVA_OPTIONS, "")]
+    ).strip()
+    for key, value in {**DELTA_SQL_CONF, **options, JAVA_OPTIONS: java_options}.items():
         builder = builder.config(key, value)
     return builder
 
