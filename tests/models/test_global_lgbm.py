@@ -88,3 +88,17 @@ def test_a_planned_event_raises_the_forecast_of_the_day_before_it():
     assert out["eve"].any() and (~out["eve"]).any()
     mean = out.groupby("eve")["yhat"].mean()
     assert mean[True] > 2 * mean[False], mean
+
+
+def test_training_origins_spread_out_until_their_targets_span_a_year():
+    from skuplan.models.global_lgbm import training_origins
+
+    # Budget 150,000 rows / (50 series x 90 steps) = 33 origins: weekly they would cover 231
+    # days of origins, 321 of targets; two weeks apart, a year.
+    origins = training_origins(1800, 50, 90, "D", 14, max_rows=150_000)
+    assert len(origins) == 33 and origins[0] == 1793 and set(np.diff(origins)) == {-14}
+    # Enough origins for a year weekly: unchanged.
+    origins = training_origins(1800, 50, 90, "D", 14, max_rows=400_000)
+    assert len(origins) == 60 and set(np.diff(origins)) == {-7}
+    # A short history keeps every weekly origin it has.
+    assert training_origins(200, 50, 90, "D", 14, max_rows=150_000) == list(range(193, 14, -7))

@@ -100,12 +100,19 @@ def _design(frame: pd.DataFrame, attributes: Sequence[str]) -> tuple[pd.DataFram
 def training_origins(
     cutoff: int, n_series: int, steps: int, kind: str, first: int, max_rows: int = MAX_TRAIN_ROWS
 ) -> list[int]:
-    """Origins before ``cutoff`` (every season's length apart for daily data, every period
-    otherwise), newest first, as many as ``max_rows`` and ``MAX_ORIGINS`` allow."""
+    """Origins before ``cutoff``, newest first, as many as ``max_rows`` and ``MAX_ORIGINS``
+    allow: every season's length apart for daily data, every period otherwise, or further
+    apart where so few origins' targets would not span a year. A model that never saw a
+    month's targets cannot know its season: on store-item's validation window, 33 weekly
+    origins of 90-day targets (eight months of them, the backtests' budget) scored 1.02
+    scaled RMSE in the backtests against the full fit's 0.65 on the window itself, and the
+    combination gave the global model no weight."""
     every = 7 if kind == "D" else 1
-    budget = max(max_rows // max(n_series * steps, 1), 4)
-    origins = range(cutoff - every, first, -every)
-    return list(origins)[: min(budget, MAX_ORIGINS)]
+    budget = min(max(max_rows // max(n_series * steps, 1), 4), MAX_ORIGINS)
+    span = min(PERIODS[kind]["year"] - steps, cutoff - first)  # what the origins should cover
+    spread = max(-(-span // (budget * every)), 1)
+    origins = range(cutoff - every, first, -every * spread)
+    return list(origins)[:budget]
 
 
 def fit(
