@@ -22,11 +22,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
-$(JARS_DIR)/.resolved: deps/pom.xml
-	@command -v mvn >/dev/null || { echo "Maven (mvn) not found: install it (e.g. apt-get install maven) to fetch Delta's jars"; exit 1; }
-	rm -rf $(JARS_DIR)
-	mvn --batch-mode --quiet -f deps/pom.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2 \
-		dependency:copy-dependencies -DincludeGroupIds=io.delta -DoutputDirectory=$(CURDIR)/$(JARS_DIR)
+# Delta's jars, matching the installed pyspark and delta-spark, from Maven Central (no Maven
+# needed; see skuplan.jars). They follow the lock: a new delta-spark fetches its jars again.
+$(JARS_DIR)/.resolved: requirements.lock | $(VENV)/.installed
+	$(PY) -m skuplan setup
 	touch $@
 
 # Cluster artefacts. The environment holds the dependencies only: it changes with
@@ -37,9 +36,10 @@ WHEEL := dist/skuplan-$(VERSION)-py3-none-any.whl
 ENV_ARCHIVE := dist/skuplan-env.tar.gz
 PACK_VENV := .cache/pack-venv
 VENV_PACK := venv-pack==0.2.0
-LIB_SOURCES := $(shell find lib -name '*.py' -not -path '*/__pycache__/*')
+WHEEL_SOURCES := $(shell find lib -name '*.py' -not -path '*/__pycache__/*') \
+	$(wildcard conf/*.yaml expectations/*.json lib/skuplan/*.properties lib/skuplan/report/assets/*)
 
-$(WHEEL): pyproject.toml $(LIB_SOURCES) | $(VENV)/.installed
+$(WHEEL): pyproject.toml $(WHEEL_SOURCES) | $(VENV)/.installed
 	rm -rf build dist/skuplan-*.whl
 	$(PY) -m pip wheel --quiet --no-deps -w dist .
 	rm -rf build
@@ -75,8 +75,7 @@ $(CHROMIUM):
 browser: $(CHROMIUM) ## Install Debian's chromium for the report's browser test (apt, needs root)
 
 demo: setup ## Generate demo data and run the whole pipeline on local Spark (ends with the report's path)
-	$(PY) jobs/generate_demo_data.py $(JOB_ARGS)
-	$(PY) jobs/run_pipeline.py $(JOB_ARGS)
+	$(VENV)/bin/skuplan demo $(JOB_ARGS)
 
 test: setup package browser ## Run the test suite (builds the cluster archive its standalone-cluster test submits; installs chromium)
 	$(PY) -m pytest

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,9 +54,16 @@ def test_missing_delta_jars(tmp_path):
 
 
 @pytest.mark.slow
-def test_unreadable_table_path(tmp_path):
-    proc = _run_job("--set", f"warehouse={tmp_path}", "--set", "spark.master=local[1]")
+def test_installed_command_runs_outside_a_checkout_on_the_shipped_config(tmp_path):
+    """`skuplan validate` in a folder without conf/: the package's config and suites, the
+    tables under ./warehouse there (none yet: a one-line error, exit 6)."""
+    proc = subprocess.run(
+        [Path(sys.executable).parent / "skuplan", "validate",
+         "--set", f"spark.jars_dir={ROOT / '.cache' / 'jars'}", "--set", "spark.master=local[1]"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     _assert_one_line_error(proc, 6, "raw sales not found")
+    assert str(tmp_path / "warehouse" / "raw" / "sales") in proc.stderr
 
 
 def _write_conf_dir(tmp_path, overlay: str):

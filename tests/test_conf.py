@@ -106,3 +106,29 @@ def test_missing_key_is_named(tmp_path):
 def test_table_with_both_path_and_name_is_refused():
     with pytest.raises(ConfigError, match="exactly one of 'path' or 'name'"):
         load_conf(ROOT / "conf", "local", overrides=["tables.forecasts={path: a, name: b}"])
+
+
+def test_without_a_conf_folder_the_shipped_config_runs_in_the_working_directory(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    conf = load_conf(None, "local")
+    assert conf.root == tmp_path
+    assert conf.table("raw_sales").path == str(tmp_path / "warehouse" / "raw" / "sales")
+    shipped = conf.resource("expectations/sales.json")
+    assert shipped.read_text() == (ROOT / "expectations" / "sales.json").read_text()
+    # A suite under the working directory wins over the package's copy.
+    (tmp_path / "expectations").mkdir()
+    (tmp_path / "expectations" / "sales.json").write_text("{}")
+    assert conf.resource("expectations/sales.json") == tmp_path / "expectations" / "sales.json"
+
+
+def test_a_conf_folder_in_the_working_directory_is_the_default(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    for name in ("base.yaml", "local.yaml"):
+        (tmp_path / "conf" / name).write_text((ROOT / "conf" / name).read_text())
+    (tmp_path / "conf" / "local.yaml").write_text(
+        (ROOT / "conf" / "local.yaml").read_text() + "warehouse: elsewhere\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert load_conf(None, "local").table("raw_sales").path.startswith(str(tmp_path / "elsewhere"))

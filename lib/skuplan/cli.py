@@ -26,10 +26,13 @@ def _run_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def parse_args(job: str, argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=job, description=f"skuplan {job}")
+def add_job_options(parser: argparse.ArgumentParser) -> None:
+    """The options every job takes."""
     parser.add_argument(
-        "--conf", default="conf", help="config folder with base.yaml (default: conf)"
+        "--conf",
+        default=None,
+        help="config folder with base.yaml (default: ./conf if there is one, else the config "
+        "the package ships)",
     )
     parser.add_argument("--env", default="local", help="overlay conf/<env>.yaml (default: local)")
     parser.add_argument(
@@ -42,18 +45,28 @@ def parse_args(job: str, argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="override a config key (repeatable)",
     )
+
+
+def parse_args(job: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=job, description=f"skuplan {job}")
+    add_job_options(parser)
     return parser.parse_args(argv)
 
 
 def main(job: str, run: Callable[[Any, Conf], Any], argv: Sequence[str] | None = None) -> int:
-    """Parse the command line, build the session, run the job; return the process exit code.
+    """Parse the command line and run the job (see :func:`execute`)."""
+    return execute(job, run, parse_args(job, argv))
+
+
+def execute(job: str, run: Callable[[Any, Conf], Any], args: argparse.Namespace) -> int:
+    """Build the session and run the job with ``args`` (:func:`add_job_options`); return the
+    process exit code.
 
     A :class:`SkuplanError`, or a Spark/Delta failure with a known cause
     (:func:`skuplan.errors.known_failure`), becomes one line on stderr and its exit code;
     anything else is a bug and keeps its traceback. Once a session exists, the run is recorded in the ``runs``
     table whatever its outcome (see :mod:`skuplan.runs`).
     """
-    args = parse_args(job, argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -4,6 +4,11 @@
 except a table's address, which an overlay replaces whole so that a table can move from a
 path to a catalog name). ``--set a.b=value`` overrides last; values are parsed as YAML.
 Relative paths are resolved against the project root, the folder that holds ``conf/``.
+
+Without a config folder, ``./conf`` is used when the working directory has one (a checkout),
+else the config the package ships (``skuplan/defaults``, the same files as the checkout's
+``conf/`` and ``expectations/``) with the working directory as the project root: an installed
+wheel runs without a checkout and keeps its tables under ``./warehouse``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from skuplan.errors import ConfigError
 from skuplan.tableref import TableRef, is_uri, normalise_path
+
+SHIPPED = Path(__file__).resolve().parent / "defaults"  # conf/ and expectations/, as package data
+
+
+def default_conf_dir() -> Path:
+    """``./conf`` when the working directory has a ``base.yaml`` there, else the shipped one."""
+    local = Path("conf")
+    return local if (local / "base.yaml").is_file() else SHIPPED / "conf"
 
 
 class _Frozen(BaseModel):
@@ -289,6 +302,14 @@ class Conf(_Frozen):
         p = Path(path)
         return p if p.is_absolute() else (self.root / p).resolve()
 
+    def resource(self, path: str) -> Path:
+        """A file config names (a suite): under the project root, else the package's copy."""
+        p = self.resolve(path)
+        shipped = SHIPPED / path
+        return (
+            shipped if not p.exists() and not Path(path).is_absolute() and shipped.exists() else p
+        )
+
 
 def _deep_merge(base: dict, overlay: dict, *, at: tuple[str, ...] = ()) -> dict:
     merged = dict(base)
@@ -347,17 +368,21 @@ def _one_line(exc: ValidationError) -> str:
 
 
 def load_conf(
-    conf_dir: str | Path = "conf",
+    conf_dir: str | Path | None = None,
     env: str = "local",
     run_date: dt.date | None = None,
     overrides: list[str] | None = None,
 ) -> Conf:
     """Load ``base.yaml`` + ``<env>.yaml`` from ``conf_dir`` and apply ``overrides``.
 
+    The project root is ``conf_dir``'s parent; without ``conf_dir``, :func:`default_conf_dir`
+    and the working directory.
+
     Raises:
         ConfigError: unknown env, unreadable file, missing or unknown key, bad value.
     """
-    conf_dir = Path(conf_dir).resolve()
+    root = None if conf_dir is not None else Path.cwd()
+    conf_dir = Path(conf_dir if conf_dir is not None else default_conf_dir()).resolve()
     base_file = conf_dir / "base.yaml"
     if not base_file.is_file():
         raise ConfigError(f"no base.yaml in config folder {conf_dir}")
@@ -367,7 +392,7 @@ def load_conf(
         raise ConfigError(f"unknown --env {env!r}: choose one of {', '.join(known)}")
     raw = _deep_merge(_read_yaml(base_file), _read_yaml(env_file))
     raw = _deep_merge(raw, parse_overrides(overrides or []))
-    raw.update(env=env, run_date=run_date or dt.date.today(), root=conf_dir.parent)
+    raw.update(env=env, run_date=run_date or dt.date.today(), root=root or conf_dir.parent)
     try:
         conf = Conf.model_validate(raw)
     except ValidationError as exc:

@@ -72,7 +72,9 @@ def delta_jars(jars_dir: Path) -> list[Path]:
     """
     jars = sorted(jars_dir.glob("*.jar"))
     if not any(j.name.startswith("delta-spark_") for j in jars):
-        raise RuntimeSetupError(f"Delta jars not found in {jars_dir}: run `make setup`")
+        raise RuntimeSetupError(
+            f"Delta jars not found in {jars_dir}: run `make setup` (or `skuplan setup`)"
+        )
     return jars
 
 

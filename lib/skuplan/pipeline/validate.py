@@ -204,7 +204,7 @@ def run_suites(
     expectations = {}
     for table, suite_path in conf.validation.suites.items():
         if suite_path is not None and frames[table] is not None:
-            suite = suites.load_suite(conf.resolve(suite_path))
+            suite = suites.load_suite(conf.resource(suite_path))
             expectations[table] = runner.validate(frames[table], suite)
     return expectations
 
