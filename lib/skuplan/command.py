@@ -32,7 +32,8 @@ STAGES = {
     "ingest": Stage(
         "ingest_files",
         "skuplan.pipeline.ingest",
-        "load a raw file into raw_sales (or a driver table), by a source's column mapping",
+        "load a file into raw_sales (by a source's column mapping), an input table or a "
+        "driver table",
         ("validation.sources", "validation.ingest"),
     ),
     "validate": Stage(
@@ -134,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ingest":
             sub.add_argument("--file", help="the file to load (validation.ingest.file)")
             sub.add_argument("--source", help="its column mapping (validation.ingest.source)")
+            sub.add_argument(
+                "--table",
+                help="raw_sales (default), an input table (items, locations, inventory, ...) "
+                "or a driver table (validation.ingest.table)",
+            )
         if name == "demo":
             sub.add_argument(
                 "--force", action="store_true", help="replace raw tables it did not write"
@@ -153,6 +159,7 @@ def _with_shortcuts(args: argparse.Namespace) -> argparse.Namespace:
     extra = {
         "validation.ingest.file": getattr(args, "file", None),
         "validation.ingest.source": getattr(args, "source", None),
+        "validation.ingest.table": getattr(args, "table", None),
         "demo.force": "true" if getattr(args, "force", False) else None,
     }
     args.set = [*args.set, *(f"{key}={value}" for key, value in extra.items() if value)]

@@ -100,8 +100,8 @@ class SourceSettings(_Frozen):
 class IngestSettings(_Frozen):
     file: str | None
     source: str
-    # raw_sales, or a driver table of forecast.driver_tables (loaded whole, columns by name;
-    # ``columns`` renames: table column -> file column).
+    # raw_sales, an input table (see skuplan.pipeline.ingest.INPUT_TABLES), or a driver
+    # table of forecast.driver_tables; ``columns`` renames: table column -> file column.
     table: str = "raw_sales"
     columns: dict[str, str] = Field(default_factory=dict)
 

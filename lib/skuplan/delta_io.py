@@ -313,6 +313,34 @@ def overwrite_table(df: DataFrame, ref: TableRef, partition_by: str | None = Non
     _report_write(df.sparkSession, ref)
 
 
+def upsert(df: DataFrame, ref: TableRef, keys: Iterable[str]) -> None:
+    """Write ``df``'s rows into ``ref``, each replacing the row with the same ``keys`` (one
+    MERGE; new columns join the table); creates the table on first write. ``df`` must not
+    repeat a key."""
+    _before_write(ref)
+    spark = df.sparkSession
+
+    def write() -> None:
+        if not table_exists(spark, ref):
+            if ref.name is not None:
+                df.writeTo(quoted_name(ref.name)).using("delta").create()
+            else:
+                df.write.format("delta").save(ref.path)
+            return
+        (
+            _delta_table(spark, ref)
+            .alias("t")
+            .merge(df.alias("s"), " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
+            .withSchemaEvolution()
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    retry_on_conflict(write, f"upsert into {ref}")
+    _report_write(spark, ref)
+
+
 def append_table(df: DataFrame, ref: TableRef) -> None:
     """Append ``df`` to an existing table (inputs generated in chunks)."""
     _before_write(ref)

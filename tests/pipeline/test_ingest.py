@@ -82,5 +82,58 @@ def test_a_malformed_drivers_file_is_refused_in_one_line(spark, make_conf, tmp_p
     with pytest.raises(InputError, match=re.escape(message)):
         ingest.run(spark, conf)
     assert not delta_io.table_exists(spark, conf.table("drivers"))
-    with pytest.raises(ConfigError, match="neither raw_sales nor a table of"):
+    with pytest.raises(ConfigError, match="neither raw_sales, an input table"):
         ingest.run(spark, make_conf(f"validation.ingest.file={path}", "validation.ingest.table=x"))
+
+
+def test_a_master_file_replaces_its_table_typed_with_extra_columns_as_text(
+    spark, make_conf, tmp_path
+):
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "Item,category,dept,lead_time_mean_days,service_level\nA,food,F1,5,0.95\nB,food,,,\n"
+    )
+    sets = [f"validation.ingest.file={path}", "validation.ingest.table=items"]
+    conf = make_conf(*sets, "validation.ingest.columns={sku: Item}")
+    assert "loaded into items (2 rows; replaced)" in ingest.run(spark, conf)
+    ingest.run(spark, conf)
+    items = delta_io.read_table(spark, conf.table("items"))
+    assert items.schema["lead_time_mean_days"].dataType.simpleString() == "double"
+    rows = items.orderBy("sku").collect()
+    assert [(r.sku, r.dept, r.lead_time_mean_days, r.unit_cost) for r in rows] == [
+        ("A", "F1", 5.0, None),
+        ("B", None, None, None),
+    ]
+    path.write_text("sku,category,service_level\nA,food,high\n")
+    with pytest.raises(
+        InputError, match=re.escape("1 value(s) of service_level are not a number, e.g. 'high'")
+    ):
+        ingest.run(spark, make_conf(*sets))
+    path.write_text("category\nfood\n")
+    with pytest.raises(InputError, match="lacks sku"):
+        ingest.run(spark, make_conf(*sets))
+    path.write_text("sku,category\n,food\n")
+    with pytest.raises(InputError, match="1 row\\(s\\) leave sku empty"):
+        ingest.run(spark, make_conf(*sets))
+    assert delta_io.read_table(spark, conf.table("items")).count() == 2  # refusals wrote nothing
+
+
+def test_inventory_snapshots_replace_those_of_the_same_series_and_date(spark, make_conf, tmp_path):
+    path = tmp_path / "inventory.csv"
+    sets = [f"validation.ingest.file={path}", "validation.ingest.table=inventory"]
+    path.write_text("sku,location,snapshot_date,on_hand\nA,L1,2026-06-29,5\nB,L1,2026-06-29,7\n")
+    ingest.run(spark, make_conf(*sets))
+    path.write_text("sku,location,snapshot_date,on_hand\nA,L1,2026-06-29,6\nA,L1,2026-06-30,4\n")
+    ingest.run(spark, make_conf(*sets))
+    ingest.run(spark, make_conf(*sets))  # a re-run changes nothing
+    rows = delta_io.read_table(spark, make_conf().table("inventory")).collect()
+    assert sorted((r.sku, str(r.snapshot_date), r.on_hand) for r in rows) == [
+        ("A", "2026-06-29", 6.0),
+        ("A", "2026-06-30", 4.0),
+        ("B", "2026-06-29", 7.0),
+    ]
+    path.write_text("sku,location,snapshot_date,on_hand\nA,L1,2026-07-01,1\nA,L1,2026-07-01,2\n")
+    with pytest.raises(
+        InputError, match="more than one row for sku=A, location=L1, snapshot_date=2026-07-01"
+    ):
+        ingest.run(spark, make_conf(*sets))

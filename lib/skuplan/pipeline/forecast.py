@@ -219,11 +219,14 @@ def median_mase(metrics_df: DataFrame) -> tuple[float | None, float | None]:
 
 
 def new_series(tables: StageTables, history_df: DataFrame, spec: ForecastSpec):
-    """Forecasts and model-run rows of stocked series without any sales yet (daily data)."""
+    """Forecasts and model-run rows of stocked series without any sales yet (daily data);
+    None without an inventory table (nothing says what is stocked)."""
+    if not tables.exists("inventory"):
+        return None
     forecasts_df = cold_start.forecast_new_series(
         history_df,
         tables.read("inventory", required=KEYS),
-        tables.read("items", required=["sku", "category"], what="item master"),
+        tables.master("items", history_df, required=["sku", "category"], what="item master"),
         run_date=tables.run_date,
         horizon=spec.horizon,
         quantiles=spec.quantiles,
@@ -266,8 +269,9 @@ def run(spark, conf: Conf) -> ForecastSummary:
             models = chosen_models(outputs["model_runs"])
         mase = median_mase(outputs["backtest_metrics"])
         tables.describe("write forecasts")
-        if spec.freq == "D":  # new series get a category mean: nothing to explain
-            new_forecasts_df, new_runs_df = new_series(tables, history_df, spec)
+        new = new_series(tables, history_df, spec) if spec.freq == "D" else None
+        if new is not None:  # new series get a category mean: nothing to explain
+            new_forecasts_df, new_runs_df = new
             outputs["forecasts"] = outputs["forecasts"].unionByName(new_forecasts_df)
             outputs["model_runs"] = outputs["model_runs"].unionByName(
                 new_runs_df, allowMissingColumns=True

@@ -7,6 +7,7 @@ the table keys of ``conf.tables``, the run's id and the Delta calls live in one 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 
 import pyspark.sql.functions as F
@@ -15,7 +16,13 @@ from pyspark.sql.types import StructField, StructType
 
 from skuplan import delta_io, logs, runs
 from skuplan.conf import Conf
+from skuplan.schemas import ITEMS, LOCATIONS
 from skuplan.tableref import TableRef
+
+log = logging.getLogger(__name__)
+
+# Masters a run can do without: their rows come from the sales' keys (see StageTables.master).
+DERIVABLE_MASTERS = {"items": ("sku", ITEMS), "locations": ("location", LOCATIONS)}
 
 
 def new_run_id(job: str, run_date: dt.date) -> str:
@@ -33,12 +40,15 @@ class StageTables:
 
     Attributes:
         run_id: stamped on every row written (see :func:`new_run_id`).
+        missing: input tables this run went without (masters taken from the sales' keys, see
+            :meth:`master`; an inventory read as empty), for its summary.
     """
 
     def __init__(self, spark: SparkSession, conf: Conf, job: str) -> None:
         self.spark, self.conf, self.job = spark, conf, job
         self.run_date = conf.run_date
         self.run_id = new_run_id(job, conf.run_date)
+        self.missing: list[str] = []
 
     def ref(self, key: str) -> TableRef:
         return self.conf.table(key)
@@ -68,6 +78,31 @@ class StageTables:
     ) -> DataFrame | None:
         """Table ``key``, or None when it is not configured or not there yet."""
         return self.read(key, required=required, what=what) if self.exists(key) else None
+
+    def master(
+        self, key: str, keys_df: DataFrame, *, required: Iterable[str] = (), what: str
+    ) -> DataFrame:
+        """Master ``key`` (``items`` or ``locations``); without that table, one row per value
+        of its key column in ``keys_df`` and every other contract column empty, so that a
+        load of sales alone still validates and forecasts (planning uses its defaults and
+        flags them). The run logs it and lists the table in ``missing``.
+        """
+        if self.exists(key):
+            return self.read(key, required=required, what=what)
+        column, schema = DERIVABLE_MASTERS[key]
+        log.warning(
+            "%s: no %s at %s: one row per %s of the sales, with default values",
+            self.job, what, self.ref(key), column,
+        )  # fmt: skip
+        if key not in self.missing:
+            self.missing.append(key)
+        values = keys_df.select(column).where(F.col(column).isNotNull()).distinct()
+        return values.select(
+            *[
+                F.col(f.name) if f.name == column else F.lit(None).cast(f.dataType).alias(f.name)
+                for f in schema
+            ]
+        )
 
     def of_run_date(self, df: DataFrame) -> DataFrame:
         """The rows of ``df`` written for this run date."""

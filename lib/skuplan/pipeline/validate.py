@@ -49,14 +49,20 @@ class ValidationSummary:
     imputed: int = 0
     outliers: int = 0
     warnings: tuple[str, ...] = ()
+    derived: tuple[str, ...] = ()  # masters taken from the sales' keys (no such table)
 
     def __str__(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.by_reason.items())) or "none"
         warned = f", warnings: {', '.join(self.warnings)}" if self.warnings else ""
+        derived = (
+            f"; no {' or '.join(self.derived)} table: taken from the sales' keys"
+            if self.derived
+            else ""
+        )
         return (
             f"validate_sales: rows in {self.rows_in}, clean {self.clean}, "
             f"quarantined {self.quarantined} ({reasons}); "
-            f"imputed days {self.imputed}, outliers flagged {self.outliers}{warned}"
+            f"imputed days {self.imputed}, outliers flagged {self.outliers}{warned}{derived}"
         )
 
 
@@ -122,19 +128,22 @@ def run(spark: SparkSession, conf: Conf) -> ValidationSummary:
     m = ev.measures
     summary = ValidationSummary(
         tables.run_id, m.rows_in, m.clean, m.rows_in - m.clean, m.by_reason, imputed, outliers,
-        warnings,
+        warnings, tuple(tables.missing),
     )  # fmt: skip
     log.info("%s", summary)
     return summary
 
 
 def read_inputs(tables: StageTables):
-    """Raw sales, the item and location masters, and the inventory snapshot (None when
-    missing: validation does not need it, and its absence is a gate, not a crash)."""
+    """Raw sales, the item and location masters (from the sales' keys when a table is
+    missing, see :meth:`StageTables.master`), and the inventory snapshot (None when missing:
+    validation does not need it, and its absence is a gate, not a crash)."""
+    raw_df = tables.read("raw_sales")
+    keys_df = raw_df.select(F.trim("sku").alias("sku"), F.trim("location").alias("location"))
     return (
-        tables.read("raw_sales"),
-        tables.read("items", what="item master"),
-        tables.read("locations", what="location master"),
+        raw_df,
+        tables.master("items", keys_df, what="item master"),
+        tables.master("locations", keys_df, what="location master"),
         tables.optional("inventory", what="inventory snapshot"),
     )
 

@@ -32,6 +32,20 @@ from pyspark.sql.types import StringType, StructField, StructType
 from skuplan.errors import InputError
 from skuplan.schemas import RAW_SALES
 
+DATE, NUMBER = "a date (yyyy-MM-dd)", "a number"
+_KINDS = {  # how a text value becomes a contract column's type, and what it must look like
+    "date": (lambda t: F.try_to_date(t, "yyyy-MM-dd"), DATE),
+    "timestamp": (F.try_to_timestamp, "a timestamp (yyyy-MM-dd HH:mm:ss)"),
+    "double": (lambda t: t.try_cast("double"), NUMBER),
+    "int": (lambda t: t.try_cast("int"), "a whole number"),
+    "boolean": (
+        lambda t: F.when(F.lower(t).isin("true", "1"), True).when(
+            F.lower(t).isin("false", "0"), False
+        ),
+        "true/false or 1/0",
+    ),
+}
+
 _CHUNK = 1 << 20
 _REQUIRED = ("sku", "location", "date", "qty")
 # A byte-order mark decides the encoding whatever the source's setting.
@@ -284,7 +298,8 @@ def read_driver_file(
             for c in present
         },
     }
-    _refuse_malformed(df, path, text, typed, source)
+    kinds = {c: DATE if c == "date" else NUMBER for c in typed}
+    _refuse_malformed(df, path, text, typed, source, kinds)
     return df.select(
         *[F.col(f"`{source[k]}`").cast("string").alias(k) for k in keys],
         typed["date"].alias("date"),
@@ -292,12 +307,21 @@ def read_driver_file(
     )
 
 
-def _refuse_malformed(df: DataFrame, path: Path, text: dict, typed: dict, source: dict) -> None:
-    """Raise InputError on the first column with a value that did not parse: a driver may
-    be empty (filled by its rule later), a date may not."""
+def _refuse_malformed(
+    df: DataFrame,
+    path: Path,
+    text: dict,
+    typed: dict,
+    source: dict,
+    kinds: Mapping[str, str],
+    required: Sequence[str] = ("date",),
+) -> None:
+    """Raise InputError on the first column with a value that did not parse as its kind
+    (``kinds``: column -> "a number", ...): an optional column may be empty (filled later),
+    a ``required`` one may not."""
     malformed = {
         c: typed[c].isNull()
-        & (F.lit(True) if c == "date" else F.coalesce(text[c], F.lit("")) != "")
+        & (F.lit(True) if c in required else F.coalesce(text[c], F.lit("")) != "")
         for c in typed
     }
     bad = df.select(
@@ -307,7 +331,62 @@ def _refuse_malformed(df: DataFrame, path: Path, text: dict, typed: dict, source
     ).first()  # fmt: skip
     for c in typed:
         if bad[c]:
-            kind = "a date (yyyy-MM-dd)" if c == "date" else "a number"
             raise InputError(
-                f"{path}: {bad[c]} value(s) of {source[c]} are not {kind}, e.g. {bad[f'_e_{c}']!r}"
+                f"{path}: {bad[c]} value(s) of {source[c]} are not {kinds[c]}, e.g. {bad[f'_e_{c}']!r}"
             )
+
+
+def read_table_file(
+    spark: SparkSession,
+    path: str | Path,
+    *,
+    schema: StructType,
+    renames: Mapping[str, str],
+    staging_dir: Path,
+) -> DataFrame:
+    """Read a file of an input table (a master, inventory, open orders, overrides, calendar)
+    in its contract ``schema``: columns by name (``renames``: table column -> file column),
+    each typed; contract columns the file lacks are null, other columns are kept as text
+    (attributes such as a department).
+
+    Raises:
+        InputError: the file is unreadable, lacks a required (non-null) column, leaves one
+            empty, or has a value that does not parse (one line: the column, count, an example).
+    """
+    path = Path(path)
+    df = _read_file(spark, path, staging_dir)
+    df = df.toDF(*[c.strip() for c in df.columns])
+    source = {f.name: renames.get(f.name, f.name) for f in schema}
+    required = [f.name for f in schema if not f.nullable]
+    missing = [source[c] for c in required if source[c] not in df.columns]
+    if missing:
+        raise InputError(f"{path} lacks {', '.join(missing)} (has {', '.join(df.columns)})")
+    present = [f for f in schema if source[f.name] in df.columns]
+    text = {f.name: F.trim(F.col(f"`{source[f.name]}`").cast("string")) for f in present}
+    text = {c: F.when(t != "", t) for c, t in text.items()}
+    typed, kinds = {}, {}
+    for f in present:
+        kind = f.dataType.simpleString()
+        if kind == "string":
+            typed[f.name] = text[f.name]
+            continue
+        parse, kinds[f.name] = _KINDS[kind]
+        typed[f.name] = parse(text[f.name])
+    checked = {c: typed[c] for c in kinds}
+    _refuse_malformed(df, path, text, checked, source, kinds, required)
+    plain = [c for c in required if c not in kinds]  # required text columns
+    empty = (
+        df.select(*[F.count_if(text[c].isNull()).alias(c) for c in plain]).first() if plain else {}
+    )
+    for c in plain:
+        if empty[c]:
+            raise InputError(f"{path}: {empty[c]} row(s) leave {source[c]} empty")
+    used = set(source.values())
+    extra = [c for c in df.columns if c not in used]
+    return df.select(
+        *[
+            (typed[f.name] if f in present else F.lit(None)).cast(f.dataType).alias(f.name)
+            for f in schema
+        ],
+        *[F.col(f"`{c}`").cast("string").alias(c) for c in extra],
+    )
