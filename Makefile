@@ -75,7 +75,7 @@ $(CHROMIUM):
 browser: $(CHROMIUM) ## Install Debian's chromium for the report's browser test (apt, needs root)
 
 demo: setup ## Generate demo data and run the whole pipeline on local Spark (ends with the report's path)
-	$(VENV)/bin/skuplan demo $(JOB_ARGS)
+	$(VENV)/bin/skuplan demo $(JOB_ARGS) --set tracking.mlflow=mlruns
 
 test: setup package browser ## Run the test suite (builds the cluster archive its standalone-cluster test submits; installs chromium)
 	$(PY) -m pytest

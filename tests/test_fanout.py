@@ -95,3 +95,50 @@ def test_cogrouped_series_meet_their_extra_rows_in_tasks(spark):
     assert_df_equality(spread, expected, ignore_row_order=True, ignore_nullable=True)
     unplaced = fanout.apply_per_series_with(history, extra, pair, schema)
     assert_df_equality(unplaced, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_fan_out_logs_its_progress_while_it_runs(spark, caplog):
+    import time
+
+    from skuplan.logs import Progress
+
+    def slow(pdf: pd.DataFrame) -> pd.DataFrame:
+        time.sleep(0.5)
+        return pdf.head(1)
+
+    df = _groups(spark, {f"S{i:02d}": 3 for i in range(16)})
+    progress = Progress(spark, "test fan-out", "series", every=0.25)
+    out = fanout.apply_per_series(df, slow, df.schema, partitions=8, progress=progress)
+    assert (progress.groups, progress.tasks) == (16, 8)
+    caplog.set_level("INFO", logger="skuplan.progress")
+    with progress:
+        assert out.count() == 16
+    lines = [r.getMessage() for r in caplog.records if r.name == "skuplan.progress"]
+    done = [line for line in lines if "tasks done" in line]
+    assert done, lines
+    assert all(line.startswith("test fan-out: ") and "/16 series" in line for line in done)
+    assert any("series/min" in line and "min left" in line for line in done), done
+
+
+def test_progress_counts_the_series_of_the_tasks_done():
+    from pyspark.status import SparkStageInfo
+
+    from skuplan.logs import Progress
+
+    progress = Progress(None, "forecast", "series")
+    progress.expect(984, 8)
+    progress._started = 0.0
+    seen = {}
+    shuffle = SparkStageInfo(3, 0, "read", 4, 1, 3, 0)
+    assert progress.line([shuffle], seen, now=30.0) == (
+        "forecast: 0.5 min, preparing (stage 3 3/4)"
+    )
+    fan = SparkStageInfo(5, 0, "fan-out", 8, 2, 0, 0)
+    assert progress.line([fan], seen, now=60.0).endswith(
+        "0/8 tasks done (~0/984 series, 2 running)"
+    )
+    fan = SparkStageInfo(5, 0, "fan-out", 8, 2, 2, 0)
+    assert progress.line([fan], seen, now=180.0) == (
+        "forecast: 3.0 min, 2/8 tasks done (~246/984 series, 2 running), 123 series/min, "
+        "~6.0 min left"
+    )

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from skuplan import logs, runs
+from skuplan import logs, runs, tracking
 from skuplan.conf import Conf, load_conf
 from skuplan.errors import SkuplanError, known_failure, one_line
 
@@ -88,7 +88,7 @@ def execute(job: str, run: Callable[[Any, Conf], Any], args: argparse.Namespace)
         overrides=list(args.set),
         table_keys={str(conf.table(key)): key for key in conf.tables},
     )
-    status, exit_code, error = runs.STATUS_FAILED, 1, None
+    status, exit_code, error, result = runs.STATUS_FAILED, 1, None, None
     try:
         from skuplan import delta_io
 
@@ -111,6 +111,7 @@ def execute(job: str, run: Callable[[Any, Conf], Any], args: argparse.Namespace)
         raise
     finally:
         _record_run(spark, conf, record, status, exit_code, error)
+        tracking.record(conf, record, status, exit_code, result, error)
     if result is not None:
         print(result)
     return 0

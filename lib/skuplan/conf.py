@@ -253,6 +253,13 @@ class ReportSettings(_Frozen):
     max_table_rows: int = Field(gt=0)
 
 
+class TrackingSettings(_Frozen):
+    """Optional MLflow tracking of job runs (see :mod:`skuplan.tracking`)."""
+
+    mlflow: str | None = None  # a tracking URI, or a folder (a local file store); None: off
+    experiment: str = "skuplan"
+
+
 class Conf(_Frozen):
     """The whole configuration of one job run."""
 
@@ -267,6 +274,7 @@ class Conf(_Frozen):
     plan: PlanSettings
     demo: DemoSettings
     report: ReportSettings
+    tracking: TrackingSettings
 
     def table(self, key: str) -> TableRef:
         """The address of table ``key``, with a relative path resolved under the warehouse."""

@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StructField, StructType
 
 from skuplan.columns import KEYS
+from skuplan.logs import Progress
 
 OnError = Callable[[pd.DataFrame, str], pd.DataFrame]
 
@@ -111,14 +112,18 @@ def _in_child(fn, frames: tuple[pd.DataFrame, ...], on_error: OnError | None) ->
 
 
 def balanced_tasks(
-    df: DataFrame, keys: Sequence[str], partitions: int, weight: Column | None = None
+    df: DataFrame,
+    keys: Sequence[str],
+    partitions: int,
+    weight: Column | None = None,
+    progress: Progress | None = None,
 ) -> DataFrame:
     """The task of each group of ``df``: its keys (prefixed ``_fanout_``) and ``TASK``.
 
     Groups are ranked by ``weight`` (an aggregate that grows with a group's cost; default:
     its row count), heaviest first, and dealt out like cards, one per task and back again
     (task 0, 1, .., n-1, n-1, .., 0): every task gets as many heavy groups as the others, and
-    as many light ones.
+    as many light ones. ``progress`` learns how many groups went into how many tasks.
     """
     weight = F.count(F.lit(1)) if weight is None else weight
     # One short row per group, ranked on the driver: the table is broadcast to every task
@@ -128,6 +133,8 @@ def balanced_tasks(
     rank = np.arange(len(rows))
     lap, seat = rank // partitions, rank % partitions
     rows[TASK] = np.where(lap % 2 == 0, seat, partitions - 1 - seat).astype("int32")
+    if progress is not None:
+        progress.expect(len(rows), partitions)
     schema = StructType(
         [StructField(f"_fanout_{k}", df.schema[k].dataType) for k in keys]
         + [StructField(TASK, IntegerType())]
@@ -182,6 +189,7 @@ def apply_per_series_with(
     partitions: int | None = None,
     on_error: OnError | None = None,
     weight: Column | None = None,
+    progress: Progress | None = None,
 ) -> DataFrame:
     """Like :func:`apply_per_series`, with each series' rows of ``extra_df`` as a second frame.
 
@@ -197,7 +205,7 @@ def apply_per_series_with(
 
     # Both sides in the tasks of the history's groups; extra rows of a series without
     # history would be skipped anyway, so they are dropped here.
-    tasks = balanced_tasks(history_df, keys, partitions, weight) if partitions else None
+    tasks = balanced_tasks(history_df, keys, partitions, weight, progress) if partitions else None
     return (
         _grouped(history_df, keys, partitions, tasks)
         .cogroup(_grouped(extra_df, keys, partitions, tasks))
@@ -213,6 +221,7 @@ def apply_per_group(
     partitions: int | None = None,
     on_error: OnError | None = None,
     weight: Column | None = None,
+    progress: Progress | None = None,
 ) -> DataFrame:
     """Run ``fn`` once per group of rows sharing ``group_by`` (a series, all series of a
     store...) on the executors.
@@ -220,6 +229,8 @@ def apply_per_group(
     ``partitions``: tasks to deal the groups into, balanced by ``weight`` (see
     :func:`balanced_tasks`); None leaves the partitioning to Spark.
     ``on_error``: rows for a group whose ``fn`` failed or whose process died (see above).
+    ``progress``: told the groups and tasks, to log the action's progress (see
+    :class:`skuplan.logs.Progress`).
     """
     guard = guarded(fn, on_error)
 
@@ -228,5 +239,5 @@ def apply_per_group(
         # hints of a functools.partial.
         return guard(_without_task(pdf))
 
-    tasks = balanced_tasks(df, group_by, partitions, weight) if partitions else None
+    tasks = balanced_tasks(df, group_by, partitions, weight, progress) if partitions else None
     return _grouped(df, group_by, partitions, tasks).applyInPandas(per_group, schema=schema)

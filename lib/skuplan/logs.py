@@ -13,12 +13,14 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
 from skuplan import runs
 
 log = logging.getLogger("skuplan.stage")
+progress_log = logging.getLogger("skuplan.progress")
 
 
 def set_job_description(spark, text: str | None) -> None:
@@ -72,3 +74,68 @@ def parse_stage_lines(text: str) -> list[dict]:
     """The stage records in log output (lines from the ``skuplan.stage`` logger)."""
     marker = "skuplan.stage: "
     return [json.loads(line.split(marker, 1)[1]) for line in text.splitlines() if marker in line]
+
+
+class Progress:
+    """Progress of a fan-out's Spark action, logged from the driver at a steady pace.
+
+    The fan-out tells it how many groups it dealt into how many tasks (:meth:`expect`); while
+    the ``with`` block runs the action, a thread reads Spark's status tracker every ``every``
+    seconds and logs the tasks done of the fan-out's stage (the active stage with that many
+    tasks), the groups they hold (tasks hold equal shares, see :func:`skuplan.fanout.balanced_tasks`),
+    the rate and the time left. Executors do no extra work for it.
+    """
+
+    def __init__(self, spark, what: str, unit: str = "series", every: float = 60.0) -> None:
+        self.spark, self.what, self.unit, self.every = spark, what, unit, every
+        self.groups = self.tasks = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def expect(self, groups: int, tasks: int) -> None:
+        self.groups, self.tasks = groups, tasks
+
+    def __enter__(self) -> Progress:
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"progress {self.what}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            tracker = self.spark.sparkContext.statusTracker()
+        except Exception:  # Spark Connect: no status tracker on the client
+            return
+        first_seen: dict[int, float] = {}
+        while not self._stop.wait(self.every):
+            with contextlib.suppress(Exception):  # a stage may end between the two calls
+                stages = [tracker.getStageInfo(s) for s in tracker.getActiveStageIds()]
+                progress_log.info("%s", self.line([s for s in stages if s], first_seen))
+
+    def line(self, stages, first_seen: dict[int, float], now: float | None = None) -> str:
+        """The progress line for ``stages`` (``SparkStageInfo``) at ``now``."""
+        now = time.monotonic() if now is None else now
+        text = f"{self.what}: {(now - self._started) / 60:.1f} min"
+        fan = [s for s in stages if self.tasks and s.numTasks == self.tasks]
+        if not fan:
+            busy = ", ".join(
+                f"stage {s.stageId} {s.numCompletedTasks}/{s.numTasks}" for s in stages
+            )
+            return f"{text}, preparing ({busy or 'no stage running'})"
+        stage = max(fan, key=lambda s: s.stageId)
+        since = first_seen.setdefault(stage.stageId, now)
+        done = round(self.groups * stage.numCompletedTasks / stage.numTasks)
+        text += (
+            f", {stage.numCompletedTasks}/{stage.numTasks} tasks done "
+            f"(~{done}/{self.groups} {self.unit}, {stage.numActiveTasks} running)"
+        )
+        if done and now > since:
+            rate = done / (now - since)
+            left = (self.groups - done) / rate / 60
+            text += f", {rate * 60:.0f} {self.unit}/min, ~{left:.1f} min left"
+        return text

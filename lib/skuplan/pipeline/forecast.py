@@ -21,7 +21,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql.types import StructType
 
-from skuplan import fanout
+from skuplan import fanout, logs
 from skuplan.columns import FORECAST_OK, KEYS
 from skuplan.conf import Conf, ForecastSettings
 from skuplan.errors import InputError, ModelFailureError
@@ -50,6 +50,17 @@ class ForecastSummary:
     models: dict[str, int]
     median_mase: float | None
     median_mase_seasonal_naive: float | None
+    coverage: float | None = None  # of the shipped forecasts' band, in cross-validation
+
+    def metrics(self) -> dict[str, float | None]:
+        """The figures a tracking server gets (see :mod:`skuplan.tracking`)."""
+        return {
+            "series": self.series,
+            "fallback_share": self.failed_series / self.series if self.series else None,
+            "median_mase": self.median_mase,
+            "median_mase_seasonal_naive": self.median_mase_seasonal_naive,
+            "band_coverage": self.coverage,
+        }
 
     def __str__(self) -> str:
         models = ", ".join(f"{k}={v}" for k, v in sorted(self.models.items()))
@@ -132,26 +143,41 @@ def series_weight() -> Column:
 
 def global_forecasts(tables: StageTables, history_df: DataFrame, spec: ForecastSpec) -> DataFrame:
     """Forecasts of the global models, one ``applyInPandas`` group per value of
-    ``forecast.global_group_by`` (a store, a category, or all series), capped in size."""
+    ``forecast.global_group_by`` (a store, a category, or all series), capped in size.
+
+    Computed here, in an action of their own whose progress is logged, and kept (the caller
+    unpersists them): the per-series fan-out reads them once.
+    """
     settings = tables.conf.forecast
     group_by = settings.global_group_by
     if group_by == forecast_inputs.ALL:
         history_df = history_df.withColumn(group_by, F.lit(group_by))
     grouped_df, group_cols = capped_groups(history_df, group_by, settings.global_max_series)
-    return fanout.apply_per_group(
+    progress = logs.Progress(tables.spark, f"{tables.job}: global models", "groups")
+    global_df = fanout.apply_per_group(
         grouped_df,
         partial(transport.global_group_forecasts, run_date=tables.run_date, spec=spec),
         global_forecasts_schema(spec.quantiles),
         group_cols,
         fanout_partitions(tables.spark, settings),
         on_error=partial(transport.global_group_failed, spec=spec),
-    )
+        progress=progress,
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    tables.describe("global models")
+    with progress:
+        global_df.count()
+    return global_df
 
 
 def forecast_records(
-    tables: StageTables, history_df: DataFrame, spec: ForecastSpec, holidays
+    tables: StageTables,
+    history_df: DataFrame,
+    spec: ForecastSpec,
+    holidays,
+    global_df: DataFrame | None,
+    progress: logs.Progress,
 ) -> DataFrame:
-    """The engine once per series (global models' forecasts cogrouped in), stacked records."""
+    """The engine once per series (the global models' forecasts cogrouped in), stacked records."""
     run_date, settings = tables.run_date, tables.conf.forecast
     fn = partial(
         transport.series_records,
@@ -168,10 +194,10 @@ def forecast_records(
             transport.fallback_records, run_date=run_date, spec=spec, holidays=holidays
         ),
         "weight": series_weight(),
+        "progress": progress,
     }
-    if not any(m in registry.GLOBAL_MODELS for m in spec.models):
+    if global_df is None:
         return fanout.apply_per_series(history_df, fn, **fanout_args)
-    global_df = global_forecasts(tables, history_df, spec)
     return fanout.apply_per_series_with(
         history_df, global_df, lambda h, g: fn(h, external=g if len(g) else None), **fanout_args
     )
@@ -208,14 +234,17 @@ def check_failures(runs_df: DataFrame, settings: ForecastSettings, tables: Stage
     return series, failed, models
 
 
-def median_mase(metrics_df: DataFrame) -> tuple[float | None, float | None]:
-    """Median cross-validation MASE of the chosen models and of seasonal naive."""
+def backtest_scores(metrics_df: DataFrame) -> tuple[float | None, float | None, float | None]:
+    """Median cross-validation MASE of the chosen models and of seasonal naive, and the mean
+    band coverage of the chosen models."""
     naive = F.when(F.col("model") == "seasonal_naive", F.col("mase"))
+    chosen = F.col("is_selected")
     row = metrics_df.agg(
-        F.percentile_approx(F.when(F.col("is_selected"), F.col("mase")), 0.5).alias("chosen"),
+        F.percentile_approx(F.when(chosen, F.col("mase")), 0.5).alias("chosen"),
         F.percentile_approx(naive, 0.5).alias("naive"),
+        F.avg(F.when(chosen, F.col("coverage"))).alias("coverage"),
     ).first()
-    return row["chosen"], row["naive"]
+    return row["chosen"], row["naive"], row["coverage"]
 
 
 def new_series(tables: StageTables, history_df: DataFrame, spec: ForecastSpec):
@@ -248,15 +277,19 @@ def run(spark, conf: Conf) -> ForecastSummary:
     spec = engine_spec(settings)
     history_df = forecast_inputs.read_history(tables, settings)
     rows_df = forecast_inputs.series_rows(tables, history_df, settings)
-    tables.describe("backtest and forecast per series")
-    records_df = forecast_records(tables, rows_df, spec, read_holidays(tables))
+    uses_global = any(m in registry.GLOBAL_MODELS for m in spec.models)
+    global_df = global_forecasts(tables, rows_df, spec) if uses_global else None
+    progress = logs.Progress(spark, f"{tables.job}: per series", "series")
+    records_df = forecast_records(tables, rows_df, spec, read_holidays(tables), global_df, progress)
     records_df = tables.stamp(records_df).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         structs = transport.record_schemas(spec.quantiles)
         outputs = {
             key: records_of(records_df, kind, structs[kind]) for key, kind in OUTPUTS.items()
         }
-        series, failed, models = check_failures(outputs["model_runs"], settings, tables)
+        tables.describe("backtest and forecast per series")
+        with progress:  # the first action on the records runs the fan-out
+            series, failed, models = check_failures(outputs["model_runs"], settings, tables)
         if spec.combination == "weights":
             tables.describe("combine candidates")
             candidates_df, residuals_df = (
@@ -267,7 +300,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
                 tables, outputs, candidates_df, residuals_df, spec
             )
             models = chosen_models(outputs["model_runs"])
-        mase = median_mase(outputs["backtest_metrics"])
+        scores = backtest_scores(outputs["backtest_metrics"])
         tables.describe("write forecasts")
         new = new_series(tables, history_df, spec) if spec.freq == "D" else None
         if new is not None:  # new series get a category mean: nothing to explain
@@ -280,7 +313,9 @@ def run(spark, conf: Conf) -> ForecastSummary:
             tables.replace(df, key)
     finally:
         records_df.unpersist()
-    summary = ForecastSummary(tables.run_id, series, failed, models, *mase)
+        if global_df is not None:
+            global_df.unpersist()
+    summary = ForecastSummary(tables.run_id, series, failed, models, *scores)
     log.info("%s", summary)
     return summary
 

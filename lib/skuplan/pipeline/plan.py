@@ -58,6 +58,19 @@ class PlanSummary:
     newer_plan: dt.date | None = None
     missing: tuple[str, ...] = ()  # input tables the run went without
 
+    def metrics(self) -> dict[str, float | None]:
+        """The figures a tracking server gets (see :mod:`skuplan.tracking`)."""
+        return {
+            "plan_lines": self.lines,
+            "order_lines": self.order_lines,
+            "order_units": self.units,
+            "needs_review": self.needs_review,
+            "not_planned": self.not_planned,
+            "outbox_changes": self.outbox_changes,
+            "simulated_service_level": self.simulated_csl,
+            "target_service_level": self.target_csl,
+        }
+
     def __str__(self) -> str:
         text = (
             f"plan_replenishment: {self.lines} plan lines, {self.order_lines} order lines, "

@@ -59,6 +59,13 @@ class ReportSummary:
     series_total: int
     bytes: int
 
+    def metrics(self) -> dict[str, float | None]:
+        return {"report_series": self.series, "report_bytes": self.bytes}
+
+    def artifacts(self) -> list[Path]:
+        """Files a tracking server keeps (see :mod:`skuplan.tracking`)."""
+        return [self.path]
+
     def __str__(self) -> str:
         shown = (
             f"{self.series} series"

@@ -36,6 +36,13 @@ class PipelineSummary:
     report: report.ReportSummary
     tables: dict[str, str]
 
+    def metrics(self) -> dict[str, float | None]:
+        stages = (self.validation, self.forecast, self.plan, self.report)
+        return {k: v for stage in stages for k, v in stage.metrics().items()}
+
+    def artifacts(self) -> list:
+        return self.report.artifacts()
+
     def __str__(self) -> str:
         lines = [str(self.validation), str(self.forecast), str(self.plan), "output tables:"]
         lines += [f"  {key:<17} {where}" for key, where in self.tables.items()]

@@ -51,6 +51,16 @@ class ValidationSummary:
     warnings: tuple[str, ...] = ()
     derived: tuple[str, ...] = ()  # masters taken from the sales' keys (no such table)
 
+    def metrics(self) -> dict[str, float | None]:
+        """The figures a tracking server gets (see :mod:`skuplan.tracking`)."""
+        return {
+            "rows_in": self.rows_in,
+            "rows_clean": self.clean,
+            "rows_quarantined": self.quarantined,
+            "quarantine_share": self.quarantined / self.rows_in if self.rows_in else None,
+            "gate_warnings": len(self.warnings),
+        }
+
     def __str__(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.by_reason.items())) or "none"
         warned = f", warnings: {', '.join(self.warnings)}" if self.warnings else ""
