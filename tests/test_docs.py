@@ -6,6 +6,8 @@ import json
 import py_compile
 import re
 
+from skuplan import errors
+
 from conftest import ROOT
 
 DAG = ROOT / "docs" / "airflow" / "skuplan_dag.py"
@@ -20,20 +22,29 @@ def _version() -> str:
 def test_airflow_dag_compiles_and_submits_every_stage_with_the_run_date(tmp_path):
     py_compile.compile(str(DAG), cfile=str(tmp_path / "dag.pyc"), doraise=True)
     tree = ast.parse(DAG.read_text())
-    task_ids = [
-        kw.value.value
+    # The tasks: SkuplanSubmit(task_id=job, ...) for job in (the jobs), chained in that order.
+    (jobs,) = [
+        [e.value for e in node.iter.elts]
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "SparkSubmitOperator"
-        for kw in node.keywords
-        if kw.arg == "task_id"
+        if isinstance(node, ast.comprehension) and getattr(node.target, "id", "") == "job"
     ]
-    assert task_ids == STAGES
-    assert all((ROOT / "jobs" / f"{t}.py").is_file() for t in task_ids)
+    assert jobs == [*STAGES, "report"]
+    assert all((ROOT / "jobs" / f"{job}.py").is_file() for job in jobs)
     text = DAG.read_text()
-    assert '"--run-date", "{{ ds }}"' in text
+    assert '"--run-date", "{{ ds }}"' in text and "validate >> forecast >> plan >> report" in text
     assert "dist/skuplan-env.tar.gz#environment" in text and "dist/skuplan.zip" in text
+    # The driver keeps its own Python: spark.pyspark.python alone would apply to it too.
+    assert '"spark.pyspark.driver.python"' in text
     for jar in re.findall(r'"(delta-[^"]+\.jar)"', text):
         assert (ROOT / ".cache" / "jars" / jar).is_file(), jar
+    # Bad-data exits are not retried: the codes are the project's own.
+    (codes,) = [
+        ast.literal_eval(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and getattr(node.targets[0], "id", "") == "NO_RETRY_EXIT_CODES"
+    ]
+    assert codes == {errors.DataQualityError.exit_code, errors.InputError.exit_code}
 
 
 def test_databricks_job_runs_the_stages_in_order_with_the_run_date():

@@ -17,7 +17,7 @@ def test_groups_are_dealt_so_tasks_get_equal_rows(spark):
     # Largest first, dealt 0, 1, 1, 0, 0, 1, 1, 0: each task gets 8+5+4+1 = 7+6+3+2 = 18 rows.
     df = _groups(spark, {s: n for s, n in zip("ABCDEFGH", range(8, 0, -1), strict=True)})
     placed = fanout.in_tasks(
-        df, fanout.balanced_tasks(df, ["sku", "location"], 2), ["sku", "location"], 2
+        df, fanout.balanced_tasks(df, ["sku", "location"], 2)[0], ["sku", "location"], 2
     )
     per_task = (
         placed.withColumn("p", F.spark_partition_id())
@@ -40,7 +40,7 @@ def test_equal_groups_fill_every_task_alike(spark):
     # Hashed, 12 groups into 4 tasks can land unevenly; dealt, each task gets exactly 3.
     df = _groups(spark, {f"S{i:02d}": 5 for i in range(12)})
     placed = fanout.in_tasks(
-        df, fanout.balanced_tasks(df, ["sku", "location"], 4), ["sku", "location"], 4
+        df, fanout.balanced_tasks(df, ["sku", "location"], 4)[0], ["sku", "location"], 4
     )
     counts = (
         placed.withColumn("p", F.spark_partition_id())
@@ -57,7 +57,7 @@ def test_the_task_table_is_broadcast_not_the_rows(spark, tmp_path):
     ).write.format("delta").save(str(tmp_path / "rows"))
     df = spark.read.format("delta").load(str(tmp_path / "rows"))
     keys = ["sku", "location"]
-    placed = fanout.in_tasks(df, fanout.balanced_tasks(df, keys, 2), keys, 2)
+    placed = fanout.in_tasks(df, fanout.balanced_tasks(df, keys, 2)[0], keys, 2)
     counted = placed.groupBy(fanout.TASK).count()
     counted.collect()  # run, so that the plan is the one adaptive execution settled on
     plan = counted._jdf.queryExecution().executedPlan().toString()

@@ -5,16 +5,22 @@ Copy it into the DAGs folder and adapt SKUPLAN_HOME and the `spark_default` conn
 apache-airflow and apache-airflow-providers-apache-spark; skuplan itself does not.
 
 Each task passes Airflow's logical date as --run-date, so a retry or a backfill replaces that
-day's rows (every skuplan write is idempotent for its run date). Exit codes tell what failed:
-3 configuration, 4 data-quality gate, 5 model-failure share, 6 input, 7 runtime setup. A
-gate or input failure (4, 6) will not pass on retry without new data, so retries are few.
+day's rows (every skuplan write is idempotent for its run date). Exit codes tell what failed
+(README, "Running jobs"): a data-quality gate (4) or a missing or unreadable input (6) will
+not pass on a retry without new data, so those fail the task at once; other failures (a lost
+executor, a commit conflict, 8; a crashed worker, 9) are retried.
+
+The driver runs on the Airflow worker (client mode) with the checkout's own Python
+(`spark.pyspark.driver.python`); executors use the packed environment's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from airflow import DAG
+from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 SKUPLAN_HOME = "/opt/skuplan"  # a checkout after `make setup package`
@@ -28,7 +34,8 @@ COMMON = {
     "archives": f"{SKUPLAN_HOME}/dist/skuplan-env.tar.gz#environment",
     "py_files": f"{SKUPLAN_HOME}/dist/skuplan.zip",
     "conf": {
-        "spark.pyspark.python": "./environment/bin/python",
+        "spark.pyspark.python": "./environment/bin/python",  # executors
+        "spark.pyspark.driver.python": f"{SKUPLAN_HOME}/.venv/bin/python",  # the driver, here
         "spark.sql.shuffle.partitions": "200",
         # Spark's own driver log at warnings and above: the task log shows the project's lines.
         "spark.driver.extraJavaOptions": (
@@ -40,8 +47,21 @@ COMMON = {
     "num_executors": 4,
     # Credentials (object store keys, tokens) come from the worker's environment, referenced
     # in conf/*.yaml as ${ENV:NAME}; never put them in application_args.
-    "env_vars": {"PYSPARK_DRIVER_PYTHON": f"{SKUPLAN_HOME}/.venv/bin/python"},
 }
+NO_RETRY_EXIT_CODES = {4, 6}  # bad data: a retry cannot fix it
+
+
+class SkuplanSubmit(SparkSubmitOperator):
+    """spark-submit of one skuplan job; an exit code a retry cannot fix fails the task at once."""
+
+    def execute(self, context):
+        try:
+            return super().execute(context)
+        except AirflowException as exc:
+            found = re.search(r"Error code is: (\d+)", str(exc))
+            if found and int(found.group(1)) in NO_RETRY_EXIT_CODES:
+                raise AirflowFailException(f"bad input data, not retried: {exc}") from exc
+            raise
 
 
 def _args(*extra: str) -> list[str]:
@@ -57,26 +77,15 @@ with DAG(
     default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=10)},
     tags=["skuplan"],
 ) as dag:
-    validate = SparkSubmitOperator(
-        task_id="validate_sales",
-        application=f"{SKUPLAN_HOME}/jobs/validate_sales.py",
-        application_args=_args(),
-        name="skuplan-validate-{{ ds }}",
-        **COMMON,
+    validate, forecast, plan, report = (
+        SkuplanSubmit(
+            task_id=job,
+            application=f"{SKUPLAN_HOME}/jobs/{job}.py",
+            application_args=_args(),
+            name=f"skuplan-{job}-{{{{ ds }}}}",
+            **({"execution_timeout": dt.timedelta(hours=3)} if job == "train_forecast" else {}),
+            **COMMON,
+        )
+        for job in ("validate_sales", "train_forecast", "plan_replenishment", "report")
     )
-    forecast = SparkSubmitOperator(
-        task_id="train_forecast",
-        application=f"{SKUPLAN_HOME}/jobs/train_forecast.py",
-        application_args=_args(),
-        name="skuplan-forecast-{{ ds }}",
-        execution_timeout=dt.timedelta(hours=3),
-        **COMMON,
-    )
-    plan = SparkSubmitOperator(
-        task_id="plan_replenishment",
-        application=f"{SKUPLAN_HOME}/jobs/plan_replenishment.py",
-        application_args=_args(),
-        name="skuplan-plan-{{ ds }}",
-        **COMMON,
-    )
-    validate >> forecast >> plan
+    validate >> forecast >> plan >> report

@@ -117,8 +117,9 @@ def balanced_tasks(
     partitions: int,
     weight: Column | None = None,
     progress: Progress | None = None,
-) -> DataFrame:
-    """The task of each group of ``df``: its keys (prefixed ``_fanout_``) and ``TASK``.
+) -> tuple[DataFrame, int]:
+    """The task of each group of ``df`` (its keys, prefixed ``_fanout_``, and ``TASK``), and
+    the number of tasks: ``partitions``, or fewer when there are fewer groups (no empty task).
 
     Groups are ranked by ``weight`` (an aggregate that grows with a group's cost; default:
     its row count), heaviest first, and dealt out like cards, one per task and back again
@@ -130,16 +131,17 @@ def balanced_tasks(
     # anyway, and a window over all groups would move them into one partition.
     rows = df.groupBy(*keys).agg(weight.alias("_weight")).toPandas()
     rows = rows.sort_values(["_weight", *keys], ascending=[False] + [True] * len(keys))
+    used = max(min(partitions, len(rows)), 1)
     rank = np.arange(len(rows))
-    lap, seat = rank // partitions, rank % partitions
-    rows[TASK] = np.where(lap % 2 == 0, seat, partitions - 1 - seat).astype("int32")
+    lap, seat = rank // used, rank % used
+    rows[TASK] = np.where(lap % 2 == 0, seat, used - 1 - seat).astype("int32")
     if progress is not None:
-        progress.expect(len(rows), partitions)
+        progress.expect(len(rows), used)
     schema = StructType(
         [StructField(f"_fanout_{k}", df.schema[k].dataType) for k in keys]
         + [StructField(TASK, IntegerType())]
     )
-    return df.sparkSession.createDataFrame(rows[[*keys, TASK]], schema)
+    return df.sparkSession.createDataFrame(rows[[*keys, TASK]], schema), used
 
 
 def in_tasks(df: DataFrame, tasks: DataFrame, keys: Sequence[str], partitions: int) -> DataFrame:
@@ -205,7 +207,11 @@ def apply_per_series_with(
 
     # Both sides in the tasks of the history's groups; extra rows of a series without
     # history would be skipped anyway, so they are dropped here.
-    tasks = balanced_tasks(history_df, keys, partitions, weight, progress) if partitions else None
+    tasks, partitions = (
+        balanced_tasks(history_df, keys, partitions, weight, progress)
+        if partitions
+        else (None, None)
+    )
     return (
         _grouped(history_df, keys, partitions, tasks)
         .cogroup(_grouped(extra_df, keys, partitions, tasks))
@@ -239,5 +245,7 @@ def apply_per_group(
         # hints of a functools.partial.
         return guard(_without_task(pdf))
 
-    tasks = balanced_tasks(df, group_by, partitions, weight, progress) if partitions else None
+    tasks, partitions = (
+        balanced_tasks(df, group_by, partitions, weight, progress) if partitions else (None, None)
+    )
     return _grouped(df, group_by, partitions, tasks).applyInPandas(per_group, schema=schema)
