@@ -111,14 +111,14 @@ class Progress:
             tracker = self.spark.sparkContext.statusTracker()
         except Exception:  # Spark Connect: no status tracker on the client
             return
-        first_seen: dict[int, float] = {}
         while not self._stop.wait(self.every):
             with contextlib.suppress(Exception):  # a stage may end between the two calls
                 stages = [tracker.getStageInfo(s) for s in tracker.getActiveStageIds()]
-                progress_log.info("%s", self.line([s for s in stages if s], first_seen))
+                progress_log.info("%s", self.line([s for s in stages if s]))
 
-    def line(self, stages, first_seen: dict[int, float], now: float | None = None) -> str:
-        """The progress line for ``stages`` (``SparkStageInfo``) at ``now``."""
+    def line(self, stages, now: float | None = None) -> str:
+        """The progress line for ``stages`` (``SparkStageInfo``) at ``now``: the rate is
+        over the whole action so far (its preparing stages included: a cautious estimate)."""
         now = time.monotonic() if now is None else now
         text = f"{self.what}: {(now - self._started) / 60:.1f} min"
         fan = [s for s in stages if self.tasks and s.numTasks == self.tasks]
@@ -128,14 +128,13 @@ class Progress:
             )
             return f"{text}, preparing ({busy or 'no stage running'})"
         stage = max(fan, key=lambda s: s.stageId)
-        since = first_seen.setdefault(stage.stageId, now)
         done = round(self.groups * stage.numCompletedTasks / stage.numTasks)
         text += (
             f", {stage.numCompletedTasks}/{stage.numTasks} tasks done "
             f"(~{done}/{self.groups} {self.unit}, {stage.numActiveTasks} running)"
         )
-        if done and now > since:
-            rate = done / (now - since)
+        if done and now > self._started:
+            rate = done / (now - self._started)
             left = (self.groups - done) / rate / 60
             text += f", {rate * 60:.0f} {self.unit}/min, ~{left:.1f} min left"
         return text
