@@ -91,8 +91,7 @@ def config_block(text: str, dotted: str) -> str:
             stop += 1
         shown.append(lines[at])
         start, end = at + 1, stop
-        child = next((_indent(line) for line in lines[start:end] if line.strip()), indent + 2)
-        indent = child
+        indent = next((_indent(line) for line in lines[start:end] if line.strip()), indent + 2)
     body = lines[first:end]
     return "\n".join([*shown[:-1], *body]).rstrip()
 
