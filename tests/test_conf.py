@@ -4,7 +4,8 @@ import shutil
 import pytest
 from pydantic import ValidationError
 
-from skuplan.conf import load_conf, parse_overrides
+from skuplan.conf import load_conf
+from skuplan.conf_layers import parse_overrides
 from skuplan.errors import ConfigError
 from skuplan.tableref import TableRef
 

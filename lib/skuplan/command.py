@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from skuplan import __version__, cli
-from skuplan.conf import default_conf_dir
+from skuplan.conf_layers import default_conf_dir
 from skuplan.errors import SkuplanError
 
 

@@ -18,19 +18,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from skuplan.conf_layers import SHIPPED, deep_merge, default_conf_dir, parse_overrides, read_yaml
 from skuplan.errors import ConfigError
 from skuplan.tableref import TableRef, is_uri, normalise_path
-
-SHIPPED = Path(__file__).resolve().parent / "defaults"  # conf/ and expectations/, as package data
-
-
-def default_conf_dir() -> Path:
-    """``./conf`` when the working directory has a ``base.yaml`` there, else the shipped one."""
-    local = Path("conf")
-    return local if (local / "base.yaml").is_file() else SHIPPED / "conf"
 
 
 class _Frozen(BaseModel):
@@ -319,51 +311,6 @@ class Conf(_Frozen):
         )
 
 
-def _deep_merge(base: dict, overlay: dict, *, at: tuple[str, ...] = ()) -> dict:
-    merged = dict(base)
-    for key, value in overlay.items():
-        replace_whole = at == ("tables",)
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not replace_whole:
-            merged[key] = _deep_merge(merged[key], value, at=(*at, key))
-        else:
-            merged[key] = value
-    return merged
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    """``["a.b=1", "c=x"]`` -> ``{"a": {"b": 1}, "c": "x"}`` (values parsed as YAML)."""
-    result: dict = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {pair!r}")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        node = result
-        parts = key.strip().split(".")
-        if parts[:2] == ["spark", "options"] and len(parts) > 3:
-            # Spark option names contain dots: spark.options.spark.sql.x=1 sets "spark.sql.x".
-            parts = [*parts[:2], ".".join(parts[2:])]
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {pair!r} conflicts with another --set")
-        node[parts[-1]] = value
-    return result
-
-
 def _one_line(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
@@ -398,8 +345,8 @@ def load_conf(
     if env == "base" or not env_file.is_file():
         known = sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != "base")
         raise ConfigError(f"unknown --env {env!r}: choose one of {', '.join(known)}")
-    raw = _deep_merge(_read_yaml(base_file), _read_yaml(env_file))
-    raw = _deep_merge(raw, parse_overrides(overrides or []))
+    raw = deep_merge(read_yaml(base_file), read_yaml(env_file))
+    raw = deep_merge(raw, parse_overrides(overrides or []))
     raw.update(env=env, run_date=run_date or dt.date.today(), root=root or conf_dir.parent)
     try:
         conf = Conf.model_validate(raw)
