@@ -137,3 +137,28 @@ def test_inventory_snapshots_replace_those_of_the_same_series_and_date(spark, ma
         InputError, match="more than one row for sku=A, location=L1, snapshot_date=2026-07-01"
     ):
         ingest.run(spark, make_conf(*sets))
+
+
+def test_a_parquet_input_table_keeps_its_typed_values(spark, make_conf, tmp_path):
+    import datetime as dt
+
+    import pandas as pd
+
+    path = tmp_path / "overrides.parquet"
+    pd.DataFrame(
+        {
+            "sku": ["A"],
+            "location": ["L1"],
+            "override_qty": [12.5],
+            "valid_from": [dt.date(2026, 6, 1)],
+            "created_at": [pd.Timestamp("2026-05-30 08:15:00")],
+            "author": ["planner"],
+        }
+    ).to_parquet(path, coerce_timestamps="us")  # Spark reads no nanosecond timestamps
+    conf = make_conf(f"validation.ingest.file={path}", "validation.ingest.table=plan_overrides")
+    ingest.run(spark, conf)
+    (row,) = delta_io.read_table(spark, conf.table("plan_overrides")).collect()
+    assert (row.override_qty, row.valid_from, row.valid_to, row.author) == (
+        12.5, dt.date(2026, 6, 1), None, "planner",
+    )  # fmt: skip
+    assert row.created_at.replace(tzinfo=None) == dt.datetime(2026, 5, 30, 8, 15)
