@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from skuplan import command
+from skuplan.conf import load_conf
 
 from conftest import ROOT
 
@@ -81,9 +82,18 @@ def test_shortcuts_become_config_overrides():
             ["ingest", "--file", "s.csv", "--source", "walmart", "--set", "a=1"]
         )
     )
-    assert args.set == ["a=1", "validation.ingest.file=s.csv", "validation.ingest.source=walmart"]
+    assert args.set == [
+        "a=1", 'validation.ingest.file="s.csv"', 'validation.ingest.source="walmart"',
+    ]  # fmt: skip
     demo = command._with_shortcuts(command.build_parser().parse_args(["demo", "--force"]))
     assert demo.set == ["demo.force=true"]
+    # Paths that YAML would read as a comment, a date or null stay text.
+    for path in ("sales #1.csv", "2026-06-30", "null", "a: b.csv"):
+        parsed = command._with_shortcuts(
+            command.build_parser().parse_args(["ingest", "--file", path])
+        )
+        conf = load_conf(ROOT / "conf", "local", overrides=parsed.set)
+        assert conf.validation.ingest.file == path
 
 
 def test_the_wheel_ships_config_suites_and_the_command():

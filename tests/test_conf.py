@@ -1,11 +1,12 @@
 import datetime as dt
 import shutil
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from skuplan.conf import load_conf
-from skuplan.conf_layers import parse_overrides
+from skuplan.conf_layers import SHIPPED, parse_overrides
 from skuplan.errors import ConfigError
 from skuplan.tableref import TableRef
 
@@ -117,7 +118,9 @@ def test_without_a_conf_folder_the_shipped_config_runs_in_the_working_directory(
     assert conf.root == tmp_path
     assert conf.table("raw_sales").path == str(tmp_path / "warehouse" / "raw" / "sales")
     shipped = conf.resource("expectations/sales.json")
-    assert shipped.read_text() == (ROOT / "expectations" / "sales.json").read_text()
+    assert shipped == SHIPPED / "expectations" / "sales.json" and shipped.is_file()
+    assert conf.jars_dir() == Path.home() / ".cache" / "skuplan" / "jars"  # outside a checkout
+    assert load_conf(ROOT / "conf", "local").jars_dir() == ROOT / ".cache" / "jars"
     # A suite under the working directory wins over the package's copy.
     (tmp_path / "expectations").mkdir()
     (tmp_path / "expectations" / "sales.json").write_text("{}")

@@ -73,6 +73,15 @@ def test_a_file_that_fails_its_checksum_leaves_the_previous_jars(repo, tmp_path)
 def test_a_missing_artefact_is_one_clear_error(repo, tmp_path):
     with pytest.raises(RuntimeSetupError, match=r"cannot fetch .*delta-spark_9\.8_2\.13-1\.0\.pom"):
         jars.fetch_delta_jars(tmp_path / "jars", repo.as_uri(), ("delta-spark_9.8_2.13", "1.0"))
+    with pytest.raises(RuntimeSetupError, match=r"cannot fetch repo\.example\.com/io/delta"):
+        jars.fetch_delta_jars(
+            tmp_path / "jars", "repo.example.com", ("delta-spark_9.9_2.13", "1.0")
+        )
+    pom = repo / "io" / "delta" / "delta-storage" / "1.0" / "delta-storage-1.0.pom"
+    (pom.parent / f"{pom.name}.sha1").write_text("")
+    with pytest.raises(RuntimeSetupError, match="an empty checksum file"):
+        jars.fetch_delta_jars(tmp_path / "jars", repo.as_uri(), ("delta-spark_9.9_2.13", "1.0"))
+    assert not (tmp_path / "jars.partial").exists()
 
 
 def test_the_default_artefact_follows_the_installed_packages():
@@ -80,6 +89,7 @@ def test_the_default_artefact_follows_the_installed_packages():
 
     import pyspark
 
-    name, version = jars.delta_artifact()
-    assert name == f"delta-spark_{'.'.join(pyspark.__version__.split('.')[:2])}_2.13"
-    assert version == importlib.metadata.version("delta-spark")
+    # The locked versions give the jar the project is tested with.
+    assert jars.delta_artifact() == ("delta-spark_4.1_2.13", "4.4.0")
+    assert pyspark.__version__.startswith("4.1.")
+    assert importlib.metadata.version("delta-spark") == "4.4.0"

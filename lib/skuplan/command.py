@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import re
 import sys
 from collections.abc import Sequence
@@ -145,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
     setup = commands.add_parser(
         "setup",
-        help="fetch Delta's jars into spark.jars_dir (what `make setup` runs; no Maven needed)",
+        help="fetch Delta's jars into spark.jars_dir, outside a checkout ~/.cache/skuplan/jars "
+        "(what `make setup` runs; no Maven needed)",
         description="Fetch Delta's jars, matching the installed pyspark and delta-spark, from a "
         "Maven repository into spark.jars_dir, checked against the repository's SHA-1.",
     )
@@ -159,9 +161,10 @@ def _with_shortcuts(args: argparse.Namespace) -> argparse.Namespace:
         "validation.ingest.file": getattr(args, "file", None),
         "validation.ingest.source": getattr(args, "source", None),
         "validation.ingest.table": getattr(args, "table", None),
-        "demo.force": "true" if getattr(args, "force", False) else None,
+        "demo.force": True if getattr(args, "force", False) else None,
     }
-    args.set = [*args.set, *(f"{key}={value}" for key, value in extra.items() if value)]
+    # As YAML strings (JSON quoting): a path like "sales #1.csv" or "2026-06-30" stays text.
+    args.set = [*args.set, *(f"{key}={json.dumps(value)}" for key, value in extra.items() if value)]
     return args
 
 
@@ -171,7 +174,7 @@ def _setup(args: argparse.Namespace) -> int:
 
     try:
         conf = load_conf(args.conf, args.env, args.run_date, args.set)
-        dest = conf.resolve(conf.spark.jars_dir)
+        dest = conf.jars_dir()
         found = jars.fetch_delta_jars(dest, **({"repo": args.repo} if args.repo else {}))
     except SkuplanError as exc:
         print(f"setup: error: {exc}", file=sys.stderr)

@@ -15,12 +15,20 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from skuplan.conf_layers import SHIPPED, deep_merge, default_conf_dir, parse_overrides, read_yaml
+from skuplan.conf_layers import (
+    SHIPPED,
+    USER_JARS,
+    deep_merge,
+    default_conf_dir,
+    parse_overrides,
+    read_yaml,
+)
 from skuplan.errors import ConfigError
 from skuplan.tableref import TableRef, is_uri, normalise_path
 
@@ -302,6 +310,13 @@ class Conf(_Frozen):
         p = Path(path)
         return p if p.is_absolute() else (self.root / p).resolve()
 
+    def jars_dir(self) -> Path:
+        """Delta's jars: ``spark.jars_dir`` under the project root; a relative one outside a
+        checkout (no ``conf/`` at the root: an installed wheel) is the user's cache."""
+        if Path(self.spark.jars_dir).is_absolute() or (self.root / "conf").is_dir():
+            return self.resolve(self.spark.jars_dir)
+        return USER_JARS
+
     def resource(self, path: str) -> Path:
         """A file config names (a suite): under the project root, else the package's copy."""
         p = self.resolve(path)
@@ -353,6 +368,9 @@ def load_conf(
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
     check_distinct_tables(conf)
+    logging.getLogger(__name__).info(
+        "config %s + %s.yaml, project root %s", base_file, env, conf.root
+    )
     return conf
 
 

@@ -11,6 +11,8 @@ import yaml
 from skuplan.errors import ConfigError
 
 SHIPPED = Path(__file__).resolve().parent / "defaults"  # conf/ and expectations/, as package data
+# Delta's jars outside a checkout (skuplan setup puts them there once for every folder).
+USER_JARS = Path.home() / ".cache" / "skuplan" / "jars"
 
 
 def default_conf_dir() -> Path:

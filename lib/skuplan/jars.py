@@ -33,14 +33,15 @@ def _fetch(url: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=120) as response:
             return response.read()
-    except OSError as exc:  # URLError, HTTPError and timeouts are all OSErrors
+    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts; a URL without a scheme
         raise RuntimeSetupError(f"cannot fetch {url}: {exc}") from None
 
 
 def _checked(repo: str, artifact: str, version: str, ext: str) -> bytes:
     url = f"{repo.rstrip('/')}/{GROUP.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}.{ext}"
     data = _fetch(url)
-    expected = _fetch(f"{url}.sha1").decode("ascii", "replace").split()[0].strip().lower()
+    words = _fetch(f"{url}.sha1").decode("ascii", "replace").split()
+    expected = words[0].lower() if words else "(an empty checksum file)"
     actual = hashlib.sha1(data).hexdigest()
     if actual != expected:
         raise RuntimeSetupError(f"{url}: SHA-1 {actual} does not match the repository's {expected}")
@@ -48,9 +49,17 @@ def _checked(repo: str, artifact: str, version: str, ext: str) -> bytes:
 
 
 def delta_dependencies(pom: bytes, version: str) -> list[tuple[str, str]]:
-    """The ``io.delta`` artefacts a POM needs at run time (not test, provided or optional)."""
+    """The ``io.delta`` artefacts a POM needs at run time (not test, provided or optional).
+
+    Raises:
+        RuntimeSetupError: the POM is not XML.
+    """
+    try:
+        root = ET.fromstring(pom)
+    except ET.ParseError as exc:
+        raise RuntimeSetupError(f"a POM that is not XML ({exc})") from None
     deps = []
-    for dep in ET.fromstring(pom).iterfind("m:dependencies/m:dependency", _POM):
+    for dep in root.iterfind("m:dependencies/m:dependency", _POM):
         field = {child.tag.split("}")[-1]: (child.text or "").strip() for child in dep}
         if field.get("groupId") != GROUP or field.get("optional") == "true":
             continue
@@ -71,16 +80,21 @@ def fetch_delta_jars(
         RuntimeSetupError: a file cannot be fetched or fails its checksum.
     """
     staging = dest.with_name(f"{dest.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    todo, seen = [artifact or delta_artifact()], set()
-    while todo:
-        name, version = todo.pop()
-        if (name, version) in seen:
-            continue
-        seen.add((name, version))
-        todo.extend(delta_dependencies(_checked(repo, name, version, "pom"), version))
-        (staging / f"{name}-{version}.jar").write_bytes(_checked(repo, name, version, "jar"))
-    shutil.rmtree(dest, ignore_errors=True)
-    staging.rename(dest)
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        todo, seen = [artifact or delta_artifact()], set()
+        while todo:
+            name, version = todo.pop()
+            if (name, version) in seen:
+                continue
+            seen.add((name, version))
+            todo.extend(delta_dependencies(_checked(repo, name, version, "pom"), version))
+            (staging / f"{name}-{version}.jar").write_bytes(_checked(repo, name, version, "jar"))
+        shutil.rmtree(dest, ignore_errors=True)
+        staging.rename(dest)
+    except OSError as exc:  # a folder that cannot be written or replaced
+        raise RuntimeSetupError(f"cannot write Delta's jars to {dest}: {exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return sorted(dest.glob("*.jar"))

@@ -120,7 +120,7 @@ def get_session(conf: Conf) -> SparkSession:
         return spark
     builder = local_builder(
         spark_conf.master,
-        conf.resolve(spark_conf.jars_dir),
+        conf.jars_dir(),
         options,
         spark_conf.app_name,
     )

@@ -93,25 +93,27 @@ def _record(uri, conf: Conf, run: runs.Run, status, exit_code, result, error) ->
     }
     mlflow_run = client.create_run(experiment_id, run_name=f"{run.job} {run.run_date}", tags=tags)
     run_id = mlflow_run.info.run_id
-    params = [
-        Param(k, v)
-        for k, v in flat_params(conf.model_dump(mode="json", exclude={"root", "run_date"}))
-    ]
-    now = int(time.time() * 1000)
-    figures = dict(result.metrics()) if hasattr(result, "metrics") else {}
-    figures["rows_written"] = sum(w.num_rows or 0 for w in run.outputs)
-    metrics = [
-        Metric(k, float(v), now, 0)
-        for k, v in figures.items()
-        if v is not None and math.isfinite(float(v))
-    ]
-    for i in range(0, max(len(params), len(metrics)), BATCH):
-        client.log_batch(run_id, metrics=metrics[i : i + BATCH], params=params[i : i + BATCH])
-    for path in result.artifacts() if hasattr(result, "artifacts") else []:
-        client.log_artifact(run_id, str(path))
-    docs = conf.data_docs_dir()
-    if run.job in ("validate_sales", "run_pipeline") and docs.is_dir():
-        client.log_artifacts(run_id, str(docs), "data_docs")
-    client.set_terminated(run_id, "FINISHED" if status == runs.STATUS_SUCCESS else "FAILED")
+    try:
+        params = [
+            Param(k, v)
+            for k, v in flat_params(conf.model_dump(mode="json", exclude={"root", "run_date"}))
+        ]
+        now = int(time.time() * 1000)
+        figures = dict(result.metrics()) if hasattr(result, "metrics") else {}
+        figures["rows_written"] = sum(w.num_rows or 0 for w in run.outputs)
+        metrics = [
+            Metric(k, float(v), now, 0)
+            for k, v in figures.items()
+            if v is not None and math.isfinite(float(v))
+        ]
+        for i in range(0, max(len(params), len(metrics)), BATCH):
+            client.log_batch(run_id, metrics=metrics[i : i + BATCH], params=params[i : i + BATCH])
+        for path in result.artifacts() if hasattr(result, "artifacts") else []:
+            client.log_artifact(run_id, str(path))
+        docs = conf.data_docs_dir()
+        if run.job in ("validate_sales", "run_pipeline") and docs.is_dir():
+            client.log_artifacts(run_id, str(docs), "data_docs")
+    finally:  # a run left RUNNING would look unfinished for ever
+        client.set_terminated(run_id, "FINISHED" if status == runs.STATUS_SUCCESS else "FAILED")
     log.info("run %s tracked in MLflow: %s, run %s", run.run_id, uri, run_id)
     return run_id

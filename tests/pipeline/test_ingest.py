@@ -115,6 +115,12 @@ def test_a_master_file_replaces_its_table_typed_with_extra_columns_as_text(
     path.write_text("sku,category\n,food\n")
     with pytest.raises(InputError, match="1 row\\(s\\) leave sku empty"):
         ingest.run(spark, make_conf(*sets))
+    path.write_text("sku,Product Name\nA,Apples\n")
+    with pytest.raises(InputError, match="'Product Name' hold a character Delta refuses"):
+        ingest.run(spark, make_conf(*sets))
+    path.write_text("Item,SKU,category\nA,x,y\n")  # sku is renamed: SKU would clash with it
+    with pytest.raises(InputError, match="SKU differ from contract columns only in case"):
+        ingest.run(spark, make_conf(*sets, "validation.ingest.columns={sku: Item}"))
     assert delta_io.read_table(spark, conf.table("items")).count() == 2  # refusals wrote nothing
 
 

@@ -164,8 +164,12 @@ def global_forecasts(tables: StageTables, history_df: DataFrame, spec: ForecastS
         progress=progress,
     ).persist(StorageLevel.MEMORY_AND_DISK)
     tables.describe("global models")
-    with progress:
-        global_df.count()
+    try:
+        with progress:
+            global_df.count()
+    except BaseException:
+        global_df.unpersist()
+        raise
     return global_df
 
 
@@ -280,9 +284,12 @@ def run(spark, conf: Conf) -> ForecastSummary:
     uses_global = any(m in registry.GLOBAL_MODELS for m in spec.models)
     global_df = global_forecasts(tables, rows_df, spec) if uses_global else None
     progress = logs.Progress(spark, f"{tables.job}: per series", "series")
-    records_df = forecast_records(tables, rows_df, spec, read_holidays(tables), global_df, progress)
-    records_df = tables.stamp(records_df).persist(StorageLevel.MEMORY_AND_DISK)
+    records_df = None
     try:
+        records_df = forecast_records(
+            tables, rows_df, spec, read_holidays(tables), global_df, progress
+        )
+        records_df = tables.stamp(records_df).persist(StorageLevel.MEMORY_AND_DISK)
         structs = transport.record_schemas(spec.quantiles)
         outputs = {
             key: records_of(records_df, kind, structs[kind]) for key, kind in OUTPUTS.items()
@@ -312,9 +319,9 @@ def run(spark, conf: Conf) -> ForecastSummary:
         for key, df in outputs.items():
             tables.replace(df, key)
     finally:
-        records_df.unpersist()
-        if global_df is not None:
-            global_df.unpersist()
+        for cached in (records_df, global_df):
+            if cached is not None:
+                cached.unpersist()
     summary = ForecastSummary(tables.run_id, series, failed, models, *scores)
     log.info("%s", summary)
     return summary

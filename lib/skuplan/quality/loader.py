@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import errno
 import io
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -383,6 +384,17 @@ def read_table_file(
             raise InputError(f"{path}: {empty[c]} row(s) leave {source[c]} empty")
     used = set(source.values())
     extra = [c for c in df.columns if c not in used]
+    refused = [c for c in extra if re.search(r"[ ,;{}()\n\t=]", c)]
+    if refused:
+        raise InputError(
+            f"{path}: column name(s) {', '.join(map(repr, refused))} hold a character Delta "
+            "refuses (space , ; { } ( ) = tab newline): rename or drop them"
+        )
+    clash = [c for c in extra if c.lower() in {f.name.lower() for f in schema}]
+    if clash:
+        raise InputError(
+            f"{path}: column(s) {', '.join(clash)} differ from contract columns only in case"
+        )
     return df.select(
         *[
             (typed[f.name] if f in present else F.lit(None)).cast(f.dataType).alias(f.name)
