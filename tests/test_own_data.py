@@ -39,17 +39,23 @@ def test_sales_alone_forecast_then_masters_and_inventory_make_a_plan(tmp_path, c
         "--set", "plan.simulation.enabled=false",
     ]  # fmt: skip
 
-    def skuplan(*args):
-        assert command.main([args[0], *common, *args[1:]]) == 0
-        return capsys.readouterr().out
+    def skuplan(*args, code=0):
+        assert command.main([args[0], *common, *args[1:]]) == code
+        return capsys.readouterr()
 
     _sales(tmp_path / "sales.csv")
     skuplan("ingest", "--file", str(tmp_path / "sales.csv"), "--source", "shop")
-    assert "no items or locations table: taken from the sales' keys" in skuplan("validate")
-    assert "4 series forecast" in skuplan("forecast")
-    out = skuplan("plan")
-    assert "4 plan lines" in out and "4 not planned" in out
-    assert "missing input tables: items, inventory" in out
+    validated = skuplan("validate").out
+    assert "no items or locations table: taken from the sales' keys" in validated
+    assert "4 series forecast" in skuplan("forecast").out
+    # Planning needs the masters: it refuses in one line, and nothing reaches the outbox.
+    refused = skuplan("plan", code=6).err
+    assert "plan_replenishment: error: item master not found" in refused
+    conf = load_conf(ROOT / "conf", "local", RUN_DATE, [f"warehouse={warehouse}"])
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    assert not delta_io.table_exists(spark, conf.table("erp_outbox"))
 
     (tmp_path / "items.csv").write_text(
         "sku,category,supplier,unit_cost,order_cost,holding_cost_rate,lead_time_mean_days,"
@@ -64,14 +70,8 @@ def test_sales_alone_forecast_then_masters_and_inventory_make_a_plan(tmp_path, c
     skuplan(
         "ingest", "--table", "inventory", "--file", str(tmp_path / "stock.csv"), "--set", renames
     )
-    out = skuplan("plan")
-    assert "0 not planned" in out and "missing input tables" not in out
-    conf = load_conf(ROOT / "conf", "local", RUN_DATE, [f"warehouse={warehouse}"])
-    from pyspark.sql import SparkSession
-
-    plan = delta_io.read_table(SparkSession.getActiveSession(), conf.table("reorder_plan"))
-    lines = {
-        (r.sku, r.location): r.order_qty
-        for r in plan.filter("run_date = DATE'2026-06-30'").collect()
-    }
-    assert lines[("A", "S1")] > 0  # 4 on hand against ~6 a day over a 3-day lead time
+    assert "4 plan lines" in skuplan("plan").out
+    plan = delta_io.read_table(spark, conf.table("reorder_plan"))
+    lines = {(r.sku, r.location): r for r in plan.filter("run_date = DATE'2026-06-30'").collect()}
+    assert all(r.plan_status != "not_planned" for r in lines.values())
+    assert lines[("A", "S1")].order_qty > 0  # 4 on hand against ~6 a day over a 3-day lead time

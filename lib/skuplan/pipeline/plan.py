@@ -56,7 +56,6 @@ class PlanSummary:
     simulated_csl: float | None = None
     target_csl: float | None = None
     newer_plan: dt.date | None = None
-    missing: tuple[str, ...] = ()  # input tables the run went without
 
     def metrics(self) -> dict[str, float | None]:
         """The figures a tracking server gets (see :mod:`skuplan.tracking`)."""
@@ -84,8 +83,6 @@ class PlanSummary:
             )
         if self.simulated_csl is not None and self.target_csl is not None:
             text += f"; simulated cycle service level {self.simulated_csl:.1%} (target {self.target_csl:.1%})"
-        if self.missing:
-            text += f"; missing input tables: {', '.join(self.missing)} (see exception_reason)"
         return text
 
 
@@ -175,7 +172,7 @@ def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
         "lead_time_days", "lead_time_std", "review_period", "target_type", "target_service_level",
         "pack", "min_order", "unit_cost", "order_cost", "holding_cost_rate",
     )  # fmt: skip
-    master_df = policies.item_location_master(params_df, *read_master(tables, params_df))
+    master_df = policies.item_location_master(params_df, *read_master(tables))
     shortage = F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost")
     params_df = params_df.join(master_df.select(*KEYS, shortage), [*KEYS], "left")
     history_df = (
@@ -251,7 +248,6 @@ def summarise(
         changes,
         *(sim or (None, None)),
         newer,
-        tuple(tables.missing),
     )
 
 

@@ -4,7 +4,6 @@ master data, each series' inventory snapshot, optional tables and the previous p
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 
 import pyspark.sql.functions as F
@@ -16,9 +15,7 @@ from skuplan.columns import KEYS, quantile_column
 from skuplan.errors import InputError, UnfinishedInputError
 from skuplan.pipeline.io import StageTables
 from skuplan.replenishment import inputs
-from skuplan.schemas import INVENTORY, PLAN_OVERRIDES
-
-log = logging.getLogger(__name__)
+from skuplan.schemas import PLAN_OVERRIDES
 
 # Jobs whose successful run completes the forecast stage.
 FORECAST_JOBS = ("train_forecast", "run_pipeline")
@@ -127,27 +124,17 @@ def read_previous_plan(tables: StageTables) -> DataFrame:
     )
 
 
-def read_master(tables: StageTables, series_df: DataFrame) -> tuple[DataFrame, DataFrame | None]:
-    """The item master (without the table, one row per SKU of ``series_df``: every value a
-    default, flagged) and, when the table exists, the item-location master."""
-    items_df = tables.master("items", series_df, required=ITEM_COLUMNS, what="item master")
+def read_master(tables: StageTables) -> tuple[DataFrame, DataFrame | None]:
+    """The item master and, when the table exists, the item-location master."""
+    items_df = tables.read("items", required=ITEM_COLUMNS, what="item master")
     return items_df, tables.optional("item_locations", required=KEYS, what="item-location master")
 
 
 def read_inventory(tables: StageTables) -> DataFrame:
-    """Each series' latest snapshot on or before the run date (see ``inputs.latest_snapshots``).
-
-    Without the table, none: every series is not planned (``missing_inventory``), and the
-    run says the table is missing.
-    """
-    if tables.exists("inventory"):
-        inventory_df = tables.read(
-            "inventory", required=[*KEYS, "snapshot_date", "on_hand", "on_order", "backorders"]
-        )
-    else:
-        log.warning("no inventory table at %s: no series can be planned", tables.ref("inventory"))
-        tables.missing.append("inventory")
-        inventory_df = tables.spark.createDataFrame([], INVENTORY)
+    """Each series' latest snapshot on or before the run date (see ``inputs.latest_snapshots``)."""
+    inventory_df = tables.read(
+        "inventory", required=[*KEYS, "snapshot_date", "on_hand", "on_order", "backorders"]
+    )
     if "on_order_arrival" not in inventory_df.columns:
         inventory_df = inventory_df.withColumn("on_order_arrival", F.lit(None).cast("date"))
     return inventory_df.transform(inputs.latest_snapshots, tables.run_date)
@@ -165,7 +152,7 @@ def read_overrides(tables: StageTables) -> DataFrame | None:
 def read_inputs(tables: StageTables, quantiles: tuple[float, ...]) -> PlanInputs:
     forecasts_df = read_forecasts(tables, quantiles)
     run_id = forecast_run_id(tables, forecasts_df)
-    items_df, item_locations_df = read_master(tables, forecasts_df)
+    items_df, item_locations_df = read_master(tables)
     inventory_df = read_inventory(tables)
     return PlanInputs(
         forecasts_df=forecasts_df,
