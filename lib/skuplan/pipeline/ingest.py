@@ -30,7 +30,8 @@ from skuplan.columns import KEYS
 from skuplan.conf import Conf
 from skuplan.errors import ConfigError, InputError
 from skuplan.pipeline.io import StageTables
-from skuplan.quality.loader import CsvFormat, read_driver_file, read_raw_file, read_table_file
+from skuplan.quality.loader import CsvFormat, read_raw_file
+from skuplan.quality.typed_files import read_driver_file, read_table_file
 
 # Input tables a file can load, their contract, and the key a file's rows replace rows by
 # (None: the file replaces the whole table).
