@@ -40,8 +40,8 @@ class StageTables:
 
     Attributes:
         run_id: stamped on every row written (see :func:`new_run_id`).
-        missing: input tables this run went without (masters taken from the sales' keys, see
-            :meth:`master`; an inventory read as empty), for its summary.
+        missing: the masters this run took from the sales' keys (see :meth:`master`), for its
+            summary.
     """
 
     def __init__(self, spark: SparkSession, conf: Conf, job: str) -> None:
@@ -84,8 +84,8 @@ class StageTables:
     ) -> DataFrame:
         """Master ``key`` (``items`` or ``locations``); without that table, one row per value
         of its key column in ``keys_df`` and every other contract column empty, so that a
-        load of sales alone still validates and forecasts (planning uses its defaults and
-        flags them). The run logs it and lists the table in ``missing``.
+        load of sales alone still validates and forecasts (planning reads the real tables and
+        refuses without them). The run logs it and lists the table in ``missing``.
         """
         if self.exists(key):
             return self.read(key, required=required, what=what)
