@@ -296,13 +296,17 @@ class Conf(_Frozen):
         return p if p.is_absolute() else self.resolve(self.warehouse) / p
 
     def report_dir(self) -> Path:
-        """Where the HTML report goes: a relative folder is under a local warehouse, or under
-        the project root when the warehouse is a URI (the driver writes the file locally)."""
-        p = Path(self.report.dir)
+        """Where the HTML report goes (see :meth:`local_dir`)."""
+        return self.local_dir(self.report.dir)
+
+    def local_dir(self, path: str) -> Path:
+        """A folder the driver writes locally (the report, an MLflow file store): a relative
+        one is under a local warehouse, or under the project root when the warehouse is a URI."""
+        p = Path(path)
         if p.is_absolute():
             return p
         if is_uri(self.warehouse):
-            return self.resolve(self.report.dir)
+            return self.resolve(path)
         return self.resolve(self.warehouse) / p
 
     def resolve(self, path: str) -> Path:

@@ -16,7 +16,6 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from skuplan import runs
@@ -36,11 +35,7 @@ def tracking_uri(conf: Conf) -> str | None:
     where = conf.tracking.mlflow
     if where is None or is_uri(where) or where.startswith("databricks"):
         return where
-    path = Path(where)
-    if not path.is_absolute():
-        base = conf.root if is_uri(conf.warehouse) else conf.resolve(conf.warehouse)
-        path = base / path
-    return path.resolve().as_uri()
+    return conf.local_dir(where).resolve().as_uri()
 
 
 def flat_params(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
