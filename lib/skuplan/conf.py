@@ -323,11 +323,9 @@ class Conf(_Frozen):
 
     def resource(self, path: str) -> Path:
         """A file config names (a suite): under the project root, else the package's copy."""
-        p = self.resolve(path)
-        shipped = SHIPPED / path
-        return (
-            shipped if not p.exists() and not Path(path).is_absolute() and shipped.exists() else p
-        )
+        p, shipped = self.resolve(path), SHIPPED / path
+        missing = not p.exists() and not Path(path).is_absolute()
+        return shipped if missing and shipped.exists() else p
 
 
 def _one_line(exc: ValidationError) -> str:
