@@ -76,6 +76,18 @@ def test_a_usage_error_exits_2():
     assert proc.returncode == 2 and "invalid choice: 'forcast'" in proc.stderr
 
 
+def test_without_pyspark_the_command_says_which_extra_to_install():
+    # What `pip install skuplan` (no `spark` extra) outside a Spark runtime gives.
+    code = "import sys; sys.modules['pyspark'] = None; sys.argv = ['skuplan', '--help']; "
+    code += "from skuplan.command import script; script()"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 7
+    assert proc.stderr.strip().splitlines() == [
+        "skuplan: pyspark is not installed: pip install 'skuplan[spark]' "
+        "(Spark runtimes such as Databricks bring their own)"
+    ]
+
+
 def test_shortcuts_become_config_overrides():
     args = command._with_shortcuts(
         command.build_parser().parse_args(
@@ -104,6 +116,11 @@ def test_the_wheel_ships_config_suites_and_the_command():
         names = set(wheel.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert "skuplan = skuplan.command:script" in wheel.read(entry_points).decode()
+        metadata = wheel.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+    # pyspark only through the `spark` extra: a Spark runtime's own must not be shadowed.
+    requires = [r for r in metadata.decode().splitlines() if r.startswith("Requires-Dist: ")]
+    spark = [r for r in requires if r.split()[1].startswith(("pyspark", "delta-spark"))]
+    assert len(spark) == 2 and all('extra == "spark"' in r for r in spark)
     shipped = {p.name for p in (ROOT / "conf").glob("*.yaml")}
     shipped |= {p.name for p in (ROOT / "expectations").glob("*.json")}
     in_wheel = {Path(n).name for n in names if n.startswith("skuplan/defaults/")}

@@ -1,8 +1,9 @@
 """Example Airflow DAG: the skuplan stages as spark-submit tasks, one run per day.
 
-Copy it into the DAGs folder and adapt SKUPLAN_HOME and the `spark_default` connection
-(host: the master, e.g. spark://spark-master:7077, yarn or k8s://https://...). It needs
-apache-airflow and apache-airflow-providers-apache-spark; skuplan itself does not.
+Copy it into the DAGs folder, set SKUPLAN_HOME (the worker's environment, or the default
+below) and the `spark_default` connection (host: the master, e.g. spark://spark-master:7077,
+yarn or k8s://https://...). It needs Airflow 3 and apache-airflow-providers-apache-spark;
+skuplan itself does not (tests/test_docs.py loads it with Airflow's DagBag).
 
 Each task passes Airflow's logical date as --run-date, so a retry or a backfill replaces that
 day's rows (every skuplan write is idempotent for its run date). Exit codes tell what failed
@@ -17,13 +18,16 @@ The driver runs on the Airflow worker (client mode) with the checkout's own Pyth
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
-from airflow import DAG
-from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-SKUPLAN_HOME = "/opt/skuplan"  # a checkout after `make setup package`
+SKUPLAN_HOME = os.environ.get(
+    "SKUPLAN_HOME", "/opt/skuplan"
+)  # a checkout after `make setup package`
 JARS = ",".join(
     f"{SKUPLAN_HOME}/.cache/jars/{jar}"
     for jar in ("delta-spark_4.1_2.13-4.4.0.jar", "delta-storage-4.4.0.jar")

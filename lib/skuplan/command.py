@@ -16,9 +16,19 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from skuplan import __version__, cli
+from skuplan.errors import RuntimeSetupError, SkuplanError
+
+try:
+    import pyspark  # noqa: F401
+except ImportError:  # installed without the `spark` extra, outside a Spark runtime
+    sys.stderr.write(
+        "skuplan: pyspark is not installed: pip install 'skuplan[spark]' "
+        "(Spark runtimes such as Databricks bring their own)\n"
+    )
+    raise SystemExit(RuntimeSetupError.exit_code) from None
+
+from skuplan import __version__, cli  # after the check: these need pyspark
 from skuplan.conf_layers import default_conf_dir
-from skuplan.errors import SkuplanError
 
 
 @dataclass(frozen=True)
