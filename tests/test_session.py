@@ -47,3 +47,22 @@ def test_local_sessions_log_spark_warnings_only_from_the_shipped_configuration(s
     assert context.getConfiguration().getConfigurationSource().getLocation() == str(LOG_CONFIG)
     configured = context.getConfiguration().getLoggerConfig("org.apache.spark.util.Utils")
     assert str(configured.getLevel()) == "ERROR"
+
+
+def test_the_large_task_binary_hint_is_dropped_and_other_scheduler_warnings_kept(spark):
+    log4j = spark._jvm.org.apache.logging.log4j
+    name = "org.apache.spark.scheduler.DAGScheduler"
+    configured = log4j.LogManager.getContext(False).getConfiguration().getLoggerConfig(name)
+
+    def dropped(message: str) -> bool:
+        event = (
+            log4j.core.impl.Log4jLogEvent.newBuilder()
+            .setLoggerName(name)
+            .setLevel(log4j.Level.WARN)
+            .setMessage(log4j.message.SimpleMessage(message))
+            .build()
+        )
+        return configured.isFiltered(event)
+
+    assert dropped("Broadcasting large task binary with size 18.3 MiB")
+    assert not dropped("Stage 3 was cancelled")
