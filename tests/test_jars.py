@@ -1,6 +1,9 @@
 """Delta's jars without Maven: resolved from POMs in a Maven repository layout, checksummed."""
 
 import hashlib
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -9,19 +12,19 @@ from skuplan.errors import RuntimeSetupError
 
 POM = """<?xml version="1.0"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">
-  <groupId>io.delta</groupId><artifactId>{name}</artifactId><version>1.0</version>
+  <groupId>io.delta</groupId><artifactId>{name}</artifactId><version>{version}</version>
   <dependencies>{deps}</dependencies>
 </project>"""
 DEP = "<dependency><groupId>{group}</groupId><artifactId>{name}</artifactId>{extra}</dependency>"
 
 
-def _publish(repo, name, deps="", jar=None):
-    folder = repo / "io" / "delta" / name / "1.0"
+def _publish(repo, name, deps="", jar=None, version="1.0"):
+    folder = repo / "io" / "delta" / name / version
     folder.mkdir(parents=True, exist_ok=True)
-    files = {"pom": POM.format(name=name, deps=deps).encode(), "jar": jar or name.encode() * 50}
-    for ext, data in files.items():
-        (folder / f"{name}-1.0.{ext}").write_bytes(data)
-        (folder / f"{name}-1.0.{ext}.sha1").write_text(hashlib.sha1(data).hexdigest() + "\n")
+    pom = POM.format(name=name, deps=deps, version=version).encode()
+    for ext, data in {"pom": pom, "jar": jar or name.encode() * 50}.items():
+        (folder / f"{name}-{version}.{ext}").write_bytes(data)
+        (folder / f"{name}-{version}.{ext}.sha1").write_text(hashlib.sha1(data).hexdigest() + "\n")
     return folder
 
 
@@ -93,3 +96,28 @@ def test_the_default_artefact_follows_the_installed_packages():
     assert jars.delta_artifact() == ("delta-spark_4.1_2.13", "4.4.0")
     assert pyspark.__version__.startswith("4.1.")
     assert importlib.metadata.version("delta-spark") == "4.4.0"
+
+
+def test_skuplan_setup_needs_no_maven_and_fills_the_user_cache_outside_a_checkout(tmp_path):
+    # The installed delta-spark's artefact, published in a local repository.
+    name, version = jars.delta_artifact()
+    repo = tmp_path / "repo"
+    storage = DEP.format(
+        group="io.delta", name="delta-storage", extra=f"<version>{version}</version>"
+    )
+    _publish(repo, name, storage, version=version)
+    _publish(repo, "delta-storage", version=version)
+    elsewhere, home = tmp_path / "project", tmp_path / "home"
+    elsewhere.mkdir()
+    # Only the venv's own scripts on PATH: no mvn, no java.
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(home)}
+    proc = subprocess.run(
+        [Path(sys.executable).parent / "skuplan", "setup", "--repo", repo.as_uri()],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    cache = home / ".cache" / "skuplan" / "jars"
+    assert sorted(p.name for p in cache.glob("*.jar")) == sorted(
+        [f"delta-storage-{version}.jar", f"{name}-{version}.jar"]
+    )
+    assert str(cache) in proc.stdout and not any(elsewhere.iterdir())
