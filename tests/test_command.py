@@ -76,14 +76,15 @@ def test_a_usage_error_exits_2():
     assert proc.returncode == 2 and "invalid choice: 'forcast'" in proc.stderr
 
 
-def test_without_pyspark_the_command_says_which_extra_to_install():
+@pytest.mark.parametrize("module", ["pyspark", "delta"])
+def test_without_pyspark_or_delta_the_command_says_which_extra_to_install(module):
     # What `pip install skuplan` (no `spark` extra) outside a Spark runtime gives.
-    code = "import sys; sys.modules['pyspark'] = None; sys.argv = ['skuplan', '--help']; "
+    code = f"import sys; sys.modules['{module}'] = None; sys.argv = ['skuplan', '--help']; "
     code += "from skuplan.command import script; script()"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 7
     assert proc.stderr.strip().splitlines() == [
-        "skuplan: pyspark is not installed: pip install 'skuplan[spark]' "
+        f"skuplan: {module} is not installed: pip install 'skuplan[spark]' "
         "(Spark runtimes such as Databricks bring their own)"
     ]
 

@@ -26,10 +26,6 @@ AIRFLOW_VENV = ROOT / ".cache" / "airflow-venv"
 STAGES = ["validate_sales", "train_forecast", "plan_replenishment"]
 
 
-def _version() -> str:
-    return re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
-
-
 def test_airflow_dag_compiles_and_submits_every_stage_with_the_run_date(tmp_path):
     py_compile.compile(str(DAG), cfile=str(tmp_path / "dag.pyc"), doraise=True)
     tree = ast.parse(DAG.read_text())

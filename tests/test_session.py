@@ -2,8 +2,11 @@
 
 import pytest
 
+from skuplan.conf import load_conf
 from skuplan.errors import ConfigError
-from skuplan.session import resolve_options
+from skuplan.session import get_session, resolve_options
+
+from conftest import ROOT
 
 
 def test_env_references_are_resolved():
@@ -66,3 +69,11 @@ def test_the_large_task_binary_hint_is_dropped_and_other_scheduler_warnings_kept
 
     assert dropped("Broadcasting large task binary with size 18.3 MiB")
     assert not dropped("Stage 3 was cancelled")
+
+
+def test_without_a_master_an_active_session_is_taken_as_it_is(spark):
+    # A runtime that made its session (Databricks, a notebook): no second session, and
+    # Delta's catalog settings are not forced on it.
+    conf = load_conf(ROOT / "conf", "cluster")
+    assert conf.spark.master is None
+    assert get_session(conf) is spark

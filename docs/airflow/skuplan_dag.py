@@ -2,7 +2,7 @@
 
 Copy it into the DAGs folder, set SKUPLAN_HOME (the worker's environment, or the default
 below) and the `spark_default` connection (host: the master, e.g. spark://spark-master:7077,
-yarn or k8s://https://...). It needs Airflow 3 and apache-airflow-providers-apache-spark;
+yarn or k8s://https://...). It needs Airflow 3.3+ and apache-airflow-providers-apache-spark;
 skuplan itself does not (tests/test_docs.py loads it with Airflow's DagBag).
 
 Each task passes Airflow's logical date as --run-date, so a retry or a backfill replaces that

@@ -18,17 +18,18 @@ from dataclasses import dataclass
 
 from skuplan.errors import RuntimeSetupError, SkuplanError
 
-try:
-    import pyspark  # noqa: F401
-except ImportError:  # installed without the `spark` extra, outside a Spark runtime
-    sys.stderr.write(
-        "skuplan: pyspark is not installed: pip install 'skuplan[spark]' "
-        "(Spark runtimes such as Databricks bring their own)\n"
-    )
-    raise SystemExit(RuntimeSetupError.exit_code) from None
+for _module in ("pyspark", "delta"):  # the `spark` extra, or a Spark runtime's own
+    try:
+        importlib.import_module(_module)
+    except ImportError:
+        sys.stderr.write(
+            f"skuplan: {_module} is not installed: pip install 'skuplan[spark]' "
+            "(Spark runtimes such as Databricks bring their own)\n"
+        )
+        raise SystemExit(RuntimeSetupError.exit_code) from None
 
-from skuplan import __version__, cli  # after the check: these need pyspark
-from skuplan.conf_layers import default_conf_dir
+from skuplan import __version__, cli  # noqa: E402 (after the check: they need pyspark)
+from skuplan.conf_layers import default_conf_dir  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ master, the jars and the Python environment, take them as they are".
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -18,6 +19,8 @@ from pyspark.sql import SparkSession
 
 from skuplan.conf import Conf
 from skuplan.errors import ConfigError, RuntimeSetupError
+
+log = logging.getLogger(__name__)
 
 # Spark's own log lines at warning level and above, so that a job's output is its own lines
 # (spark-submit takes the same file with --driver-java-options, see README).
@@ -112,6 +115,10 @@ def get_session(conf: Conf) -> SparkSession:
     spark_conf = conf.spark
     options = resolve_options(spark_conf.options)
     if spark_conf.master is None:
+        active = SparkSession.getActiveSession()
+        if active is not None:  # a runtime's own (Databricks, a notebook): taken as it is
+            log.info("using the active Spark session as it is (spark.options not applied)")
+            return active
         builder = SparkSession.builder.appName(spark_conf.app_name)
         for key, value in {**DELTA_SQL_CONF, **options}.items():
             builder = builder.config(key, value)
