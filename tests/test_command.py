@@ -89,6 +89,25 @@ def test_without_pyspark_or_delta_the_command_says_which_extra_to_install(module
     ]
 
 
+def test_bash_completion_offers_commands_their_options_and_env_overlays():
+    script = subprocess.run(
+        [SKUPLAN, "completion"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+
+    def complete(*words: str) -> list[str]:
+        line = " ".join(f"'{w}'" for w in words)
+        probe = f"{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; _skuplan; "
+        probe += 'printf "%s\\n" "${COMPREPLY[@]}"'
+        done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
+        return done.stdout.split()
+
+    assert complete("skuplan", "fo") == ["forecast"]
+    assert complete("skuplan", "ingest", "--f") == ["--file"]
+    assert complete("skuplan", "demo", "--f") == ["--force"]
+    assert complete("skuplan", "plan", "--env", "") == ["cluster", "local", "standalone"]
+    assert complete("skuplan", "ingest", "--file", "sa") == []  # bash falls back to files
+
+
 def test_shortcuts_become_config_overrides():
     args = command._with_shortcuts(
         command.build_parser().parse_args(

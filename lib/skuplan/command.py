@@ -164,7 +164,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cli.add_job_options(setup)
     setup.add_argument("--repo", help="a Maven repository URL (default: Maven Central)")
+    commands.add_parser(
+        "completion",
+        help='print a bash completion script: eval "$(skuplan completion)" in ~/.bashrc',
+        description="Print a bash completion script for the commands, their options and --env "
+        "overlays (zsh: run `autoload -U bashcompinit && bashcompinit` first).",
+    )
     return parser
+
+
+def bash_completion(parser: argparse.ArgumentParser) -> str:
+    """A bash completion function for ``parser``'s commands, their options and ``--env``
+    values (the config folder's overlays); anything else completes as a file name."""
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    cases = [
+        f'        {name}) words="{" ".join(sorted(_long_options(sub)))}" ;;'
+        for name, sub in commands.choices.items()
+    ]
+    envs = sorted(p.stem for p in default_conf_dir().glob("*.yaml") if p.stem != "base")
+    lines = [
+        "# skuplan's bash completion (from `skuplan completion`)",
+        "_skuplan() {",
+        '    local cur="${COMP_WORDS[COMP_CWORD]}" words=""',
+        '    if [[ "${COMP_WORDS[COMP_CWORD-1]}" == --env ]]; then',
+        f'        COMPREPLY=($(compgen -W "{" ".join(envs)}" -- "$cur")); return',
+        "    fi",
+        "    if [[ $COMP_CWORD -eq 1 ]]; then",
+        f'        words="{" ".join(commands.choices)} --help --version"',
+        "    elif [[ $cur == -* ]]; then",
+        '        case "${COMP_WORDS[1]}" in',
+        *cases,
+        "        esac",
+        "    fi",
+        '    COMPREPLY=($(compgen -W "$words" -- "$cur"))',
+        "}",
+        "complete -o default -F _skuplan skuplan",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _long_options(parser: argparse.ArgumentParser) -> list[str]:
+    return [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
 
 
 def _with_shortcuts(args: argparse.Namespace) -> argparse.Namespace:
@@ -204,7 +244,12 @@ def _run(name: str, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _with_shortcuts(build_parser().parse_args(argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "completion":
+        print(bash_completion(parser), end="")
+        return 0
+    args = _with_shortcuts(args)
     if args.command == "setup":
         return _setup(args)
     return _run(args.command, args)
