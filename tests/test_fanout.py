@@ -77,6 +77,23 @@ def test_every_group_is_run_once_in_tasks_even_with_a_null_key(spark):
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_fewer_groups_than_cores_share_the_cores_out(spark):
+    assert spark.sparkContext.defaultParallelism == 2  # local[2]
+    assert [fanout.task_threads(spark, n) for n in (None, 1, 2, 5)] == [1, 2, 1, 1]
+    df = _groups(spark, {"A": 3, "B": 2})
+
+    def threads_seen(pdf: pd.DataFrame, threads: int) -> pd.DataFrame:
+        return pd.DataFrame({"sku": [pdf["sku"].iloc[0]], "threads": [threads]})
+
+    schema = "sku string, threads long"
+    # Two groups in two tasks: one core each; with one task allowed, both run in it on two.
+    for partitions, expected in ((4, 1), (1, 2)):
+        out = fanout.apply_per_group(
+            df, threads_seen, schema, ["sku"], partitions=partitions, threaded=True
+        )
+        assert {r.threads for r in out.collect()} == {expected}
+
+
 def test_cogrouped_series_meet_their_extra_rows_in_tasks(spark):
     history = _groups(spark, {"A": 3, "B": 2, "C": 1})
     extra = spark.createDataFrame(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import traceback
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -219,6 +220,17 @@ def apply_per_series_with(
     )
 
 
+def task_threads(spark, tasks: int | None) -> int:
+    """Cores for each of ``tasks`` tasks running alone on the cluster: its cores shared out
+    (at most an executor's), 1 when the tasks fill it or their number is unknown. A global
+    model of all series is one task: on 2 cores it would leave one idle."""
+    if not tasks:
+        return 1
+    cores = spark.sparkContext.defaultParallelism
+    per_executor = int(spark.sparkContext.getConf().get("spark.executor.cores", str(cores)))
+    return max(1, min(cores // tasks, per_executor))
+
+
 def apply_per_group(
     df: DataFrame,
     fn: Callable[[pd.DataFrame], pd.DataFrame],
@@ -228,6 +240,7 @@ def apply_per_group(
     on_error: OnError | None = None,
     weight: Column | None = None,
     progress: Progress | None = None,
+    threaded: bool = False,
 ) -> DataFrame:
     """Run ``fn`` once per group of rows sharing ``group_by`` (a series, all series of a
     store...) on the executors.
@@ -237,7 +250,14 @@ def apply_per_group(
     ``on_error``: rows for a group whose ``fn`` failed or whose process died (see above).
     ``progress``: told the groups and tasks, to log the action's progress (see
     :class:`skuplan.logs.Progress`).
+    ``threaded``: ``fn`` takes ``threads``, the cores each task may use (see
+    :func:`task_threads`), for a few heavy groups that would leave cores idle.
     """
+    tasks, partitions = (
+        balanced_tasks(df, group_by, partitions, weight, progress) if partitions else (None, None)
+    )
+    if threaded:
+        fn = partial(fn, threads=task_threads(df.sparkSession, partitions))
     guard = guarded(fn, on_error)
 
     def per_group(pdf: pd.DataFrame) -> pd.DataFrame:
@@ -245,7 +265,4 @@ def apply_per_group(
         # hints of a functools.partial.
         return guard(_without_task(pdf))
 
-    tasks, partitions = (
-        balanced_tasks(df, group_by, partitions, weight, progress) if partitions else (None, None)
-    )
     return _grouped(df, group_by, partitions, tasks).applyInPandas(per_group, schema=schema)

@@ -102,3 +102,18 @@ def test_training_origins_spread_out_until_their_targets_span_a_year():
     assert len(origins) == 60 and set(np.diff(origins)) == {-7}
     # A short history keeps every weekly origin it has.
     assert training_origins(200, 50, 90, "D", 14, max_rows=150_000) == list(range(193, 14, -7))
+
+
+def test_more_threads_give_the_same_forecasts():
+    # A group alone on the cluster gets every core (fanout.task_threads); the forecasts must
+    # not depend on how many.
+    group = pd.concat([_sales(f"s{i}", "2025-01-01", i) for i in range(6)])
+    origins = [pd.Timestamp(RUN) - pd.Timedelta(days=14)]
+    shape = {"freq": "D", "horizon": 14, "cv_horizon": 7, "quantiles": QUANTILES}
+    runs = [
+        global_lgbm.forecast_group(
+            group, run_date=RUN, origins=origins, min_history=14, threads=threads, **shape
+        )
+        for threads in (1, 2)
+    ]
+    pd.testing.assert_frame_equal(runs[0], runs[1])

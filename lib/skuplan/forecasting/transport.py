@@ -137,11 +137,11 @@ def _failed(history_pdf: pd.DataFrame, error: str) -> SeriesResult:
 
 
 def global_group_forecasts(
-    group_pdf: pd.DataFrame, *, run_date: dt.date, spec: ForecastSpec
+    group_pdf: pd.DataFrame, *, run_date: dt.date, spec: ForecastSpec, threads: int = 1
 ) -> pd.DataFrame:
     """The global model on one group of series, at the same folds as the per-series
-    cross-validation (see :func:`skuplan.models.global_lgbm.forecast_group`); a group whose
-    model fails gets one error row per series."""
+    cross-validation (see :func:`skuplan.models.global_lgbm.forecast_group`), on ``threads``
+    cores; a group whose model fails gets one error row per series."""
     origins = origin_dates(
         run_date, freq=spec.freq, horizon=spec.h, folds=spec.folds, step=spec.step
     )
@@ -157,6 +157,7 @@ def global_group_forecasts(
             min_history=spec.min_history,
             drivers=spec.drivers,
             attributes=spec.attributes,
+            threads=threads,
         )
     except Exception as exc:  # each series records why and moves on
         return global_group_failed(group_pdf, error_text(exc), spec=spec)

@@ -116,10 +116,17 @@ def training_origins(
 
 
 def fit(
-    panel: Panel, cutoff: int, *, steps: int, kind: str, attributes: Sequence[str], light: bool
+    panel: Panel,
+    cutoff: int,
+    *,
+    steps: int,
+    kind: str,
+    attributes: Sequence[str],
+    light: bool,
+    threads: int = 1,
 ):
     """Train on targets before period ``cutoff`` (``light``: the backtest settings,
-    :data:`BACKTEST`); returns the booster, or None without rows."""
+    :data:`BACKTEST`) on ``threads`` cores; returns the booster, or None without rows."""
     masked = dataclasses.replace(panel, y=panel.y.copy())
     masked.y[:, cutoff:] = np.nan
     first = max(PERIODS[kind]["windows"][1], 1)
@@ -134,20 +141,28 @@ def fit(
     label = rows["_y"].to_numpy(float)
     objective = "tweedie" if (label >= 0).all() else "regression"
     data = lgb.Dataset(features, label, categorical_feature=categorical, free_raw_data=True)
-    params = {**PARAMS, "objective": objective}
+    params = {**PARAMS, "objective": objective, "num_threads": threads}
     if light:
         params["learning_rate"] = BACKTEST["learning_rate"]
     return lgb.train(params, data, num_boost_round=BACKTEST["rounds"] if light else ROUNDS)
 
 
 def predict(
-    booster, panel: Panel, origin: int, *, steps: int, kind: str, attributes, explain: bool
+    booster,
+    panel: Panel,
+    origin: int,
+    *,
+    steps: int,
+    kind: str,
+    attributes,
+    explain: bool,
+    threads: int = 1,
 ):
     """Forecasts of every series from ``origin``: ``sku, location, ds, yhat`` and, with
     ``explain``, the driver columns (adding up to ``yhat``)."""
     rows = origin_features(panel, origin, steps, kind)
     features, _ = _design(rows, attributes)
-    yhat = np.maximum(booster.predict(features, num_threads=1), 0.0)
+    yhat = np.maximum(booster.predict(features, num_threads=threads), 0.0)
     out = pd.DataFrame(
         {
             **{k: rows[f"_{k}"].to_numpy() for k in KEYS},
@@ -212,9 +227,11 @@ def forecast_group(
     min_history: int,
     drivers: Sequence[tuple[str, str]] = (("price", "last"), ("promo", "zero")),
     attributes: Sequence[str] = (),
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Train one model on the group at each cross-validation origin and at the run date, and
-    forecast every series from each.
+    forecast every series from each, on ``threads`` cores (``deterministic``: the same
+    forecasts whatever their number).
 
     Args:
         group_pdf: clean sales of every series in the group (``sku, location, date, qty``),
@@ -241,12 +258,11 @@ def forecast_group(
             continue
         at, is_final = int(panel.dates.get_loc(origin)), origin == final
         steps = horizon if is_final else cv_horizon
-        booster = fit(panel, at, steps=steps, kind=kind, attributes=attributes, light=not is_final)
+        shape = {"steps": steps, "kind": kind, "attributes": attributes, "threads": threads}
+        booster = fit(panel, at, light=not is_final, **shape)
         if booster is None:
             continue
-        out = predict(
-            booster, panel, at, steps=steps, kind=kind, attributes=attributes, explain=is_final
-        )
+        out = predict(booster, panel, at, explain=is_final, **shape)
         outputs.append(out.assign(model=NAME, origin=origin.date(), error=None))
     result = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
     result = result.reindex(columns=output_columns(quantiles))

@@ -162,6 +162,7 @@ def global_forecasts(tables: StageTables, history_df: DataFrame, spec: ForecastS
         fanout_partitions(tables.spark, settings),
         on_error=partial(transport.global_group_failed, spec=spec),
         progress=progress,
+        threaded=True,  # a store or all series per group: often fewer groups than cores
     ).persist(StorageLevel.MEMORY_AND_DISK)
     tables.describe("global models")
     try:
