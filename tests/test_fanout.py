@@ -94,6 +94,16 @@ def test_fewer_groups_than_cores_share_the_cores_out(spark):
         assert {r.threads for r in out.collect()} == {expected}
 
 
+def test_retried_attempts_run_on_one_thread(monkeypatch):
+    # They run in a forked child, where more OpenMP threads than one would hang.
+    def threads_seen(pdf, threads):
+        return threads
+
+    for attempt, expected in ((0, 2), (1, 1)):
+        monkeypatch.setattr(fanout, "_task_attempt", lambda attempt=attempt: attempt)
+        assert fanout._with_threads(threads_seen, 2, pd.DataFrame()) == expected
+
+
 def test_cogrouped_series_meet_their_extra_rows_in_tasks(spark):
     history = _groups(spark, {"A": 3, "B": 2, "C": 1})
     extra = spark.createDataFrame(

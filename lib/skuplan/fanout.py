@@ -231,6 +231,13 @@ def task_threads(spark, tasks: int | None) -> int:
     return max(1, min(cores // tasks, per_executor))
 
 
+def _with_threads(fn, threads: int, *frames: pd.DataFrame) -> pd.DataFrame:
+    # A retried attempt runs in a forked child (see guarded), and OpenMP's threads do not
+    # survive a fork: a child asking LightGBM for 2 threads after its parent used 2 hangs
+    # (1 thread is safe). So retried attempts run on one thread.
+    return fn(*frames, threads=threads if _task_attempt() == 0 else 1)
+
+
 def apply_per_group(
     df: DataFrame,
     fn: Callable[[pd.DataFrame], pd.DataFrame],
@@ -257,7 +264,7 @@ def apply_per_group(
         balanced_tasks(df, group_by, partitions, weight, progress) if partitions else (None, None)
     )
     if threaded:
-        fn = partial(fn, threads=task_threads(df.sparkSession, partitions))
+        fn = partial(_with_threads, fn, task_threads(df.sparkSession, partitions))
     guard = guarded(fn, on_error)
 
     def per_group(pdf: pd.DataFrame) -> pd.DataFrame:
