@@ -221,13 +221,17 @@ def apply_per_series_with(
 
 
 def task_threads(spark, tasks: int | None) -> int:
-    """Cores for each of ``tasks`` tasks running alone on the cluster: its cores shared out
-    (at most an executor's), 1 when the tasks fill it or their number is unknown. A global
-    model of all series is one task: on 2 cores it would leave one idle."""
+    """Cores for each of ``tasks`` tasks running alone on the cluster: its cores shared out,
+    at most an executor's (``spark.executor.cores``; unset: all of them locally, 1 on a
+    cluster, where the default differs by manager), 1 when the tasks fill it or their
+    number is unknown. A global model of all series is one task: on 2 cores it would leave
+    one idle."""
     if not tasks:
         return 1
-    cores = spark.sparkContext.defaultParallelism
-    per_executor = int(spark.sparkContext.getConf().get("spark.executor.cores", str(cores)))
+    context = spark.sparkContext
+    cores = context.defaultParallelism
+    unset = str(cores) if context.master.startswith("local") else "1"
+    per_executor = int(context.getConf().get("spark.executor.cores", unset))
     return max(1, min(cores // tasks, per_executor))
 
 

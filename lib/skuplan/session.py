@@ -118,6 +118,7 @@ def get_session(conf: Conf) -> SparkSession:
         active = SparkSession.getActiveSession()
         if active is not None:  # a runtime's own (Databricks, a notebook): taken as it is
             log.info("using the active Spark session as it is (spark.options not applied)")
+            _check_delta_loaded(active)
             return active
         builder = SparkSession.builder.appName(spark_conf.app_name)
         for key, value in {**DELTA_SQL_CONF, **options}.items():
