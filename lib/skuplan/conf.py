@@ -170,6 +170,7 @@ class ForecastSettings(_Frozen):
     global_max_series: int | None = Field(default=None, gt=0)
     partitions: int | None = Field(default=None, gt=0)
     tasks_per_core: int = Field(default=4, gt=0)
+    accuracy_days: int = Field(default=56, gt=0)
 
     @field_validator("freq")
     @classmethod
@@ -291,9 +292,8 @@ class Conf(_Frozen):
         return TableRef(path=normalise_path(str(self.resolve(self.warehouse) / ref.path)))
 
     def data_docs_dir(self) -> Path:
-        """Where Great Expectations Data Docs go (a relative folder is under the warehouse)."""
-        p = Path(self.validation.data_docs_dir)
-        return p if p.is_absolute() else self.resolve(self.warehouse) / p
+        """Where Great Expectations Data Docs go (see :meth:`local_dir`)."""
+        return self.local_dir(self.validation.data_docs_dir)
 
     def report_dir(self) -> Path:
         """Where the HTML report goes (see :meth:`local_dir`)."""

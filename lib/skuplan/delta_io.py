@@ -313,12 +313,26 @@ def overwrite_table(df: DataFrame, ref: TableRef, partition_by: str | None = Non
     _report_write(df.sparkSession, ref)
 
 
-def upsert(df: DataFrame, ref: TableRef, keys: Iterable[str]) -> None:
+def upsert(
+    df: DataFrame,
+    ref: TableRef,
+    keys: Iterable[str],
+    *,
+    scope: str | None = None,
+    newer: str | None = None,
+) -> None:
     """Write ``df``'s rows into ``ref``, each replacing the row with the same ``keys`` (one
     MERGE; new columns join the table); creates the table on first write. ``df`` must not
-    repeat a key."""
+    repeat a key.
+
+    Args:
+        scope: a condition on the table's rows (``t.``) that holds for every key of ``df``,
+            so that Delta skips the files outside it.
+        newer: a column: a row replaces its match only when its value there is not older.
+    """
     _before_write(ref)
     spark = df.sparkSession
+    match = [f"t.`{k}` <=> s.`{k}`" for k in keys]
 
     def write() -> None:
         if not table_exists(spark, ref):
@@ -330,9 +344,9 @@ def upsert(df: DataFrame, ref: TableRef, keys: Iterable[str]) -> None:
         (
             _delta_table(spark, ref)
             .alias("t")
-            .merge(df.alias("s"), " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
+            .merge(df.alias("s"), " AND ".join([*match, *([scope] if scope else [])]))
             .withSchemaEvolution()
-            .whenMatchedUpdateAll()
+            .whenMatchedUpdateAll(f"s.`{newer}` >= t.`{newer}`" if newer else None)
             .whenNotMatchedInsertAll()
             .execute()
         )

@@ -108,3 +108,21 @@ def test_plan_totals_count_lines_needing_review_and_stockouts(spark):
         [(6, 1, 2, "p1")], "lines bigint, review bigint, stockouts bigint, run_id string"
     )
     assert_df_equality(data.plan_totals(_plan(spark)), expected, ignore_nullable=True)
+
+
+def test_realised_accuracy_per_model_and_over_all(spark):
+    rows = spark.createDataFrame(
+        [
+            ("A", "L", "combined", 10.0, 12.0, 2.0, True),
+            ("A", "L", "combined", 10.0, 5.0, 5.0, False),
+            ("B", "L", "croston", 1.0, 0.0, 1.0, True),
+        ],
+        "sku string, location string, model string, yhat double, actual double, "
+        "abs_error double, is_in_band boolean",
+    )
+    got = {r.model: r for r in data.realised_by_model(rows).collect()}
+    assert set(got) == {data.ALL, "combined", "croston"}
+    overall, croston = got[data.ALL], got["croston"]
+    assert (overall.series_scored, overall.periods) == (2, 3)
+    assert overall.wape == 8 / 17 and overall.bias == 4 / 17 and overall.coverage == 2 / 3
+    assert croston.wape is None and croston.bias is None  # nothing sold: no ratio

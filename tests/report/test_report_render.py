@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import plotly.offline
 
-from skuplan.report.data import CHOSEN, REVIEW_COLUMNS, STOCKOUT_COLUMNS, PlanTables, ReportData
+from skuplan.report.data import (
+    ALL,
+    CHOSEN,
+    REVIEW_COLUMNS,
+    STOCKOUT_COLUMNS,
+    PlanTables,
+    ReportData,
+)
 from skuplan.report.page import render
 
 RUN = dt.date(2026, 6, 30)
@@ -97,6 +104,7 @@ def _data(series, *, plan=True, series_total=None):
         plan=plan_tables if plan else None,
         has_explanations=True,
         run_ids={"forecast": "train_forecast-20260630-abc"},
+        realised_days=56,
     )
 
 
@@ -126,6 +134,21 @@ def test_report_is_one_self_contained_file_with_every_section():
     assert "better than seasonal naive on 67% of them" in text
     assert "Q10-Q90 band held 78% of the actuals (nominal 80%)" in text
     assert "Lines needing review: 5" in text and "The first 1 are listed" in text
+    assert "No earlier forecast of the last 56 days has sales yet." in text
+
+
+def test_realised_accuracy_is_shown_next_to_the_backtest():
+    realised = pd.DataFrame(
+        {"model": [ALL, "combined"], "series_scored": [2, 2], "periods": [1400, 1400],
+         "wape": [0.4123, 0.4123], "bias": [-0.031, -0.031], "coverage": [0.79, 0.79]}
+    )  # fmt: skip
+    data = ReportData(**{**_data([]).__dict__, "realised": realised, "realised_days": 28})
+    text = render(data, generated_at="now")
+    assert 'id="realised-table"' in text
+    assert (
+        "for the last 28 days, against what sold: 1,400 periods, WAPE 0.412, bias -3.1%, "
+        "79% inside the Q10-Q90 band."
+    ) in text
 
 
 def test_text_from_the_data_cannot_break_out_of_the_page():

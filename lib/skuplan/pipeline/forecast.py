@@ -28,7 +28,7 @@ from skuplan.errors import InputError, ModelFailureError
 from skuplan.forecasting import cold_start, transport
 from skuplan.forecasting.spec import ForecastSpec
 from skuplan.models import registry
-from skuplan.pipeline import forecast_combination, forecast_inputs
+from skuplan.pipeline import forecast_accuracy, forecast_combination, forecast_inputs
 from skuplan.pipeline.io import StageTables
 from skuplan.schemas import forecast_series_schema, global_forecasts_schema
 
@@ -51,15 +51,19 @@ class ForecastSummary:
     median_mase: float | None
     median_mase_seasonal_naive: float | None
     coverage: float | None = None  # of the shipped forecasts' band, in cross-validation
+    realised: dict | None = None  # earlier forecasts against sales (forecast_accuracy)
 
     def metrics(self) -> dict[str, float | None]:
         """The figures a tracking server gets (see :mod:`skuplan.tracking`)."""
+        realised = self.realised or {}
         return {
             "series": self.series,
             "fallback_share": self.failed_series / self.series if self.series else None,
             "median_mase": self.median_mase,
             "median_mase_seasonal_naive": self.median_mase_seasonal_naive,
             "band_coverage": self.coverage,
+            "realised_wape": realised.get("wape"),
+            "realised_band_coverage": realised.get("coverage"),
         }
 
     def __str__(self) -> str:
@@ -68,11 +72,18 @@ class ForecastSummary:
         def fmt(value: float | None) -> str:
             return "n/a" if value is None else f"{value:.3f}"
 
-        return (
+        realised = self.realised or {}
+        text = (
             f"train_forecast: {self.series} series forecast ({models}); {self.failed_series} "
             f"fell back; median backtest MASE {fmt(self.median_mase)} "
             f"(seasonal naive {fmt(self.median_mase_seasonal_naive)})"
         )
+        if realised.get("periods"):
+            text += (
+                f"; earlier forecasts against sales: WAPE {fmt(realised['wape'])} over "
+                f"{realised['periods']:,} periods"
+            )
+        return text
 
 
 def engine_spec(settings: ForecastSettings) -> ForecastSpec:
@@ -309,6 +320,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
             )
             models = chosen_models(outputs["model_runs"])
         scores = backtest_scores(outputs["backtest_metrics"])
+        realised = forecast_accuracy.score_earlier_forecasts(tables, history_df, settings)
         tables.describe("write forecasts")
         new = new_series(tables, history_df, spec) if spec.freq == "D" else None
         if new is not None:  # new series get a category mean: nothing to explain
@@ -323,7 +335,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
         for cached in (records_df, global_df):
             if cached is not None:
                 cached.unpersist()
-    summary = ForecastSummary(tables.run_id, series, failed, models, *scores)
+    summary = ForecastSummary(tables.run_id, series, failed, models, *scores, realised)
     log.info("%s", summary)
     return summary
 

@@ -1,7 +1,8 @@
 """What the forecast stage feeds the engine: each series' history and horizon rows, with
 their known-ahead drivers and the item and location attributes.
 
-The history is the clean sales before the run date (the latest load of each day); the
+The history is the clean sales before the run date as loaded on or before it (the latest
+load of each day, so that re-running an old date reproduces its forecasts); the
 horizon is one row per series and period from the run date on, without demand. Driver
 tables (``forecast.driver_tables``) are joined onto both by date and their keys: the series
 keys, an attribute such as ``region``, or none. A driver a table gives wins over the value
@@ -55,11 +56,19 @@ def filter_history_window(
     return df.filter(in_window)
 
 
+def filter_loaded_by(df: DataFrame, run_date: dt.date) -> DataFrame:
+    """Rows loaded on or before ``run_date``: what was known that day. A later load (a
+    correction, a backfill) does not change an earlier run date's history."""
+    return df.filter(F.col("load_date") <= F.lit(run_date))
+
+
 def read_history(tables: StageTables, settings: ForecastSettings) -> DataFrame:
-    """Clean sales of the history window, the latest load of each day (``HISTORY_COLUMNS``)."""
+    """Clean sales of the history window as known on the run date, the latest load of each
+    day (``HISTORY_COLUMNS``)."""
     types = StructType([CLEAN_SALES[c] for c in (*HISTORY_COLUMNS, "load_date")])
     return (
         tables.read("clean_sales", types=types)
+        .transform(filter_loaded_by, tables.run_date)
         .transform(filter_history_window, tables.run_date, settings.max_history_days)
         .transform(latest_loaded)
     )

@@ -33,6 +33,7 @@ from skuplan.report.data import (
     orders_by_supplier,
     plan_totals,
     projected_stockouts,
+    realised_by_model,
     status_counts,
 )
 from skuplan.report.page import render
@@ -158,6 +159,7 @@ def _collect(tables: StageTables, band: tuple[str, str], inputs: _Inputs) -> Rep
     tables.describe("accuracy")
     accuracy, mase_hist = _accuracy(inputs.metrics)
     plan, plan_run_id = _plan(tables, inputs.plan, max_table_rows=settings.max_table_rows)
+    realised, days = _realised(tables)
     tables.describe(None)
     run_ids = {"forecast": forecast_run_id, "plan": plan_run_id}
     return ReportData(
@@ -171,7 +173,22 @@ def _collect(tables: StageTables, band: tuple[str, str], inputs: _Inputs) -> Rep
         plan=plan,
         has_explanations=inputs.explanations is not None,
         run_ids={k: v for k, v in run_ids.items() if v},
+        realised=realised,
+        realised_days=days,
     )
+
+
+def _realised(tables: StageTables) -> tuple[pd.DataFrame, int]:
+    """How earlier forecasts of the last ``forecast.accuracy_days`` days did, as scored by
+    this run date's forecast stage (empty before any was scored)."""
+    days = tables.conf.forecast.accuracy_days
+    accuracy_df = tables.optional("forecast_accuracy")
+    if accuracy_df is None:
+        return pd.DataFrame(), days
+    since = tables.run_date - dt.timedelta(days=days)
+    window = (F.col("date") >= F.lit(since)) & (F.col("run_date") <= F.lit(tables.run_date))
+    tables.describe("realised accuracy")
+    return realised_by_model(accuracy_df.filter(window)).toPandas(), days
 
 
 def _series(

@@ -19,6 +19,7 @@ from skuplan.columns import KEYS, PLAN_NEEDS_REVIEW, PLAN_PLANNED
 
 NAIVE = "seasonal_naive"
 CHOSEN = "chosen per series"
+ALL = "all shipped forecasts"
 MASE_BIN_WIDTH = 0.1
 MASE_BINS = 30  # the last bin holds everything from 3.0 up
 
@@ -50,6 +51,9 @@ class ReportData:
     plan: PlanTables | None
     has_explanations: bool
     run_ids: dict[str, str] = field(default_factory=dict)
+    # Earlier forecasts against sales (see realised_by_model), ALL first; the days it covers.
+    realised: pd.DataFrame = field(default_factory=pd.DataFrame)
+    realised_days: int = 0
 
 
 def accuracy_by_model(metrics_df: DataFrame) -> DataFrame:
@@ -81,6 +85,27 @@ def accuracy_by_model(metrics_df: DataFrame) -> DataFrame:
 
     chosen_df = scored_df.filter(F.col("is_selected")).withColumn("model", F.lit(CHOSEN))
     return summary(chosen_df).unionByName(summary(scored_df))
+
+
+def realised_by_model(accuracy_df: DataFrame) -> DataFrame:
+    """How the shipped forecasts did, per model they came from and over all of them.
+
+    Input: ``forecast_accuracy`` rows (``sku, location, model, yhat, actual, abs_error,
+    is_in_band``). Output: ``model, series_scored, periods, wape, bias, coverage``; the row
+    ``model = ALL`` covers every row.
+    """
+
+    def summary(df: DataFrame) -> DataFrame:
+        sold = F.sum("actual")
+        return df.groupBy("model").agg(
+            F.count_distinct(*KEYS).alias("series_scored"),
+            F.count(F.lit(1)).alias("periods"),
+            (F.sum("abs_error") / F.when(sold > 0, sold)).alias("wape"),
+            (F.sum(F.col("yhat") - F.col("actual")) / F.when(sold > 0, sold)).alias("bias"),
+            F.avg(F.col("is_in_band").cast("double")).alias("coverage"),
+        )
+
+    return summary(accuracy_df.withColumn("model", F.lit(ALL))).unionByName(summary(accuracy_df))
 
 
 def mase_histogram(metrics_df: DataFrame) -> DataFrame:

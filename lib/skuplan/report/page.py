@@ -17,7 +17,7 @@ from importlib import resources
 import pandas as pd
 import plotly.offline
 
-from skuplan.report.data import CHOSEN, ReportData
+from skuplan.report.data import ALL, CHOSEN, ReportData
 from skuplan.report.figures import (
     PLOT_CONFIG,
     accuracy_figure,
@@ -58,6 +58,10 @@ FORMATS = {
     "share_beating_naive": _share,
     "median_wape": SCORE,
     "mean_coverage": _share,
+    "periods": QTY,
+    "wape": SCORE,
+    "bias": _share,
+    "coverage": _share,
     "lines": QTY,
     "order_lines": QTY,
     "released_lines": QTY,
@@ -80,6 +84,14 @@ ACCURACY_HEADINGS = {
     "share_beating_naive": "beats seasonal naive",
     "median_wape": "median WAPE",
     "mean_coverage": "band coverage",
+}
+REALISED_HEADINGS = {
+    "model": "model at forecast time",
+    "series_scored": "series",
+    "periods": "periods scored",
+    "wape": "WAPE",
+    "bias": "bias",
+    "coverage": "band coverage",
 }
 STATUS_HEADINGS = {
     "plan_status": "status",
@@ -202,6 +214,27 @@ def accuracy_section(data: ReportData) -> str:
     )
 
 
+def realised_section(data: ReportData) -> str:
+    """Earlier run dates' forecasts against the sales that came in since, per model."""
+    if data.realised.empty or not data.realised["periods"].sum():
+        return (
+            f'<p class="note">No earlier forecast of the last {data.realised_days} days '
+            "has sales yet.</p>"
+        )
+    rows = data.realised.sort_values("periods", ascending=False, kind="stable")
+    overall = rows[rows["model"] == ALL].iloc[0]
+    text = (
+        f"Forecasts shipped on earlier run dates for the last {data.realised_days} days, "
+        f"against what sold: {overall.periods:,} periods"
+    )
+    if pd.notna(overall.wape):  # none when nothing sold
+        text += f", WAPE {overall.wape:.3f}, bias {overall.bias:+.1%}"
+    if pd.notna(overall.coverage):
+        text += f", {overall.coverage:.0%} inside the {_band_label(data)}"
+    table = _table(rows, REALISED_HEADINGS, table_id="realised-table")
+    return f"<p>{html.escape(text)}.</p>\n{table}"
+
+
 def series_section(data: ReportData) -> str:
     """The explorer's elements, filled by the page's script."""
     return """
@@ -296,6 +329,8 @@ def render(data: ReportData, *, generated_at: str) -> str:
 <section id="accuracy">
 <h2>Forecast accuracy (backtest)</h2>
 {accuracy_section(data)}
+<h3>Realised accuracy</h3>
+{realised_section(data)}
 </section>
 <section id="series">
 <h2>Series</h2>
