@@ -174,6 +174,8 @@ MODEL_RUN = schema(
     SERIES,
     "chosen_model:s demand_class:s candidates:s status:s error:s training_rows:i "
     "backtest_folds:i fit_seconds:d params:s drivers_filled:s scale:d mase_scale:d weights:s",
+    # What the next runs reuse (see skuplan.forecasting.state) and which path this run took.
+    "recipe:s band_offsets:s path:s path_reason:s selected_on:date",
 )
 
 # The grouped-UDF output of explanations (one row per series, forecast day and driver);

@@ -80,7 +80,19 @@ def band(
     data: SeriesData,
     method: str,
 ) -> dict[float, np.ndarray]:
-    """Quantile forecasts around ``point``, never negative, never crossing.
+    """Quantile forecasts around ``point``, never negative, never crossing (the offsets of
+    :func:`band_offsets`)."""
+    return conformal.apply_quantiles(point, band_offsets(point, out, cv_residuals, data, method))
+
+
+def band_offsets(
+    point: np.ndarray,
+    out: pd.DataFrame,
+    cv_residuals: np.ndarray | None,
+    data: SeriesData,
+    method: str,
+) -> dict[float, np.ndarray]:
+    """Each quantile's offset from ``point`` per step.
 
     Args:
         out: the chosen model's output; with ``method="model"`` its own quantile columns are
@@ -92,12 +104,11 @@ def band(
     if method == "model" and all(
         c in out and np.isfinite(out[c].to_numpy(float)).all() for c in cols
     ):
-        native = {q: out[quantile_column(q)].to_numpy(float) for q in data.quantiles}
-        return conformal.apply_quantiles(point, {q: native[q] - point for q in data.quantiles})
+        return {q: out[quantile_column(q)].to_numpy(float) - point for q in data.quantiles}
     if cv_residuals is not None and cv_residuals.size:
         residuals = np.full((cv_residuals.shape[0], data.horizon), np.nan)
         width = min(data.horizon, cv_residuals.shape[1])
         residuals[:, :width] = cv_residuals[:, :width]
     else:
         residuals = _in_sample_residuals(data)
-    return conformal.apply_quantiles(point, conformal.residual_quantiles(residuals, data.quantiles))
+    return conformal.residual_quantiles(residuals, data.quantiles)

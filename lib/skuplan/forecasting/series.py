@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from skuplan.columns import FORECAST_FALLBACK, FORECAST_OK, KEYS, metric_names, quantile_column
-from skuplan.forecasting import final
+from skuplan.forecasting import conformal, final, state
 from skuplan.forecasting.cross_validation import (
     cross_validate,
     cv_columns,
@@ -195,7 +195,8 @@ def forecast_series(
     fitted = {**{m: models[m] for m in registry.FALLBACKS}, **candidates}
     chosen, out, errors = final.forecast(data, order or ["historic_mean"], fitted, members)
     point = np.maximum(out["yhat"].to_numpy(float), 0.0)
-    bands = final.band(point, out, _residuals(cv, chosen), data, spec.quantile_method)
+    offsets = final.band_offsets(point, out, _residuals(cv, chosen), data, spec.quantile_method)
+    bands = conformal.apply_quantiles(point, offsets)
     run = {"chosen_model": chosen, "demand_class": demand_class, "candidates": ",".join(candidates),
            "status": FORECAST_OK if not errors and (not ranked or chosen == ranked[0]) else FORECAST_FALLBACK,
            "error": "; ".join(errors) or None, "training_rows": n, "backtest_folds": len(origins),
@@ -203,6 +204,8 @@ def forecast_series(
                                  "ensemble_of": members if chosen == ENSEMBLE else []}),
            "drivers_filled": filled_text(filled, spec), "scale": series_scale(data.y),
            "mase_scale": mase_scale(data.y[: origins[0]] if origins else data.y, spec.season_length)}  # fmt: skip
+    run |= {"recipe": state.recipe_of(chosen, members if chosen == ENSEMBLE else ()),
+            "band_offsets": state.offsets_text(offsets, run["scale"])}  # fmt: skip
     forecasts = forecast_rows(keys, data, chosen, point, bands, run)
     combined = {}
     if spec.combination == "weights":

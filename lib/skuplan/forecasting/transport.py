@@ -16,6 +16,7 @@ from pyspark.sql import types as T
 
 from skuplan.columns import FORECAST_FAILED, FORECAST_FALLBACK, KEYS
 from skuplan.forecasting.cross_validation import error_text, origin_dates
+from skuplan.forecasting.recalibrate import recalibrate_series
 from skuplan.forecasting.series import SeriesResult, forecast_series
 from skuplan.forecasting.spec import ForecastSpec
 from skuplan.models import global_lgbm
@@ -32,6 +33,12 @@ from skuplan.schemas import (
 
 RECORD_FORECAST, RECORD_METRIC, RECORD_RUN = "forecast", "metric", "run"
 RECORD_EXPLANATION, RECORD_CANDIDATE, RECORD_RESIDUAL = "explanation", "candidate", "residual"
+# A series' stored state on one of its rows -> recalibrate_series' argument.
+STATE_COLUMNS = {
+    "_state_chosen": "chosen_model",
+    "_state_recipe": "recipe",
+    "_state_offsets": "band_offsets",
+}
 RECORDS = {
     RECORD_FORECAST: "forecasts",
     RECORD_METRIC: "metrics",
@@ -74,20 +81,38 @@ def stacked(result: SeriesResult, quantiles) -> pd.DataFrame:
     records = pd.concat([f for f in frames if len(f)], ignore_index=True).reindex(
         columns=struct.fieldNames()
     )
-    # A string column of a record kind this series lacks (no explanations) comes out as
-    # float NaN, which Arrow refuses; as objects they are plain nulls.
-    text = [f.name for f in struct.fields if f.dataType.typeName() == "string"]
+    # A string or date column of a record kind this series lacks (no explanations) comes
+    # out as float NaN, which Arrow refuses; as objects they are plain nulls.
+    text = [f.name for f in struct.fields if f.dataType.typeName() in ("string", "date")]
     return records.astype({c: object for c in text if records[c].dtype != object})
 
 
+def split_state(history_pdf: pd.DataFrame) -> tuple[pd.DataFrame, dict | None]:
+    """The series' rows without the state columns, and its state when it has one: the
+    stage puts ``STATE_COLUMNS`` on one horizon row of each series that takes the
+    incremental path."""
+    present = [c for c in STATE_COLUMNS if c in history_pdf]
+    if not present:
+        return history_pdf, None
+    rows = history_pdf[history_pdf[present[0]].notna()]
+    saved = {arg: rows[c].iloc[0] for c, arg in STATE_COLUMNS.items()} if len(rows) else None
+    return history_pdf.drop(columns=present), saved
+
+
 def series_records(history_pdf: pd.DataFrame, **kwargs) -> pd.DataFrame:
-    """:func:`~skuplan.forecasting.series.forecast_series` (same keyword arguments),
+    """:func:`~skuplan.forecasting.series.forecast_series` (same keyword arguments), or
+    with a stored state :func:`~skuplan.forecasting.recalibrate.recalibrate_series`,
     stacked (see :func:`stacked`), for Spark.
 
     The driver passes its model registry as ``models``, so that models registered at run
     time (tests, plugins) exist in the Python workers too.
     """
-    return stacked(forecast_series(history_pdf, **kwargs), kwargs["spec"].quantiles)
+    history_pdf, saved = split_state(history_pdf)
+    if saved is None:
+        result = forecast_series(history_pdf, **kwargs)
+    else:
+        result = recalibrate_series(history_pdf, **kwargs, **saved)
+    return stacked(result, kwargs["spec"].quantiles)
 
 
 def fallback_records(
@@ -106,6 +131,7 @@ def fallback_records(
     status ``failed``, and no forecast.
     """
     last_resort = dataclasses.replace(spec, models=(), ensemble_size=0)
+    history_pdf = split_state(history_pdf)[0]
     try:
         result = forecast_series(
             history_pdf, run_date=run_date, spec=last_resort, holidays=holidays

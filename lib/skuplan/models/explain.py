@@ -84,8 +84,11 @@ def prophet_contributions(out: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def ensemble_contributions(outs: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Driver columns of the equal-weight mean of ``outs`` (model outputs of the same rows).
+def ensemble_contributions(
+    outs: Sequence[pd.DataFrame], weights: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """Driver columns of the weighted mean of ``outs`` (model outputs of the same rows;
+    equal weights by default).
 
     A member without contributions adds its ``yhat`` share to ``other``; with no member
     explained the result has no columns.
@@ -93,9 +96,9 @@ def ensemble_contributions(outs: Sequence[pd.DataFrame]) -> pd.DataFrame:
     index = outs[0].index
     if not any(contribution_columns(o) for o in outs):
         return pd.DataFrame(index=index)
-    weight = 1.0 / len(outs)
+    weights = [1.0 / len(outs)] * len(outs) if weights is None else weights
     total: dict[str, np.ndarray] = {}
-    for o in outs:
+    for o, weight in zip(outs, weights, strict=True):
         parts = {c: o[c] for c in contribution_columns(o)} or {
             contribution_column(OTHER): o["yhat"]
         }

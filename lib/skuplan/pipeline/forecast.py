@@ -28,7 +28,12 @@ from skuplan.errors import InputError, ModelFailureError
 from skuplan.forecasting import cold_start, transport
 from skuplan.forecasting.spec import ForecastSpec
 from skuplan.models import registry
-from skuplan.pipeline import forecast_accuracy, forecast_combination, forecast_inputs
+from skuplan.pipeline import (
+    forecast_accuracy,
+    forecast_combination,
+    forecast_inputs,
+    forecast_state,
+)
 from skuplan.pipeline.io import StageTables
 from skuplan.schemas import forecast_series_schema, global_forecasts_schema
 
@@ -292,14 +297,20 @@ def run(spark, conf: Conf) -> ForecastSummary:
     tables, settings = StageTables(spark, conf, "train_forecast"), conf.forecast
     spec = engine_spec(settings)
     history_df = forecast_inputs.read_history(tables, settings)
+    scored_df = forecast_accuracy.scored(tables, history_df, settings)
+    paths_df, paths = forecast_state.decide(tables, history_df, settings.recalibration, scored_df)
     rows_df = forecast_inputs.series_rows(tables, history_df, settings)
     uses_global = any(m in registry.GLOBAL_MODELS for m in spec.models)
-    global_df = global_forecasts(tables, rows_df, spec) if uses_global else None
+    # Only the full path cross-validates: without it the global models fit the final origin.
+    global_spec = spec if paths.get(forecast_state.FULL) else dataclasses.replace(spec, folds=0)
+    global_df = global_forecasts(tables, rows_df, global_spec) if uses_global else None
     progress = logs.Progress(spark, f"{tables.job}: per series", "series")
     records_df = None
     try:
+        first = forecast_inputs.horizon_dates(tables.run_date, 1, spec.freq)[0]
+        series_df = forecast_state.with_state(rows_df, paths_df, first)
         records_df = forecast_records(
-            tables, rows_df, spec, read_holidays(tables), global_df, progress
+            tables, series_df, spec, read_holidays(tables), global_df, progress
         )
         records_df = tables.stamp(records_df).persist(StorageLevel.MEMORY_AND_DISK)
         structs = transport.record_schemas(spec.quantiles)
@@ -319,25 +330,48 @@ def run(spark, conf: Conf) -> ForecastSummary:
                 tables, outputs, candidates_df, residuals_df, spec
             )
             models = chosen_models(outputs["model_runs"])
+        outputs = completed(tables, outputs, history_df, paths_df, spec, paths)
         scores = backtest_scores(outputs["backtest_metrics"])
-        realised = forecast_accuracy.score_earlier_forecasts(tables, history_df, settings)
+        realised = None
+        if scored_df is not None:
+            realised = forecast_accuracy.write(tables, scored_df, settings)
         tables.describe("write forecasts")
-        new = new_series(tables, history_df, spec) if spec.freq == "D" else None
-        if new is not None:  # new series get a category mean: nothing to explain
-            new_forecasts_df, new_runs_df = new
-            outputs["forecasts"] = outputs["forecasts"].unionByName(new_forecasts_df)
-            outputs["model_runs"] = outputs["model_runs"].unionByName(
-                new_runs_df, allowMissingColumns=True
-            )
         for key, df in outputs.items():
             tables.replace(df, key)
     finally:
-        for cached in (records_df, global_df):
+        for cached in (records_df, global_df, paths_df, scored_df):
             if cached is not None:
                 cached.unpersist()
     summary = ForecastSummary(tables.run_id, series, failed, models, *scores, realised)
     log.info("%s", summary)
     return summary
+
+
+def completed(tables, outputs, history_df, paths_df, spec: ForecastSpec, paths: dict) -> dict:
+    """The outputs with the new series' forecasts, each series' path, the backtest metrics
+    behind the incremental series' selections, and the state the next runs read."""
+    new = new_series(tables, history_df, spec) if spec.freq == "D" else None
+    if new is not None:  # new series get a category mean: nothing to explain
+        new_forecasts_df, new_runs_df = new
+        outputs["forecasts"] = outputs["forecasts"].unionByName(new_forecasts_df)
+        outputs["model_runs"] = outputs["model_runs"].unionByName(
+            new_runs_df, allowMissingColumns=True
+        )
+    runs_df = forecast_state.with_paths(outputs["model_runs"], paths_df, tables.run_date)
+    metrics_df = outputs["backtest_metrics"]
+    carried_df = (
+        forecast_state.carried_metrics(tables, paths_df)
+        if paths.get(forecast_state.INCREMENTAL)
+        else None
+    )
+    if carried_df is not None:
+        metrics_df = metrics_df.unionByName(carried_df.select(*metrics_df.columns))
+    return {
+        **outputs,
+        "model_runs": runs_df,
+        "backtest_metrics": metrics_df,
+        forecast_state.TABLE: forecast_state.state_rows(runs_df, metrics_df, paths_df),
+    }
 
 
 def chosen_models(runs_df: DataFrame) -> dict[str, int]:

@@ -27,41 +27,47 @@ TABLE = "forecast_accuracy"
 ROW_KEYS = ["forecast_run_date", *KEYS, "date"]
 
 
-def score_earlier_forecasts(
+def scored(
     tables: StageTables, history_df: DataFrame, settings: ForecastSettings
-) -> dict | None:
-    """Score the earlier forecasts of the last ``accuracy_days`` days against ``history_df``
-    (the sales as known on the run date) into ``forecast_accuracy``; their WAPE, bias and
-    band coverage, or None before any forecast was written."""
+) -> DataFrame | None:
+    """The earlier forecasts of the last ``accuracy_days`` days scored against
+    ``history_df`` (the sales as known on the run date), stamped and kept (the caller
+    unpersists them); None before any forecast was written."""
     forecasts_df = tables.optional("forecasts")
     if forecasts_df is None or TABLE not in tables.conf.tables:
         return None
-    since = tables.run_date - dt.timedelta(days=settings.accuracy_days)
     low, high = (quantile_column(q) for q in (min(settings.quantiles), max(settings.quantiles)))
     has_band = low != high and {low, high} <= set(forecasts_df.columns)
-    tables.describe("score earlier forecasts")
     rows_df = realised.realised_rows(
         forecasts_df,
         history_df,
-        since=since,
+        since=since(tables, settings),
         until=tables.run_date,
         band=(low, high) if has_band else None,
     )
-    rows_df = tables.stamp(rows_df).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        summary = realised.realised_summary(rows_df)
-        if summary["periods"]:
-            delta_io.upsert(
-                rows_df,
-                tables.ref(TABLE),
-                ROW_KEYS,
-                scope=f"t.date >= DATE'{since.isoformat()}'",  # older files are skipped
-                newer="run_date",
-            )
-    finally:
-        rows_df.unpersist()
+    return tables.stamp(rows_df).persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def since(tables: StageTables, settings: ForecastSettings) -> dt.date:
+    return tables.run_date - dt.timedelta(days=settings.accuracy_days)
+
+
+def write(tables: StageTables, rows_df: DataFrame, settings: ForecastSettings) -> dict:
+    """MERGE :func:`scored`'s rows into ``forecast_accuracy``; their WAPE, bias and band
+    coverage."""
+    tables.describe("score earlier forecasts")
+    summary = realised.realised_summary(rows_df)
+    start = since(tables, settings)
+    if summary["periods"]:
+        delta_io.upsert(
+            rows_df,
+            tables.ref(TABLE),
+            ROW_KEYS,
+            scope=f"t.date >= DATE'{start.isoformat()}'",  # older files are skipped
+            newer="run_date",
+        )
     log.info(
         "%s: %d earlier forecast periods since %s scored against sales",
-        tables.job, summary["periods"], since,
+        tables.job, summary["periods"], start,
     )  # fmt: skip
     return summary

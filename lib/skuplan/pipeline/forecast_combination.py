@@ -16,7 +16,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
 from skuplan.columns import CONTRIBUTION_COLUMNS, DRIVERS, KEYS, metric_names, quantile_column
-from skuplan.forecasting import combination
+from skuplan.forecasting import combination, state
 from skuplan.forecasting.combination import COMBINED
 from skuplan.forecasting.spec import ForecastSpec
 from skuplan.pipeline.io import StageTables
@@ -103,18 +103,14 @@ def combined_outputs(
     status = runs_df.select(*KEYS, "status", "error")
     forecasts_df = banded_df.join(status, [*KEYS]).withColumn("model", F.lit(COMBINED))
     struct = with_run(forecast_series_schema(spec.quantiles))
-    runs = runs_df.drop("weights").join(_weights_text(weights_df), [*KEYS], "left")
-    runs = runs.withColumn(
-        "chosen_model",
-        F.when(F.col("weights").isNotNull(), F.lit(COMBINED)).otherwise(F.col("chosen_model")),
-    )
+    runs = _combined_runs(runs_df, weights_df, _class_bands(spark, offsets_pdf, spec.quantiles))
     scores_df = combination.combined_metrics(
         combined_residuals_df, runs_df, offsets_df, spec.quantiles
     )
     return {
         **outputs,
         "forecasts": _replace(outputs["forecasts"], keys_df, tables.stamp(forecasts_df, struct)),
-        "model_runs": runs.select(*runs_df.columns),
+        "model_runs": runs,
         "explanations": _replace(
             outputs["explanations"], keys_df, tables.stamp(_explanations(combined_df))
         ),
@@ -130,6 +126,38 @@ def combined_outputs(
             )
         ),
     }
+
+
+def _class_bands(spark, offsets_pdf, quantiles) -> DataFrame:
+    """``demand_class, class_band``: each class' pooled offsets as state text (already in
+    units of the series' scale)."""
+    rows = [
+        (demand_class, state.offsets_text(
+            {q: rows[quantile_column(q)].to_numpy(float) for q in quantiles}, 1.0))
+        for demand_class, rows in offsets_pdf.sort_values("step").groupby("demand_class")
+    ]  # fmt: skip
+    return spark.createDataFrame(rows, "demand_class string, class_band string")
+
+
+def _combined_runs(runs_df: DataFrame, weights_df: DataFrame, bands_df: DataFrame) -> DataFrame:
+    """The runs with the combined series' weights, ``chosen_model = combined``, and the
+    recipe and band the next runs reuse; series this step did not combine (incremental ones
+    included) keep theirs."""
+    runs = runs_df.withColumnRenamed("weights", "_own").join(
+        _weights_text(weights_df), [*KEYS], "left"
+    )
+    is_combined = F.col("weights").isNotNull()
+    runs = runs.join(F.broadcast(bands_df), ["demand_class"], "left").withColumns(
+        {
+            "chosen_model": F.when(is_combined, F.lit(COMBINED)).otherwise(F.col("chosen_model")),
+            "recipe": F.when(is_combined, F.col("weights")).otherwise(F.col("recipe")),
+            "band_offsets": F.when(is_combined, F.col("class_band")).otherwise(
+                F.col("band_offsets")
+            ),
+            "weights": F.coalesce(F.col("weights"), F.col("_own")),
+        }
+    )
+    return runs.select(*runs_df.columns)
 
 
 def _offsets_ddl(quantiles) -> str:

@@ -1,0 +1,181 @@
+"""The forecast stage's paths and state (``forecast.recalibration``).
+
+Each series takes the full path (cross-validate, select, fit: :mod:`skuplan.forecasting.
+series`) or the incremental one (its last selection refitted: :mod:`skuplan.forecasting.
+recalibrate`). The choice reads ``model_state`` as it stood before the run date, so that
+re-running an old date decides as it did, and the realised accuracy of the forecasts made
+since the series' selection (``forecast_accuracy``). Every run writes each series' state
+(the model runs' recipe, band and path) for the run dates after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pyspark.sql.functions as F
+from pyspark.sql import Column, DataFrame
+
+from skuplan.columns import FORECAST_OK, KEYS
+from skuplan.conf import RecalibrationSettings
+from skuplan.forecasting.transport import STATE_COLUMNS
+from skuplan.pipeline.io import StageTables
+
+log = logging.getLogger(__name__)
+
+FULL, INCREMENTAL = "full", "incremental"
+TABLE = "model_state"
+STATE = ["selected_on", "chosen_model", "recipe", "band_offsets", "status", "demand_class",
+         "mase_scale", "backtest_mase", "path", "path_reason"]  # fmt: skip
+
+STATE_TYPES = {"selected_on": "date", "mase_scale": "double", "backtest_mase": "double"}
+
+
+def latest_state(tables: StageTables) -> DataFrame | None:
+    """Each series' newest state written before the run date, or None before any."""
+    state_df = tables.optional(TABLE)
+    if state_df is None:
+        return None
+    latest = F.max_by(F.struct(*STATE), "run_date").alias("s")
+    before = state_df.filter(F.col("run_date") < F.lit(tables.run_date))
+    return before.groupBy(*KEYS).agg(latest).select(*KEYS, "s.*")
+
+
+def realised_mase(scored_df: DataFrame, state_df: DataFrame) -> DataFrame:
+    """``sku, location, periods, realised_mase``: the mean absolute error of the forecasts
+    made since each series' selection (of those ``scored_df`` scored this run), over its
+    MASE scale."""
+    since = state_df.select(*KEYS, "selected_on", "mase_scale")
+    rows = scored_df.join(since, [*KEYS]).filter(F.col("forecast_run_date") >= F.col("selected_on"))
+    return rows.groupBy(*KEYS).agg(
+        F.count(F.lit(1)).alias("periods"),
+        F.try_divide(F.avg("abs_error"), F.first("mase_scale")).alias("realised_mase"),
+    )
+
+
+def _reason(settings: RecalibrationSettings, run_date: dt.date) -> tuple[Column, Column]:
+    """The path and why, for a row of keys joined to its state and realised MASE."""
+    age = F.datediff(F.lit(run_date), F.col("selected_on"))
+    drifted = (F.col("periods") >= settings.min_drift_periods) & (
+        F.col("realised_mase") > settings.drift_ratio * F.col("backtest_mase")
+    )
+    drift_text = F.format_string(
+        "drift: realised MASE %.2f against %.2f in backtests", "realised_mase", "backtest_mase"
+    )
+    reused = F.concat(F.lit("selection of "), F.col("selected_on").cast("string"), F.lit(" reused"))
+    auto = settings.mode == "auto"
+    cases = [
+        (F.col("selected_on").isNull(), F.lit("new series")),
+        (F.col("recipe").isNull(), F.lit("no usable selection")),
+        (F.col("status") != FORECAST_OK, F.lit("fell back last run")),
+        (F.lit(auto) & (age >= settings.full_every_days),
+         F.format_string("selection %d days old", age)),
+        (F.lit(auto) & F.coalesce(drifted, F.lit(False)), drift_text),
+    ]  # fmt: skip
+    reason = F.when(cases[0][0], cases[0][1])
+    for condition, text in cases[1:]:
+        reason = reason.when(condition, text)
+    reason = reason.otherwise(reused)
+    is_full = F.col("recipe").isNull() | ~reason.endswith(" reused")
+    return F.when(is_full, F.lit(FULL)).otherwise(F.lit(INCREMENTAL)), reason
+
+
+def decide_paths(
+    tables: StageTables,
+    keys_df: DataFrame,
+    settings: RecalibrationSettings,
+    scored_df: DataFrame | None,
+) -> DataFrame:
+    """``sku, location, path, path_reason`` and the series' state (null for new series);
+    ``scored_df``: this run's scores of earlier forecasts (see
+    :func:`skuplan.pipeline.forecast_accuracy.scored`)."""
+    state_df = None if settings.mode == FULL else latest_state(tables)
+    if state_df is None:
+        reason = "mode full" if settings.mode == FULL else "new series"
+        return keys_df.select(
+            *KEYS,
+            *[F.lit(None).cast(STATE_TYPES.get(c, "string")).alias(c) for c in STATE[:-2]],
+            F.lit(FULL).alias("path"),
+            F.lit(reason).alias("path_reason"),
+        )
+    joined = keys_df.join(state_df, [*KEYS], "left")
+    if scored_df is not None:
+        joined = joined.join(realised_mase(scored_df, state_df), [*KEYS], "left")
+    else:
+        joined = joined.withColumns({"periods": F.lit(0), "realised_mase": F.lit(None)})
+    path, reason = _reason(settings, tables.run_date)
+    return joined.select(*KEYS, *STATE[:-2], path.alias("path"), reason.alias("path_reason"))
+
+
+def decide(
+    tables: StageTables,
+    history_df: DataFrame,
+    settings: RecalibrationSettings,
+    scored_df: DataFrame | None,
+) -> tuple[DataFrame, dict[str, int]]:
+    """Each series' path (:func:`decide_paths`, kept: the caller unpersists it) and the
+    series per path; logs the count and the commonest reasons."""
+    tables.describe("choose each series' path")
+    keys_df = history_df.select(*KEYS).distinct()
+    paths_df = decide_paths(tables, keys_df, settings, scored_df).persist()
+    counts = paths_df.groupBy("path", "path_reason").count().collect()
+    paths: dict[str, int] = {}
+    for r in counts:
+        paths[r["path"]] = paths.get(r["path"], 0) + r["count"]
+    reasons = sorted(counts, key=lambda r: -r["count"])[:4]
+    log.info(
+        "%s: %d series on the full path, %d incremental (%s)",
+        tables.job, paths.get(FULL, 0), paths.get(INCREMENTAL, 0),
+        "; ".join(f"{r['path_reason']}: {r['count']}" for r in reasons),
+    )  # fmt: skip
+    return paths_df, paths
+
+
+def with_state(rows_df: DataFrame, paths_df: DataFrame, first_date: dt.date) -> DataFrame:
+    """``rows_df`` with the state columns the engine reads (:data:`STATE_COLUMNS`) on the
+    first horizon row of each incremental series (null elsewhere)."""
+    incremental = paths_df.filter(F.col("path") == INCREMENTAL)
+    names = dict(zip(STATE_COLUMNS.values(), STATE_COLUMNS, strict=True))
+    state_df = incremental.select(
+        *KEYS, F.lit(first_date).alias("date"), *[F.col(c).alias(n) for c, n in names.items()]
+    )
+    return rows_df.join(state_df, [*KEYS, "date"], "left")
+
+
+def with_paths(runs_df: DataFrame, paths_df: DataFrame, run_date: dt.date) -> DataFrame:
+    """The model runs with each series' path, why, and the date of its selection."""
+    paths = paths_df.select(
+        *KEYS, "path", "path_reason",
+        F.when(F.col("path") == FULL, F.lit(run_date)).otherwise(F.col("selected_on")).alias("_on"),
+    )  # fmt: skip
+    joined = runs_df.drop("path", "path_reason").join(paths, [*KEYS], "left")
+    return joined.withColumn("selected_on", F.coalesce("_on", F.lit(run_date))).select(
+        *runs_df.columns
+    )
+
+
+def state_rows(runs_df: DataFrame, metrics_df: DataFrame, paths_df: DataFrame) -> DataFrame:
+    """What the next run dates read (:data:`STATE`): the model runs and the backtest MASE of
+    the selection (this run's for the full path, the state's for the incremental one)."""
+    chosen = metrics_df.filter(F.col("is_selected")).select(*KEYS, F.col("mase").alias("_mase"))
+    kept = paths_df.select(*KEYS, F.col("backtest_mase").alias("_kept")) if (
+        "backtest_mase" in paths_df.columns
+    ) else paths_df.select(*KEYS, F.lit(None).cast("double").alias("_kept"))  # fmt: skip
+    return (
+        runs_df.join(chosen, [*KEYS], "left")
+        .join(kept, [*KEYS], "left")
+        .withColumn("backtest_mase", F.coalesce("_mase", "_kept"))
+        .select("run_date", "run_id", *KEYS, *STATE)
+    )
+
+
+def carried_metrics(tables: StageTables, paths_df: DataFrame) -> DataFrame | None:
+    """The backtest metrics behind each incremental series' selection (the rows its
+    selecting run wrote), for this run date; None without any."""
+    metrics_df = tables.optional("backtest_metrics")
+    if metrics_df is None:
+        return None
+    selected = paths_df.filter(F.col("path") == INCREMENTAL).select(
+        *KEYS, F.col("selected_on").alias("run_date")
+    )
+    return tables.stamp(metrics_df.join(selected, [*KEYS, "run_date"]).drop("run_date", "run_id"))
