@@ -89,6 +89,8 @@ def class_weights(residuals_df: DataFrame, runs_df: DataFrame) -> pd.DataFrame:
     ``runs_df`` (``sku, location, demand_class``).
     """
     models = sorted(r["model"] for r in residuals_df.select("model").distinct().collect())
+    if not models:  # nothing cross-validated (every series reused its selection)
+        return pd.DataFrame(columns=["demand_class", "model", "weight"])
     every = -(-runs_df.count() // MAX_SERIES)
     sampled = runs_df.filter(F.abs(F.xxhash64(*KEYS)) % every == 0) if every > 1 else runs_df
     wide = (

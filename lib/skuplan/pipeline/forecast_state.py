@@ -32,13 +32,16 @@ STATE_TYPES = {"selected_on": "date", "mase_scale": "double", "backtest_mase": "
 
 
 def latest_state(tables: StageTables) -> DataFrame | None:
-    """Each series' newest state written before the run date, or None before any."""
+    """The state the newest run before the run date wrote (every series it forecast), or
+    None before any."""
     state_df = tables.optional(TABLE)
     if state_df is None:
         return None
-    latest = F.max_by(F.struct(*STATE), "run_date").alias("s")
     before = state_df.filter(F.col("run_date") < F.lit(tables.run_date))
-    return before.groupBy(*KEYS).agg(latest).select(*KEYS, "s.*")
+    newest = before.agg(F.max("run_date")).first()[0]
+    if newest is None:
+        return None
+    return before.filter(F.col("run_date") == F.lit(newest)).select(*KEYS, *STATE)
 
 
 def realised_mase(scored_df: DataFrame, state_df: DataFrame) -> DataFrame:
