@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -109,6 +110,9 @@ def run(n_series: int, warehouse: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The stages' progress lines: where the time goes.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=1000)
     parser.add_argument("--json", type=Path)

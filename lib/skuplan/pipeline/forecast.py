@@ -308,7 +308,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
     records_df = None
     try:
         first = forecast_inputs.horizon_dates(tables.run_date, 1, spec.freq)[0]
-        series_df = forecast_state.with_state(rows_df, paths_df, first)
+        series_df = forecast_state.with_state(rows_df, paths_df, paths, first)
         records_df = forecast_records(
             tables, series_df, spec, read_holidays(tables), global_df, progress
         )

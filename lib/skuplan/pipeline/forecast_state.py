@@ -27,7 +27,6 @@ FULL, INCREMENTAL = "full", "incremental"
 TABLE = "model_state"
 STATE = ["selected_on", "chosen_model", "recipe", "band_offsets", "status", "demand_class",
          "mase_scale", "backtest_mase", "path", "path_reason"]  # fmt: skip
-
 STATE_TYPES = {"selected_on": "date", "mase_scale": "double", "backtest_mase": "double"}
 
 
@@ -134,36 +133,44 @@ def decide(
     return paths_df, paths
 
 
-def with_state(rows_df: DataFrame, paths_df: DataFrame, first_date: dt.date) -> DataFrame:
+def with_state(
+    rows_df: DataFrame, paths_df: DataFrame, paths: dict[str, int], first_date: dt.date
+) -> DataFrame:
     """``rows_df`` with the state columns the engine reads (:data:`STATE_COLUMNS`) on the
-    first horizon row of each incremental series (null elsewhere)."""
+    first horizon row of each incremental series (null elsewhere); as it is without any."""
+    if not paths.get(INCREMENTAL):
+        return rows_df
     incremental = paths_df.filter(F.col("path") == INCREMENTAL)
     names = dict(zip(STATE_COLUMNS.values(), STATE_COLUMNS, strict=True))
     state_df = incremental.select(
         *KEYS, F.lit(first_date).alias("date"), *[F.col(c).alias(n) for c, n in names.items()]
     )
-    return rows_df.join(state_df, [*KEYS, "date"], "left")
+    # A row per series (about 1 KB each): broadcast rather than shuffle every history row.
+    return rows_df.join(F.broadcast(state_df), [*KEYS, "date"], "left")
 
 
 def with_paths(runs_df: DataFrame, paths_df: DataFrame, run_date: dt.date) -> DataFrame:
-    """The model runs with each series' path, why, and the date of its selection."""
+    """The model runs with each series' path, why, and the date of its selection (a stocked
+    series without sales, forecast by its category's mean, is on the full path)."""
     paths = paths_df.select(
-        *KEYS, "path", "path_reason",
+        *KEYS, F.col("path").alias("_path"), F.col("path_reason").alias("_reason"),
         F.when(F.col("path") == FULL, F.lit(run_date)).otherwise(F.col("selected_on")).alias("_on"),
     )  # fmt: skip
-    joined = runs_df.drop("path", "path_reason").join(paths, [*KEYS], "left")
-    return joined.withColumn("selected_on", F.coalesce("_on", F.lit(run_date))).select(
-        *runs_df.columns
+    joined = runs_df.join(paths, [*KEYS], "left").withColumns(
+        {
+            "path": F.coalesce("_path", F.lit(FULL)),
+            "path_reason": F.coalesce("_reason", F.lit("no sales yet")),
+            "selected_on": F.coalesce("_on", F.lit(run_date)),
+        }
     )
+    return joined.select(*runs_df.columns)
 
 
 def state_rows(runs_df: DataFrame, metrics_df: DataFrame, paths_df: DataFrame) -> DataFrame:
     """What the next run dates read (:data:`STATE`): the model runs and the backtest MASE of
     the selection (this run's for the full path, the state's for the incremental one)."""
     chosen = metrics_df.filter(F.col("is_selected")).select(*KEYS, F.col("mase").alias("_mase"))
-    kept = paths_df.select(*KEYS, F.col("backtest_mase").alias("_kept")) if (
-        "backtest_mase" in paths_df.columns
-    ) else paths_df.select(*KEYS, F.lit(None).cast("double").alias("_kept"))  # fmt: skip
+    kept = paths_df.select(*KEYS, F.col("backtest_mase").alias("_kept"))
     return (
         runs_df.join(chosen, [*KEYS], "left")
         .join(kept, [*KEYS], "left")
