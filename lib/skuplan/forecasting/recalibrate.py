@@ -45,6 +45,27 @@ def _models(spec: ForecastSpec, models: Mapping[str, ModelSpec], external) -> di
     return available
 
 
+def _fit(data, weights: dict[str, float], available: Mapping[str, ModelSpec]):
+    """Each model of the recipe fitted on the whole history: outputs by name, and the
+    errors of those that could not forecast.
+
+    Raises:
+        RuntimeError: none could.
+    """
+    outs, errors = {}, []
+    for name in weights:
+        if name not in available or len(data.history) < available[name].min_history:
+            errors.append(f"{name}: not available")
+            continue
+        try:
+            outs[name] = final.forecast(data, [name], available)[1]
+        except RuntimeError as exc:
+            errors.append(str(exc))
+    if not outs:
+        raise RuntimeError("; ".join(errors))
+    return outs, errors
+
+
 def recalibrate_series(
     history_pdf: pd.DataFrame,
     *,
@@ -61,10 +82,8 @@ def recalibrate_series(
 
     Args:
         history_pdf: as for :func:`~skuplan.forecasting.series.forecast_series`.
-        chosen_model: what the full run named the forecast (a model, ``ensemble``,
-            ``combined``).
+        chosen_model: what the full run named the forecast (a model, ``ensemble``, ``combined``).
         recipe, band_offsets: the state's text (:mod:`skuplan.forecasting.state`).
-        external: the global models' final forecasts of this series.
 
     Raises:
         RuntimeError: no model of the recipe could forecast (the fan-out then falls back).
@@ -73,22 +92,11 @@ def recalibrate_series(
     keys = {k: history_pdf[k].iloc[0] for k in KEYS}
     data, filled = series_data(history_pdf, run_date, spec, holidays)
     available = _models(spec, registry.MODELS if models is None else models, external)
-    weights, outs, errors = state.parse_recipe(recipe), {}, []
-    for name in weights:
-        if name not in available or len(data.history) < available[name].min_history:
-            errors.append(f"{name}: not available")
-            continue
-        try:
-            outs[name] = final.forecast(data, [name], available)[1]
-        except RuntimeError as exc:
-            errors.append(str(exc))
-    if not outs:
-        raise RuntimeError("; ".join(errors))
+    weights = state.parse_recipe(recipe)
+    outs, errors = _fit(data, weights, available)
     used = np.array([weights[m] for m in outs]) / sum(weights[m] for m in outs)
-    point = sum(
-        w * np.maximum(o["yhat"].to_numpy(float), 0.0)
-        for w, o in zip(used, outs.values(), strict=True)
-    )
+    yhats = np.stack([np.maximum(o["yhat"].to_numpy(float), 0.0) for o in outs.values()])
+    point = used @ yhats
     scale = series_scale(data.y)
     bands = conformal.apply_quantiles(point, state.parse_offsets(band_offsets, scale, data.horizon))
     run = {

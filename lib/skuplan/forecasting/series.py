@@ -195,17 +195,16 @@ def forecast_series(
     fitted = {**{m: models[m] for m in registry.FALLBACKS}, **candidates}
     chosen, out, errors = final.forecast(data, order or ["historic_mean"], fitted, members)
     point = np.maximum(out["yhat"].to_numpy(float), 0.0)
+    ensemble_of = members if chosen == ENSEMBLE else []
     offsets = final.band_offsets(point, out, _residuals(cv, chosen), data, spec.quantile_method)
-    bands = conformal.apply_quantiles(point, offsets)
     run = {"chosen_model": chosen, "demand_class": demand_class, "candidates": ",".join(candidates),
            "status": FORECAST_OK if not errors and (not ranked or chosen == ranked[0]) else FORECAST_FALLBACK,
            "error": "; ".join(errors) or None, "training_rows": n, "backtest_folds": len(origins),
-           "params": json.dumps({"selection_metric": spec.selection_metric,
-                                 "ensemble_of": members if chosen == ENSEMBLE else []}),
-           "drivers_filled": filled_text(filled, spec), "scale": series_scale(data.y),
-           "mase_scale": mase_scale(data.y[: origins[0]] if origins else data.y, spec.season_length)}  # fmt: skip
-    run |= {"recipe": state.recipe_of(chosen, members if chosen == ENSEMBLE else ()),
-            "band_offsets": state.offsets_text(offsets, run["scale"])}  # fmt: skip
+           "params": json.dumps({"selection_metric": spec.selection_metric, "ensemble_of": ensemble_of}),
+           "drivers_filled": filled_text(filled, spec), "scale": (scale := series_scale(data.y)),
+           "mase_scale": mase_scale(data.y[: origins[0]] if origins else data.y, spec.season_length),
+           "recipe": state.recipe_of(chosen, ensemble_of), "band_offsets": state.offsets_text(offsets, scale)}  # fmt: skip
+    bands = conformal.apply_quantiles(point, offsets)
     forecasts = forecast_rows(keys, data, chosen, point, bands, run)
     combined = {}
     if spec.combination == "weights":
@@ -216,11 +215,9 @@ def forecast_series(
         forecasts=forecasts,
         metrics=metric_rows(keys, scores, chosen, spec.quantiles),
         run=pd.DataFrame([{**keys, **run, "fit_seconds": time.perf_counter() - started}]),
-        explanations=explain.explanation_rows(
-            out, keys=keys, dates=forecasts["date"], model=chosen
-        ),
+        explanations=explain.explanation_rows(out, keys=keys, dates=forecasts["date"], model=chosen),
         **combined,
-    )
+    )  # fmt: skip
 
 
 def _origins(spec: ForecastSpec, n: int, candidates: dict, models: Mapping) -> list[int]:
