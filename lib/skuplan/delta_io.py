@@ -320,6 +320,7 @@ def upsert(
     *,
     scope: str | None = None,
     newer: str | None = None,
+    changed: Iterable[str] = (),
 ) -> None:
     """Write ``df``'s rows into ``ref``, each replacing the row with the same ``keys`` (one
     MERGE; new columns join the table); creates the table on first write. ``df`` must not
@@ -329,10 +330,15 @@ def upsert(
         scope: a condition on the table's rows (``t.``) that holds for every key of ``df``,
             so that Delta skips the files outside it.
         newer: a column: a row replaces its match only when its value there is not older.
+        changed: columns: a row replaces its match only when one of them differs (the
+            others are not rewritten).
     """
     _before_write(ref)
     spark = df.sparkSession
     match = [f"t.`{k}` <=> s.`{k}`" for k in keys]
+    update = [f"s.`{newer}` >= t.`{newer}`"] if newer else []
+    if changed:
+        update.append("NOT (" + " AND ".join(f"s.`{c}` <=> t.`{c}`" for c in changed) + ")")
 
     def write() -> None:
         if not table_exists(spark, ref):
@@ -346,7 +352,7 @@ def upsert(
             .alias("t")
             .merge(df.alias("s"), " AND ".join([*match, *([scope] if scope else [])]))
             .withSchemaEvolution()
-            .whenMatchedUpdateAll(f"s.`{newer}` >= t.`{newer}`" if newer else None)
+            .whenMatchedUpdateAll(" AND ".join(update) or None)
             .whenNotMatchedInsertAll()
             .execute()
         )

@@ -29,7 +29,10 @@ def realised_rows(
         forecasts_df: the forecasts table: ``run_date, sku, location, date, step, model,
             yhat`` and the band's quantile columns.
         actuals_df: sales as known now, one row per series and period: ``sku, location,
-            date, qty``. A period without a row has not been loaded yet and is not scored.
+            date, qty`` and optionally ``is_stockout``. A period no series has a row for
+            has not been loaded yet and is not scored; a series without a row for a loaded
+            period sold nothing then (as the models read it); a stockout period's sales are
+            not its demand and are not scored.
         band: the lower and upper quantile columns of the band, or None.
 
     Returns:
@@ -38,13 +41,24 @@ def realised_rows(
     """
     period = (F.col("date") >= F.lit(since)) & (F.col("date") < F.lit(until))
     earlier = forecasts_df.filter(period & (F.col("run_date") < F.lit(until)))
-    actuals = actuals_df.filter(period).select(*KEYS, "date", F.col("qty").alias("actual"))
+    sold_df = actuals_df.filter(period)
+    loaded_df = sold_df.select("date").distinct()
+    stockout = F.col("is_stockout") if "is_stockout" in actuals_df.columns else F.lit(False)
+    actuals = sold_df.select(
+        *KEYS, "date", F.col("qty").alias("actual"), stockout.alias("_stockout")
+    )
+    earlier = (
+        earlier.join(F.broadcast(loaded_df), "date")
+        .join(actuals, [*KEYS, "date"], "left")
+        .filter(~F.coalesce(F.col("_stockout"), F.lit(False)))
+        .withColumn("actual", F.coalesce(F.col("actual"), F.lit(0.0)))
+    )
     in_band = (
         F.col("actual").between(F.col(band[0]), F.col(band[1]))
         if band is not None
         else F.lit(None).cast("boolean")
     )
-    return earlier.join(actuals, [*KEYS, "date"]).select(
+    return earlier.select(
         F.col("run_date").alias("forecast_run_date"),
         *KEYS,
         "date",

@@ -91,12 +91,13 @@ def recalibrate_series(
     started = time.perf_counter()
     keys = {k: history_pdf[k].iloc[0] for k in KEYS}
     data, filled = series_data(history_pdf, run_date, spec, holidays)
-    available = _models(spec, registry.MODELS if models is None else models, external)
     weights = state.parse_recipe(recipe)
-    outs, errors = _fit(data, weights, available)
+    outs, errors = _fit(data, weights, _models(spec, models or registry.MODELS, external))
     used = np.array([weights[m] for m in outs]) / sum(weights[m] for m in outs)
-    yhats = np.stack([np.maximum(o["yhat"].to_numpy(float), 0.0) for o in outs.values()])
-    point = used @ yhats
+    yhats = np.stack([o["yhat"].to_numpy(float) for o in outs.values()])
+    # As the full path: a combination weights clipped forecasts, an ensemble clips its mean.
+    is_combined = chosen_model == COMBINED
+    point = np.maximum(used @ (np.maximum(yhats, 0.0) if is_combined else yhats), 0.0)
     scale = series_scale(data.y)
     bands = conformal.apply_quantiles(point, state.parse_offsets(band_offsets, scale, data.horizon))
     run = {
@@ -111,7 +112,7 @@ def recalibrate_series(
         "drivers_filled": filled_text(filled, spec),
         "scale": scale,
         "mase_scale": mase_scale(data.y, spec.season_length),
-        "weights": recipe if chosen_model == COMBINED else None,
+        "weights": recipe if is_combined else None,
         "recipe": recipe,
         "band_offsets": band_offsets,
     }

@@ -298,7 +298,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
     spec = engine_spec(settings)
     history_df = forecast_inputs.read_history(tables, settings)
     scored_df = forecast_accuracy.scored(tables, history_df, settings)
-    paths_df, paths = forecast_state.decide(tables, history_df, settings.recalibration, scored_df)
+    paths_df, paths = forecast_state.decide(tables, history_df, settings.recalibration, scored_df, spec)  # fmt: skip
     rows_df = forecast_inputs.series_rows(tables, history_df, settings)
     uses_global = any(m in registry.GLOBAL_MODELS for m in spec.models)
     # Only the full path cross-validates: without it the global models fit the final origin.
@@ -370,7 +370,7 @@ def completed(tables, outputs, history_df, paths_df, spec: ForecastSpec, paths: 
         **outputs,
         "model_runs": runs_df,
         "backtest_metrics": metrics_df,
-        forecast_state.TABLE: forecast_state.state_rows(runs_df, metrics_df, paths_df),
+        forecast_state.TABLE: forecast_state.state_rows(runs_df, metrics_df, paths_df, spec),
     }
 
 

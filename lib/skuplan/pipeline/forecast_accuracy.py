@@ -2,9 +2,10 @@
 sales known on this run date, kept in ``forecast_accuracy``.
 
 One row per forecast run date, series and period, MERGEd on those keys: a run date scores
-the periods of its last ``forecast.accuracy_days`` days that have sales, so a late or
-corrected load is scored again by the next run, and re-running a run date (or an older one)
-never duplicates a row nor replaces a newer run date's score.
+the periods of its last ``forecast.accuracy_days`` days that have been loaded, so a late or
+corrected load is scored again by the next run; a row is rewritten only when its actual or
+forecast changed (``run_date`` is the run that scored its values), and re-running a run
+date (or an older one) never duplicates a row nor replaces a newer run date's score.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+import pandas as pd
+import pyspark.sql.functions as F
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
@@ -38,8 +41,11 @@ def scored(
         return None
     low, high = (quantile_column(q) for q in (min(settings.quantiles), max(settings.quantiles)))
     has_band = low != high and {low, high} <= set(forecasts_df.columns)
+    # Only forecasts whose horizon reaches the window (partitions by run date are skipped).
+    reach = settings.horizon * pd.tseries.frequencies.to_offset(settings.freq)
+    oldest = (pd.Timestamp(since(tables, settings)) - reach).date()
     rows_df = realised.realised_rows(
-        forecasts_df,
+        forecasts_df.filter(F.col("run_date") >= F.lit(oldest)),
         history_df,
         since=since(tables, settings),
         until=tables.run_date,
@@ -65,6 +71,7 @@ def write(tables: StageTables, rows_df: DataFrame, settings: ForecastSettings) -
             ROW_KEYS,
             scope=f"t.date >= DATE'{start.isoformat()}'",  # older files are skipped
             newer="run_date",
+            changed=["actual", "yhat", "is_in_band"],
         )
     log.info(
         "%s: %d earlier forecast periods since %s scored against sales",

@@ -11,6 +11,7 @@ since the series' selection (``forecast_accuracy``). Every run writes each serie
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 
 import pyspark.sql.functions as F
@@ -18,6 +19,7 @@ from pyspark.sql import Column, DataFrame
 
 from skuplan.columns import FORECAST_OK, KEYS
 from skuplan.conf import RecalibrationSettings
+from skuplan.forecasting.spec import ForecastSpec
 from skuplan.forecasting.transport import STATE_COLUMNS
 from skuplan.pipeline.io import StageTables
 
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 FULL, INCREMENTAL = "full", "incremental"
 TABLE = "model_state"
 STATE = ["selected_on", "chosen_model", "recipe", "band_offsets", "status", "demand_class",
-         "mase_scale", "backtest_mase", "path", "path_reason"]  # fmt: skip
+         "mase_scale", "backtest_mase", "settings", "path", "path_reason"]  # fmt: skip
 STATE_TYPES = {"selected_on": "date", "mase_scale": "double", "backtest_mase": "double"}
 
 
@@ -50,12 +52,22 @@ def realised_mase(scored_df: DataFrame, state_df: DataFrame) -> DataFrame:
     since = state_df.select(*KEYS, "selected_on", "mase_scale")
     rows = scored_df.join(since, [*KEYS]).filter(F.col("forecast_run_date") >= F.col("selected_on"))
     return rows.groupBy(*KEYS).agg(
-        F.count(F.lit(1)).alias("periods"),
+        F.count_distinct("date").alias("periods"),
         F.try_divide(F.avg("abs_error"), F.first("mase_scale")).alias("realised_mase"),
     )
 
 
-def _reason(settings: RecalibrationSettings, run_date: dt.date) -> tuple[Column, Column]:
+def fingerprint(spec: ForecastSpec) -> str:
+    """The engine settings a selection depends on: a state made under others is not reused
+    (its recipe may name models no longer configured, its band other quantiles)."""
+    settings = [spec.freq, spec.horizon, list(spec.quantiles), list(spec.models),
+                spec.combination, spec.quantile_method, spec.ensemble_size, spec.selection_metric]  # fmt: skip
+    return json.dumps(settings)
+
+
+def _reason(
+    settings: RecalibrationSettings, run_date: dt.date, spec: ForecastSpec
+) -> tuple[Column, Column]:
     """The path and why, for a row of keys joined to its state and realised MASE."""
     age = F.datediff(F.lit(run_date), F.col("selected_on"))
     drifted = (F.col("periods") >= settings.min_drift_periods) & (
@@ -68,8 +80,11 @@ def _reason(settings: RecalibrationSettings, run_date: dt.date) -> tuple[Column,
     auto = settings.mode == "auto"
     cases = [
         (F.col("selected_on").isNull(), F.lit("new series")),
-        (F.col("recipe").isNull(), F.lit("no usable selection")),
+        (F.col("recipe").isNull() | F.col("band_offsets").isNull(), F.lit("no usable selection")),
         (F.col("status") != FORECAST_OK, F.lit("fell back last run")),
+        (~F.col("settings").eqNullSafe(fingerprint(spec)), F.lit("settings changed")),
+        # A series too short to cross-validate got a last resort: retry once it is longer.
+        (F.col("backtest_mase").isNull() | F.isnan("backtest_mase"), F.lit("no backtest yet")),
         (F.lit(auto) & (age >= settings.full_every_days),
          F.format_string("selection %d days old", age)),
         (F.lit(auto) & F.coalesce(drifted, F.lit(False)), drift_text),
@@ -87,6 +102,7 @@ def decide_paths(
     keys_df: DataFrame,
     settings: RecalibrationSettings,
     scored_df: DataFrame | None,
+    spec: ForecastSpec,
 ) -> DataFrame:
     """``sku, location, path, path_reason`` and the series' state (null for new series);
     ``scored_df``: this run's scores of earlier forecasts (see
@@ -105,7 +121,7 @@ def decide_paths(
         joined = joined.join(realised_mase(scored_df, state_df), [*KEYS], "left")
     else:
         joined = joined.withColumns({"periods": F.lit(0), "realised_mase": F.lit(None)})
-    path, reason = _reason(settings, tables.run_date)
+    path, reason = _reason(settings, tables.run_date, spec)
     return joined.select(*KEYS, *STATE[:-2], path.alias("path"), reason.alias("path_reason"))
 
 
@@ -114,12 +130,13 @@ def decide(
     history_df: DataFrame,
     settings: RecalibrationSettings,
     scored_df: DataFrame | None,
+    spec: ForecastSpec,
 ) -> tuple[DataFrame, dict[str, int]]:
     """Each series' path (:func:`decide_paths`, kept: the caller unpersists it) and the
     series per path; logs the count and the commonest reasons."""
     tables.describe("choose each series' path")
     keys_df = history_df.select(*KEYS).distinct()
-    paths_df = decide_paths(tables, keys_df, settings, scored_df).persist()
+    paths_df = decide_paths(tables, keys_df, settings, scored_df, spec).persist()
     counts = paths_df.groupBy("path", "path_reason").count().collect()
     paths: dict[str, int] = {}
     for r in counts:
@@ -166,15 +183,27 @@ def with_paths(runs_df: DataFrame, paths_df: DataFrame, run_date: dt.date) -> Da
     return joined.select(*runs_df.columns)
 
 
-def state_rows(runs_df: DataFrame, metrics_df: DataFrame, paths_df: DataFrame) -> DataFrame:
-    """What the next run dates read (:data:`STATE`): the model runs and the backtest MASE of
-    the selection (this run's for the full path, the state's for the incremental one)."""
+def state_rows(
+    runs_df: DataFrame, metrics_df: DataFrame, paths_df: DataFrame, spec: ForecastSpec
+) -> DataFrame:
+    """What the next run dates read (:data:`STATE`): the model runs, and the backtest MASE
+    and MASE scale of the selection (this run's on the full path, the state's on the
+    incremental one, so that drift is judged against the selection's own figures)."""
     chosen = metrics_df.filter(F.col("is_selected")).select(*KEYS, F.col("mase").alias("_mase"))
-    kept = paths_df.select(*KEYS, F.col("backtest_mase").alias("_kept"))
+    kept = paths_df.select(
+        *KEYS, F.col("backtest_mase").alias("_kept_mase"), F.col("mase_scale").alias("_kept_scale")
+    )
+    is_full = F.col("path") == FULL
     return (
         runs_df.join(chosen, [*KEYS], "left")
         .join(kept, [*KEYS], "left")
-        .withColumn("backtest_mase", F.coalesce("_mase", "_kept"))
+        .withColumns(
+            {
+                "backtest_mase": F.when(is_full, F.col("_mase")).otherwise(F.col("_kept_mase")),
+                "mase_scale": F.when(is_full, F.col("mase_scale")).otherwise(F.col("_kept_scale")),
+                "settings": F.lit(fingerprint(spec)),
+            }
+        )
         .select("run_date", "run_id", *KEYS, *STATE)
     )
 

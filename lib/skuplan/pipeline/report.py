@@ -185,8 +185,9 @@ def _realised(tables: StageTables) -> tuple[pd.DataFrame, int]:
     accuracy_df = tables.optional("forecast_accuracy")
     if accuracy_df is None:
         return pd.DataFrame(), days
-    since = tables.run_date - dt.timedelta(days=days)
-    window = (F.col("date") >= F.lit(since)) & (F.col("run_date") <= F.lit(tables.run_date))
+    since, until = tables.run_date - dt.timedelta(days=days), F.lit(tables.run_date)
+    window = (F.col("date") >= F.lit(since)) & (F.col("date") < until)
+    window &= F.col("forecast_run_date") < until  # actuals as scored since, if corrected
     tables.describe("realised accuracy")
     return realised_by_model(accuracy_df.filter(window)).toPandas(), days
 
