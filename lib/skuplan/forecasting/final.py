@@ -2,7 +2,8 @@
 quantile band.
 
 :func:`forecast` walks the models best first until one succeeds (the fallback chain);
-:func:`band` gives the quantiles, from the model itself or from its cross-validation errors.
+:func:`band_offsets` gives the quantiles' offsets from the point forecast, from the model
+itself or from its cross-validation errors.
 """
 
 from __future__ import annotations
@@ -71,18 +72,6 @@ def _in_sample_residuals(data: SeriesData) -> np.ndarray:
     residuals = np.full((max(len(errors), 1), data.horizon), np.nan)
     residuals[: len(errors), m - 1] = errors
     return residuals
-
-
-def band(
-    point: np.ndarray,
-    out: pd.DataFrame,
-    cv_residuals: np.ndarray | None,
-    data: SeriesData,
-    method: str,
-) -> dict[float, np.ndarray]:
-    """Quantile forecasts around ``point``, never negative, never crossing (the offsets of
-    :func:`band_offsets`)."""
-    return conformal.apply_quantiles(point, band_offsets(point, out, cv_residuals, data, method))
 
 
 def band_offsets(

@@ -35,14 +35,8 @@ STATE_TYPES = {"selected_on": "date", "mase_scale": "double", "backtest_mase": "
 def latest_state(tables: StageTables) -> DataFrame | None:
     """The state the newest run before the run date wrote (every series it forecast), or
     None before any."""
-    state_df = tables.optional(TABLE)
-    if state_df is None:
-        return None
-    before = state_df.filter(F.col("run_date") < F.lit(tables.run_date))
-    newest = before.agg(F.max("run_date")).first()[0]
-    if newest is None:
-        return None
-    return before.filter(F.col("run_date") == F.lit(newest)).select(*KEYS, *STATE)
+    state_df = tables.newest_before(TABLE)
+    return None if state_df is None else state_df.select(*KEYS, *STATE)
 
 
 def realised_mase(scored_df: DataFrame, state_df: DataFrame) -> DataFrame:

@@ -104,6 +104,18 @@ class StageTables:
             ]
         )
 
+    def newest_before(self, key: str) -> DataFrame | None:
+        """The rows of table ``key`` that the newest run before this run date wrote (by
+        ``run_date``), or None without any."""
+        df = self.optional(key)
+        if df is None:
+            return None
+        earlier_df = df.filter(F.col("run_date") < F.lit(self.run_date))
+        newest = earlier_df.agg(F.max("run_date")).first()[0]
+        if newest is None:
+            return None
+        return earlier_df.filter(F.col("run_date") == F.lit(newest))
+
     def of_run_date(self, df: DataFrame) -> DataFrame:
         """The rows of ``df`` written for this run date."""
         return df.filter(F.col("run_date") == F.lit(self.run_date))

@@ -110,14 +110,10 @@ def read_previous_plan(tables: StageTables) -> DataFrame:
     empty = tables.spark.createDataFrame(
         [], "sku string, location string, prev_order_qty double, prev_daily_demand double"
     )
-    plan_df = tables.optional("reorder_plan")
+    plan_df = tables.newest_before("reorder_plan")
     if plan_df is None:
         return empty
-    earlier_df = plan_df.filter(F.col("run_date") < F.lit(tables.run_date))
-    latest = earlier_df.agg(F.max("run_date")).first()[0]
-    if latest is None:
-        return empty
-    return earlier_df.filter(F.col("run_date") == F.lit(latest)).select(
+    return plan_df.select(
         *KEYS,
         F.col("order_qty").alias("prev_order_qty"),
         F.col("daily_demand").alias("prev_daily_demand"),
