@@ -41,7 +41,8 @@ from skuplan.forecasting.transport import (  # noqa: E402
     series_records_schema,
 )
 from skuplan.pipeline import demo, validate  # noqa: E402
-from skuplan.pipeline.forecast import engine_spec, fanout_partitions, series_weight  # noqa: E402
+from skuplan.pipeline.forecast import engine_spec, series_weight  # noqa: E402
+from skuplan.pipeline.forecast_global import fanout_partitions  # noqa: E402
 from skuplan.pipeline.forecast_inputs import HISTORY_COLUMNS  # noqa: E402
 from skuplan.session import get_session  # noqa: E402
 

@@ -187,13 +187,16 @@ EXPLANATION_SERIES = schema(SERIES, "date:date! model:s! driver:s! contribution:
 def global_forecasts_schema(quantiles: Iterable[float]) -> T.StructType:
     """Output of a global model's group function: forecasts per series, origin and day.
 
-    The driver columns are filled on the final forecast's rows only (not on backtest origins).
+    The driver columns are filled on the final forecast's rows only (not on backtest origins);
+    one more row per group (keys null) holds its final model (``group_key, trained_on,
+    booster``; see :mod:`skuplan.pipeline.forecast_global`).
     """
     return schema(
         "sku:s location:s model:s origin:date ds:date yhat:d",
         _quantile_fields(quantiles),
         "error:s",
         " ".join(f"{c}:d" for c in CONTRIBUTION_COLUMNS),
+        "group_key:s trained_on:date booster:s",
     )
 
 

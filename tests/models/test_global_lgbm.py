@@ -29,7 +29,7 @@ def test_series_starting_on_a_shared_date_that_is_also_an_origin_are_all_forecas
     group = pd.concat(
         [_sales("old", "2025-06-01", 0)] + [_sales(f"new{i}", late, i + 1) for i in range(3)]
     )
-    out = global_lgbm.forecast_group(
+    out, _ = global_lgbm.forecast_group(
         group, run_date=RUN, origins=[origin, origin + pd.Timedelta(days=7)], freq="D",
         horizon=14, cv_horizon=7, quantiles=QUANTILES, min_history=14,
     )  # fmt: skip
@@ -78,7 +78,7 @@ def test_a_planned_event_raises_the_forecast_of_the_day_before_it():
     # The stock-up day before an event is learnt from the periods until the event, so a
     # planned event in the horizon lifts its eve, not only the event day.
     group = _event_group()
-    out = global_lgbm.forecast_group(
+    out, _ = global_lgbm.forecast_group(
         group, run_date=RUN, origins=[], freq="D", horizon=14, cv_horizon=14,
         quantiles=QUANTILES, min_history=28, drivers=[("event", "zero")],
     )  # fmt: skip
@@ -113,7 +113,27 @@ def test_more_threads_give_the_same_forecasts():
     runs = [
         global_lgbm.forecast_group(
             group, run_date=RUN, origins=origins, min_history=14, threads=threads, **shape
-        )
+        )[0]
         for threads in (1, 2)
     ]
     pd.testing.assert_frame_equal(runs[0], runs[1])
+
+
+def test_a_kept_model_predicts_without_training_and_knows_its_series_by_name():
+    group = pd.concat([_sales(f"s{i}", "2025-01-01", i) for i in range(1, 6)])
+    shape = {"freq": "D", "horizon": 14, "cv_horizon": 7, "quantiles": QUANTILES}
+    trained, text = global_lgbm.forecast_group(
+        group, run_date=RUN, origins=[], min_history=14, **shape
+    )
+    assert text and "tree" in text
+    # A series added elsewhere (its key sorts first: the others' positions shift; other
+    # item, other location: their neighbours' levels do not move).
+    later = pd.concat([_sales("s0", "2025-03-01", 9).assign(location="L2"), group])
+    kept, same_text = global_lgbm.forecast_group(
+        later, run_date=RUN, origins=[], min_history=14, booster=text, **shape
+    )
+    assert same_text == text
+    assert kept["sku"].nunique() == 6 and kept["yhat"].notna().all()
+    both = trained.merge(kept, on=["sku", "ds"], suffixes=("", "_kept"))
+    assert len(both) == 5 * 14
+    assert np.allclose(both["yhat"], both["yhat_kept"])

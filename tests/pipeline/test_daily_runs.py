@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 D1 = dt.date(2026, 3, 2)
 D2 = D1 + dt.timedelta(days=7)
 SETTINGS = [
-    "forecast.models=[seasonal_naive, moving_average]", "forecast.horizon=7",
+    "forecast.models=[seasonal_naive, moving_average, lightgbm_global]", "forecast.horizon=7",
     "forecast.recalibration.mode=auto", "forecast.recalibration.full_every_days=30",
     "forecast.recalibration.min_drift_periods=7",
 ]  # fmt: skip
@@ -85,6 +85,11 @@ def test_daily_runs_reuse_reselect_score_and_reproduce(spark, tmp_path):
     # A's backtest metrics are its selection's, carried to this run date.
     assert set(_read(spark, second, "backtest_metrics", D2)["sku"]) == {"A", "B", "C"}
     assert len(_read(spark, second, "forecasts", D2)) == 21
+    # The global model trained on D1 forecasts D2 from today's features, untrained: the
+    # scheduled retrain comes with the scheduled reselection (every 30 days here).
+    models = _read(spark, second, "global_models").set_index("run_date")
+    assert list(models["trained_on"].sort_index()) == [D1, D1]
+    assert models.loc[D1, "booster"] == models.loc[D2, "booster"]
 
     # D1's forecasts against what sold, by hand.
     by_hand = original.assign(

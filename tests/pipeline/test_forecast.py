@@ -7,7 +7,8 @@ import pytest
 
 from skuplan.conf import load_conf
 from skuplan.errors import ConfigError
-from skuplan.pipeline.forecast import capped_groups, engine_spec, fanout_partitions
+from skuplan.pipeline.forecast import engine_spec
+from skuplan.pipeline.forecast_global import capped_groups, fanout_partitions
 from skuplan.pipeline.forecast_inputs import filter_history_window, latest_loaded
 
 from conftest import ROOT
@@ -53,7 +54,7 @@ def test_global_model_groups_are_capped_by_series_count(spark):
 
     capped, group_cols = capped_groups(df, "location", 10)
     pdf = capped.toPandas()
-    assert group_cols == ["location", "_bucket"] and len(pdf) == len(rows)
+    assert group_cols == ["location", "_buckets", "_bucket"] and len(pdf) == len(rows)
     assert (pdf.groupby(["sku", "location"])["_bucket"].nunique() == 1).all()
     series = pdf.drop_duplicates(["sku", "location"])
     assert series.groupby("location")["_bucket"].nunique().to_dict() == {"L1": 3, "L2": 1}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from pyspark.sql import types as T
@@ -39,6 +41,8 @@ STATE_COLUMNS = {
     "_state_recipe": "recipe",
     "_state_offsets": "band_offsets",
 }
+# The row of a global model's group output that holds its final model (keys null).
+GLOBAL_MODEL_COLUMNS = ["group_key", "trained_on", "booster"]
 RECORDS = {
     RECORD_FORECAST: "forecasts",
     RECORD_METRIC: "metrics",
@@ -163,16 +167,30 @@ def _failed(history_pdf: pd.DataFrame, error: str) -> SeriesResult:
 
 
 def global_group_forecasts(
-    group_pdf: pd.DataFrame, *, run_date: dt.date, spec: ForecastSpec, threads: int = 1
+    group_pdf: pd.DataFrame,
+    *,
+    run_date: dt.date,
+    spec: ForecastSpec,
+    group_cols: Sequence[str] = (),
+    boosters: Mapping[str, tuple[dt.date, str]] | None = None,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """The global model on one group of series, at the same folds as the per-series
     cross-validation (see :func:`skuplan.models.global_lgbm.forecast_group`), on ``threads``
-    cores; a group whose model fails gets one error row per series."""
+    cores; a group whose model fails gets one error row per series.
+
+    ``boosters``: per group key (:func:`group_key` of ``group_cols``), the date a final
+    model was trained and its text, to predict from instead of training. The output ends
+    with one row (keys null) holding the group's key and final model (see
+    :data:`GLOBAL_MODEL_COLUMNS`).
+    """
     origins = origin_dates(
         run_date, freq=spec.freq, horizon=spec.h, folds=spec.folds, step=spec.step
     )
+    key = group_key(group_pdf, group_cols)
+    trained_on, booster = (boosters or {}).get(key, (run_date, None))
     try:
-        return global_lgbm.forecast_group(
+        forecasts, final = global_lgbm.forecast_group(
             group_pdf,
             run_date=run_date,
             origins=origins,
@@ -184,12 +202,30 @@ def global_group_forecasts(
             drivers=spec.drivers,
             attributes=spec.attributes,
             threads=threads,
+            booster=booster,
         )
     except Exception as exc:  # each series records why and moves on
         return global_group_failed(group_pdf, error_text(exc), spec=spec)
+    if final is not None:
+        model = {"group_key": key, "trained_on": trained_on, "booster": final}
+        forecasts = pd.concat([forecasts, pd.DataFrame([model])], ignore_index=True)
+    return _global_output(forecasts)
+
+
+def group_key(group_pdf: pd.DataFrame, group_cols: Sequence[str]) -> str:
+    """The name a global model's group is kept under: its grouping columns' values."""
+    return json.dumps([str(group_pdf[c].iloc[0]) for c in group_cols])
+
+
+def _global_output(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the model row's columns (null where it has none: Arrow takes a
+    column of objects, not all-NaN floats, as null strings and dates)."""
+    return frame.assign(**{c: frame.get(c) for c in GLOBAL_MODEL_COLUMNS}).astype(
+        {c: object for c in GLOBAL_MODEL_COLUMNS}
+    )
 
 
 def global_group_failed(group_pdf: pd.DataFrame, error: str, *, spec: ForecastSpec) -> pd.DataFrame:
     """The output of a group whose global model failed (also the fan-out's ``on_error`` for
     a group whose Python process died)."""
-    return global_lgbm.failed_group(group_pdf, error, quantiles=spec.quantiles)
+    return _global_output(global_lgbm.failed_group(group_pdf, error, quantiles=spec.quantiles))

@@ -228,10 +228,12 @@ def forecast_group(
     drivers: Sequence[tuple[str, str]] = (("price", "last"), ("promo", "zero")),
     attributes: Sequence[str] = (),
     threads: int = 1,
-) -> pd.DataFrame:
+    booster: str | None = None,
+) -> tuple[pd.DataFrame, str | None]:
     """Train one model on the group at each cross-validation origin and at the run date, and
     forecast every series from each, on ``threads`` cores (``deterministic``: the same
-    forecasts whatever their number).
+    forecasts whatever their number). With ``booster`` (a final model's text from an earlier
+    run date), the final forecast predicts from it on today's features, untrained.
 
     Args:
         group_pdf: clean sales of every series in the group (``sku, location, date, qty``),
@@ -242,14 +244,14 @@ def forecast_group(
     Returns:
         :func:`output_columns`: one row per series, origin and forecast period; the driver
         columns are filled on the final forecast's rows only; quantiles are left to the
-        caller (NaN).
+        caller (NaN). And the final model's text (None without a final forecast).
     """
     kind = kind_of(freq)
     panel = build_panel(group_pdf, run_date=run_date, freq=freq, horizon=horizon,
                         drivers=drivers, attributes=attributes, min_history=min_history)  # fmt: skip
     if panel is None:
-        return pd.DataFrame(columns=output_columns(quantiles))
-    outputs = []
+        return pd.DataFrame(columns=output_columns(quantiles)), None
+    outputs, final_text = [], None
     # The final forecast's origin is the first period from the run date (for weekly data,
     # the first week ending on or after it).
     final = pd.date_range(pd.Timestamp(run_date), periods=1, freq=freq)[0]
@@ -259,15 +261,20 @@ def forecast_group(
         at, is_final = int(panel.dates.get_loc(origin)), origin == final
         steps = horizon if is_final else cv_horizon
         shape = {"steps": steps, "kind": kind, "attributes": attributes, "threads": threads}
-        booster = fit(panel, at, light=not is_final, **shape)
-        if booster is None:
+        kept = is_final and booster is not None
+        model = (
+            lgb.Booster(model_str=booster) if kept else fit(panel, at, light=not is_final, **shape)
+        )
+        if model is None:
             continue
-        out = predict(booster, panel, at, explain=is_final, **shape)
+        if is_final:
+            final_text = booster or model.model_to_string()
+        out = predict(model, panel, at, explain=is_final, **shape)
         outputs.append(out.assign(model=NAME, origin=origin.date(), error=None))
     result = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
     result = result.reindex(columns=output_columns(quantiles))
     result["ds"] = pd.to_datetime(result["ds"]).dt.date
-    return result
+    return result, final_text
 
 
 def failed_group(group_pdf: pd.DataFrame, error: str, *, quantiles) -> pd.DataFrame:

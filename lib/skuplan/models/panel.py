@@ -217,7 +217,9 @@ def _step_frame(panel, base, hist, t, origin, step, kind, profiles) -> pd.DataFr
             )
     for col in panel.keys.columns:
         frame[col if col not in KEYS else f"_{col}"] = panel.keys[col].to_numpy()
-    frame["series"] = np.arange(len(frame))
+    # By name, not position: a model kept for later run dates meets added and dropped series.
+    keys = panel.keys
+    frame["series"] = (keys["sku"].astype(str) + "|" + keys["location"].astype(str)).to_numpy()
     frame["_t"] = t
     frame["_y"] = panel.y[:, t] if t < panel.run_index else np.nan
     return frame

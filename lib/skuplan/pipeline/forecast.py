@@ -31,11 +31,12 @@ from skuplan.models import registry
 from skuplan.pipeline import (
     forecast_accuracy,
     forecast_combination,
+    forecast_global,
     forecast_inputs,
     forecast_state,
 )
 from skuplan.pipeline.io import StageTables
-from skuplan.schemas import forecast_series_schema, global_forecasts_schema
+from skuplan.schemas import forecast_series_schema
 
 log = logging.getLogger(__name__)
 
@@ -119,34 +120,6 @@ def read_holidays(tables: StageTables) -> pd.DataFrame | None:
     return pd.DataFrame({"holiday": pdf["event"].astype(str), "ds": pd.to_datetime(pdf["date"])})
 
 
-def capped_groups(
-    history_df: DataFrame, group_by: str, max_series: int | None
-) -> tuple[DataFrame, list[str]]:
-    """Split each global-model group into hash buckets of at most about ``max_series`` series.
-
-    A group is one pandas frame in one Python worker, so its size bounds the worker's
-    memory; a store of 3,000 five-year series would be 5.5M rows. Buckets are by a hash of
-    the series keys, so the same data always gives the same split.
-    """
-    if max_series is None:
-        return history_df, [group_by]
-    sizes = (
-        history_df.select(group_by, *KEYS)
-        .distinct()
-        .groupBy(group_by)
-        .agg(F.ceil(F.count(F.lit(1)) / max_series).alias("_buckets"))
-    )
-    bucket = F.pmod(F.xxhash64(*KEYS), F.col("_buckets")).alias("_bucket")
-    capped = history_df.join(F.broadcast(sizes), group_by).select(*history_df.columns, bucket)
-    return capped, [group_by, "_bucket"]
-
-
-def fanout_partitions(spark, settings: ForecastSettings) -> int:
-    """Tasks for a per-series fan-out: ``forecast.partitions``, else
-    ``forecast.tasks_per_core`` per core."""
-    return settings.partitions or settings.tasks_per_core * spark.sparkContext.defaultParallelism
-
-
 def series_weight() -> Column:
     """What ranks a series' cost in the fan-out: its days with demand.
 
@@ -155,39 +128,6 @@ def series_weight() -> Column:
     about 0.35 s, an intermittent one 0.02 s, and both have the same number of rows.
     """
     return F.count_if(F.col("qty") > 0)
-
-
-def global_forecasts(tables: StageTables, history_df: DataFrame, spec: ForecastSpec) -> DataFrame:
-    """Forecasts of the global models, one ``applyInPandas`` group per value of
-    ``forecast.global_group_by`` (a store, a category, or all series), capped in size.
-
-    Computed here, in an action of their own whose progress is logged, and kept (the caller
-    unpersists them): the per-series fan-out reads them once.
-    """
-    settings = tables.conf.forecast
-    group_by = settings.global_group_by
-    if group_by == forecast_inputs.ALL:
-        history_df = history_df.withColumn(group_by, F.lit(group_by))
-    grouped_df, group_cols = capped_groups(history_df, group_by, settings.global_max_series)
-    progress = logs.Progress(tables.spark, f"{tables.job}: global models", "groups")
-    global_df = fanout.apply_per_group(
-        grouped_df,
-        partial(transport.global_group_forecasts, run_date=tables.run_date, spec=spec),
-        global_forecasts_schema(spec.quantiles),
-        group_cols,
-        fanout_partitions(tables.spark, settings),
-        on_error=partial(transport.global_group_failed, spec=spec),
-        progress=progress,
-        threaded=True,  # a store or all series per group: often fewer groups than cores
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    tables.describe("global models")
-    try:
-        with progress:
-            global_df.count()
-    except BaseException:
-        global_df.unpersist()
-        raise
-    return global_df
 
 
 def forecast_records(
@@ -209,7 +149,7 @@ def forecast_records(
     )
     fanout_args = {
         "schema": transport.series_records_schema(spec.quantiles),
-        "partitions": fanout_partitions(tables.spark, settings),
+        "partitions": forecast_global.fanout_partitions(tables.spark, settings),
         # A series whose fit raises or kills its Python worker gets the last-resort models.
         "on_error": partial(
             transport.fallback_records, run_date=run_date, spec=spec, holidays=holidays
@@ -300,17 +240,16 @@ def run(spark, conf: Conf) -> ForecastSummary:
     scored_df = forecast_accuracy.scored(tables, history_df, settings)
     paths_df, paths = forecast_state.decide(tables, history_df, settings.recalibration, scored_df, spec)  # fmt: skip
     rows_df = forecast_inputs.series_rows(tables, history_df, settings)
-    uses_global = any(m in registry.GLOBAL_MODELS for m in spec.models)
-    # Only the full path cross-validates: without it the global models fit the final origin.
-    global_spec = spec if paths.get(forecast_state.FULL) else dataclasses.replace(spec, folds=0)
-    global_df = global_forecasts(tables, rows_df, global_spec) if uses_global else None
+    full = bool(paths.get(forecast_state.FULL))  # else the global models skip backtests
+    global_df = forecast_global.global_forecasts(tables, rows_df, spec, cross_validate=full)
+    external_df, models_df = forecast_global.split(tables, global_df)
     progress = logs.Progress(spark, f"{tables.job}: per series", "series")
     records_df = None
     try:
         first = forecast_inputs.horizon_dates(tables.run_date, 1, spec.freq)[0]
         series_df = forecast_state.with_state(rows_df, paths_df, paths, first)
         records_df = forecast_records(
-            tables, series_df, spec, read_holidays(tables), global_df, progress
+            tables, series_df, spec, read_holidays(tables), external_df, progress
         )
         records_df = tables.stamp(records_df).persist(StorageLevel.MEMORY_AND_DISK)
         structs = transport.record_schemas(spec.quantiles)
@@ -331,10 +270,12 @@ def run(spark, conf: Conf) -> ForecastSummary:
             )
             models = chosen_models(outputs["model_runs"])
         outputs = completed(tables, outputs, history_df, paths_df, spec, paths)
+        if models_df is not None:
+            outputs[forecast_global.TABLE] = models_df
         scores = backtest_scores(outputs["backtest_metrics"])
-        realised = None
-        if scored_df is not None:
-            realised = forecast_accuracy.write(tables, scored_df, settings)
+        realised = (
+            scored_df if scored_df is None else forecast_accuracy.write(tables, scored_df, settings)
+        )
         tables.describe("write forecasts")
         for key, df in outputs.items():
             tables.replace(df, key)

@@ -1,0 +1,155 @@
+"""The global models' part of the forecast stage: one ``applyInPandas`` group per value of
+``forecast.global_group_by`` (capped in size), and the final models kept for later runs.
+
+Each run writes every group's final LightGBM (its model text) to ``global_models``. A run
+in ``incremental`` mode, or in ``auto`` mode within ``full_every_days`` of the model's
+training, predicts from the one the newest earlier run wrote, on today's features, instead
+of training: the scheduled retrain comes with the series' scheduled reselection. A group
+without a kept model, or kept under other settings, trains as in ``full`` mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from functools import partial
+
+import pyspark.sql.functions as F
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+
+from skuplan import fanout, logs
+from skuplan.columns import KEYS
+from skuplan.conf import ForecastSettings
+from skuplan.forecasting import transport
+from skuplan.forecasting.spec import ForecastSpec
+from skuplan.models import registry
+from skuplan.pipeline import forecast_inputs
+from skuplan.pipeline.io import StageTables
+from skuplan.schemas import global_forecasts_schema
+
+log = logging.getLogger(__name__)
+
+TABLE = "global_models"
+
+
+def capped_groups(
+    history_df: DataFrame, group_by: str, max_series: int | None
+) -> tuple[DataFrame, list[str]]:
+    """Split each global-model group into hash buckets of at most about ``max_series`` series.
+
+    A group is one pandas frame in one Python worker, so its size bounds the worker's
+    memory; a store of 3,000 five-year series would be 5.5M rows. Buckets are by a hash of
+    the series keys, so the same data always gives the same split; a group's key names its
+    bucket and the number of buckets (a kept model belongs to that split only).
+    """
+    if max_series is None:
+        return history_df, [group_by]
+    sizes = (
+        history_df.select(group_by, *KEYS)
+        .distinct()
+        .groupBy(group_by)
+        .agg(F.ceil(F.count(F.lit(1)) / max_series).alias("_buckets"))
+    )
+    bucket = F.pmod(F.xxhash64(*KEYS), F.col("_buckets")).alias("_bucket")
+    capped = history_df.join(F.broadcast(sizes), group_by).select(
+        *history_df.columns, "_buckets", bucket
+    )
+    return capped, [group_by, "_buckets", "_bucket"]
+
+
+def fanout_partitions(spark, settings: ForecastSettings) -> int:
+    """Tasks for a per-series fan-out: ``forecast.partitions``, else
+    ``forecast.tasks_per_core`` per core."""
+    return settings.partitions or settings.tasks_per_core * spark.sparkContext.defaultParallelism
+
+
+def fingerprint(settings: ForecastSettings) -> str:
+    """What a kept model depends on: its features, its targets and its group's series."""
+    shape = [settings.freq, settings.horizon, settings.drivers, list(settings.attributes)]
+    return json.dumps([*shape, settings.global_group_by, settings.global_max_series])
+
+
+def kept_models(tables: StageTables) -> dict[str, tuple]:
+    """Group key -> (trained on, model text) of the models this run predicts from instead
+    of training (see the module's text); empty in ``full`` mode."""
+    settings = tables.conf.forecast
+    recalibration = settings.recalibration
+    models_df = None if recalibration.mode == "full" else tables.newest_before(TABLE)
+    if models_df is None:
+        return {}
+    models_df = models_df.filter(F.col("settings") == fingerprint(settings))
+    if recalibration.mode == "auto":
+        age = F.datediff(F.lit(tables.run_date), F.col("trained_on"))
+        models_df = models_df.filter(age < recalibration.full_every_days)
+    rows = models_df.select("group_key", "trained_on", "booster").collect()
+    if rows:
+        log.info(
+            "%s: %d global model(s) kept from %s, not retrained",
+            tables.job, len(rows), ", ".join(sorted({str(r["trained_on"]) for r in rows})),
+        )  # fmt: skip
+    return {r["group_key"]: (r["trained_on"], r["booster"]) for r in rows}
+
+
+def global_forecasts(
+    tables: StageTables, history_df: DataFrame, spec: ForecastSpec, *, cross_validate: bool
+) -> DataFrame | None:
+    """The global models' output (kept: the caller unpersists it; :func:`split` parts it
+    into forecasts and final models), or None when none is configured. Without
+    ``cross_validate`` (no series on the full path) only the final origin is forecast.
+
+    Computed here, in an action of their own whose progress is logged: the per-series
+    fan-out reads it once.
+    """
+    if not any(m in registry.GLOBAL_MODELS for m in spec.models):
+        return None
+    spec = spec if cross_validate else dataclasses.replace(spec, folds=0)
+    settings = tables.conf.forecast
+    group_by = settings.global_group_by
+    if group_by == forecast_inputs.ALL:
+        history_df = history_df.withColumn(group_by, F.lit(group_by))
+    grouped_df, group_cols = capped_groups(history_df, group_by, settings.global_max_series)
+    kept = kept_models(tables)
+    shared = tables.spark.sparkContext.broadcast(kept) if kept else None
+    run_date = tables.run_date  # the function travels to the workers: no session in it
+
+    def per_group(group_pdf, threads: int = 1):
+        return transport.global_group_forecasts(
+            group_pdf, run_date=run_date, spec=spec, group_cols=group_cols,
+            boosters=shared.value if shared else None, threads=threads,
+        )  # fmt: skip
+
+    progress = logs.Progress(tables.spark, f"{tables.job}: global models", "groups")
+    global_df = fanout.apply_per_group(
+        grouped_df,
+        per_group,
+        global_forecasts_schema(spec.quantiles),
+        group_cols,
+        fanout_partitions(tables.spark, settings),
+        on_error=partial(transport.global_group_failed, spec=spec),
+        progress=progress,
+        threaded=True,  # a store or all series per group: often fewer groups than cores
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    tables.describe("global models")
+    try:
+        with progress:
+            global_df.count()
+    except BaseException:
+        global_df.unpersist()
+        raise
+    return global_df
+
+
+def split(tables: StageTables, global_df: DataFrame | None) -> tuple:
+    """The global models' forecasts, and their final models as this run's ``global_models``
+    rows (both None without ``global_df``)."""
+    if global_df is None:
+        return None, None
+    is_model = F.col("group_key").isNotNull()
+    settings = fingerprint(tables.conf.forecast)
+    models_df = global_df.filter(is_model).select(
+        *transport.GLOBAL_MODEL_COLUMNS, F.lit(settings).alias("settings")
+    )
+    forecasts_df = global_df.filter(~is_model).drop(*transport.GLOBAL_MODEL_COLUMNS)
+    return forecasts_df, tables.stamp(models_df)
