@@ -122,18 +122,27 @@ def test_more_threads_give_the_same_forecasts():
 def test_a_kept_model_predicts_without_training_and_knows_its_series_by_name():
     group = pd.concat([_sales(f"s{i}", "2025-01-01", i) for i in range(1, 6)])
     shape = {"freq": "D", "horizon": 14, "cv_horizon": 7, "quantiles": QUANTILES}
-    trained, text = global_lgbm.forecast_group(
-        group, run_date=RUN, origins=[], min_history=14, **shape
+    origins = [pd.Timestamp(RUN) - pd.Timedelta(days=14)]
+    trained, texts = global_lgbm.forecast_group(
+        group, run_date=RUN, origins=origins, min_history=14, **shape
     )
-    assert text and "tree" in text
+    assert set(texts) == {0, 1} and all("tree" in t for t in texts.values())
     # A series added elsewhere (its key sorts first: the others' positions shift; other
     # item, other location: their neighbours' levels do not move).
     later = pd.concat([_sales("s0", "2025-03-01", 9).assign(location="L2"), group])
-    kept, same_text = global_lgbm.forecast_group(
-        later, run_date=RUN, origins=[], min_history=14, booster=text, **shape
-    )
-    assert same_text == text
+    # The next day: the backtest origin moves a day too; kept models predict from it.
+    day_after = RUN + dt.timedelta(days=1)
+    kept, same = global_lgbm.forecast_group(
+        later, run_date=day_after, origins=[origins[0] + pd.Timedelta(days=1)], min_history=14,
+        boosters=texts, **shape,
+    )  # fmt: skip
+    assert same == texts
     assert kept["sku"].nunique() == 6 and kept["yhat"].notna().all()
-    both = trained.merge(kept, on=["sku", "ds"], suffixes=("", "_kept"))
-    assert len(both) == 5 * 14
+    assert len(kept) == 6 * (14 + 7)
+    # The same model on the same origin: the same forecasts, whatever series were added.
+    kept, _ = global_lgbm.forecast_group(
+        later, run_date=RUN, origins=origins, min_history=14, boosters=texts, **shape
+    )
+    both = trained.merge(kept, on=["sku", "ds", "origin"], suffixes=("", "_kept"))
+    assert len(both) == 5 * (14 + 7)
     assert np.allclose(both["yhat"], both["yhat_kept"])

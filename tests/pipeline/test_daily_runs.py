@@ -85,11 +85,12 @@ def test_daily_runs_reuse_reselect_score_and_reproduce(spark, tmp_path):
     # A's backtest metrics are its selection's, carried to this run date.
     assert set(_read(spark, second, "backtest_metrics", D2)["sku"]) == {"A", "B", "C"}
     assert len(_read(spark, second, "forecasts", D2)) == 21
-    # The global model trained on D1 forecasts D2 from today's features, untrained: the
-    # scheduled retrain comes with the scheduled reselection (every 30 days here).
-    models = _read(spark, second, "global_models").set_index("run_date")
-    assert list(models["trained_on"].sort_index()) == [D1, D1]
-    assert models.loc[D1, "booster"] == models.loc[D2, "booster"]
+    # The global models trained on D1 (the final fit and each backtest origin's) forecast
+    # D2 from today's features, untrained: the scheduled retrain comes with the scheduled
+    # reselection (every 30 days here).
+    models = _read(spark, second, "global_models").set_index(["run_date", "fit"]).sort_index()
+    assert set(models["trained_on"]) == {D1} and len(models) == 2 * 4
+    assert list(models.loc[D1, "booster"]) == list(models.loc[D2, "booster"])
 
     # D1's forecasts against what sold, by hand.
     by_hand = original.assign(

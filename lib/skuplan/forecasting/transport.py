@@ -42,7 +42,7 @@ STATE_COLUMNS = {
     "_state_offsets": "band_offsets",
 }
 # The row of a global model's group output that holds its final model (keys null).
-GLOBAL_MODEL_COLUMNS = ["group_key", "trained_on", "booster"]
+GLOBAL_MODEL_COLUMNS = ["group_key", "fit", "trained_on", "booster"]
 RECORDS = {
     RECORD_FORECAST: "forecasts",
     RECORD_METRIC: "metrics",
@@ -172,25 +172,26 @@ def global_group_forecasts(
     run_date: dt.date,
     spec: ForecastSpec,
     group_cols: Sequence[str] = (),
-    boosters: Mapping[str, tuple[dt.date, str]] | None = None,
+    boosters: Mapping[str, Mapping[int, tuple[dt.date, str]]] | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
     """The global model on one group of series, at the same folds as the per-series
     cross-validation (see :func:`skuplan.models.global_lgbm.forecast_group`), on ``threads``
     cores; a group whose model fails gets one error row per series.
 
-    ``boosters``: per group key (:func:`group_key` of ``group_cols``), the date a final
-    model was trained and its text, to predict from instead of training. The output ends
-    with one row (keys null) holding the group's key and final model (see
-    :data:`GLOBAL_MODEL_COLUMNS`).
+    ``boosters``: per group key (:func:`group_key` of ``group_cols``) and fit (0 the final
+    one, k the k-th backtest origin), the date a model was trained and its text, to predict
+    from instead of training. The output ends with a row per fit (keys null) holding the
+    group's key and model (see :data:`GLOBAL_MODEL_COLUMNS`).
     """
     origins = origin_dates(
         run_date, freq=spec.freq, horizon=spec.h, folds=spec.folds, step=spec.step
     )
     key = group_key(group_pdf, group_cols)
-    trained_on, booster = (boosters or {}).get(key, (run_date, None))
+    kept = (boosters or {}).get(key, {})
+    texts = {fit: text for fit, (_, text) in kept.items()}
     try:
-        forecasts, final = global_lgbm.forecast_group(
+        forecasts, used = global_lgbm.forecast_group(
             group_pdf,
             run_date=run_date,
             origins=origins,
@@ -202,14 +203,16 @@ def global_group_forecasts(
             drivers=spec.drivers,
             attributes=spec.attributes,
             threads=threads,
-            booster=booster,
+            boosters=texts,
         )
     except Exception as exc:  # each series records why and moves on
         return global_group_failed(group_pdf, error_text(exc), spec=spec)
-    if final is not None:
-        model = {"group_key": key, "trained_on": trained_on, "booster": final}
-        forecasts = pd.concat([forecasts, pd.DataFrame([model])], ignore_index=True)
-    return _global_output(forecasts)
+    # A kept fit not needed today (no backtests without full-path series) stays kept.
+    models = [
+        {"group_key": key, "fit": fit, "trained_on": kept.get(fit, (run_date,))[0], "booster": text}
+        for fit, text in {**texts, **used}.items()
+    ]
+    return _global_output(pd.concat([forecasts, pd.DataFrame(models)], ignore_index=True))
 
 
 def group_key(group_pdf: pd.DataFrame, group_cols: Sequence[str]) -> str:
@@ -218,10 +221,11 @@ def group_key(group_pdf: pd.DataFrame, group_cols: Sequence[str]) -> str:
 
 
 def _global_output(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with the model row's columns (null where it has none: Arrow takes a
-    column of objects, not all-NaN floats, as null strings and dates)."""
-    return frame.assign(**{c: frame.get(c) for c in GLOBAL_MODEL_COLUMNS}).astype(
-        {c: object for c in GLOBAL_MODEL_COLUMNS}
+    """``frame`` with the model rows' columns (null where it has none: Arrow takes a column
+    of objects, not all-NaN floats, as null strings and dates)."""
+    out = frame.assign(**{c: frame.get(c) for c in GLOBAL_MODEL_COLUMNS})
+    return out.astype(
+        {"group_key": object, "fit": "Int32", "trained_on": object, "booster": object}
     )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import lightgbm as lgb
 import numpy as np
@@ -228,12 +228,14 @@ def forecast_group(
     drivers: Sequence[tuple[str, str]] = (("price", "last"), ("promo", "zero")),
     attributes: Sequence[str] = (),
     threads: int = 1,
-    booster: str | None = None,
-) -> tuple[pd.DataFrame, str | None]:
+    boosters: Mapping[int, str] | None = None,
+) -> tuple[pd.DataFrame, dict[int, str]]:
     """Train one model on the group at each cross-validation origin and at the run date, and
     forecast every series from each, on ``threads`` cores (``deterministic``: the same
-    forecasts whatever their number). With ``booster`` (a final model's text from an earlier
-    run date), the final forecast predicts from it on today's features, untrained.
+    forecasts whatever their number). ``boosters``: models kept from an earlier run date
+    (text by fit: 0 the final one, k the k-th of ``origins``), which predict on today's
+    features, untrained (a kept backtest model saw only targets before the earlier run's
+    origin, hence also before today's).
 
     Args:
         group_pdf: clean sales of every series in the group (``sku, location, date, qty``),
@@ -244,37 +246,34 @@ def forecast_group(
     Returns:
         :func:`output_columns`: one row per series, origin and forecast period; the driver
         columns are filled on the final forecast's rows only; quantiles are left to the
-        caller (NaN). And the final model's text (None without a final forecast).
+        caller (NaN). And the text of each fit's model, numbered like ``boosters``.
     """
     kind = kind_of(freq)
     panel = build_panel(group_pdf, run_date=run_date, freq=freq, horizon=horizon,
                         drivers=drivers, attributes=attributes, min_history=min_history)  # fmt: skip
     if panel is None:
-        return pd.DataFrame(columns=output_columns(quantiles)), None
-    outputs, final_text = [], None
+        return pd.DataFrame(columns=output_columns(quantiles)), {}
+    outputs, used, kept = [], {}, boosters or {}
     # The final forecast's origin is the first period from the run date (for weekly data,
     # the first week ending on or after it).
     final = pd.date_range(pd.Timestamp(run_date), periods=1, freq=freq)[0]
-    for origin in [*origins, final]:
+    for number, origin in [*enumerate(origins, start=1), (0, final)]:
         if origin not in panel.dates:
             continue
         at, is_final = int(panel.dates.get_loc(origin)), origin == final
         steps = horizon if is_final else cv_horizon
         shape = {"steps": steps, "kind": kind, "attributes": attributes, "threads": threads}
-        kept = is_final and booster is not None
-        model = (
-            lgb.Booster(model_str=booster) if kept else fit(panel, at, light=not is_final, **shape)
-        )
+        text = kept.get(number)
+        model = lgb.Booster(model_str=text) if text else fit(panel, at, light=not is_final, **shape)
         if model is None:
             continue
-        if is_final:
-            final_text = booster or model.model_to_string()
+        used[number] = text or model.model_to_string()
         out = predict(model, panel, at, explain=is_final, **shape)
         outputs.append(out.assign(model=NAME, origin=origin.date(), error=None))
     result = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
     result = result.reindex(columns=output_columns(quantiles))
     result["ds"] = pd.to_datetime(result["ds"]).dt.date
-    return result, final_text
+    return result, used
 
 
 def failed_group(group_pdf: pd.DataFrame, error: str, *, quantiles) -> pd.DataFrame:

@@ -1,11 +1,13 @@
 """The global models' part of the forecast stage: one ``applyInPandas`` group per value of
 ``forecast.global_group_by`` (capped in size), and the final models kept for later runs.
 
-Each run writes every group's final LightGBM (its model text) to ``global_models``. A run
-in ``incremental`` mode, or in ``auto`` mode within ``full_every_days`` of the model's
-training, predicts from the one the newest earlier run wrote, on today's features, instead
-of training: the scheduled retrain comes with the series' scheduled reselection. A group
-without a kept model, or kept under other settings, trains as in ``full`` mode.
+Each run writes every group's LightGBMs (model text; the final fit's and each backtest
+origin's) to ``global_models``. A run in ``incremental`` mode, or in ``auto`` mode within
+``full_every_days`` of a model's training, predicts from the one the newest earlier run
+wrote, on today's features, instead of training: the scheduled retrain comes with the
+series' scheduled reselection, and the series reselected in between (new, drifted) are
+still judged on the global model's backtests. A fit without a kept model, or kept under
+other settings, trains as in ``full`` mode.
 """
 
 from __future__ import annotations
@@ -66,14 +68,18 @@ def fanout_partitions(spark, settings: ForecastSettings) -> int:
 
 
 def fingerprint(settings: ForecastSettings) -> str:
-    """What a kept model depends on: its features, its targets and its group's series."""
+    """What a kept model depends on: its features, its targets (the horizon and backtest
+    folds) and its group's series."""
     shape = [settings.freq, settings.horizon, settings.drivers, list(settings.attributes)]
-    return json.dumps([*shape, settings.global_group_by, settings.global_max_series])
+    backtest = settings.backtest
+    folds = [backtest.folds, backtest.step, backtest.horizon]
+    return json.dumps([*shape, *folds, settings.global_group_by, settings.global_max_series])
 
 
-def kept_models(tables: StageTables) -> dict[str, tuple]:
-    """Group key -> (trained on, model text) of the models this run predicts from instead
-    of training (see the module's text); empty in ``full`` mode."""
+def kept_models(tables: StageTables) -> dict[str, dict[int, tuple]]:
+    """Group key -> fit (0 the final one, k the k-th backtest origin) -> (trained on, model
+    text) of the models this run predicts from instead of training (see the module's
+    text); empty in ``full`` mode."""
     settings = tables.conf.forecast
     recalibration = settings.recalibration
     models_df = None if recalibration.mode == "full" else tables.newest_before(TABLE)
@@ -83,13 +89,17 @@ def kept_models(tables: StageTables) -> dict[str, tuple]:
     if recalibration.mode == "auto":
         age = F.datediff(F.lit(tables.run_date), F.col("trained_on"))
         models_df = models_df.filter(age < recalibration.full_every_days)
-    rows = models_df.select("group_key", "trained_on", "booster").collect()
+    rows = models_df.select("group_key", "fit", "trained_on", "booster").collect()
+    kept: dict[str, dict[int, tuple]] = {}
+    for r in rows:
+        kept.setdefault(r["group_key"], {})[r["fit"]] = (r["trained_on"], r["booster"])
     if rows:
         log.info(
-            "%s: %d global model(s) kept from %s, not retrained",
-            tables.job, len(rows), ", ".join(sorted({str(r["trained_on"]) for r in rows})),
+            "%s: %d global model fit(s) of %d group(s) kept from %s, not retrained",
+            tables.job, len(rows), len(kept),
+            ", ".join(sorted({str(r["trained_on"]) for r in rows})),
         )  # fmt: skip
-    return {r["group_key"]: (r["trained_on"], r["booster"]) for r in rows}
+    return kept
 
 
 def global_forecasts(
