@@ -171,7 +171,7 @@ def predict(
         }
     )
     if explain:
-        out = out.join(_contributions(booster, features, yhat, panel, attributes))
+        out = out.join(_contributions(booster, features, yhat, panel, attributes, threads))
     return out
 
 
@@ -193,13 +193,13 @@ def _driver_of(name: str, drivers: Sequence[str], attributes: Sequence[str]) -> 
     return "recent level"  # levels, last periods, spread, zeros, periods since a sale
 
 
-def _contributions(booster, features, yhat, panel: Panel, attributes) -> pd.DataFrame:
+def _contributions(booster, features, yhat, panel: Panel, attributes, threads) -> pd.DataFrame:
     """SHAP values per driver in demand units, adding up to ``yhat``. Tree SHAP over all the
     trees took two thirds of the model's time: the shares come from the first
     :data:`EXPLAIN_ROUNDS`. The baseline is the expected value's level (Tweedie works in log
     space); the rest is shared out in proportion to each driver's contribution."""
     rounds = min(EXPLAIN_ROUNDS, booster.current_iteration())
-    shap = booster.predict(features, pred_contrib=True, num_iteration=rounds, num_threads=1)
+    shap = booster.predict(features, pred_contrib=True, num_iteration=rounds, num_threads=threads)
     is_log = booster.params.get("objective") == "tweedie"
     names = list(features.columns)
     drivers = [_driver_of(n, list(panel.drivers), attributes) for n in names]
