@@ -3,7 +3,10 @@
 import dataclasses
 import datetime as dt
 
+import pyspark.sql.functions as F
+
 from skuplan import delta_io
+from skuplan.pipeline import forecast_global
 from skuplan.pipeline.forecast import engine_spec
 from skuplan.pipeline.forecast_state import decide_paths, fingerprint
 from skuplan.pipeline.io import StageTables
@@ -62,3 +65,31 @@ def test_paths_follow_state_age_drift_and_settings(spark, make_conf):
     incremental = settings.model_copy(update={"mode": "incremental"})
     paths = {r.sku: r.path for r in decide_paths(tables, keys, incremental, scored, spec).collect()}
     assert paths["OLD"] == paths["DRIFT"] == "incremental"
+
+
+def test_global_models_are_kept_until_their_retrain_under_the_same_settings(spark, make_conf):
+    conf = make_conf("forecast.recalibration.mode=auto")  # full_every_days: 7
+    day, fp = dt.timedelta(days=1), forecast_global.fingerprint(conf.forecast)
+    other = forecast_global.fingerprint(conf.forecast.model_copy(update={"horizon": 7}))
+    rows = [  # group, fit, trained on, settings
+        ('["all"]', 0, RUN - 6 * day, fp),
+        ('["all"]', 1, RUN - 7 * day, fp),  # due for its retrain
+        ('["other"]', 0, RUN - 2 * day, other),  # made under another horizon
+    ]
+    models = spark.createDataFrame(
+        [(RUN - day, "r", g, f, on, f"text {g} {f}", s) for g, f, on, s in rows],
+        "run_date date, run_id string, group_key string, fit int, trained_on date, "
+        "booster string, settings string",
+    )
+    delta_io.replace_partition(models, conf.table("global_models"), "run_date", RUN - day)
+    newer = models.limit(1).withColumn("run_date", F.lit(RUN)).withColumn("booster", F.lit("x"))
+    delta_io.replace_partition(newer, conf.table("global_models"), "run_date", RUN)
+
+    kept = forecast_global.kept_models(StageTables(spark, conf, "train_forecast"))
+    assert kept == {'["all"]': {0: (RUN - 6 * day, 'text ["all"] 0')}}
+    full = make_conf("forecast.recalibration.mode=full")
+    assert forecast_global.kept_models(StageTables(spark, full, "train_forecast")) == {}
+    # Incremental mode keeps whatever age, not what other settings made.
+    incremental = make_conf("forecast.recalibration.mode=incremental")
+    got = forecast_global.kept_models(StageTables(spark, incremental, "train_forecast"))
+    assert {g: sorted(f) for g, f in got.items()} == {'["all"]': [0, 1]}

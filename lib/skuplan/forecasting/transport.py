@@ -41,7 +41,7 @@ STATE_COLUMNS = {
     "_state_recipe": "recipe",
     "_state_offsets": "band_offsets",
 }
-# The row of a global model's group output that holds its final model (keys null).
+# The rows of a global model's group output that hold its models, one per fit (keys null).
 GLOBAL_MODEL_COLUMNS = ["group_key", "fit", "trained_on", "booster"]
 RECORDS = {
     RECORD_FORECAST: "forecasts",

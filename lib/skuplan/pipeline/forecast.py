@@ -273,9 +273,9 @@ def run(spark, conf: Conf) -> ForecastSummary:
         if models_df is not None:
             outputs[forecast_global.TABLE] = models_df
         scores = backtest_scores(outputs["backtest_metrics"])
-        realised = (
-            scored_df if scored_df is None else forecast_accuracy.write(tables, scored_df, settings)
-        )
+        realised = None
+        if scored_df is not None:
+            realised = forecast_accuracy.write(tables, scored_df, settings)
         tables.describe("write forecasts")
         for key, df in outputs.items():
             tables.replace(df, key)
