@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -145,4 +146,12 @@ def test_a_kept_model_predicts_without_training_and_knows_its_series_by_name():
     )
     both = trained.merge(kept, on=["sku", "ds", "origin"], suffixes=("", "_kept"))
     assert len(both) == 5 * (14 + 7)
+    # A first promotion brings the promo flag's features: the kept models do not read
+    # them, so each fit is retrained.
+    promoted = later.assign(promo=(pd.to_datetime(later["date"]).dt.day == 1).astype(int))
+    _, retrained = global_lgbm.forecast_group(
+        promoted, run_date=RUN, origins=origins, min_history=14, boosters=texts, **shape
+    )
+    assert set(retrained) == {0, 1} and all(retrained[f] != texts[f] for f in texts)
+    assert "promo_until" in lgb.Booster(model_str=retrained[0]).feature_name()
     assert np.allclose(both["yhat"], both["yhat_kept"])

@@ -57,6 +57,9 @@ MAX_ORIGINS = 60
 # fit scores 0.775 RMSSE / seasonal naive against the full fit's 0.767, so the backtests
 # judge the global model slightly pessimistically.
 BACKTEST = {"rounds": 250, "learning_rate": 0.06, "max_rows": 150_000}
+# Models are kept between run dates (skuplan.pipeline.forecast_global): a change to what a
+# feature means, under the same name, must bump this so that kept models are retrained.
+FEATURES_VERSION = 1
 EXPLAIN_ROUNDS = 100  # trees whose SHAP values share the forecast out among its drivers
 
 # Feature name -> planner driver (see skuplan.models.explain); drivers and attributes are
@@ -263,8 +266,9 @@ def forecast_group(
         at, is_final = int(panel.dates.get_loc(origin)), origin == final
         steps = horizon if is_final else cv_horizon
         shape = {"steps": steps, "kind": kind, "attributes": attributes, "threads": threads}
-        text = kept.get(number)
-        model = lgb.Booster(model_str=text) if text else fit(panel, at, light=not is_final, **shape)
+        model = _kept(kept.get(number), panel, at, kind, attributes)
+        text = kept.get(number) if model is not None else None
+        model = model or fit(panel, at, light=not is_final, **shape)
         if model is None:
             continue
         used[number] = text or model.model_to_string()
@@ -274,6 +278,20 @@ def forecast_group(
     result = result.reindex(columns=output_columns(quantiles))
     result["ds"] = pd.to_datetime(result["ds"]).dt.date
     return result, used
+
+
+def _kept(text: str | None, panel: Panel, origin: int, kind: str, attributes) -> lgb.Booster | None:
+    """The kept model of ``text`` if it reads today's features (the same names in the same
+    order: a driver's flag features come and go with its values, a release may change
+    them), else None (it is retrained)."""
+    if not text:
+        return None
+    try:
+        model = lgb.Booster(model_str=text)
+    except lgb.basic.LightGBMError:
+        return None
+    features, _ = _design(origin_features(panel, origin, 1, kind), attributes)
+    return model if model.feature_name() == list(features.columns) else None
 
 
 def failed_group(group_pdf: pd.DataFrame, error: str, *, quantiles) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from skuplan.columns import KEYS
 from skuplan.conf import ForecastSettings
 from skuplan.forecasting import transport
 from skuplan.forecasting.spec import ForecastSpec
-from skuplan.models import registry
+from skuplan.models import global_lgbm, registry
 from skuplan.pipeline import forecast_inputs
 from skuplan.pipeline.io import StageTables
 from skuplan.schemas import global_forecasts_schema
@@ -73,7 +73,8 @@ def fingerprint(settings: ForecastSettings) -> str:
     shape = [settings.freq, settings.horizon, settings.drivers, list(settings.attributes)]
     backtest = settings.backtest
     folds = [backtest.folds, backtest.step, backtest.horizon]
-    return json.dumps([*shape, *folds, settings.global_group_by, settings.global_max_series])
+    grouping = [settings.global_group_by, settings.global_max_series]
+    return json.dumps([global_lgbm.FEATURES_VERSION, *shape, *folds, *grouping])
 
 
 def kept_models(tables: StageTables) -> dict[str, dict[int, tuple]]:
@@ -148,6 +149,9 @@ def global_forecasts(
     except BaseException:
         global_df.unpersist()
         raise
+    finally:
+        if shared is not None:  # the workers' copies; the driver's stays for a recompute
+            shared.unpersist()
     return global_df
 
 
