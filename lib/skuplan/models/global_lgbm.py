@@ -235,10 +235,9 @@ def forecast_group(
 ) -> tuple[pd.DataFrame, dict[int, str]]:
     """Train one model on the group at each cross-validation origin and at the run date, and
     forecast every series from each, on ``threads`` cores (``deterministic``: the same
-    forecasts whatever their number). ``boosters``: models kept from an earlier run date
-    (text by fit: 0 the final one, k the k-th of ``origins``), which predict on today's
-    features, untrained (a kept backtest model saw only targets before the earlier run's
-    origin, hence also before today's).
+    forecasts whatever their number). ``boosters``: models of an earlier run date (text by
+    fit: 0 the final one, k the k-th of ``origins``; each saw targets before its origin
+    only) predict on today's features, untrained.
 
     Args:
         group_pdf: clean sales of every series in the group (``sku, location, date, qty``),
@@ -257,8 +256,7 @@ def forecast_group(
     if panel is None:
         return pd.DataFrame(columns=output_columns(quantiles)), {}
     outputs, used, kept = [], {}, boosters or {}
-    # The final forecast's origin is the first period from the run date (for weekly data,
-    # the first week ending on or after it).
+    # The final origin: the first period from the run date (weekly: the week ending on or after).
     final = pd.date_range(pd.Timestamp(run_date), periods=1, freq=freq)[0]
     for number, origin in [*enumerate(origins, start=1), (0, final)]:
         if origin not in panel.dates:
@@ -267,11 +265,13 @@ def forecast_group(
         steps = horizon if is_final else cv_horizon
         shape = {"steps": steps, "kind": kind, "attributes": attributes, "threads": threads}
         model = _kept(kept.get(number), panel, at, kind, attributes)
-        text = kept.get(number) if model is not None else None
-        model = model or fit(panel, at, light=not is_final, **shape)
-        if model is None:
-            continue
-        used[number] = text or model.model_to_string()
+        if model is not None:
+            used[number] = kept[number]
+        else:
+            model = fit(panel, at, light=not is_final, **shape)
+            if model is None:
+                continue
+            used[number] = model.model_to_string()
         out = predict(model, panel, at, explain=is_final, **shape)
         outputs.append(out.assign(model=NAME, origin=origin.date(), error=None))
     result = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()

@@ -1,5 +1,5 @@
 """The global models' part of the forecast stage: one ``applyInPandas`` group per value of
-``forecast.global_group_by`` (capped in size), and the final models kept for later runs.
+``forecast.global_group_by`` (capped in size), and its models kept for later runs.
 
 Each run writes every group's LightGBMs (model text; the final fit's and each backtest
 origin's) to ``global_models``. A run in ``incremental`` mode, or in ``auto`` mode within
@@ -107,7 +107,7 @@ def global_forecasts(
     tables: StageTables, history_df: DataFrame, spec: ForecastSpec, *, cross_validate: bool
 ) -> DataFrame | None:
     """The global models' output (kept: the caller unpersists it; :func:`split` parts it
-    into forecasts and final models), or None when none is configured. Without
+    into forecasts and models), or None when none is configured. Without
     ``cross_validate`` (no series on the full path) only the final origin is forecast.
 
     Computed here, in an action of their own whose progress is logged: the per-series
@@ -156,8 +156,8 @@ def global_forecasts(
 
 
 def split(tables: StageTables, global_df: DataFrame | None) -> tuple:
-    """The global models' forecasts, and their final models as this run's ``global_models``
-    rows (both None without ``global_df``)."""
+    """The global models' forecasts, and their models (every fit's) as this run's
+    ``global_models`` rows (both None without ``global_df``)."""
     if global_df is None:
         return None, None
     is_model = F.col("group_key").isNotNull()
