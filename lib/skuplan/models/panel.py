@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from skuplan.columns import KEYS
-from skuplan.models.data import future_frame, last_period, regular_history
+from skuplan.models.data import FILL_LAST, fill_rule, last_period
 
 # Per kind of period: the windows of the level features, how many last periods are features,
 # the periods in a year, and how many training origins at most.
@@ -73,36 +73,103 @@ def build_panel(
     """The group's series with at least ``min_history`` periods on one grid, or None.
 
     ``drivers``: ``(name, fill rule)`` pairs (see :func:`skuplan.models.data.fill_rule`).
+    Each series' row holds what :func:`~skuplan.models.data.regular_history` and
+    :func:`~skuplan.models.data.future_frame` make of it, built for the whole group at
+    once (one pass of a series at a time took most of an untrained day's global model).
     """
-    fills, drivers = dict(drivers), [name for name, _ in drivers]
-    end = last_period(run_date, freq)
+    fills, names = dict(drivers), [name for name, _ in drivers]
+    end = pd.Timestamp(last_period(run_date, freq))
     future_dates = pd.date_range(pd.Timestamp(run_date), periods=horizon, freq=freq)
-    series, rows = [], []
-    for keys, pdf in group_pdf.groupby(list(KEYS), sort=True):
-        past = pdf[pd.to_datetime(pdf["date"]) < pd.Timestamp(run_date)]
-        history = regular_history(past, end, freq, drivers, fills)
-        if len(history) < min_history:
-            continue
-        planned = pdf[pd.to_datetime(pdf["date"]) >= pd.Timestamp(run_date)]
-        future, _ = future_frame(
-            history, run_date, horizon, freq, planned=planned, drivers=drivers, fills=fills
-        )
-        rows.append(pd.concat([history, future], ignore_index=True).set_index("ds"))
-        first = pdf.iloc[0]
-        series.append(
-            {**dict(zip(KEYS, keys, strict=True)), **{a: first.get(a) for a in attributes}}
-        )
-    if not series:
+    frame = group_pdf.assign(_ds=pd.to_datetime(group_pdf["date"]))
+    past = frame[frame["_ds"] < pd.Timestamp(run_date)]
+    if past.empty:
         return None
-    # Every period from the earliest start, once: several series share a start date.
-    starts = pd.DatetimeIndex(sorted({r.index.min() for r in rows}))
-    dates = pd.date_range(starts[0], future_dates[-1], freq=freq).union(starts)
-    y = np.vstack([r["y"].reindex(dates).to_numpy(float) for r in rows])
+    # Each series' regular history runs from the first period on the grid at or after its
+    # first row to the last period before the run date.
+    firsts = past.groupby(list(KEYS), sort=True)["_ds"].min()
+    offset = pd.tseries.frequencies.to_offset(freq)
+    starts = pd.DatetimeIndex([offset.rollforward(d) for d in firsts.to_numpy()])
+    own = pd.DataFrame({"start": starts}, index=firsts.index)
+    own = own[own["start"] <= end]
+    if own.empty:
+        return None
+    dates = pd.date_range(own["start"].min(), future_dates[-1], freq=freq)
     run_index = int(dates.get_loc(future_dates[0]))
-    y[:, run_index:] = np.nan
-    values = {d: np.vstack([r[d].reindex(dates).to_numpy(float) for r in rows]) for d in drivers}
+    first = dates.get_indexer(own["start"])
+    keep = run_index - first >= min_history
+    own, first = own[keep], first[keep]
+    if own.empty:
+        return None
+    n, width = len(own), len(dates)
+    in_history = (np.arange(width) >= first[:, None]) & (np.arange(width) < run_index)
+    rows, cols = _positions(frame, own.index, dates)
+    is_past = (cols >= 0) & (cols < run_index)
+    is_planned = (cols >= run_index) & (cols < run_index + horizon)
+    y = _per_cell(frame["qty"], rows, cols, is_past & in_history[rows, cols], (n, width), "sum")
+    y = np.where(in_history, np.nan_to_num(y), np.nan)
+    values = {}
+    for name in sorted(names, key=lambda d: d != "promo"):  # a price's fill reads the promo
+        how = "max" if name == "promo" else "mean"
+        column = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
+        known = _per_cell(column, rows, cols, is_past | is_planned, (n, width), how)
+        values[name] = _filled_grid(known, in_history, run_index, horizon, name, fills, values)
+    values = {name: values[name] for name in names}
+    first_rows = group_pdf.drop_duplicates(subset=list(KEYS), keep="first").set_index(list(KEYS))
+    keys = own.index.to_frame(index=False)
+    for a in attributes:
+        keys[a] = first_rows[a].reindex(own.index).to_numpy() if a in first_rows else None
     flags = {d: _nearest_on(v) for d, v in values.items() if _is_flag(v)}
-    return Panel(pd.DataFrame(series), dates, y, values, run_index, flags)
+    return Panel(keys, dates, y, values, run_index, flags)
+
+
+def _positions(frame: pd.DataFrame, series: pd.MultiIndex, dates: pd.DatetimeIndex):
+    """Each row's series (row of the panel) and period (column), -1 where it has none."""
+    rows = series.get_indexer(pd.MultiIndex.from_frame(frame[list(KEYS)]))
+    cols = dates.get_indexer(frame["_ds"])
+    off = rows < 0
+    return np.where(off, 0, rows), np.where(off, -1, cols)
+
+
+def _per_cell(values: pd.Series, rows, cols, use, shape, how: str) -> np.ndarray:
+    """``values`` of the rows ``use`` marks, aggregated per (series, period) cell by ``how``
+    (missing values skipped); NaN in cells without any."""
+    numbers = pd.to_numeric(values.astype(float), errors="coerce").to_numpy()
+    cell = rows[use] * shape[1] + cols[use]
+    agg = pd.Series(numbers[use]).groupby(cell).agg(how)
+    grid = np.full(shape[0] * shape[1], np.nan)
+    grid[agg.index.to_numpy()] = agg.to_numpy()
+    return grid.reshape(shape)
+
+
+def _filled_grid(known, in_history, run_index, horizon, name, fills, values) -> np.ndarray:
+    """A driver on the grid: history gaps and horizon gaps filled by its rule as
+    :func:`~skuplan.models.data.regular_history` and :func:`~skuplan.models.data.future_frame`
+    fill them, NaN outside the series' periods."""
+    last = fill_rule(name, fills) == FILL_LAST
+    history = np.where(in_history, known, np.nan)
+    if last:  # within the series' history: forward, then backward for its first periods
+        history = pd.DataFrame(history.T).ffill().bfill().to_numpy().T
+        history = np.where(in_history, history, np.nan)
+    else:
+        history = np.where(in_history, np.nan_to_num(history), np.nan)
+    fill = np.zeros(len(known))
+    if last:  # the last known value; for a price the last regular (not promoted) one
+        fill = _last_along(history)
+        promo = values.get("promo")
+        if name == "price" and promo is not None:
+            regular = _last_along(np.where(promo == 0, history, np.nan))
+            fill = np.where(np.isnan(regular), fill, regular)
+    out = history.copy()
+    span = slice(run_index, run_index + horizon)
+    out[:, span] = np.where(np.isnan(known[:, span]), fill[:, None], known[:, span])
+    return out
+
+
+def _last_along(grid: np.ndarray) -> np.ndarray:
+    """Each row's last non-NaN value (NaN for a row without any)."""
+    seen = ~np.isnan(grid)
+    last = grid.shape[1] - 1 - np.argmax(seen[:, ::-1], axis=1)
+    return np.where(seen.any(axis=1), grid[np.arange(len(grid)), last], np.nan)
 
 
 def _is_flag(values: np.ndarray) -> bool:
