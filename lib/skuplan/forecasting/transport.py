@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import types as T
 
@@ -68,6 +70,11 @@ def record_schemas(quantiles) -> dict[str, T.StructType]:
 def series_records_schema(quantiles) -> T.StructType:
     """The grouped-UDF output: every record kind's columns (each once, all nullable: each
     kind fills only its own) behind the keys and ``record``."""
+    return _records_schema(tuple(quantiles))
+
+
+@functools.lru_cache(maxsize=8)
+def _records_schema(quantiles: tuple) -> T.StructType:  # built once, not once per series
     by_name = {"sku": None, "location": None, "record": T.StringType()}
     fields = schema("sku:s location:s record:s").fields
     for struct in record_schemas(list(quantiles)).values():
@@ -81,14 +88,27 @@ def series_records_schema(quantiles) -> T.StructType:
 def stacked(result: SeriesResult, quantiles) -> pd.DataFrame:
     """The four frames of ``result`` in one, with a ``record`` column."""
     frames = [getattr(result, attr).assign(record=kind) for kind, attr in RECORDS.items()]
-    struct = series_records_schema(quantiles)
-    records = pd.concat([f for f in frames if len(f)], ignore_index=True).reindex(
-        columns=struct.fieldNames()
-    )
-    # A string or date column of a record kind this series lacks (no explanations) comes
-    # out as float NaN, which Arrow refuses; as objects they are plain nulls.
+    names, text = _stacked_columns(tuple(quantiles))
+    records = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    # A string or date column of a record kind this series lacks (no explanations) would
+    # come out as float NaN, which Arrow refuses; as objects they are plain nulls.
+    n = len(records)
+
+    def column(name: str):
+        if name not in records:
+            return np.full(n, None, dtype=object) if name in text else np.full(n, np.nan)
+        values = records[name]
+        return values.astype(object) if name in text and values.dtype != object else values
+
+    return pd.DataFrame({name: column(name) for name in names})
+
+
+@functools.lru_cache(maxsize=8)
+def _stacked_columns(quantiles: tuple) -> tuple[list[str], frozenset[str]]:
+    """The output's column names, and those of its string and date columns."""
+    struct = _records_schema(quantiles)
     text = [f.name for f in struct.fields if f.dataType.typeName() in ("string", "date")]
-    return records.astype({c: object for c in text if records[c].dtype != object})
+    return struct.fieldNames(), frozenset(text)
 
 
 def split_state(history_pdf: pd.DataFrame) -> tuple[pd.DataFrame, dict | None]:
