@@ -236,16 +236,20 @@ def run(spark, conf: Conf) -> ForecastSummary:
     """
     tables, settings = StageTables(spark, conf, "train_forecast"), conf.forecast
     spec = engine_spec(settings)
-    history_df = forecast_inputs.read_history(tables, settings)
-    scored_df = forecast_accuracy.scored(tables, history_df, settings)
-    paths_df, paths = forecast_state.decide(tables, history_df, settings.recalibration, scored_df, spec)  # fmt: skip
-    rows_df = forecast_inputs.series_rows(tables, history_df, settings)
-    full = bool(paths.get(forecast_state.FULL))  # else the global models skip backtests
-    global_df = forecast_global.global_forecasts(tables, rows_df, spec, cross_validate=full)
-    external_df, models_df = forecast_global.split(tables, global_df)
-    progress = logs.Progress(spark, f"{tables.job}: per series", "series")
-    records_df = None
+    # Read by every step below (scores, paths, both fan-outs, their task plans): kept, not
+    # read and deduplicated again each time.
+    history_df = forecast_inputs.read_history(tables, settings).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    scored_df = paths_df = global_df = records_df = None
     try:
+        scored_df = forecast_accuracy.scored(tables, history_df, settings)
+        paths_df, paths = forecast_state.decide(tables, history_df, settings.recalibration, scored_df, spec)  # fmt: skip
+        rows_df = forecast_inputs.series_rows(tables, history_df, settings)
+        full = bool(paths.get(forecast_state.FULL))  # else the global models skip backtests
+        global_df = forecast_global.global_forecasts(tables, rows_df, spec, cross_validate=full)
+        external_df, models_df = forecast_global.split(tables, global_df)
+        progress = logs.Progress(spark, f"{tables.job}: per series", "series")
         first = forecast_inputs.horizon_dates(tables.run_date, 1, spec.freq)[0]
         series_df = forecast_state.with_state(rows_df, paths_df, paths, first)
         records_df = forecast_records(
@@ -260,14 +264,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
         with progress:  # the first action on the records runs the fan-out
             series, failed, models = check_failures(outputs["model_runs"], settings, tables)
         if spec.combination == "weights":
-            tables.describe("combine candidates")
-            candidates_df, residuals_df = (
-                records_of(records_df, kind, structs[kind])
-                for kind in (transport.RECORD_CANDIDATE, transport.RECORD_RESIDUAL)
-            )
-            outputs = forecast_combination.combined_outputs(
-                tables, outputs, candidates_df, residuals_df, spec
-            )
+            outputs = combined(tables, records_df, outputs, spec)
             models = chosen_models(outputs["model_runs"])
         outputs = completed(tables, outputs, history_df, paths_df, spec, paths)
         if models_df is not None:
@@ -280,12 +277,24 @@ def run(spark, conf: Conf) -> ForecastSummary:
         for key, df in outputs.items():
             tables.replace(df, key)
     finally:
-        for cached in (records_df, global_df, paths_df, scored_df):
+        for cached in (records_df, global_df, paths_df, scored_df, history_df):
             if cached is not None:
                 cached.unpersist()
     summary = ForecastSummary(tables.run_id, series, failed, models, *scores, realised)
     log.info("%s", summary)
     return summary
+
+
+def combined(tables: StageTables, records_df: DataFrame, outputs: dict, spec: ForecastSpec):
+    """The outputs with every series' candidates combined by weights learned across series
+    (:mod:`.forecast_combination`)."""
+    structs = transport.record_schemas(spec.quantiles)
+    tables.describe("combine candidates")
+    candidates_df, residuals_df = (
+        records_of(records_df, kind, structs[kind])
+        for kind in (transport.RECORD_CANDIDATE, transport.RECORD_RESIDUAL)
+    )
+    return forecast_combination.combined_outputs(tables, outputs, candidates_df, residuals_df, spec)
 
 
 def completed(tables, outputs, history_df, paths_df, spec: ForecastSpec, paths: dict) -> dict:
