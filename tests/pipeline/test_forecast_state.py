@@ -93,3 +93,19 @@ def test_global_models_are_kept_until_their_retrain_under_the_same_settings(spar
     incremental = make_conf("forecast.recalibration.mode=incremental")
     got = forecast_global.kept_models(StageTables(spark, incremental, "train_forecast"))
     assert {g: sorted(f) for g, f in got.items()} == {'["all"]': [0, 1]}
+
+
+def test_kept_models_travel_one_broadcast_per_group(spark):
+    shared = {key: spark.sparkContext.broadcast({0: (RUN, f"text {key}")}) for key in ("a", "b")}
+    mapping = forecast_global.Broadcasts(shared)
+    assert len(mapping) == 2 and set(mapping) == {"a", "b"}
+    assert mapping["b"] == {0: (RUN, "text b")} and mapping.get("c", {}) == {}
+    # Read where the models are used: each group finds its own.
+    got = (
+        spark.createDataFrame([("a",), ("b",)], "key string")
+        .rdd.map(lambda r: (r.key, mapping[r.key][0][1]))
+        .collect()
+    )
+    assert dict(got) == {"a": "text a", "b": "text b"}
+    for b in shared.values():
+        b.unpersist()

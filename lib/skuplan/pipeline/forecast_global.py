@@ -15,10 +15,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Iterator, Mapping
 from functools import partial
 
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
+from pyspark.broadcast import Broadcast
 from pyspark.sql import DataFrame
 
 from skuplan import fanout, logs
@@ -121,14 +123,15 @@ def global_forecasts(
     if group_by == forecast_inputs.ALL:
         history_df = history_df.withColumn(group_by, F.lit(group_by))
     grouped_df, group_cols = capped_groups(history_df, group_by, settings.global_max_series)
-    kept = kept_models(tables)
-    shared = tables.spark.sparkContext.broadcast(kept) if kept else None
+    # One broadcast per group: a worker loads its own group's models only (at M5 size some
+    # 30 groups of about 10 MB of model text each).
+    shared = {key: tables.spark.sparkContext.broadcast(fits) for key, fits in kept_models(tables).items()}  # fmt: skip
     run_date = tables.run_date  # the function travels to the workers: no session in it
 
     def per_group(group_pdf, threads: int = 1):
         return transport.global_group_forecasts(
             group_pdf, run_date=run_date, spec=spec, group_cols=group_cols,
-            boosters=shared.value if shared else None, threads=threads,
+            boosters=Broadcasts(shared), threads=threads,
         )  # fmt: skip
 
     progress = logs.Progress(tables.spark, f"{tables.job}: global models", "groups")
@@ -150,9 +153,26 @@ def global_forecasts(
         global_df.unpersist()
         raise
     finally:
-        if shared is not None:  # the workers' copies; the driver's stays for a recompute
-            shared.unpersist()
+        for fits in shared.values():  # the workers' copies; the driver's stays for a recompute
+            fits.unpersist()
     return global_df
+
+
+class Broadcasts(Mapping):
+    """A mapping of broadcast variables read as their values: a worker that looks up one
+    key loads that broadcast only."""
+
+    def __init__(self, broadcasts: Mapping[str, Broadcast]):
+        self._broadcasts = broadcasts
+
+    def __getitem__(self, key: str):
+        return self._broadcasts[key].value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._broadcasts)
+
+    def __len__(self) -> int:
+        return len(self._broadcasts)
 
 
 def split(tables: StageTables, global_df: DataFrame | None) -> tuple:
