@@ -45,6 +45,7 @@ def _group(freq: str, periods: int) -> pd.DataFrame:
             "qty": rng.poisson(4, len(days)).astype(float),
             "price": np.where(rng.random(len(days)) < 0.8, 10.0 + i, np.nan),
             "promo": (rng.random(len(days)) < 0.2).astype(float),
+            "is_stockout": (rng.random(len(days)) < 0.1).astype(float),
             "category": f"C{i}",
         })  # fmt: skip
         frame.loc[frame["promo"] == 1, "price"] = 7.0 + i  # promoted at a lower price
@@ -55,15 +56,18 @@ def _group(freq: str, periods: int) -> pd.DataFrame:
         frame.loc[horizon_rows & (rng.random(len(frame)) < 0.5), ["price", "promo"]] = np.nan
         frames.append(frame)
     group = pd.concat(frames, ignore_index=True)
-    return pd.concat([group, group.iloc[[5, 6]]], ignore_index=True)  # a day sent twice
+    twice = group.iloc[[5, 6]].assign(promo=lambda f: 1 - f["promo"], price=99.0)
+    twice["is_stockout"] = 1 - twice["is_stockout"]  # days sent twice, the flags differing
+    return pd.concat([group, twice], ignore_index=True)
 
 
 @pytest.mark.parametrize("freq, periods", [("D", 560), ("W-FRI", 90), ("MS", 24)])
 def test_the_panel_holds_each_series_regular_history_and_horizon(freq, periods):
     group = _group(freq, periods)
-    drivers = [("price", "last"), ("promo", "zero"), ("event", "zero"), ("level", "last")]
+    drivers = [("price", "last"), ("promo", "zero"), ("event", "zero"), ("level", "last"),
+               ("is_stockout", "zero")]  # fmt: skip
     args = {"run_date": RUN, "freq": freq, "horizon": 6, "drivers": drivers,
-            "attributes": ("category", "missing_attribute"), "min_history": 6}  # fmt: skip
+            "attributes": ("category", "location", "missing_attribute"), "min_history": 6}  # fmt: skip
     grid = panel.build_panel(group, **args)
     expected = _reference(group, RUN, freq, 6, drivers, args["attributes"], 6)
     keys = list(zip(grid.keys["sku"], grid.keys["location"], strict=True))
@@ -78,9 +82,10 @@ def test_the_panel_holds_each_series_regular_history_and_horizon(freq, periods):
             want = rows[name].reindex(grid.dates).to_numpy(float)
             np.testing.assert_allclose(grid.drivers[name][row], want, equal_nan=True)
         assert grid.keys.iloc[row]["category"] == attributes["category"]
+        assert grid.keys.iloc[row]["location"] == key[1]  # a key named as an attribute
         assert grid.keys.iloc[row]["missing_attribute"] is None
-    assert list(grid.drivers) == ["price", "promo", "event", "level"]
-    assert set(grid.flags) == {"promo"}
+    assert list(grid.drivers) == [name for name, _ in drivers]
+    assert set(grid.flags) == {"promo", "is_stockout"}
 
 
 def test_a_group_without_history_long_enough_has_no_panel():

@@ -53,13 +53,18 @@ def regular_history(
     return period.reset_index()[columns]
 
 
+def per_period_how(column: str) -> str:
+    """How a column's values within one period combine: demand adds up, a promotion or
+    stockout counts if any day has one, other drivers are averaged."""
+    return {"qty": "sum", "promo": "max", "is_stockout": "max"}.get(column, "mean")
+
+
 def _per_period(pdf: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """The present ``columns`` per period (``ds``): demand adds up, a promotion or stockout
     counts if any day has one, other drivers are averaged; missing values stay missing."""
-    how = {"qty": "sum", "promo": "max", "is_stockout": "max"}
-    agg = {col: (col, how.get(col, "mean")) for col in dict.fromkeys(columns) if col in pdf}
+    agg = {col: (col, per_period_how(col)) for col in dict.fromkeys(columns) if col in pdf}
     ds = pd.to_datetime(pdf["date"])
-    if ds.is_unique:  # one row per period, the usual case: nothing to add up (and 5x faster)
+    if ds.is_unique and ds.notna().all():  # the usual case: nothing to add up (5x faster)
         order = np.argsort(ds.to_numpy(), kind="stable")
         frame = pdf.iloc[order][list(agg)]
         return frame.set_axis(pd.DatetimeIndex(ds.to_numpy()[order], name="ds"))

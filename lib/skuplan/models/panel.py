@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from skuplan.columns import KEYS
-from skuplan.models.data import FILL_LAST, fill_rule, last_period
+from skuplan.models.data import FILL_LAST, fill_rule, last_period, per_period_how
 
 # Per kind of period: the windows of the level features, how many last periods are features,
 # the periods in a year, and how many training origins at most.
@@ -106,18 +106,19 @@ def build_panel(
     is_past = (cols >= 0) & (cols < run_index)
     is_planned = (cols >= run_index) & (cols < run_index + horizon)
     y = _per_cell(frame["qty"], rows, cols, is_past & in_history[rows, cols], (n, width), "sum")
-    y = np.where(in_history, np.nan_to_num(y), np.nan)
+    y = np.where(in_history & np.isnan(y), 0.0, np.where(in_history, y, np.nan))
     values = {}
     for name in sorted(names, key=lambda d: d != "promo"):  # a price's fill reads the promo
-        how = "max" if name == "promo" else "mean"
+        how = per_period_how(name)
         column = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
         known = _per_cell(column, rows, cols, is_past | is_planned, (n, width), how)
         values[name] = _filled_grid(known, in_history, run_index, horizon, name, fills, values)
     values = {name: values[name] for name in names}
-    first_rows = group_pdf.drop_duplicates(subset=list(KEYS), keep="first").set_index(list(KEYS))
+    first_rows = group_pdf.drop_duplicates(subset=list(KEYS), keep="first")
+    at = pd.MultiIndex.from_frame(first_rows[list(KEYS)]).get_indexer(own.index)
     keys = own.index.to_frame(index=False)
-    for a in attributes:
-        keys[a] = first_rows[a].reindex(own.index).to_numpy() if a in first_rows else None
+    for a in attributes:  # a series' first row's value (a key named as an attribute: itself)
+        keys[a] = first_rows[a].to_numpy()[at] if a in first_rows else None
     flags = {d: _nearest_on(v) for d, v in values.items() if _is_flag(v)}
     return Panel(keys, dates, y, values, run_index, flags)
 
@@ -133,7 +134,7 @@ def _positions(frame: pd.DataFrame, series: pd.MultiIndex, dates: pd.DatetimeInd
 def _per_cell(values: pd.Series, rows, cols, use, shape, how: str) -> np.ndarray:
     """``values`` of the rows ``use`` marks, aggregated per (series, period) cell by ``how``
     (missing values skipped); NaN in cells without any."""
-    numbers = pd.to_numeric(values.astype(float), errors="coerce").to_numpy()
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     cell = rows[use] * shape[1] + cols[use]
     agg = pd.Series(numbers[use]).groupby(cell).agg(how)
     grid = np.full(shape[0] * shape[1], np.nan)
@@ -151,7 +152,7 @@ def _filled_grid(known, in_history, run_index, horizon, name, fills, values) -> 
         history = pd.DataFrame(history.T).ffill().bfill().to_numpy().T
         history = np.where(in_history, history, np.nan)
     else:
-        history = np.where(in_history, np.nan_to_num(history), np.nan)
+        history = np.where(in_history & np.isnan(history), 0.0, history)
     fill = np.zeros(len(known))
     if last:  # the last known value; for a price the last regular (not promoted) one
         fill = _last_along(history)
