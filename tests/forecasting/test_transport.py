@@ -73,7 +73,7 @@ def test_a_series_whose_engine_failed_gets_the_last_resort_with_the_error():
     assert len(forecasts) == 14 and set(forecasts["status"]) == {FORECAST_FALLBACK}
 
 
-def test_a_global_group_returns_its_models_and_carries_the_ones_it_did_not_need():
+def test_a_global_group_returns_the_models_it_trained_only():
     from skuplan.forecasting.transport import global_group_forecasts
 
     rng = np.random.default_rng(3)
@@ -85,15 +85,13 @@ def test_a_global_group_returns_its_models_and_carries_the_ones_it_did_not_need(
     models = first[first["group_key"].notna()].set_index("fit")
     assert sorted(models.index) == [0, 1, 2] and set(models["group_key"]) == {'["all"]'}
     assert set(models["trained_on"]) == {RUN_DATE} and first["sku"].notna().sum() == 4 * 3 * 7
-    # The next day without backtests: the final model predicts, untrained, and the backtest
-    # origins' models are carried for the next day that needs them.
+    # The next day without backtests: the final model predicts, untrained; no model is
+    # returned (each stays with the run that trained it).
     kept = {'["all"]': {f: (RUN_DATE, text) for f, text in models["booster"].items()}}
     day_after = RUN_DATE + dt.timedelta(days=1)
     no_folds = ForecastSpec(horizon=7, models=("lightgbm_global",), folds=0)
     second = global_group_forecasts(
         group, run_date=day_after, spec=no_folds, group_cols=["all"], boosters=kept
     )
-    carried = second[second["group_key"].notna()].set_index("fit")
-    assert list(carried["trained_on"]) == [RUN_DATE] * 3
-    assert dict(carried["booster"]) == dict(models["booster"])
+    assert second["group_key"].isna().all() and second["sku"].notna().sum() == 4 * 7
     assert set(second["origin"].dropna()) == {day_after}

@@ -137,7 +137,7 @@ def test_a_kept_model_predicts_without_training_and_knows_its_series_by_name():
         later, run_date=day_after, origins=[origins[0] + pd.Timedelta(days=1)], min_history=14,
         boosters=texts, **shape,
     )  # fmt: skip
-    assert same == texts
+    assert same == {}  # nothing trained
     assert kept["sku"].nunique() == 6 and kept["yhat"].notna().all()
     assert len(kept) == 6 * (14 + 7)
     # The same model on the same origin: the same forecasts, whatever series were added.

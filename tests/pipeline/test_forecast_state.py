@@ -84,15 +84,22 @@ def test_global_models_are_kept_until_their_retrain_under_the_same_settings(spar
     delta_io.replace_partition(models, conf.table("global_models"), "run_date", RUN - day)
     newer = models.limit(1).withColumn("run_date", F.lit(RUN)).withColumn("booster", F.lit("x"))
     delta_io.replace_partition(newer, conf.table("global_models"), "run_date", RUN)
+    # An older run's fits: its final fit is superseded by the newer run's, its second
+    # backtest origin's is the newest there is of that fit.
+    older = spark.createDataFrame(
+        [(RUN - 3 * day, "r0", '["all"]', f, RUN - 3 * day, f"old {f}", fp) for f in (0, 2)],
+        models.schema,
+    )
+    delta_io.replace_partition(older, conf.table("global_models"), "run_date", RUN - 3 * day)
 
     kept = forecast_global.kept_models(StageTables(spark, conf, "train_forecast"))
-    assert kept == {'["all"]': {0: (RUN - 6 * day, 'text ["all"] 0')}}
+    assert kept == {'["all"]': {0: (RUN - 6 * day, 'text ["all"] 0'), 2: (RUN - 3 * day, "old 2")}}
     full = make_conf("forecast.recalibration.mode=full")
     assert forecast_global.kept_models(StageTables(spark, full, "train_forecast")) == {}
     # Incremental mode keeps whatever age, not what other settings made.
     incremental = make_conf("forecast.recalibration.mode=incremental")
     got = forecast_global.kept_models(StageTables(spark, incremental, "train_forecast"))
-    assert {g: sorted(f) for g, f in got.items()} == {'["all"]': [0, 1]}
+    assert {g: sorted(f) for g, f in got.items()} == {'["all"]': [0, 1, 2]}
 
 
 def test_kept_models_travel_one_broadcast_per_group(spark):

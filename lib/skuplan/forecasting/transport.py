@@ -201,8 +201,9 @@ def global_group_forecasts(
 
     ``boosters``: per group key (:func:`group_key` of ``group_cols``) and fit (0 the final
     one, k the k-th backtest origin), the date a model was trained and its text, to predict
-    from instead of training. The output ends with a row per fit (keys null) holding the
-    group's key and model (see :data:`GLOBAL_MODEL_COLUMNS`).
+    from instead of training. The output ends with a row per fit trained here (keys null)
+    holding the group's key and model (see :data:`GLOBAL_MODEL_COLUMNS`); a kept model stays
+    with the run that trained it.
     """
     origins = origin_dates(
         run_date, freq=spec.freq, horizon=spec.h, folds=spec.folds, step=spec.step
@@ -211,7 +212,7 @@ def global_group_forecasts(
     kept = (boosters or {}).get(key, {})
     texts = {fit: text for fit, (_, text) in kept.items()}
     try:
-        forecasts, used = global_lgbm.forecast_group(
+        forecasts, trained = global_lgbm.forecast_group(
             group_pdf,
             run_date=run_date,
             origins=origins,
@@ -227,10 +228,9 @@ def global_group_forecasts(
         )
     except Exception as exc:  # each series records why and moves on
         return global_group_failed(group_pdf, error_text(exc), spec=spec)
-    # A kept fit not needed today (no backtests without full-path series) stays kept.
     models = [
-        {"group_key": key, "fit": fit, "trained_on": kept.get(fit, (run_date,))[0], "booster": text}
-        for fit, text in {**texts, **used}.items()
+        {"group_key": key, "fit": fit, "trained_on": run_date, "booster": text}
+        for fit, text in trained.items()
     ]
     return _global_output(pd.concat([forecasts, pd.DataFrame(models)], ignore_index=True))
 

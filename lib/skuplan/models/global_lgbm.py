@@ -248,14 +248,15 @@ def forecast_group(
     Returns:
         :func:`output_columns`: one row per series, origin and forecast period; the driver
         columns are filled on the final forecast's rows only; quantiles are left to the
-        caller (NaN). And the text of each fit's model, numbered like ``boosters``.
+        caller (NaN). And the text of each fit trained here (not kept), numbered like
+        ``boosters``.
     """
     kind = kind_of(freq)
     panel = build_panel(group_pdf, run_date=run_date, freq=freq, horizon=horizon,
                         drivers=drivers, attributes=attributes, min_history=min_history)  # fmt: skip
     if panel is None:
         return pd.DataFrame(columns=output_columns(quantiles)), {}
-    outputs, used, kept = [], {}, boosters or {}
+    outputs, trained, kept = [], {}, boosters or {}
     # The final origin: the first period from the run date (weekly: the week ending on or after).
     final = pd.date_range(pd.Timestamp(run_date), periods=1, freq=freq)[0]
     for number, origin in [*enumerate(origins, start=1), (0, final)]:
@@ -265,19 +266,17 @@ def forecast_group(
         steps = horizon if is_final else cv_horizon
         shape = {"steps": steps, "kind": kind, "attributes": attributes, "threads": threads}
         model = _kept(kept.get(number), panel, at, kind, attributes)
-        if model is not None:
-            used[number] = kept[number]
-        else:
+        if model is None:
             model = fit(panel, at, light=not is_final, **shape)
             if model is None:
                 continue
-            used[number] = model.model_to_string()
+            trained[number] = model.model_to_string()
         out = predict(model, panel, at, explain=is_final, **shape)
         outputs.append(out.assign(model=NAME, origin=origin.date(), error=None))
     result = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
     result = result.reindex(columns=output_columns(quantiles))
     result["ds"] = pd.to_datetime(result["ds"]).dt.date
-    return result, used
+    return result, trained
 
 
 def _kept(text: str | None, panel: Panel, origin: int, kind: str, attributes) -> lgb.Booster | None:

@@ -1,10 +1,10 @@
 """The global models' part of the forecast stage: one ``applyInPandas`` group per value of
 ``forecast.global_group_by`` (capped in size), and its models kept for later runs.
 
-Each run writes every group's LightGBMs (model text; the final fit's and each backtest
-origin's) to ``global_models``. A run in ``incremental`` mode, or in ``auto`` mode within
-``full_every_days`` of a model's training, predicts from the one the newest earlier run
-wrote, on today's features, instead of training: the scheduled retrain comes with the
+A run writes the LightGBMs it trains (model text; the final fit's and each backtest
+origin's, per group) to ``global_models``, under its run date. A run in ``incremental``
+mode, or in ``auto`` mode within ``full_every_days`` of a model's training, predicts from
+the newest one written before its run date, on today's features, instead of training: the scheduled retrain comes with the
 series' scheduled reselection, and the series reselected in between (new, drifted) are
 still judged on the global model's backtests. A fit without a kept model, or kept under
 other settings, trains as in ``full`` mode.
@@ -82,17 +82,27 @@ def fingerprint(settings: ForecastSettings) -> str:
 def kept_models(tables: StageTables) -> dict[str, dict[int, tuple]]:
     """Group key -> fit (0 the final one, k the k-th backtest origin) -> (trained on, model
     text) of the models this run predicts from instead of training (see the module's
-    text); empty in ``full`` mode."""
+    text): per group and fit, the newest written before the run date under today's
+    settings; empty in ``full`` mode."""
     settings = tables.conf.forecast
     recalibration = settings.recalibration
-    models_df = None if recalibration.mode == "full" else tables.newest_before(TABLE)
+    models_df = None if recalibration.mode == "full" else tables.optional(TABLE)
     if models_df is None:
         return {}
-    models_df = models_df.filter(F.col("settings") == fingerprint(settings))
+    models_df = models_df.filter(
+        (F.col("run_date") < F.lit(tables.run_date)) & (F.col("settings") == fingerprint(settings))
+    )
     if recalibration.mode == "auto":
         age = F.datediff(F.lit(tables.run_date), F.col("trained_on"))
         models_df = models_df.filter(age < recalibration.full_every_days)
-    rows = models_df.select("group_key", "fit", "trained_on", "booster").collect()
+    # The newest per group and fit first, on the narrow columns: only its text is read.
+    fit_keys = ["group_key", "fit", "run_date"]
+    newest = models_df.groupBy("group_key", "fit").agg(F.max("run_date").alias("run_date"))
+    rows = (
+        models_df.join(F.broadcast(newest), fit_keys)
+        .select("group_key", "fit", "trained_on", "booster")
+        .collect()
+    )
     kept: dict[str, dict[int, tuple]] = {}
     for r in rows:
         kept.setdefault(r["group_key"], {})[r["fit"]] = (r["trained_on"], r["booster"])
@@ -176,8 +186,9 @@ class Broadcasts(Mapping):
 
 
 def split(tables: StageTables, global_df: DataFrame | None) -> tuple:
-    """The global models' forecasts, and their models (every fit's) as this run's
-    ``global_models`` rows (both None without ``global_df``)."""
+    """The global models' forecasts, and the models this run trained as its
+    ``global_models`` rows (both None without ``global_df``): a kept model stays in the
+    rows of the run that trained it."""
     if global_df is None:
         return None, None
     is_model = F.col("group_key").isNotNull()
