@@ -114,13 +114,19 @@ def build_panel(
         known = _per_cell(column, rows, cols, is_past | is_planned, (n, width), how)
         values[name] = _filled_grid(known, in_history, run_index, horizon, name, fills, values)
     values = {name: values[name] for name in names}
-    first_rows = group_pdf.drop_duplicates(subset=list(KEYS), keep="first")
-    at = pd.MultiIndex.from_frame(first_rows[list(KEYS)]).get_indexer(own.index)
-    keys = own.index.to_frame(index=False)
-    for a in attributes:  # a series' first row's value (a key named as an attribute: itself)
-        keys[a] = first_rows[a].to_numpy()[at] if a in first_rows else None
     flags = {d: _nearest_on(v) for d, v in values.items() if _is_flag(v)}
-    return Panel(keys, dates, y, values, run_index, flags)
+    return Panel(_series_keys(group_pdf, own.index, attributes), dates, y, values, run_index, flags)
+
+
+def _series_keys(group_pdf: pd.DataFrame, series: pd.MultiIndex, attributes) -> pd.DataFrame:
+    """The keys of ``series`` and each one's attributes: its first row's values (a key named
+    as an attribute is itself; None for an attribute the frame lacks)."""
+    first_rows = group_pdf.drop_duplicates(subset=list(KEYS), keep="first")
+    at = pd.MultiIndex.from_frame(first_rows[list(KEYS)]).get_indexer(series)
+    keys = series.to_frame(index=False)
+    for a in attributes:
+        keys[a] = first_rows[a].to_numpy()[at] if a in first_rows else None
+    return keys
 
 
 def _positions(frame: pd.DataFrame, series: pd.MultiIndex, dates: pd.DatetimeIndex):
