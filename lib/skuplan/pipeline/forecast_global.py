@@ -4,10 +4,10 @@
 A run writes the LightGBMs it trains (model text; the final fit's and each backtest
 origin's, per group) to ``global_models``, under its run date. A run in ``incremental``
 mode, or in ``auto`` mode within ``full_every_days`` of a model's training, predicts from
-the newest one written before its run date, on today's features, instead of training: the scheduled retrain comes with the
-series' scheduled reselection, and the series reselected in between (new, drifted) are
-still judged on the global model's backtests. A fit without a kept model, or kept under
-other settings, trains as in ``full`` mode.
+the newest one written before its run date, on today's features, instead of training:
+the scheduled retrain comes with the series' scheduled reselection, and the series
+reselected in between (new, drifted) are still judged on the global model's backtests. A
+fit without a kept model, or kept under other settings, trains as in ``full`` mode.
 """
 
 from __future__ import annotations
