@@ -152,15 +152,14 @@ def _filled_grid(known, in_history, run_index, horizon, name, fills, values) -> 
     """A driver on the grid: history gaps and horizon gaps filled by its rule as
     :func:`~skuplan.models.data.regular_history` and :func:`~skuplan.models.data.future_frame`
     fill them, NaN outside the series' periods."""
-    last = fill_rule(name, fills) == FILL_LAST
     history = np.where(in_history, known, np.nan)
-    if last:  # within the series' history: forward, then backward for its first periods
+    if fill_rule(name, fills) != FILL_LAST:  # zero: no promotion, no event
+        history = np.where(in_history & np.isnan(history), 0.0, history)
+        fill = np.zeros(len(known))
+    else:  # within the series' history forward, then backward for its first periods; the
+        # horizon takes the last known value, for a price the last regular (not promoted) one
         history = pd.DataFrame(history.T).ffill().bfill().to_numpy().T
         history = np.where(in_history, history, np.nan)
-    else:
-        history = np.where(in_history & np.isnan(history), 0.0, history)
-    fill = np.zeros(len(known))
-    if last:  # the last known value; for a price the last regular (not promoted) one
         fill = _last_along(history)
         promo = values.get("promo")
         if name == "price" and promo is not None:
