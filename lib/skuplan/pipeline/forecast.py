@@ -46,6 +46,9 @@ OUTPUTS = {  # table key -> record kind of the fan-out's output
     "model_runs": transport.RECORD_RUN,
     "explanations": transport.RECORD_EXPLANATION,
 }
+# Outputs that also feed the model state and the summary: kept once computed (on a small run
+# each write recomputed them, a dozen Spark jobs apiece), released when the run ends.
+SHARED_OUTPUTS = ("model_runs", "backtest_metrics")
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
         StorageLevel.MEMORY_AND_DISK
     )
     scored_df = paths_df = global_df = records_df = None
+    outputs: dict[str, DataFrame] = {}
     try:
         scored_df = forecast_accuracy.scored(tables, history_df, settings)
         paths_df, paths = forecast_state.decide(tables, history_df, settings.recalibration, scored_df, spec)  # fmt: skip
@@ -277,7 +281,8 @@ def run(spark, conf: Conf) -> ForecastSummary:
         for key, df in outputs.items():
             tables.replace(df, key)
     finally:
-        for cached in (records_df, global_df, paths_df, scored_df, history_df):
+        kept = [outputs.get(key) for key in SHARED_OUTPUTS]
+        for cached in (*kept, records_df, global_df, paths_df, scored_df, history_df):
             if cached is not None:
                 cached.unpersist()
     summary = ForecastSummary(tables.run_id, series, failed, models, *scores, realised)
@@ -308,6 +313,7 @@ def completed(tables, outputs, history_df, paths_df, spec: ForecastSpec, paths: 
             new_runs_df, allowMissingColumns=True
         )
     runs_df = forecast_state.with_paths(outputs["model_runs"], paths_df, tables.run_date)
+    runs_df = runs_df.persist(StorageLevel.MEMORY_AND_DISK)
     metrics_df = outputs["backtest_metrics"]
     carried_df = (
         forecast_state.carried_metrics(tables, paths_df)
@@ -316,6 +322,7 @@ def completed(tables, outputs, history_df, paths_df, spec: ForecastSpec, paths: 
     )
     if carried_df is not None:
         metrics_df = metrics_df.unionByName(carried_df.select(*metrics_df.columns))
+    metrics_df = metrics_df.persist(StorageLevel.MEMORY_AND_DISK)
     return {
         **outputs,
         "model_runs": runs_df,
