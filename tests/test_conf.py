@@ -43,7 +43,7 @@ def test_cluster_overlay_replaces_table_addresses_with_catalog_names():
     assert conf.table("forecasts") == TableRef(name="skuplan.forecasts")
     # Every table is in the catalog; only the supplier exports (files) stay a path.
     paths = {key for key, ref in conf.tables.items() if ref.name is None}
-    assert paths == {"supplier_exports"}
+    assert paths == {"supplier_exports", "supplier_signal_exports"}
 
 
 def test_set_overrides_are_parsed_as_yaml_and_applied_last():

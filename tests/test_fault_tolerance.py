@@ -64,6 +64,7 @@ OUTPUTS = {
         "reorder_plan",
         "inventory_projection",
         "erp_outbox",
+        "supplier_signal",
         "policy_simulation",
     ],
 }

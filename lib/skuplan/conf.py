@@ -147,6 +147,13 @@ class SimulationSettings(_Frozen):
     seed: int
 
 
+class SupplierSignalSettings(_Frozen):
+    """The supplier demand signal (README, "Supplier demand signal")."""
+
+    enabled: bool
+    weeks: int = Field(gt=0)
+
+
 class PlanSettings(_Frozen):
     default_lead_time_days: float = Field(gt=0)
     default_service_level: float = Field(gt=0, lt=1)
@@ -158,6 +165,7 @@ class PlanSettings(_Frozen):
     inventory_max_age_days: int = Field(ge=0)
     review: ReviewSettings
     simulation: SimulationSettings
+    supplier_signal: SupplierSignalSettings
 
 
 class DemoSettings(_Frozen):

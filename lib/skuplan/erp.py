@@ -1,4 +1,5 @@
-"""Hand-over to the ERP: a change-data-feed outbox and per-supplier order files.
+"""Hand-over to the ERP and to suppliers: a change-data-feed outbox, per-supplier order
+files, and the supplier demand signal (a change-data-feed table and per-supplier files).
 
 The outbox holds one row per series, the order the plan currently recommends. It is kept
 with a Delta MERGE against each new plan, and Change Data Feed is on, so an ERP sync reads
@@ -12,6 +13,11 @@ previous one was cancelled), ``changed`` (quantity or supplier differ) or ``canc
 longer recommended, or the series left the plan). An unchanged recommendation is not
 touched, so it produces no change rows; its dates stay those of its first recommendation.
 Lines held for review (or not planned) leave the outbox as it was.
+
+The supplier signal (``supplier_signal``) is kept the same way, one row per supplier, series
+and week: a row whose figures moved is updated, a row that left the signal (its week passed,
+or the series left the plan) is deleted, an unchanged row is not touched. Its change feed
+therefore holds only what changed for the supplier since they last read it.
 """
 
 from __future__ import annotations
@@ -27,11 +33,19 @@ from pyspark.sql import DataFrame, SparkSession
 from skuplan.columns import KEYS
 from skuplan.delta_io import own_commit_after, pause_point, retry_on_conflict
 from skuplan.errors import ConcurrentWriteError, ConfigError
-from skuplan.schemas import ERP_OUTBOX
+from skuplan.schemas import ERP_OUTBOX, SUPPLIER_SIGNAL
 from skuplan.tableref import TableRef
 
 CHANGE_NEW, CHANGE_CHANGED, CHANGE_CANCELLED = "new", "changed", "cancelled"
 CDF_PROPERTY = "delta.enableChangeDataFeed"
+
+SIGNAL_KEYS = ["supplier", *KEYS, "week_start"]
+SIGNAL_VALUES = ["days", "forecast_p50", "forecast_p90", "planned_order_qty", "planned_orders"]
+ORDER_FILE_COLUMNS = [
+    "supplier", *KEYS, "order_qty", "order_date", "expected_arrival", "unit_cost",
+    "order_value", "run_id",
+]  # fmt: skip
+SIGNAL_FILE_COLUMNS = [*SIGNAL_KEYS, *SIGNAL_VALUES, "run_id"]
 
 SOURCE_COLUMNS = [
     *KEYS, "supplier", "policy", "order_qty", "order_date", "expected_arrival",
@@ -39,10 +53,11 @@ SOURCE_COLUMNS = [
 ]  # fmt: skip
 
 
-def _outbox_table(spark: SparkSession, ref: TableRef) -> DeltaTable:
+def _feed_table(spark: SparkSession, ref: TableRef, schema) -> DeltaTable:
+    """The MERGE-maintained table at ``ref``, created with Change Data Feed on if missing."""
     builder = DeltaTable.createIfNotExists(spark)
     builder = builder.tableName(ref.name) if ref.name is not None else builder.location(ref.path)
-    return builder.addColumns(ERP_OUTBOX).property(CDF_PROPERTY, "true").execute()
+    return builder.addColumns(schema).property(CDF_PROPERTY, "true").execute()
 
 
 def merge_outbox(
@@ -66,7 +81,7 @@ def merge_outbox(
 def _merge_outbox(
     spark: SparkSession, lines_df: DataFrame, ref: TableRef, *, run_date: dt.date, run_id: str
 ) -> int | None:
-    table = _outbox_table(spark, ref)
+    table = _feed_table(spark, ref, ERP_OUTBOX)
     before = _version(table)
     src = lines_df.select(*SOURCE_COLUMNS)
     stamp = {"run_date": F.lit(run_date), "run_id": F.lit(run_id)}
@@ -102,6 +117,54 @@ def _merge_outbox(
     return own_commit_after(spark, ref, before)
 
 
+def merge_signal(
+    spark: SparkSession, signal_df: DataFrame, ref: TableRef, *, run_date: dt.date, run_id: str
+) -> int | None:
+    """MERGE this plan's supplier signal into ``ref``; returns the version it wrote (None:
+    no commit). Rows are keyed by ``SIGNAL_KEYS``; changed ones take this run's date and id.
+
+    Args:
+        signal_df: ``SIGNAL_KEYS`` and ``SIGNAL_VALUES`` (:func:`skuplan.replenishment.signal.weekly_signal`).
+        ref: the signal table (created with Change Data Feed on if missing).
+    """
+    return retry_on_conflict(
+        lambda: _merge_signal(spark, signal_df, ref, run_date=run_date, run_id=run_id),
+        f"merge into {ref}",
+    )
+
+
+def _merge_signal(spark, signal_df, ref, *, run_date, run_id) -> int | None:
+    table = _feed_table(spark, ref, SUPPLIER_SIGNAL)
+    before = _version(table)
+    values = {c: F.col(f"s.{c}") for c in [*SIGNAL_KEYS, *SIGNAL_VALUES]}
+    stamp = {"run_date": F.lit(run_date), "run_id": F.lit(run_id)}
+    differs = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in SIGNAL_VALUES)
+    (
+        table.alias("t")
+        .merge(
+            signal_df.select(*SIGNAL_KEYS, *SIGNAL_VALUES).alias("s"),
+            " AND ".join(f"t.{k} = s.{k}" for k in SIGNAL_KEYS),
+        )
+        .whenMatchedUpdate(condition=differs, set={**values, **stamp})
+        .whenNotMatchedInsert(values={**values, **stamp})
+        .whenNotMatchedBySourceDelete()
+        .execute()
+    )
+    return own_commit_after(spark, ref, before)
+
+
+def read_changes(spark: SparkSession, ref: TableRef, starting_version: int) -> DataFrame:
+    """Every change row of a change-data-feed table since ``starting_version``, with Delta's
+    ``_change_type`` (``insert``, ``update_preimage``, ``update_postimage``, ``delete``),
+    ``_commit_version`` and ``_commit_timestamp``."""
+    reader = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", starting_version)
+    )
+    return reader.table(ref.name) if ref.name is not None else reader.load(ref.path)
+
+
 def _version(table: DeltaTable) -> int:
     return int(table.history(1).select("version").first()["version"])
 
@@ -111,28 +174,27 @@ def read_outbox_changes(spark: SparkSession, ref: TableRef, starting_version: in
 
     Output: the outbox columns plus Delta's ``_change_type, _commit_version, _commit_timestamp``.
     """
-    reader = (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", starting_version)
-    )
-    df = reader.table(ref.name) if ref.name is not None else reader.load(ref.path)
-    return df.filter(F.col("_change_type").isin("insert", "update_postimage"))
+    changes_df = read_changes(spark, ref, starting_version)
+    return changes_df.filter(F.col("_change_type").isin("insert", "update_postimage"))
 
 
 def export_folder(ref: TableRef, run_date: dt.date) -> str:
     """The supplier-export folder of one run date (the config entry must be a ``path``)."""
     if ref.path is None:
-        raise ConfigError("tables.supplier_exports must be a path (a folder), not a catalog name")
+        raise ConfigError(
+            f"supplier files go to a folder: {ref} must be a path, not a catalog name"
+        )
     sep = "" if ref.path.endswith("/") else "/"
     return f"{ref.path}{sep}run_date={run_date.isoformat()}"
 
 
-def write_supplier_exports(lines_df: DataFrame, ref: TableRef, run_date: dt.date) -> str:
-    """Write this run's order lines as CSV, one sub-folder per supplier; returns the folder.
+def write_supplier_exports(
+    lines_df: DataFrame, ref: TableRef, run_date: dt.date, columns: list[str] = ORDER_FILE_COLUMNS
+) -> str:
+    """Write this run's rows as CSV, one sub-folder per supplier; returns the folder.
 
-    Input columns: ``supplier, sku, location, order_qty, order_date, expected_arrival,
-    unit_cost, order_value, run_id``. The files are written to ``_staging/`` under the
+    Input columns: ``columns`` (``supplier`` first; the order lines' by default, the
+    signal's ``SIGNAL_FILE_COLUMNS`` for its files). The files are written to ``_staging/`` under the
     export root, which readers skip, and the finished folder then takes the run date's
     place by two renames: a failed write leaves the previous export as it was. (On a
     Spark Connect session, which has no file-system access, the folder is overwritten in
@@ -143,6 +205,7 @@ def write_supplier_exports(lines_df: DataFrame, ref: TableRef, run_date: dt.date
     """
     folder = export_folder(ref, run_date)
     spark = lines_df.sparkSession
+    lines_df = lines_df.select(*columns)
     try:
         fs, path = _file_system(spark, folder)
     except AttributeError:  # Spark Connect: no JVM on this side
@@ -185,18 +248,8 @@ def _swap_folder(fs, path, staging: str, folder: str) -> None:
 
 def _write_csv(lines_df: DataFrame, folder: str) -> None:
     (
-        lines_df.select(
-            "supplier",
-            *KEYS,
-            "order_qty",
-            "order_date",
-            "expected_arrival",
-            "unit_cost",
-            "order_value",
-            "run_id",
-        )
-        .repartition("supplier")
-        .sortWithinPartitions(*KEYS)
+        lines_df.repartition("supplier")
+        .sortWithinPartitions(*[c for c in lines_df.columns if c != "supplier"])
         .write.mode("overwrite")
         .partitionBy("supplier")
         .option("header", "true")

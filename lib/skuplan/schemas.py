@@ -139,6 +139,14 @@ ERP_OUTBOX = schema(
     RUN,
 )
 
+# One row per supplier, series and week: the supplier demand signal (MERGE-maintained).
+SUPPLIER_SIGNAL = schema(
+    "supplier:s!",
+    SERIES,
+    "week_start:date! days:i forecast_p50:d forecast_p90:d planned_order_qty:d planned_orders:i",
+    RUN,
+)
+
 # The grouped-UDF output of the policy simulation (one row per series).
 POLICY_SIMULATION_SERIES = schema(
     "sku:s location:s policy:s target_type:s target:d ss_method:s sigma_protection:d "

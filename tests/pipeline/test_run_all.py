@@ -252,6 +252,30 @@ def test_erp_outbox_and_supplier_files_hold_the_released_lines(spark, pipeline, 
     assert sum(len(p.read_text().splitlines()) - 1 for p in exports) == released.count()
 
 
+def test_supplier_signal_holds_each_suppliers_weeks_and_the_released_orders(pipeline, tables):
+    plan = tables("reorder_plan").filter("exception_reason IS NULL AND supplier IS NOT NULL")
+    sig = tables("supplier_signal")
+    weeks = sig.groupBy("sku", "location").agg(F.count(F.lit(1)).alias("n"), F.sum("days").alias("days"))  # fmt: skip
+    # Every planned series of a supplier with its weeks: the horizon's 14 days from Tuesday
+    # 2026-06-30 fall in three calendar weeks (6, 7 and 1 days).
+    assert weeks.count() == plan.count()
+    assert weeks.filter(f"n != 3 OR days != {HORIZON}").count() == 0
+    first_week = sig.filter(F.col("week_start") == F.date_trunc("week", F.lit(pipeline.conf.run_date)).cast("date"))  # fmt: skip
+    # The run date's orders are the ones released to the ERP, in the run date's week.
+    released = plan.filter("plan_status = 'planned' AND order_qty > 0")
+    joined = first_week.join(released.select("sku", "location", "order_qty"), ["sku", "location"])
+    assert joined.filter("planned_order_qty < order_qty OR planned_orders < 1").count() == 0
+    assert joined.count() == released.count()
+    assert sig.filter("forecast_p90 < forecast_p50 OR forecast_p50 < 0").count() == 0
+    files = erp.local_export_files(
+        erp.export_folder(pipeline.conf.table("supplier_signal_exports"), pipeline.conf.run_date)
+    )
+    assert sum(len(p.read_text().splitlines()) - 1 for p in files) == sig.count()
+    assert {p.parent.name for p in files} == {
+        f"supplier={r.supplier}" for r in sig.select("supplier").distinct().collect()
+    }
+
+
 def test_policy_simulation_replays_every_planned_series_with_history(tables):
     # Per-series rows and an overall row per target type.
     sim = tables("policy_simulation")
@@ -282,7 +306,7 @@ def test_a_rerun_of_the_run_date_replaces_its_rows(spark, pipeline, tables):
     unexplained = f"yhat IS NULL OR (total IS NULL AND model != '{COMBINED}')"
     assert _explanation_totals(fresh).filter(unexplained).count() == 0
     # The unchanged plan adds nothing to the ERP change feed.
-    assert again.plan.outbox_changes == 0
+    assert again.plan.outbox_changes == 0 and again.plan.signal_changes == 0
     changes = erp.read_outbox_changes(
         spark, pipeline.conf.table("erp_outbox"), pipeline.outbox_version + 1
     )

@@ -1,13 +1,14 @@
-"""Stage 3: forecasts + item master + inventory -> reorder plan, ERP outbox, supplier files.
+"""Stage 3: forecasts + item master + inventory -> reorder plan, ERP outbox, supplier files
+and the supplier demand signal.
 
 Reads the run date's forecasts (refused unless a successful forecast run wrote them), the
 item master, each series' latest inventory snapshot on or before the run date and, when they
 exist, open purchase-order lines, planner overrides, the model runs (demand class) and the
 previous plan. Writes, each idempotent for the run date: ``reorder_plan`` and
 ``inventory_projection`` (replaceWhere), ``erp_outbox`` (MERGE, change data feed), the
-supplier export folder (overwritten) and ``policy_simulation`` (replaceWhere). A backfill
-(a later run date has a plan already) leaves the outbox and the supplier files to the later
-plan. The planning rules live in :mod:`skuplan.replenishment`.
+supplier export folder (overwritten), ``supplier_signal`` (MERGE, change data feed) with its
+folder of files, and ``policy_simulation`` (replaceWhere). A backfill (a later run date has
+a plan already) leaves the outbox, the signal and the supplier files to the later plan. The planning rules live in :mod:`skuplan.replenishment`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ from skuplan.columns import (
 from skuplan.conf import Conf
 from skuplan.pipeline.io import StageTables
 from skuplan.pipeline.plan_inputs import newer_plan_date, read_inputs, read_master
-from skuplan.replenishment import inputs, policies, projection, reasons, rules, simulation
+from skuplan.replenishment import (
+    inputs,
+    policies,
+    projection,
+    reasons,
+    rules,
+    signal,
+    simulation,
+)
 from skuplan.schemas import (
     INVENTORY_PROJECTION,
     POLICY_SIMULATION,
@@ -53,6 +62,7 @@ class PlanSummary:
     needs_review: int = 0
     not_planned: int = 0
     outbox_changes: int = 0
+    signal_changes: int = 0
     simulated_csl: float | None = None
     target_csl: float | None = None
     newer_plan: dt.date | None = None
@@ -66,6 +76,7 @@ class PlanSummary:
             "needs_review": self.needs_review,
             "not_planned": self.not_planned,
             "outbox_changes": self.outbox_changes,
+            "supplier_signal_changes": self.signal_changes,
             "simulated_service_level": self.simulated_csl,
             "target_service_level": self.target_csl,
         }
@@ -74,7 +85,7 @@ class PlanSummary:
         text = (
             f"plan_replenishment: {self.lines} plan lines, {self.order_lines} order lines, "
             f"{self.units:.0f} units; {self.needs_review} need review, {self.not_planned} not planned; "
-            f"{self.outbox_changes} outbox changes"
+            f"{self.outbox_changes} outbox changes, {self.signal_changes} supplier-signal changes"
         )
         if self.newer_plan is not None:
             text += (
@@ -161,6 +172,47 @@ def hand_over(tables: StageTables, plan_df: DataFrame) -> int:
     return changes
 
 
+def supplier_signal(tables: StageTables, forecasts_df: DataFrame, plan_df: DataFrame) -> int:
+    """Roll each planned series' policy over its horizon, add demand and planned orders up by
+    supplier and week (:mod:`skuplan.replenishment.signal`), MERGE them into
+    ``supplier_signal`` and write them as files per supplier; returns the signal's changed rows.
+    """
+    conf, run_date = tables.conf, tables.run_date
+    quantiles = conf.forecast.quantiles
+    q_lo, q_hi = quantile_column(min(quantiles)), quantile_column(max(quantiles))
+    fn = partial(signal.planned_orders, run_date=run_date, anchor_date=conf.plan.review_anchor_date)
+
+    def per_series(pdf):
+        return fn(pdf)
+
+    tables.describe("supplier signal")
+    orders_df = (
+        signal.with_plan_columns(forecasts_df, plan_df)
+        .groupBy(*KEYS)
+        .applyInPandas(per_series, schema=signal.PLANNED_ORDERS)
+    )
+    signal_df = signal.weekly_signal(
+        forecasts_df, orders_df, plan_df, run_date=run_date,
+        weeks=conf.plan.supplier_signal.weeks, q_lo=q_lo, q_hi=q_hi,
+        spread_divisor=policies.quantile_spread_sigma(min(quantiles), max(quantiles)),
+    ).persist(StorageLevel.MEMORY_AND_DISK)  # fmt: skip
+    try:
+        ref = tables.ref("supplier_signal")
+        version = erp.merge_signal(
+            tables.spark, signal_df, ref, run_date=run_date, run_id=tables.run_id
+        )
+        erp.write_supplier_exports(
+            tables.stamp(signal_df), tables.ref("supplier_signal_exports"), run_date,
+            erp.SIGNAL_FILE_COLUMNS,
+        )  # fmt: skip
+    finally:
+        signal_df.unpersist()
+    if version is None:
+        return 0
+    changes_df = erp.read_changes(tables.spark, ref, version)
+    return changes_df.filter(F.col("_change_type") != "update_preimage").count()
+
+
 def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
     """Clean sales of the replayed weeks and their warm-up, joined with each planned
     series' parameters as shipped (``simulation.PARAM_COLUMNS``)."""
@@ -228,8 +280,9 @@ def simulate(tables: StageTables, plan_df: DataFrame) -> tuple[float, float] | N
 
 
 def summarise(
-    tables: StageTables, plan_df: DataFrame, changes: int, sim, newer: dt.date | None
+    tables: StageTables, plan_df: DataFrame, changes: tuple[int, int], sim, newer: dt.date | None
 ) -> PlanSummary:
+    """The run's figures; ``changes`` are the outbox's and the supplier signal's changed rows."""
     not_planned = F.col("plan_status").isin(PLAN_NOT_PLANNED, PLAN_QUARANTINED)
     stats = plan_df.agg(
         F.count(F.lit(1)).alias("lines"),
@@ -245,7 +298,7 @@ def summarise(
         stats["units"] or 0.0,
         stats["review"] or 0,
         stats["np"] or 0,
-        changes,
+        *changes,
         *(sim or (None, None)),
         newer,
     )
@@ -292,10 +345,17 @@ def run(spark, conf: Conf) -> PlanSummary:
     written_df = tables.read("reorder_plan").transform(tables.of_run_date)
     # The outbox holds the latest plan: a backfill must not roll it back.
     newer = newer_plan_date(tables)
-    changes = hand_over(tables, written_df) if newer is None else 0
-    if newer is not None:
-        log.warning("backfill of %s: the outbox keeps the newer plan of %s", conf.run_date, newer)
+    changes = signal_changes = 0
+    if newer is None:
+        changes = hand_over(tables, written_df)
+        if settings.supplier_signal.enabled:
+            signal_changes = supplier_signal(tables, given.forecasts_df, written_df)
+    else:
+        log.warning(
+            "backfill of %s: the outbox and the supplier signal keep the newer plan of %s",
+            conf.run_date, newer,
+        )  # fmt: skip
     sim = simulate(tables, written_df) if settings.simulation.enabled else None
-    summary = summarise(tables, written_df, changes, sim, newer)
+    summary = summarise(tables, written_df, (changes, signal_changes), sim, newer)
     log.info("%s", summary)
     return summary

@@ -24,6 +24,7 @@ OUTPUT_TABLES = (
     "reorder_plan",
     "inventory_projection",
     "erp_outbox",
+    "supplier_signal",
     "policy_simulation",
 )
 

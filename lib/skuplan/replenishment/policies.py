@@ -14,6 +14,8 @@ Every order is rounded up to whole packs and to at least the MOQ; zero demand ne
 """
 
 # No `from __future__ import annotations` here: pandas_udf infers its kind from real type hints.
+import math
+
 import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
@@ -300,9 +302,31 @@ def with_safety_stock(df: DataFrame) -> DataFrame:
     )
 
 
+def raw_order(
+    policy: str, position: float, reorder_point: float, order_up_to: float, lot: float
+) -> float:
+    """One review's order before rounding to packs: the rule :func:`with_order` applies to
+    every series at once, for code that steps through days (the policy simulation, the
+    supplier signal's planned orders).
+
+    ``sQ`` orders whole lots of ``lot`` (EOQ) once the position is at or below the reorder
+    point, enough to lift it above; ``RS`` orders up to ``order_up_to`` when below it;
+    ``minmax`` orders up to ``order_up_to`` once at or below the reorder point.
+    """
+    if policy == POLICY_SQ:
+        if position > reorder_point:
+            return 0.0
+        return (math.floor((reorder_point - position) / lot) + 1) * lot
+    if policy == POLICY_RS:
+        return order_up_to - position if position < order_up_to else 0.0
+    if policy == POLICY_MINMAX:
+        return order_up_to - position if position <= reorder_point else 0.0
+    raise ValueError(f"unknown policy {policy!r}")
+
+
 def with_order(df: DataFrame) -> DataFrame:
     """Each policy's order on a review day, rounded up to whole packs and at least the MOQ;
-    zero demand never orders.
+    zero demand never orders (:func:`raw_order` is the same rule for one series and day).
 
     Input: :func:`with_safety_stock`'s output plus ``min_order``. Output adds
     ``raw_order_qty, order_qty``.

@@ -33,7 +33,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
 from skuplan.replenishment import safety_stock as ss
-from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS, POLICY_SQ
+from skuplan.replenishment.policies import POLICY_RS, POLICY_SQ, raw_order
 from skuplan.schemas import POLICY_SIMULATION_SERIES
 
 ADI_CUTOFF = 1.32  # Syntetos-Boylan: a mean inter-demand interval above this is intermittent
@@ -257,14 +257,7 @@ def _replay(policy, d, f, review, levels: _PolicyLevels, lead_draws) -> _ReplayT
             net += arrivals[t]
             on_order -= arrivals[t]
         if review[t] and f[t] > 0:
-            position = net + on_order
-            raw = 0.0
-            if policy == POLICY_SQ and position <= reorder_point[t]:
-                raw = (np.floor((reorder_point[t] - position) / eoq[t]) + 1) * eoq[t]
-            elif (policy == POLICY_RS and position < order_up_to[t]) or (
-                policy == POLICY_MINMAX and position <= reorder_point[t]
-            ):
-                raw = order_up_to[t] - position
+            raw = raw_order(policy, net + on_order, reorder_point[t], order_up_to[t], eoq[t])
             if raw > 0:
                 qty = float(ss.round_order(raw, levels.pack, levels.moq))
                 arrivals[t + lead_draws[t]] += qty
