@@ -69,7 +69,7 @@ def test_the_rule_is_the_plans(spark):
         for position in (-5.0, 0.0, 39.0, 40.0, 41.0, 69.0, 70.0, 75.0):
             rows.append((f"{policy}{position}", policy, position))
             raw = policies.raw_order(policy, position, 40.0, 70.0, 25.0)
-            qty = float(signal.ss.round_order(raw, 6.0, 12.0)) if raw > 0 else 0.0
+            qty = float(signal.ss.round_order(raw, 6.0, 12.0))
             expected.append((f"{policy}{position}", qty))
     df = spark.createDataFrame(rows, "sku string, policy_name string, inventory_position double")
     levels = dict(daily_demand=10, reorder_point=40, order_up_to=70, eoq=25, pack=6, min_order=12)

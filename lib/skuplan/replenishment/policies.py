@@ -14,8 +14,7 @@ Every order is rounded up to whole packs and to at least the MOQ; zero demand ne
 """
 
 # No `from __future__ import annotations` here: pandas_udf infers its kind from real type hints.
-import math
-
+import numpy as np
 import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
@@ -302,25 +301,23 @@ def with_safety_stock(df: DataFrame) -> DataFrame:
     )
 
 
-def raw_order(
-    policy: str, position: float, reorder_point: float, order_up_to: float, lot: float
-) -> float:
-    """One review's order before rounding to packs: the rule :func:`with_order` applies to
-    every series at once, for code that steps through days (the policy simulation, the
-    supplier signal's planned orders).
+def raw_order(policy: str, position, reorder_point, order_up_to, lot) -> np.ndarray:
+    """A review's order before rounding to packs (numbers or arrays, broadcast): the rule
+    :func:`with_order` applies to every series at once, for code that steps through days
+    (the inventory replay, the supplier signal's planned orders).
 
     ``sQ`` orders whole lots of ``lot`` (EOQ) once the position is at or below the reorder
     point, enough to lift it above; ``RS`` orders up to ``order_up_to`` when below it;
     ``minmax`` orders up to ``order_up_to`` once at or below the reorder point.
     """
+    position, reorder_point, order_up_to = (np.asarray(x, dtype=float) for x in (position, reorder_point, order_up_to))  # fmt: skip
     if policy == POLICY_SQ:
-        if position > reorder_point:
-            return 0.0
-        return (math.floor((reorder_point - position) / lot) + 1) * lot
+        lots = np.floor((reorder_point - position) / lot) + 1
+        return np.where(position <= reorder_point, lots * lot, 0.0)
     if policy == POLICY_RS:
-        return order_up_to - position if position < order_up_to else 0.0
+        return np.where(position < order_up_to, order_up_to - position, 0.0)
     if policy == POLICY_MINMAX:
-        return order_up_to - position if position <= reorder_point else 0.0
+        return np.where(position <= reorder_point, order_up_to - position, 0.0)
     raise ValueError(f"unknown policy {policy!r}")
 
 

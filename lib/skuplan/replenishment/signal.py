@@ -82,7 +82,7 @@ def planned_orders(pdf: pd.DataFrame, *, run_date: dt.date, anchor_date: dt.date
             policy == POLICY_SQ or (day - anchor_date).days % review == 0
         ):
             raw = raw_order(policy, position, *levels)
-            qty = float(ss.round_order(raw, p["pack"], p["min_order"])) if raw > 0 else 0.0
+            qty = float(ss.round_order(raw, p["pack"], p["min_order"]))
         else:
             qty = 0.0
         if qty > 0:

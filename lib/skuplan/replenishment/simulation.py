@@ -6,17 +6,9 @@ knew: on each day it forecasts with a trailing mean of the demand before that da
 safety stock comes from the errors of that same forecast over protection-period windows in
 the warm-up history before the replay (backtest residuals), combined with lead-time
 variability exactly as the plan combines them. Lead times are drawn (seeded per series)
-from the master's mean and standard deviation, so orders may cross.
-
-Day timeline (the plan's convention): receipts due on day t arrive at its start, the policy
-reviews the position, then day t's demand is served from stock or backordered. An order
-placed on day t with lead time L arrives at the start of day t + L, so L days of demand are
-exposed.
-
-Achieved cycle service level: a cycle runs from one receipt to the next; it stocked out if
-net inventory was below zero just before the next receipt. The first cycle (which starts
-from the initial stock, not from a receipt) is not counted. Fill rate: the share of demand
-served from stock on the day it occurs.
+from the master's mean and standard deviation, so orders may cross. The days are stepped
+by :func:`skuplan.replenishment.replay.replay` (its docstring has the day's timeline and
+how cycles and fill rate are counted).
 
 :func:`overall_simulation` pools the series rows per target type (a Spark aggregation).
 """
@@ -32,8 +24,9 @@ import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
+from skuplan.replenishment import replay
 from skuplan.replenishment import safety_stock as ss
-from skuplan.replenishment.policies import POLICY_RS, POLICY_SQ, raw_order
+from skuplan.replenishment.policies import POLICY_RS, POLICY_SQ
 from skuplan.schemas import POLICY_SIMULATION_SERIES
 
 ADI_CUTOFF = 1.32  # Syntetos-Boylan: a mean inter-demand interval above this is intermittent
@@ -141,7 +134,8 @@ def _simulate(
     rng = np.random.default_rng(_series_seed(seed, sku, location))
     lead_draws = np.maximum(np.rint(rng.normal(L_mean, L_std, n_sim)), 1).astype(int)
     d = demand[sim0:]
-    totals = _replay(policy, d, f, review, levels, lead_draws)
+    shipped = replay.Levels(levels.reorder_point, levels.order_up_to, levels.eoq, levels.pack, levels.moq)  # fmt: skip
+    totals = replay.replay(policy, d[None, :], f > 0, review, shipped, lead_draws[None, :])
     return _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals)
 
 
@@ -228,57 +222,17 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
     return _PolicyLevels(pack, moq, holding, eoq, reorder_point, order_up_to)
 
 
-@dataclass(frozen=True)
-class _ReplayTotals:
-    cycles: int
-    stockout_cycles: int
-    orders: int
-    filled: float
-    backordered: float
-    on_hand_days: float  # on-hand units summed over the days
-
-
-def _replay(policy, d, f, review, levels: _PolicyLevels, lead_draws) -> _ReplayTotals:
-    """Day by day (see the module docstring): receipts, review and order, then demand ``d``."""
-    n_sim = len(d)
-    reorder_point, order_up_to, eoq = levels.reorder_point, levels.order_up_to, levels.eoq
-    arrivals = np.zeros(n_sim + int(lead_draws.max()) + 1)
-    net = float(order_up_to[0])
-    on_order = 0.0
-    cycles = stockout_cycles = orders = 0
-    seen_receipt = False
-    filled = backordered = on_hand_days = 0.0
-    for t in range(n_sim):
-        if arrivals[t] > 0:
-            if seen_receipt:
-                cycles += 1
-                stockout_cycles += net < 0
-            seen_receipt = True
-            net += arrivals[t]
-            on_order -= arrivals[t]
-        if review[t] and f[t] > 0:
-            raw = raw_order(policy, net + on_order, reorder_point[t], order_up_to[t], eoq[t])
-            if raw > 0:
-                qty = float(ss.round_order(raw, levels.pack, levels.moq))
-                arrivals[t + lead_draws[t]] += qty
-                on_order += qty
-                orders += 1
-        served = min(d[t], max(net, 0.0))
-        filled += served
-        backordered += d[t] - served
-        net -= d[t]
-        on_hand_days += max(net, 0.0)
-    return _ReplayTotals(cycles, stockout_cycles, orders, filled, backordered, on_hand_days)
-
-
 def _result(
-    sku, location, p, ss_method, sigma_p, n_sim, total_demand, levels, totals: _ReplayTotals
+    sku, location, p, ss_method, sigma_p, n_sim, total_demand, levels, totals: replay.Totals
 ) -> pd.DataFrame:
-    """The series' row of ``POLICY_SIMULATION_SERIES``: service achieved and costs."""
-    holding_cost = totals.on_hand_days * levels.holding / 365.0
-    ordering_cost = totals.orders * float(p["order_cost"])
-    shortage_cost = totals.backordered * float(p["shortage_cost"])
-    cycles, stockout_cycles = totals.cycles, totals.stockout_cycles
+    """The series' row of ``POLICY_SIMULATION_SERIES``: service achieved and costs (of the
+    replay's first run)."""
+    holding_cost = float(totals.on_hand_days[0]) * levels.holding / 365.0
+    orders = int(totals.orders[0])
+    ordering_cost = orders * float(p["order_cost"])
+    backordered, filled = float(totals.backordered[0]), float(totals.filled[0])
+    shortage_cost = backordered * float(p["shortage_cost"])
+    cycles, stockout_cycles = int(totals.cycles[0]), int(totals.stockout_cycles[0])
     row = {
         "sku": sku,
         "location": location,
@@ -292,10 +246,10 @@ def _result(
         "stockout_cycles": int(stockout_cycles),
         "achieved_csl": 1 - stockout_cycles / cycles if cycles else None,
         "demand": total_demand,
-        "filled": totals.filled,
-        "achieved_fill_rate": totals.filled / total_demand,
-        "avg_on_hand": totals.on_hand_days / n_sim,
-        "orders": totals.orders,
+        "filled": filled,
+        "achieved_fill_rate": filled / total_demand,
+        "avg_on_hand": float(totals.on_hand_days[0]) / n_sim,
+        "orders": orders,
         "holding_cost": holding_cost,
         "ordering_cost": ordering_cost,
         "shortage_cost": shortage_cost,

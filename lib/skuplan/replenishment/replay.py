@@ -1,0 +1,103 @@
+"""The day-by-day inventory replay behind every policy check: many independent runs at once,
+one per row, each with its own demand, lead times and policy levels.
+
+The policy simulation replays one series' shipped policy on its recent sales (one run per
+variant of the policy); the cost optimisation replays every candidate on demand paths sampled
+from the forecast (one run per candidate and path). Both step through the same day:
+
+Day timeline (the plan's convention): receipts due on day t arrive at its start, the policy
+reviews the position (inventory position = net stock + on order) with the plan's own order
+rule (:func:`policies.raw_order`, rounded to packs and MOQ), then day t's demand is served
+from stock or backordered. An order placed on day t with lead time L arrives at the start of
+day t + L, so L days of demand are exposed. Runs start with net stock at the first day's
+order-up-to level and nothing on order.
+
+Achieved cycle service level: a cycle runs from one receipt to the next; it stocked out if
+net inventory was below zero just before the next receipt. The first cycle (which starts
+from the initial stock, not from a receipt) is not counted. Fill rate: the share of demand
+served from stock on the day it occurs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from skuplan.replenishment import safety_stock as ss
+from skuplan.replenishment.policies import raw_order
+
+
+@dataclass(frozen=True)
+class Levels:
+    """A policy's levels per run and day (arrays broadcastable to ``(runs, days)``)."""
+
+    reorder_point: np.ndarray
+    order_up_to: np.ndarray
+    lot: np.ndarray  # the lot sQ orders in multiples of (EOQ)
+    pack: float
+    moq: float
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Per run (arrays of shape ``(runs,)``)."""
+
+    cycles: np.ndarray
+    stockout_cycles: np.ndarray
+    orders: np.ndarray
+    filled: np.ndarray
+    backordered: np.ndarray
+    on_hand_days: np.ndarray  # on-hand units summed over the days
+
+
+def replay(
+    policy: str,
+    demand: np.ndarray,
+    can_order: np.ndarray,
+    review: np.ndarray,
+    levels: Levels,
+    leads: np.ndarray,
+) -> Totals:
+    """Step every run through its days (see the module docstring).
+
+    Args:
+        policy: ``sQ``, ``RS`` or ``minmax`` (one for all runs).
+        demand: ``(runs, days)`` demand per day.
+        can_order: broadcastable to ``(runs, days)``: false where the policy sees no forecast
+            demand (it never orders then).
+        review: ``(days,)``: the review days.
+        levels: the levels the reviews apply.
+        leads: ``(runs, days)`` whole lead times (>= 1) of an order placed that day.
+    """
+    runs, days = demand.shape
+    shape = (runs, days)
+    rop, up_to, lot = (np.broadcast_to(x, shape) for x in (levels.reorder_point, levels.order_up_to, levels.lot))  # fmt: skip
+    can_order = np.broadcast_to(can_order, shape)
+    arrivals = np.zeros((runs, days + int(leads.max()) + 1))
+    rows = np.arange(runs)
+    net = up_to[:, 0].astype(float).copy()
+    on_order = np.zeros(runs)
+    seen = np.zeros(runs, bool)
+    cycles, stockouts, orders = (np.zeros(runs, int) for _ in range(3))
+    filled, backordered, on_hand_days = (np.zeros(runs) for _ in range(3))
+    for t in range(days):
+        arriving = arrivals[:, t]
+        received = arriving > 0
+        cycles += received & seen
+        stockouts += received & seen & (net < 0)
+        seen |= received
+        net += arriving
+        on_order -= arriving
+        if review[t]:
+            raw = np.where(can_order[:, t], raw_order(policy, net + on_order, rop[:, t], up_to[:, t], lot[:, t]), 0.0)  # fmt: skip
+            qty = ss.round_order(raw, levels.pack, levels.moq)
+            arrivals[rows, t + leads[:, t]] += qty
+            on_order += qty
+            orders += qty > 0
+        served = np.minimum(demand[:, t], np.maximum(net, 0.0))
+        filled += served
+        backordered += demand[:, t] - served
+        net -= demand[:, t]
+        on_hand_days += np.maximum(net, 0.0)
+    return Totals(cycles, stockouts, orders, filled, backordered, on_hand_days)
