@@ -147,6 +147,13 @@ class SimulationSettings(_Frozen):
     seed: int
 
 
+class CostPolicySettings(_Frozen):
+    """Policy levels chosen by simulated cost (README, "Policies chosen by cost")."""
+
+    enabled: bool
+    ship: bool
+
+
 class SupplierSignalSettings(_Frozen):
     """The supplier demand signal (README, "Supplier demand signal")."""
 
@@ -165,6 +172,7 @@ class PlanSettings(_Frozen):
     inventory_max_age_days: int = Field(ge=0)
     review: ReviewSettings
     simulation: SimulationSettings
+    cost_policy: CostPolicySettings
     supplier_signal: SupplierSignalSettings
 
 

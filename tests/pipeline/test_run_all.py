@@ -279,12 +279,27 @@ def test_supplier_signal_holds_each_suppliers_weeks_and_the_released_orders(pipe
 def test_policy_simulation_replays_every_planned_series_with_history(tables):
     # Per-series rows and an overall row per target type.
     sim = tables("policy_simulation")
-    # Every planned series with sales history is replayed (new items have none to replay).
+    # Every planned series with sales history is replayed (new items have none to replay),
+    # with the formula's levels and with the cost-optimised choice.
     planned = _planned(tables("reorder_plan"))
     replayable = planned.join(_with_history(tables).distinct(), ["sku", "location"])
-    assert sim.filter("level = 'series'").count() == replayable.count()
-    assert sim.filter("level = 'overall' AND target_type = 'csl'").count() == 1
+    for variant in ("formula", "cost"):
+        of_variant = sim.filter(f"variant = '{variant}'")
+        assert of_variant.filter("level = 'series'").count() == replayable.count()
+        assert of_variant.filter("level = 'overall' AND target_type = 'csl'").count() == 1
     assert sim.filter("status = 'failed'").count() == 0
+
+
+def test_every_planned_line_records_its_cost_optimised_choice(tables):
+    planned = _planned(tables("reorder_plan"))
+    assert planned.filter("cost_status IS NULL OR cost_is_formula IS NULL").count() == 0
+    # The plan ships the formula's levels (plan.cost_policy.ship is off by default).
+    assert planned.filter("policy_parameters != 'formula'").count() == 0
+    # A chosen candidate is not the formula (it may cost more when the formula misses the
+    # target in the simulation); the formula's own choice costs what the formula costs.
+    assert planned.filter("cost_status = 'chosen' AND cost_is_formula").count() == 0
+    kept = planned.filter("cost_status = 'formula_cheapest'")
+    assert kept.filter("NOT cost_is_formula OR simulated_cost != simulated_formula_cost").count() == 0
 
 
 # --- keep last: this test re-runs the pipeline, so the tables then hold a second run ---------

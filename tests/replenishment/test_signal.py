@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import norm
 
 from skuplan import erp
-from skuplan.replenishment import policies, signal
+from skuplan.replenishment import policies, replay, signal
 from skuplan.tableref import TableRef
 
 RUN = dt.date(2026, 6, 30)  # a Tuesday: its week starts on Monday 2026-06-29
@@ -68,7 +68,7 @@ def test_the_rule_is_the_plans(spark):
     for policy in policies.POLICIES:
         for position in (-5.0, 0.0, 39.0, 40.0, 41.0, 69.0, 70.0, 75.0):
             rows.append((f"{policy}{position}", policy, position))
-            raw = policies.raw_order(policy, position, 40.0, 70.0, 25.0)
+            raw = replay.raw_order(policy, position, 40.0, 70.0, 25.0)
             qty = float(signal.ss.round_order(raw, 6.0, 12.0))
             expected.append((f"{policy}{position}", qty))
     df = spark.createDataFrame(rows, "sku string, policy_name string, inventory_position double")

@@ -61,13 +61,37 @@ def test_seeded_and_near_target_on_poisson_demand():
     assert 0.85 <= a["achieved_csl"] <= 1.0
 
 
+def test_the_cost_choice_is_replayed_beside_the_formula_on_the_same_days():
+    rng = np.random.default_rng(3)
+    pdf = _series(rng.poisson(20, 600).astype(float), policy_name="RS", review_period=7.0, lead_time_std=1.0)  # fmt: skip
+    args = dict(run_date=RUN_DATE, weeks=52, warmup_days=180, window=28, seed=1, anchor_date=ANCHOR)
+    alone = simulation.simulate_series(pdf, **args)
+    same = simulation.simulate_series(
+        pdf.assign(cost_safety_factor=1.0, cost_lot_multiplier=1.0, cost_is_formula=True), **args
+    )
+    more = simulation.simulate_series(
+        pdf.assign(cost_safety_factor=3.0, cost_lot_multiplier=1.0, cost_is_formula=False), **args
+    )
+    assert list(alone["variant"]) == ["formula"]
+    assert list(same["variant"]) == list(more["variant"]) == ["formula", "cost"]
+    # The formula's row is the same with or without a cost choice beside it.
+    pd.testing.assert_frame_equal(more.iloc[[0]], alone)
+    # A cost choice that kept the formula replays exactly as the formula.
+    figures = ["cycles", "stockout_cycles", "filled", "avg_on_hand", "orders", "total_cost"]
+    assert same[figures].iloc[0].equals(same[figures].iloc[1])
+    # k = 3 holds more stock than the 95% formula (k = 1.64) and stocks out no more often.
+    formula, cost = more.iloc[0], more.iloc[1]
+    assert cost["avg_on_hand"] > formula["avg_on_hand"]
+    assert cost["stockout_cycles"] <= formula["stockout_cycles"]
+
+
 def test_a_failing_series_is_reported_with_its_error():
     got = _sim(_series(np.full(140, 5.0), policy_name="sQ", pack=None))
     assert got["status"] == "failed" and "TypeError" in got["error"]
 
 
 SERIES_SCHEMA = (
-    "sku string, location string, policy string, target_type string, target double, "
+    "sku string, location string, policy string, variant string, target_type string, target double, "
     "ss_method string, sigma_protection double, sim_days int, cycles int, stockout_cycles int, "
     "achieved_csl double, demand double, filled double, achieved_fill_rate double, "
     "avg_on_hand double, orders int, holding_cost double, ordering_cost double, "
@@ -75,7 +99,7 @@ SERIES_SCHEMA = (
 )
 # Sums of int columns are bigint in Spark; the plan casts to the table's types on writing.
 OVERALL_SCHEMA = (
-    "level string, sku string, location string, policy string, target_type string, "
+    "level string, sku string, location string, policy string, variant string, target_type string, "
     "target double, ss_method string, sigma_protection double, sim_days int, cycles bigint, "
     "stockout_cycles bigint, achieved_csl double, demand double, filled double, "
     "achieved_fill_rate double, avg_on_hand double, orders bigint, holding_cost double, "
@@ -84,20 +108,23 @@ OVERALL_SCHEMA = (
 )
 
 
-def test_overall_simulation_pools_ok_series_per_target_type(spark):
+def test_overall_simulation_pools_ok_series_per_variant_and_target_type(spark):
     from chispa import assert_approx_df_equality
 
     series_df = spark.createDataFrame(
         [
-            ("A", "L1", "sQ", "csl", 0.90, "normal", 2.0, 56, 10, 1, 0.9, 100.0, 95.0, 0.95,
+            ("A", "L1", "sQ", "formula", "csl", 0.90, "normal", 2.0, 56, 10, 1, 0.9, 100.0, 95.0, 0.95,
              5.0, 10, 1.0, 2.0, 3.0, 6.0, "ok", None),
-            ("B", "L1", "RS", "csl", 0.95, "gamma", 1.0, 56, 30, 0, 1.0, 300.0, 300.0, 1.0,
+            ("B", "L1", "RS", "formula", "csl", 0.95, "gamma", 1.0, 56, 30, 0, 1.0, 300.0, 300.0, 1.0,
              7.0, 20, 2.0, 4.0, 0.0, 6.0, "ok", None),
             # Not ok: its figures must not count, however large.
-            ("C", "L1", "sQ", "csl", 0.50, "normal", 9.0, 99, 100, 100, 0.0, 1e6, 0.0, 0.0,
+            ("C", "L1", "sQ", "formula", "csl", 0.50, "normal", 9.0, 99, 100, 100, 0.0, 1e6, 0.0, 0.0,
              1e3, 99, 1e3, 1e3, 1e3, 3e3, "failed", "ValueError: x"),
+            # The cost variant of A: pooled on its own.
+            ("A", "L1", "sQ", "cost", "csl", 0.90, "normal", 2.0, 56, 8, 0, 1.0, 100.0, 100.0,
+             1.0, 4.0, 8, 1.0, 1.0, 0.0, 2.0, "ok", None),
             # No cycles in the replay: the fill-rate group has no CSL, not an error.
-            ("D", "L2", "minmax", "fill_rate", 0.98, "normal", 1.5, 28, 0, 0, None, 50.0, 40.0,
+            ("D", "L2", "minmax", "formula", "fill_rate", 0.98, "normal", 1.5, 28, 0, 0, None, 50.0, 40.0,
              0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None),
         ],
         SERIES_SCHEMA,
@@ -105,9 +132,11 @@ def test_overall_simulation_pools_ok_series_per_target_type(spark):
     expected_df = spark.createDataFrame(
         [
             # target: (0.90 * 10 + 0.95 * 30) / 40 cycles; CSL 1 - 1 / 40; fill 395 / 400.
-            ("overall", None, None, "all", "csl", 0.9375, None, None, 56, 40, 1, 0.975, 400.0,
+            ("overall", None, None, "all", "formula", "csl", 0.9375, None, None, 56, 40, 1, 0.975, 400.0,
              395.0, 0.9875, 12.0, 30, 3.0, 6.0, 3.0, 12.0, "ok", None),
-            ("overall", None, None, "all", "fill_rate", 0.98, None, None, 28, 0, 0, None, 50.0,
+            ("overall", None, None, "all", "cost", "csl", 0.90, None, None, 56, 8, 0, 1.0, 100.0,
+             100.0, 1.0, 4.0, 8, 1.0, 1.0, 0.0, 2.0, "ok", None),
+            ("overall", None, None, "all", "formula", "fill_rate", 0.98, None, None, 28, 0, 0, None, 50.0,
              40.0, 0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None),
         ],
         OVERALL_SCHEMA,

@@ -32,8 +32,9 @@ from skuplan.columns import (
     quantile_column,
 )
 from skuplan.conf import Conf
+from skuplan.pipeline import plan_policy
 from skuplan.pipeline.io import StageTables
-from skuplan.pipeline.plan_inputs import newer_plan_date, read_inputs, read_master
+from skuplan.pipeline.plan_inputs import newer_plan_date, read_inputs
 from skuplan.replenishment import (
     inputs,
     policies,
@@ -41,12 +42,9 @@ from skuplan.replenishment import (
     reasons,
     rules,
     signal,
-    simulation,
 )
 from skuplan.schemas import (
     INVENTORY_PROJECTION,
-    POLICY_SIMULATION,
-    POLICY_SIMULATION_SERIES,
     REORDER_PLAN,
 )
 
@@ -65,6 +63,7 @@ class PlanSummary:
     signal_changes: int = 0
     simulated_csl: float | None = None
     target_csl: float | None = None
+    cost_ratio: float | None = None  # the cost-optimised levels' replayed cost / the formula's
     newer_plan: dt.date | None = None
 
     def metrics(self) -> dict[str, float | None]:
@@ -79,6 +78,7 @@ class PlanSummary:
             "supplier_signal_changes": self.signal_changes,
             "simulated_service_level": self.simulated_csl,
             "target_service_level": self.target_csl,
+            "cost_policy_cost_ratio": self.cost_ratio,
         }
 
     def __str__(self) -> str:
@@ -94,12 +94,15 @@ class PlanSummary:
             )
         if self.simulated_csl is not None and self.target_csl is not None:
             text += f"; simulated cycle service level {self.simulated_csl:.1%} (target {self.target_csl:.1%})"
+        if self.cost_ratio is not None:
+            text += f"; cost-optimised levels: {self.cost_ratio - 1:+.1%} replayed cost"
         return text
 
 
 def decide(forecasts_df: DataFrame, series_df: DataFrame, conf: Conf) -> DataFrame:
     """The policy's decision per plannable series: demand and error over the protection
-    period, safety stock, reorder point, order, overrides and review holds, order details."""
+    period, safety stock, reorder point (the formula's, or the cost-optimised choice's),
+    order, overrides and review holds, order details."""
     settings, run_date, quantiles = conf.plan, conf.run_date, conf.forecast.quantiles
     q_lo, q_hi = min(quantiles), max(quantiles)
     return (
@@ -116,9 +119,12 @@ def decide(forecasts_df: DataFrame, series_df: DataFrame, conf: Conf) -> DataFra
             skew_ratio=settings.skew_ratio,
         )
         .transform(
-            policies.with_reorder_decision,
+            policies.with_position_and_lot,
             is_review_day=policies.is_review_day(run_date, settings.review_anchor_date),
         )
+        .transform(policies.with_safety_stock)
+        .transform(plan_policy.with_levels, settings)
+        .transform(policies.with_order)
         .transform(
             rules.with_overrides_and_review,
             max_order_change_share=settings.review.max_order_change_share,
@@ -213,72 +219,6 @@ def supplier_signal(tables: StageTables, forecasts_df: DataFrame, plan_df: DataF
     return changes_df.filter(F.col("_change_type") != "update_preimage").count()
 
 
-def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
-    """Clean sales of the replayed weeks and their warm-up, joined with each planned
-    series' parameters as shipped (``simulation.PARAM_COLUMNS``)."""
-    sim, run_date = tables.conf.plan.simulation, tables.run_date
-    start = run_date - dt.timedelta(days=sim.weeks * 7 + sim.warmup_days)
-    params_df = plan_df.filter(F.col("exception_reason").isNull()).select(
-        *KEYS,
-        F.col("policy").alias("policy_name"),
-        "lead_time_days", "lead_time_std", "review_period", "target_type", "target_service_level",
-        "pack", "min_order", "unit_cost", "order_cost", "holding_cost_rate",
-    )  # fmt: skip
-    master_df = policies.item_location_master(params_df, *read_master(tables))
-    shortage = F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost")
-    params_df = params_df.join(master_df.select(*KEYS, shortage), [*KEYS], "left")
-    history_df = (
-        tables.read("clean_sales", required=[*KEYS, "date", "qty"], what="clean sales")
-        .filter((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(run_date)))
-        .select(*KEYS, "date", "qty")
-    )
-    return history_df.join(params_df, [*KEYS])
-
-
-def simulate(tables: StageTables, plan_df: DataFrame) -> tuple[float, float] | None:
-    """Replay every planned series' policy over recent clean sales; write policy_simulation.
-
-    Returns the overall achieved cycle service level and its cycle-weighted target.
-    """
-    conf, run_date = tables.conf, tables.run_date
-    sim = conf.plan.simulation
-    fn = partial(
-        simulation.simulate_series,
-        run_date=run_date,
-        weeks=sim.weeks,
-        warmup_days=sim.warmup_days,
-        window=sim.forecast_window_days,
-        seed=sim.seed,
-        anchor_date=conf.plan.review_anchor_date,
-        method=conf.plan.safety_stock_method,
-    )
-
-    def per_series(pdf):
-        return fn(pdf)
-
-    tables.describe("policy simulation")
-    series_df = (
-        simulation_inputs(tables, plan_df)
-        .groupBy(*KEYS)
-        .applyInPandas(per_series, schema=POLICY_SIMULATION_SERIES)
-        .select(F.lit("series").alias("level"), "*")
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        out_df = series_df.unionByName(simulation.overall_simulation(series_df))
-        tables.replace(tables.stamp(out_df, POLICY_SIMULATION), "policy_simulation")
-    finally:
-        series_df.unpersist()
-    row = (
-        tables.read("policy_simulation")
-        .transform(tables.of_run_date)
-        .filter((F.col("level") == "overall") & (F.col("target_type") == "csl"))
-        .first()
-    )
-    if row is None or row["achieved_csl"] is None:
-        return None
-    return row["achieved_csl"], row["target"]
-
-
 def summarise(
     tables: StageTables, plan_df: DataFrame, changes: tuple[int, int], sim, newer: dt.date | None
 ) -> PlanSummary:
@@ -299,7 +239,7 @@ def summarise(
         stats["review"] or 0,
         stats["np"] or 0,
         *changes,
-        *(sim or (None, None)),
+        *(sim or (None, None, None)),
         newer,
     )
 
@@ -355,7 +295,7 @@ def run(spark, conf: Conf) -> PlanSummary:
             "backfill of %s: the outbox and the supplier signal keep the newer plan of %s",
             conf.run_date, newer,
         )  # fmt: skip
-    sim = simulate(tables, written_df) if settings.simulation.enabled else None
+    sim = plan_policy.simulate(tables, written_df) if settings.simulation.enabled else None
     summary = summarise(tables, written_df, (changes, signal_changes), sim, newer)
     log.info("%s", summary)
     return summary

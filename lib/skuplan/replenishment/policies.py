@@ -14,7 +14,6 @@ Every order is rounded up to whole packs and to at least the MOQ; zero demand ne
 """
 
 # No `from __future__ import annotations` here: pandas_udf infers its kind from real type hints.
-import numpy as np
 import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
@@ -301,32 +300,13 @@ def with_safety_stock(df: DataFrame) -> DataFrame:
     )
 
 
-def raw_order(policy: str, position, reorder_point, order_up_to, lot) -> np.ndarray:
-    """A review's order before rounding to packs (numbers or arrays, broadcast): the rule
-    :func:`with_order` applies to every series at once, for code that steps through days
-    (the inventory replay, the supplier signal's planned orders).
-
-    ``sQ`` orders whole lots of ``lot`` (EOQ) once the position is at or below the reorder
-    point, enough to lift it above; ``RS`` orders up to ``order_up_to`` when below it;
-    ``minmax`` orders up to ``order_up_to`` once at or below the reorder point.
-    """
-    position, reorder_point, order_up_to = (np.asarray(x, dtype=float) for x in (position, reorder_point, order_up_to))  # fmt: skip
-    if policy == POLICY_SQ:
-        lots = np.floor((reorder_point - position) / lot) + 1
-        return np.where(position <= reorder_point, lots * lot, 0.0)
-    if policy == POLICY_RS:
-        return np.where(position < order_up_to, order_up_to - position, 0.0)
-    if policy == POLICY_MINMAX:
-        return np.where(position <= reorder_point, order_up_to - position, 0.0)
-    raise ValueError(f"unknown policy {policy!r}")
-
-
 def with_order(df: DataFrame) -> DataFrame:
     """Each policy's order on a review day, rounded up to whole packs and at least the MOQ;
-    zero demand never orders (:func:`raw_order` is the same rule for one series and day).
+        zero demand never orders (:func:`skuplan.replenishment.replay.raw_order` is the same rule
+    for code that steps through days).
 
-    Input: :func:`with_safety_stock`'s output plus ``min_order``. Output adds
-    ``raw_order_qty, order_qty``.
+        Input: :func:`with_safety_stock`'s output plus ``min_order``. Output adds
+        ``raw_order_qty, order_qty``.
     """
     d, policy = F.col("daily_demand"), F.col("policy_name")
     ip, rop, up_to = F.col("inventory_position"), F.col("reorder_point"), F.col("order_up_to")

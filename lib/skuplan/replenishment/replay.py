@@ -7,7 +7,7 @@ from the forecast (one run per candidate and path). Both step through the same d
 
 Day timeline (the plan's convention): receipts due on day t arrive at its start, the policy
 reviews the position (inventory position = net stock + on order) with the plan's own order
-rule (:func:`policies.raw_order`, rounded to packs and MOQ), then day t's demand is served
+rule (:func:`raw_order`, rounded to packs and MOQ), then day t's demand is served
 from stock or backordered. An order placed on day t with lead time L arrives at the start of
 day t + L, so L days of demand are exposed. Runs start with net stock at the first day's
 order-up-to level and nothing on order.
@@ -25,7 +25,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from skuplan.replenishment import safety_stock as ss
-from skuplan.replenishment.policies import raw_order
+from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS, POLICY_SQ
+
+
+def raw_order(policy: str, position, reorder_point, order_up_to, lot) -> np.ndarray:
+    """A review's order before rounding to packs (numbers or arrays, broadcast): the rule
+    :func:`.policies.with_order` applies to every series at once, for code that steps through days
+    (the inventory replay, the supplier signal's planned orders).
+
+    ``sQ`` orders whole lots of ``lot`` (EOQ) once the position is at or below the reorder
+    point, enough to lift it above; ``RS`` orders up to ``order_up_to`` when below it;
+    ``minmax`` orders up to ``order_up_to`` once at or below the reorder point.
+    """
+    position, reorder_point, order_up_to = (np.asarray(x, dtype=float) for x in (position, reorder_point, order_up_to))  # fmt: skip
+    if policy == POLICY_SQ:
+        lots = np.floor((reorder_point - position) / lot) + 1
+        return np.where(position <= reorder_point, lots * lot, 0.0)
+    if policy == POLICY_RS:
+        return np.where(position < order_up_to, order_up_to - position, 0.0)
+    if policy == POLICY_MINMAX:
+        return np.where(position <= reorder_point, order_up_to - position, 0.0)
+    raise ValueError(f"unknown policy {policy!r}")
 
 
 @dataclass(frozen=True)

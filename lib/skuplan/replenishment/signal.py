@@ -6,7 +6,7 @@ Suppliers plan production on it; it is not an order. Two parts:
 - :func:`planned_orders` (plain pandas, one series per call) rolls the series' policy
   forward over the forecast horizon: today's order is the plan's released one; on each later
   review day the inventory position, lowered by the forecast demand and raised by the orders
-  already planned, meets the policy's order rule (:func:`policies.raw_order`, the rule the
+  already planned, meets the policy's order rule (:func:`.replay.raw_order`, the rule the
   plan and the policy simulation apply) with today's reorder point, order-up-to level and
   lot. The position does not depend on when receipts arrive, so open orders count from the
   start.
@@ -29,7 +29,8 @@ from scipy.stats import norm
 
 from skuplan.columns import KEYS
 from skuplan.replenishment import safety_stock as ss
-from skuplan.replenishment.policies import POLICY_SQ, raw_order
+from skuplan.replenishment.policies import POLICY_SQ
+from skuplan.replenishment.replay import raw_order
 
 # Constant per series (the plan line's values) in planned_orders' input.
 PLAN_COLUMNS = (

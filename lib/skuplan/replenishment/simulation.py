@@ -15,6 +15,7 @@ how cycles and fill rate are counted).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import zlib
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ PARAM_COLUMNS = (
     "holding_cost_rate",
     "shortage_cost",
 )
+# The cost-optimised choice (:mod:`.cost_policy`), when the plan made one: replayed beside the
+# formula as variant ``cost``.
+COST_COLUMNS = ("cost_safety_factor", "cost_lot_multiplier", "cost_is_formula")
+VARIANT_FORMULA, VARIANT_COST = "formula", "cost"
 
 
 def _series_seed(seed: int, sku: str, location: str) -> int:
@@ -59,6 +64,7 @@ def _empty_result(sku, location, p, status: str, error: str | None = None) -> pd
         sku=sku,
         location=location,
         policy=p["policy_name"],
+        variant=VARIANT_FORMULA,
         target_type=p["target_type"],
         target=float(p["target_service_level"]),
         status=status,
@@ -82,7 +88,10 @@ def simulate_series(
 
     Args:
         pdf: one series: ``sku, location, date, qty`` (days without a row count as zero
-            demand) and the constant policy parameters in ``PARAM_COLUMNS`` on every row.
+            demand) and the constant policy parameters in ``PARAM_COLUMNS`` on every row;
+            with the ``COST_COLUMNS`` set, the cost-optimised levels are replayed too, on the
+            same demand and lead times (``safety_factor`` times the day's sigma over the
+            protection period, lots of ``lot_multiplier`` EOQs).
         run_date: the replay ends the day before.
         weeks: length of the replay.
         warmup_days: history before the replay, for the forecast-error sample.
@@ -92,8 +101,9 @@ def simulate_series(
         method: ``normal``, ``gamma`` or ``auto`` (gamma for intermittent demand).
 
     Returns:
-        One row in ``POLICY_SIMULATION_SERIES``; ``status`` is ``ok``, ``no_demand`` or
-        ``short_history`` (too few error windows), or ``failed`` with the ``error``.
+        Rows in ``POLICY_SIMULATION_SERIES``, one per ``variant`` (``formula``, and ``cost``
+        when replayed); ``status`` is ``ok``, ``no_demand`` or ``short_history`` (too few
+        error windows), or ``failed`` with the ``error`` (then the formula's row only).
     """
     sku, location = pdf["sku"].iloc[0], pdf["location"].iloc[0]
     p = pdf.iloc[0]
@@ -134,9 +144,24 @@ def _simulate(
     rng = np.random.default_rng(_series_seed(seed, sku, location))
     lead_draws = np.maximum(np.rint(rng.normal(L_mean, L_std, n_sim)), 1).astype(int)
     d = demand[sim0:]
-    shipped = replay.Levels(levels.reorder_point, levels.order_up_to, levels.eoq, levels.pack, levels.moq)  # fmt: skip
-    totals = replay.replay(policy, d[None, :], f > 0, review, shipped, lead_draws[None, :])
-    return _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals)
+    variants = {VARIANT_FORMULA: levels}
+    if all(c in p.index for c in COST_COLUMNS) and pd.notna(p["cost_safety_factor"]):
+        variants[VARIANT_COST] = _cost_levels(p, levels, f, P)
+    runs = replay.Levels(
+        *(np.stack([getattr(v, c) for v in variants.values()]) for c in ("reorder_point", "order_up_to", "eoq")),
+        levels.pack, levels.moq,
+    )  # fmt: skip
+    n = len(variants)
+    totals = replay.replay(
+        policy, np.tile(d, (n, 1)), f > 0, review, runs, np.tile(lead_draws, (n, 1))
+    )
+    return pd.concat(
+        [
+            _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals, i, name)
+            for i, name in enumerate(variants)
+        ],
+        ignore_index=True,
+    )  # fmt: skip
 
 
 def _daily_demand(pdf: pd.DataFrame, run_date: dt.date, n_days: int):
@@ -199,6 +224,21 @@ class _PolicyLevels:
     eoq: np.ndarray
     reorder_point: np.ndarray
     order_up_to: np.ndarray
+    sigma_dl: np.ndarray  # the forecast error over the protection period, lead times included
+
+
+def _cost_levels(p, formula: _PolicyLevels, f: np.ndarray, P: float) -> _PolicyLevels:
+    """The cost-optimised choice applied to the replay's days: the formula's levels when it
+    kept them, else ``f * P + k * sigma`` and lots of ``m`` EOQs."""
+    if bool(p["cost_is_formula"]):
+        return formula
+    k, m = float(p["cost_safety_factor"]), float(p["cost_lot_multiplier"])
+    lot = np.maximum(m * formula.eoq, formula.pack)
+    reorder_point = np.where(f > 0, f * P + k * formula.sigma_dl, 0.0)
+    order_up_to = reorder_point if p["policy_name"] == POLICY_RS else reorder_point + lot
+    return dataclasses.replace(
+        formula, eoq=lot, reorder_point=reorder_point, order_up_to=order_up_to
+    )
 
 
 def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
@@ -219,24 +259,25 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
     safety = np.where(f > 0, ss.safety_stock(f * P, sigma_dl, k, ss_method), 0.0)
     reorder_point = f * P + safety
     order_up_to = reorder_point if policy == POLICY_RS else reorder_point + eoq
-    return _PolicyLevels(pack, moq, holding, eoq, reorder_point, order_up_to)
+    return _PolicyLevels(pack, moq, holding, eoq, reorder_point, order_up_to, sigma_dl)
 
 
 def _result(
-    sku, location, p, ss_method, sigma_p, n_sim, total_demand, levels, totals: replay.Totals
-) -> pd.DataFrame:
-    """The series' row of ``POLICY_SIMULATION_SERIES``: service achieved and costs (of the
-    replay's first run)."""
-    holding_cost = float(totals.on_hand_days[0]) * levels.holding / 365.0
-    orders = int(totals.orders[0])
+    sku, location, p, ss_method, sigma_p, n_sim, total_demand, levels, totals: replay.Totals,
+    i: int, variant: str,
+) -> pd.DataFrame:  # fmt: skip
+    """A row of ``POLICY_SIMULATION_SERIES``: service achieved and costs of run ``i``."""
+    holding_cost = float(totals.on_hand_days[i]) * levels.holding / 365.0
+    orders = int(totals.orders[i])
     ordering_cost = orders * float(p["order_cost"])
-    backordered, filled = float(totals.backordered[0]), float(totals.filled[0])
+    backordered, filled = float(totals.backordered[i]), float(totals.filled[i])
     shortage_cost = backordered * float(p["shortage_cost"])
-    cycles, stockout_cycles = int(totals.cycles[0]), int(totals.stockout_cycles[0])
+    cycles, stockout_cycles = int(totals.cycles[i]), int(totals.stockout_cycles[i])
     row = {
         "sku": sku,
         "location": location,
         "policy": p["policy_name"],
+        "variant": variant,
         "target_type": p["target_type"],
         "target": float(p["target_service_level"]),
         "ss_method": ss_method,
@@ -248,7 +289,7 @@ def _result(
         "demand": total_demand,
         "filled": filled,
         "achieved_fill_rate": filled / total_demand,
-        "avg_on_hand": float(totals.on_hand_days[0]) / n_sim,
+        "avg_on_hand": float(totals.on_hand_days[i]) / n_sim,
         "orders": orders,
         "holding_cost": holding_cost,
         "ordering_cost": ordering_cost,
@@ -268,7 +309,7 @@ SUMMED = (
 
 
 def overall_simulation(series_df: DataFrame) -> DataFrame:
-    """Aggregate the series rows per target type (``level = overall``, no keys).
+    """Aggregate the series rows per variant and target type (``level = overall``, no keys).
 
     Divisions are ``try_divide``: a group without cycles (short replays) has no CSL, not an
     error. CSL is pooled over cycles (stocked-out cycles / cycles) against the cycle-weighted mean
@@ -279,11 +320,12 @@ def overall_simulation(series_df: DataFrame) -> DataFrame:
         series_df: rows of :func:`simulate_series` (the ``POLICY_SIMULATION_SERIES`` columns).
 
     Returns:
-        One row per target type: ``level`` and the ``POLICY_SIMULATION_SERIES`` columns.
+        One row per variant and target type: ``level`` and the ``POLICY_SIMULATION_SERIES``
+        columns.
     """
     ok = series_df.filter(F.col("status") == "ok")
     return (
-        ok.groupBy("target_type")
+        ok.groupBy("variant", "target_type")
         .agg(
             F.lit("overall").alias("level"),
             F.lit(None).cast("string").alias("sku"),

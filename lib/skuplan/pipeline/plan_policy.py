@@ -1,0 +1,111 @@
+"""The plan's policy checks: the cost-optimised choice of each series' levels and the replay
+of the policies over recent clean sales (``policy_simulation``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import partial
+
+import pyspark.sql.functions as F
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+
+from skuplan.columns import KEYS
+from skuplan.conf import PlanSettings
+from skuplan.pipeline.io import StageTables
+from skuplan.pipeline.plan_inputs import read_master
+from skuplan.replenishment import cost_policy, policies, simulation
+from skuplan.schemas import POLICY_SIMULATION, POLICY_SIMULATION_SERIES
+
+
+def with_levels(levels_df: DataFrame, settings: PlanSettings) -> DataFrame:
+    """The formula's levels with the cost-optimised choice beside them (or in their place,
+    ``plan.cost_policy.ship``); unchanged but for empty choice columns when it is off."""
+    cost = settings.cost_policy
+    if not cost.enabled:
+        return levels_df.transform(cost_policy.with_formula_only)
+    return levels_df.transform(
+        cost_policy.with_cost_choice, seed=settings.simulation.seed, ship=cost.ship
+    )
+
+
+def shipped_variant(settings: PlanSettings) -> str:
+    """The replay's variant of the levels the plan ships."""
+    cost = settings.cost_policy
+    return simulation.VARIANT_COST if cost.enabled and cost.ship else simulation.VARIANT_FORMULA
+
+
+def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
+    """Clean sales of the replayed weeks and their warm-up, joined with each planned
+    series' parameters as shipped (``simulation.PARAM_COLUMNS``) and its cost-optimised
+    choice (``simulation.COST_COLUMNS``)."""
+    sim, run_date = tables.conf.plan.simulation, tables.run_date
+    start = run_date - dt.timedelta(days=sim.weeks * 7 + sim.warmup_days)
+    params_df = plan_df.filter(F.col("exception_reason").isNull()).select(
+        *KEYS,
+        F.col("policy").alias("policy_name"),
+        "lead_time_days", "lead_time_std", "review_period", "target_type", "target_service_level",
+        "pack", "min_order", "unit_cost", "order_cost", "holding_cost_rate",
+        *simulation.COST_COLUMNS,
+    )  # fmt: skip
+    master_df = policies.item_location_master(params_df, *read_master(tables))
+    shortage = F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost")
+    params_df = params_df.join(master_df.select(*KEYS, shortage), [*KEYS], "left")
+    history_df = (
+        tables.read("clean_sales", required=[*KEYS, "date", "qty"], what="clean sales")
+        .filter((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(run_date)))
+        .select(*KEYS, "date", "qty")
+    )
+    return history_df.join(params_df, [*KEYS])
+
+
+def simulate(tables: StageTables, plan_df: DataFrame) -> tuple[float | None, ...] | None:
+    """Replay every planned series' policy over recent clean sales (the formula's levels,
+    and the cost-optimised ones when the plan chose some); write policy_simulation.
+
+    Returns the shipped variant's overall achieved cycle service level and its
+    cycle-weighted target, and the cost-optimised variant's total cost relative to the
+    formula's (None without it); None when nothing was replayed.
+    """
+    conf, run_date = tables.conf, tables.run_date
+    sim = conf.plan.simulation
+    fn = partial(
+        simulation.simulate_series,
+        run_date=run_date,
+        weeks=sim.weeks,
+        warmup_days=sim.warmup_days,
+        window=sim.forecast_window_days,
+        seed=sim.seed,
+        anchor_date=conf.plan.review_anchor_date,
+        method=conf.plan.safety_stock_method,
+    )
+
+    def per_series(pdf):
+        return fn(pdf)
+
+    tables.describe("policy simulation")
+    series_df = (
+        simulation_inputs(tables, plan_df)
+        .groupBy(*KEYS)
+        .applyInPandas(per_series, schema=POLICY_SIMULATION_SERIES)
+        .select(F.lit("series").alias("level"), "*")
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        out_df = series_df.unionByName(simulation.overall_simulation(series_df))
+        tables.replace(tables.stamp(out_df, POLICY_SIMULATION), "policy_simulation")
+    finally:
+        series_df.unpersist()
+    overall = (
+        tables.read("policy_simulation")
+        .transform(tables.of_run_date)
+        .filter(F.col("level") == "overall")
+        .select("variant", "target_type", "achieved_csl", "target", "total_cost")
+        .collect()
+    )
+    csl = [r for r in overall if r["target_type"] == "csl" and r["variant"] == shipped_variant(tables.conf.plan)]  # fmt: skip
+    if not csl or csl[0]["achieved_csl"] is None:
+        return None
+    totals = {v: sum(r["total_cost"] or 0.0 for r in overall if r["variant"] == v) for v in (simulation.VARIANT_FORMULA, simulation.VARIANT_COST)}  # fmt: skip
+    formula, cost = totals[simulation.VARIANT_FORMULA], totals[simulation.VARIANT_COST]
+    ratio = cost / formula if cost and formula else None
+    return csl[0]["achieved_csl"], csl[0]["target"], ratio

@@ -1,0 +1,261 @@
+"""Policy parameters chosen by cost: per series, the safety stock and lot size that minimise
+the expected holding + ordering + shortage cost while meeting the service target.
+
+The formula policy (:mod:`.policies`) sets the safety stock from a normal or gamma quantile
+and the lot from the EOQ, each on its own. Here every candidate is simulated instead: the
+reorder point ``s = demand over the protection period + k * sigma`` for a grid of safety
+factors ``k`` (sigma: the plan's ``sigma_lead_time_demand``) and, for ``sQ`` and ``minmax``,
+lots of ``m * EOQ`` for a grid of multipliers ``m`` (``RS`` orders up to ``s``; its review
+period is master data and stays). The formula's own levels are a candidate too. Each is
+replayed (:func:`.replay.replay`) on the same ``PATHS`` demand paths of ``DAYS`` days,
+sampled from the series' forecast (gamma days with the forecast's daily mean and standard
+deviation, lead times drawn from the master's mean and standard deviation, seeded per
+series). The cheapest candidate whose pooled service (cycle service level or fill rate, as
+the series' target says) reaches the target wins; when none does, or the paths hold too few
+cycles to tell a cycle service level (slow movers get up to ``MAX_PATHS`` paths first), the
+formula stays.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame
+
+from skuplan.columns import KEYS
+from skuplan.replenishment import replay
+from skuplan.replenishment.policies import POLICY_RS, POLICY_SQ
+
+SAFETY_FACTORS = np.round(np.arange(-0.5, 3.51, 0.25), 2)
+LOT_MULTIPLIERS = (0.5, 0.75, 1.0, 1.5, 2.0)
+PATHS = 40
+MAX_PATHS = 160  # for cycle service targets of slow movers (see MIN_CYCLES)
+DAYS = 182
+MIN_CYCLES = 40  # pooled over the paths: fewer cannot tell a 95% from a 90% service level
+
+COST_POLICY = (
+    "sku string, location string, safety_factor double, lot_multiplier double, "
+    "reorder_point double, order_up_to double, lot double, is_formula boolean, "
+    "formula_cost double, cost double, formula_service double, service double, status string"
+)
+STATUS_CHOSEN, STATUS_FORMULA_CHEAPEST = "chosen", "formula_cheapest"
+STATUS_NO_DEMAND, STATUS_FEW_CYCLES, STATUS_TARGET_MISSED = (
+    "no_demand",
+    "few_cycles",
+    "target_missed",
+)
+
+
+def _seed(seed: int, sku: str, location: str) -> int:
+    return seed * 1_000_003 + zlib.crc32(f"cost|{sku}|{location}".encode())
+
+
+def _demand_paths(rng, mean: float, sigma: float, shape) -> np.ndarray:
+    """Gamma days with the forecast's mean and standard deviation (constant without spread)."""
+    if sigma <= 0:
+        return np.full(shape, mean)
+    return rng.gamma((mean / sigma) ** 2, sigma**2 / mean, shape)
+
+
+def _candidates(p) -> pd.DataFrame:
+    """One row per candidate: ``safety_factor, lot_multiplier, reorder_point, order_up_to,
+    lot, is_formula``; the formula's levels first."""
+    mean_p, sigma = float(p["demand_over_protection"]), float(p["sigma_lead_time_demand"])
+    eoq, pack = float(p["eoq"]), max(float(p["pack"]), 1.0)
+    multipliers = (1.0,) if p["policy_name"] == POLICY_RS else LOT_MULTIPLIERS
+    k, m = np.meshgrid(SAFETY_FACTORS, multipliers, indexing="ij")
+    k, m = k.ravel(), m.ravel()
+    rop = mean_p + k * sigma
+    lot = np.maximum(m * eoq, pack)
+    up_to = rop if p["policy_name"] == POLICY_RS else rop + lot
+    formula = pd.DataFrame(
+        {"safety_factor": [float(p["safety_factor"])], "lot_multiplier": [1.0],
+         "reorder_point": [float(p["reorder_point"])], "order_up_to": [float(p["order_up_to"])],
+         "lot": [eoq], "is_formula": [True]}
+    )  # fmt: skip
+    grid = pd.DataFrame(
+        {"safety_factor": k, "lot_multiplier": m, "reorder_point": rop, "order_up_to": up_to,
+         "lot": lot, "is_formula": False}
+    )  # fmt: skip
+    return pd.concat([formula, grid], ignore_index=True)
+
+
+def evaluate(p, candidates: pd.DataFrame, *, seed: int, paths: int = PATHS, days: int = DAYS):
+    """Every candidate's simulated yearly cost, pooled service and cycles, on common paths.
+
+    Returns ``candidates`` with ``cost, service, cycles`` added.
+    """
+    rng = np.random.default_rng(_seed(seed, p["sku"], p["location"]))
+    demand = _demand_paths(rng, float(p["daily_demand"]), float(p["sigma_daily"]), (paths, days))
+    L, L_std = float(p["lead_time_days"]), float(p["lead_time_std"] or 0.0)
+    leads = np.maximum(np.rint(rng.normal(L, L_std, (paths, days))), 1).astype(int)
+    review_period = max(int(float(p["review_period"])), 1)
+    is_daily = p["policy_name"] == POLICY_SQ
+    review = np.ones(days, bool) if is_daily else np.arange(days) % review_period == 0
+    n = len(candidates)
+    column = lambda c: np.repeat(candidates[c].to_numpy(float), paths)[:, None]  # noqa: E731
+    levels = replay.Levels(
+        column("reorder_point"), column("order_up_to"), column("lot"),
+        max(float(p["pack"]), 1.0), float(p["min_order"] or 0.0),
+    )  # fmt: skip
+    totals = replay.replay(
+        p["policy_name"], np.tile(demand, (n, 1)), True, review, levels, np.tile(leads, (n, 1))
+    )
+    per = lambda a: np.asarray(a, float).reshape(n, paths)  # noqa: E731
+    holding = float(p["holding_cost_rate"]) * float(p["unit_cost"]) / 365.0
+    yearly = (
+        per(totals.on_hand_days) * holding
+        + per(totals.orders) * float(p["order_cost"])
+        + per(totals.backordered) * float(p["shortage_cost"] or 0.0)
+    ).mean(axis=1) * (365.0 / days)
+    cycles, stockouts = per(totals.cycles).sum(axis=1), per(totals.stockout_cycles).sum(axis=1)
+    if p["target_type"] == "csl":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            service = 1.0 - stockouts / cycles
+    else:
+        service = per(totals.filled).sum(axis=1) / max(float(demand.sum()), 1e-9)
+    return candidates.assign(cost=yearly, service=service, cycles=cycles)
+
+
+def optimise_series(pdf: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+    """The cost-optimised levels of one series (see the module docstring).
+
+    Args:
+        pdf: one row, the series' plan line: ``sku, location, policy_name, daily_demand,
+            sigma_daily, lead_time_days, lead_time_std, review_period, target_type,
+            target_service_level, demand_over_protection, sigma_lead_time_demand,
+            safety_factor, reorder_point, order_up_to, eoq, pack, min_order, unit_cost,
+            holding_cost_rate, order_cost, shortage_cost``.
+        seed: base seed of the sampled paths.
+
+    Returns:
+        One row in ``COST_POLICY``: the chosen ``safety_factor, lot_multiplier`` and levels,
+        whether they are the formula's, both candidates' simulated yearly cost and service,
+        and ``status`` (``chosen``, ``formula_cheapest``; the formula kept: ``no_demand``,
+        ``few_cycles``, ``target_missed``).
+    """
+    p = pdf.iloc[0]
+    out = {"sku": p["sku"], "location": p["location"]}
+    if not float(p["daily_demand"]) > 0:
+        return _formula_row(out, p, STATUS_NO_DEMAND)
+    candidates, is_csl = _candidates(p), p["target_type"] == "csl"
+    scored = evaluate(p, candidates, seed=seed)
+    formula = scored.iloc[0]
+    if is_csl and 0 < formula["cycles"] < MIN_CYCLES:
+        # Slow movers in big lots: more paths, up to MAX_PATHS, to count enough cycles.
+        paths = min(math.ceil(PATHS * MIN_CYCLES / formula["cycles"]), MAX_PATHS)
+        scored = evaluate(p, candidates, seed=seed, paths=paths)
+        formula = scored.iloc[0]
+    if is_csl and formula["cycles"] < MIN_CYCLES:
+        return _formula_row(out, p, STATUS_FEW_CYCLES, formula)
+    # A cycle service level needs cycles to be told; a fill rate counts every unit.
+    measured = scored["cycles"] >= MIN_CYCLES if is_csl else True
+    feasible = scored[measured & (scored["service"] >= float(p["target_service_level"]))]
+    if feasible.empty:
+        return _formula_row(out, p, STATUS_TARGET_MISSED, formula)
+    best = feasible.loc[feasible["cost"].idxmin()]
+    status = STATUS_FORMULA_CHEAPEST if best["is_formula"] else STATUS_CHOSEN
+    row = {
+        **out,
+        **{c: best[c] for c in ("safety_factor", "lot_multiplier", "reorder_point", "order_up_to", "lot")},
+        "is_formula": bool(best["is_formula"]),
+        "formula_cost": formula["cost"], "cost": best["cost"],
+        "formula_service": formula["service"], "service": best["service"], "status": status,
+    }  # fmt: skip
+    return pd.DataFrame([row])
+
+
+def _formula_row(out: dict, p, status: str, formula=None) -> pd.DataFrame:
+    """The formula's levels kept (with its simulated figures when they were computed)."""
+    cost = None if formula is None else float(formula["cost"])
+    service = None if formula is None else float(formula["service"])
+    row = {
+        **out,
+        "safety_factor": float(p["safety_factor"]), "lot_multiplier": 1.0,
+        "reorder_point": float(p["reorder_point"]), "order_up_to": float(p["order_up_to"]),
+        "lot": float(p["eoq"]), "is_formula": True, "formula_cost": cost, "cost": cost,
+        "formula_service": service, "service": service, "status": status,
+    }  # fmt: skip
+    return pd.DataFrame([row])
+
+
+# The plan line's columns the optimisation reads.
+INPUT_COLUMNS = (
+    "policy_name", "daily_demand", "sigma_daily", "lead_time_days", "lead_time_std",
+    "review_period", "target_type", "target_service_level", "demand_over_protection",
+    "sigma_lead_time_demand", "safety_factor", "reorder_point", "order_up_to", "eoq", "pack",
+    "min_order", "unit_cost", "holding_cost_rate", "order_cost", "shortage_cost",
+)  # fmt: skip
+# What a plan line records of the choice (null when the optimisation is off).
+CHOICE_COLUMNS = {
+    "cost_status": "string", "cost_safety_factor": "double", "cost_lot_multiplier": "double",
+    "cost_is_formula": "boolean", "simulated_cost": "double", "simulated_formula_cost": "double",
+}  # fmt: skip
+PARAMETERS_FORMULA, PARAMETERS_COST = "formula", "cost"
+
+
+def with_cost_choice(df: DataFrame, *, seed: int, ship: bool) -> DataFrame:
+    """Each series' cost-optimised choice (one :func:`optimise_series` per series, grouped by
+    ``sku, location``) beside its formula levels; with ``ship``, the chosen levels replace
+    the formula's before the order is computed.
+
+    Input: ``sku, location, safety_stock`` and ``INPUT_COLUMNS`` (``policies.with_safety_stock``'s
+    output).
+    Output adds ``CHOICE_COLUMNS`` and ``policy_parameters`` (``formula`` or ``cost``: the
+    levels the line orders with); with ``ship``, ``reorder_point, order_up_to, eoq,
+    safety_factor, safety_stock`` are the chosen ones where the choice is not the formula.
+    """
+    fn = partial(optimise_series, seed=seed)
+
+    def per_series(pdf):
+        return fn(pdf)
+
+    choice_df = (
+        df.select(*KEYS, *INPUT_COLUMNS)
+        .groupBy(*KEYS)
+        .applyInPandas(per_series, schema=COST_POLICY)
+        .select(
+            *KEYS,
+            F.col("status").alias("cost_status"),
+            F.col("safety_factor").alias("cost_safety_factor"),
+            F.col("lot_multiplier").alias("cost_lot_multiplier"),
+            F.col("is_formula").alias("cost_is_formula"),
+            F.col("cost").alias("simulated_cost"),
+            F.col("formula_cost").alias("simulated_formula_cost"),
+            F.col("reorder_point").alias("_rop"),
+            F.col("order_up_to").alias("_up_to"),
+            F.col("lot").alias("_lot"),
+        )
+    )
+    joined = df.join(choice_df, [*KEYS], "left")
+    switch = F.lit(ship) & ~F.coalesce(F.col("cost_is_formula"), F.lit(True))
+    chosen = {
+        "reorder_point": F.col("_rop"),
+        "order_up_to": F.col("_up_to"),
+        "eoq": F.col("_lot"),
+        "safety_factor": F.col("cost_safety_factor"),
+        "safety_stock": F.col("_rop") - F.col("demand_over_protection"),
+    }
+    return joined.withColumns(
+        {c: F.when(switch, v).otherwise(F.col(c)) for c, v in chosen.items()}
+    ).select(
+        *df.columns,
+        *CHOICE_COLUMNS,
+        F.when(switch, F.lit(PARAMETERS_COST))
+        .otherwise(F.lit(PARAMETERS_FORMULA))
+        .alias("policy_parameters"),
+    )
+
+
+def with_formula_only(df: DataFrame) -> DataFrame:
+    """The plan line's choice columns when the optimisation is off: the formula, no choice."""
+    return df.select(
+        "*",
+        *[F.lit(None).cast(t).alias(c) for c, t in CHOICE_COLUMNS.items()],
+        F.lit(PARAMETERS_FORMULA).alias("policy_parameters"),
+    )

@@ -1,0 +1,103 @@
+"""Policy levels chosen by simulated cost at the service target."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from skuplan.replenishment import cost_policy
+from skuplan.replenishment import safety_stock as ss
+
+
+def _line(sku="A", policy="RS", d=20.0, sd=6.0, target=0.95, shortage=0.0, **kw):
+    """A plan line as the formula computes it (normal safety stock, EOQ lots)."""
+    L, L_std, R = (
+        kw.pop("L", 5.0),
+        kw.pop("L_std", 1.0),
+        kw.pop("R", 7.0 if policy != "sQ" else 1.0),
+    )
+    P = L + R
+    sigma_dl = math.sqrt(sd * sd * P + d * d * L_std * L_std)
+    eoq = max(float(ss.eoq(d * 365, 50.0, 2.5)), 1.0)
+    k = float(norm.ppf(target))
+    rop = d * P + k * sigma_dl
+    line = dict(
+        sku=sku, location="L", policy_name=policy, daily_demand=d, sigma_daily=sd,
+        lead_time_days=L, lead_time_std=L_std, review_period=R, target_type="csl",
+        target_service_level=target, demand_over_protection=d * P,
+        sigma_lead_time_demand=sigma_dl, safety_factor=k, safety_stock=k * sigma_dl, reorder_point=rop,
+        order_up_to=rop if policy == "RS" else rop + eoq, eoq=eoq, pack=1.0, min_order=0.0,
+        unit_cost=10.0, holding_cost_rate=0.25, order_cost=50.0, shortage_cost=shortage,
+    )  # fmt: skip
+    line.update(kw)
+    return pd.DataFrame([line])
+
+
+def _choose(pdf):
+    return cost_policy.optimise_series(pdf, seed=7).iloc[0]
+
+
+def test_without_uncertainty_the_eoq_lot_is_cheapest():
+    # No forecast error, fixed lead times: every safety factor gives the same levels, and of
+    # the lots 0.5 to 2 x EOQ the EOQ itself costs least: the formula stays.
+    got = _choose(_line(policy="sQ", sd=0.0, L_std=0.0))
+    assert got["status"] == "formula_cheapest" and got["is_formula"]
+    assert got["service"] == 1.0 and got["cost"] == got["formula_cost"]
+
+
+def test_a_dear_shortage_buys_more_safety_stock_than_the_target_needs():
+    # 80% cycle service asked, but a unit short costs as much as the unit: stocking more is
+    # cheaper than running short, so the choice holds more than the formula's k = 0.84.
+    pdf = _line(target=0.80, shortage=10.0)
+    got = _choose(pdf)
+    assert got["status"] == "chosen" and not got["is_formula"]
+    assert got["safety_factor"] > pdf["safety_factor"].iloc[0]
+    assert got["cost"] < got["formula_cost"]
+    assert got["service"] >= 0.80 and got["service"] > got["formula_service"]
+    # Its levels are the grid's: s = demand over P + k sigma; RS orders up to s.
+    line = pdf.iloc[0]
+    s = line["demand_over_protection"] + got["safety_factor"] * line["sigma_lead_time_demand"]
+    assert got["reorder_point"] == pytest.approx(s) == got["order_up_to"]
+
+
+def test_the_choice_meets_the_target_at_no_more_cost_than_the_formula():
+    for policy in ("sQ", "RS", "minmax"):
+        got = _choose(_line(sku=policy, policy=policy, shortage=2.0))
+        if got["status"] in ("chosen", "formula_cheapest"):
+            assert got["service"] >= 0.95
+            assert got["cost"] <= got["formula_cost"]
+
+
+def test_no_demand_or_too_few_cycles_keep_the_formula():
+    assert _choose(_line(d=0.0, sd=0.0))["status"] == "no_demand"
+    # Half a unit a week in lots of about 38 weeks: a handful of cycles in half a year.
+    slow = _choose(_line(policy="sQ", d=0.07, sd=0.3))
+    assert slow["status"] == "few_cycles" and slow["is_formula"]
+    assert slow["reorder_point"] == pytest.approx(
+        _line(policy="sQ", d=0.07, sd=0.3)["reorder_point"].iloc[0]
+    )
+
+
+def test_spark_and_pandas_agree_and_only_ship_replaces_the_levels(spark):
+    pdf = pd.concat([_line("A", target=0.80, shortage=10.0), _line("B", policy="sQ", sd=0.0, L_std=0.0)])  # fmt: skip
+    df = spark.createDataFrame(pdf)
+    kept = {r.sku: r for r in df.transform(cost_policy.with_cost_choice, seed=7, ship=False).collect()}  # fmt: skip
+    shipped = {r.sku: r for r in df.transform(cost_policy.with_cost_choice, seed=7, ship=True).collect()}  # fmt: skip
+    direct = {sku: _choose(pdf[pdf["sku"] == sku]) for sku in ("A", "B")}
+    for sku in ("A", "B"):
+        assert kept[sku].cost_status == direct[sku]["status"]
+        assert kept[sku].cost_safety_factor == pytest.approx(direct[sku]["safety_factor"])
+        assert kept[sku].simulated_cost == pytest.approx(direct[sku]["cost"])
+        assert kept[sku].policy_parameters == "formula"
+        assert kept[sku].reorder_point == pytest.approx(pdf[pdf["sku"] == sku]["reorder_point"].iloc[0])  # fmt: skip
+    assert shipped["A"].policy_parameters == "cost"
+    assert shipped["A"].reorder_point == pytest.approx(direct["A"]["reorder_point"])
+    assert shipped["A"].safety_stock == pytest.approx(
+        direct["A"]["reorder_point"] - shipped["A"].demand_over_protection
+    )
+    # B's choice is the formula: shipping changes nothing.
+    assert shipped["B"].policy_parameters == "formula"
+    assert shipped["B"].reorder_point == kept["B"].reorder_point
