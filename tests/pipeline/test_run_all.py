@@ -299,7 +299,9 @@ def test_every_planned_line_records_its_cost_optimised_choice(tables):
     # target in the simulation); the formula's own choice costs what the formula costs.
     assert planned.filter("cost_status = 'chosen' AND cost_is_formula").count() == 0
     kept = planned.filter("cost_status = 'formula_cheapest'")
-    assert kept.filter("NOT cost_is_formula OR simulated_cost != simulated_formula_cost").count() == 0
+    assert (
+        kept.filter("NOT cost_is_formula OR simulated_cost != simulated_formula_cost").count() == 0
+    )
 
 
 # --- keep last: this test re-runs the pipeline, so the tables then hold a second run ---------
