@@ -8,7 +8,9 @@ previous plan. Writes, each idempotent for the run date: ``reorder_plan`` and
 ``inventory_projection`` (replaceWhere), ``erp_outbox`` (MERGE, change data feed), the
 supplier export folder (overwritten), ``supplier_signal`` (MERGE, change data feed) with its
 folder of files, and ``policy_simulation`` (replaceWhere). A backfill (a later run date has
-a plan already) leaves the outbox, the signal and the supplier files to the later plan. The planning rules live in :mod:`skuplan.replenishment`.
+a plan already) leaves the outbox, the signal and the supplier files to the later plan. The
+planning rules live in :mod:`skuplan.replenishment`; the cost-optimised levels and the
+policy replay's glue in :mod:`.plan_policy`.
 """
 
 from __future__ import annotations
@@ -35,14 +37,7 @@ from skuplan.conf import Conf
 from skuplan.pipeline import plan_policy
 from skuplan.pipeline.io import StageTables
 from skuplan.pipeline.plan_inputs import newer_plan_date, read_inputs
-from skuplan.replenishment import (
-    inputs,
-    policies,
-    projection,
-    reasons,
-    rules,
-    signal,
-)
+from skuplan.replenishment import inputs, policies, projection, reasons, rules, signal
 from skuplan.schemas import (
     INVENTORY_PROJECTION,
     REORDER_PLAN,

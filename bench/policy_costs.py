@@ -1,0 +1,71 @@
+"""The formula's and the cost-optimised policies side by side, from a plan's replay.
+
+Reads ``policy_simulation`` and ``reorder_plan`` of one run date from a warehouse (the demo's
+after ``make demo``) and prints, per variant: total cost (holding, ordering, shortage) and
+service against target, overall and per policy; and how the plan lines' choices fell.
+
+Usage (from the project root)::
+
+    make demo
+    .venv/bin/python bench/policy_costs.py --warehouse warehouse --run-date 2026-06-30
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+QUERIES = {
+    "overall (the policy_simulation overall rows)": """
+        SELECT variant, target_type, cycles, round(target, 4) AS target,
+               round(achieved_csl, 4) AS csl, round(achieved_fill_rate, 4) AS fill_rate,
+               round(holding_cost) AS holding, round(ordering_cost) AS ordering,
+               round(shortage_cost) AS shortage, round(total_cost) AS total
+        FROM sim WHERE level = 'overall' ORDER BY target_type, variant""",
+    "CSL-target series by policy": """
+        SELECT policy, variant, sum(cycles) AS cycles,
+               round(sum(target * cycles) / sum(cycles), 4) AS target,
+               round(1 - sum(stockout_cycles) / sum(cycles), 4) AS csl,
+               round(sum(total_cost)) AS total
+        FROM sim WHERE level = 'series' AND status = 'ok' AND target_type = 'csl'
+        GROUP BY policy, variant ORDER BY policy, variant""",
+    "all series": """
+        SELECT variant, round(sum(total_cost)) AS total, round(sum(holding_cost)) AS holding,
+               round(sum(ordering_cost)) AS ordering, round(sum(shortage_cost)) AS shortage
+        FROM sim WHERE level = 'series' AND status = 'ok' GROUP BY variant ORDER BY variant""",
+    "the plan lines' choices": """
+        SELECT cost_status, policy, count(*) AS lines,
+               round(avg(cost_safety_factor - safety_factor), 2) AS more_k,
+               round(avg(cost_lot_multiplier), 2) AS lot_multiplier,
+               round(sum(simulated_cost) / sum(simulated_formula_cost), 4) AS sampled_cost_ratio
+        FROM plan WHERE cost_status IS NOT NULL GROUP BY cost_status, policy ORDER BY 1, 2""",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warehouse", type=Path, default=ROOT / "warehouse")
+    parser.add_argument("--run-date", type=dt.date.fromisoformat, default=dt.date(2026, 6, 30))
+    args = parser.parse_args(argv)
+
+    from skuplan.session import local_builder
+
+    options = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}
+    spark = local_builder("local[2]", ROOT / ".cache" / "jars", options, "policy-costs").getOrCreate()  # fmt: skip
+    spark.sparkContext.setLogLevel("ERROR")
+    for view, table in (("sim", "gold/policy_simulation"), ("plan", "gold/reorder_plan")):
+        df = spark.read.format("delta").load(str(args.warehouse.resolve() / table))
+        df.filter(df.run_date == args.run_date).createOrReplaceTempView(view)
+    for title, query in QUERIES.items():
+        print(f"\n{title}")
+        spark.sql(query).show(100, truncate=False)
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
