@@ -19,7 +19,6 @@ formula stays.
 from __future__ import annotations
 
 import math
-import zlib
 from functools import partial
 
 import numpy as np
@@ -49,10 +48,6 @@ STATUS_NO_DEMAND, STATUS_FEW_CYCLES, STATUS_TARGET_MISSED = (
     "few_cycles",
     "target_missed",
 )
-
-
-def _seed(seed: int, sku: str, location: str) -> int:
-    return seed * 1_000_003 + zlib.crc32(f"cost|{sku}|{location}".encode())
 
 
 def _demand_paths(rng, mean: float, sigma: float, shape) -> np.ndarray:
@@ -90,10 +85,10 @@ def evaluate(p, candidates: pd.DataFrame, *, seed: int, paths: int = PATHS, days
 
     Returns ``candidates`` with ``cost, service, cycles`` added.
     """
-    rng = np.random.default_rng(_seed(seed, p["sku"], p["location"]))
+    rng = replay.series_rng(seed, "cost", p["sku"], p["location"])
     demand = _demand_paths(rng, float(p["daily_demand"]), float(p["sigma_daily"]), (paths, days))
     L, L_std = float(p["lead_time_days"]), float(p["lead_time_std"] or 0.0)
-    leads = np.maximum(np.rint(rng.normal(L, L_std, (paths, days))), 1).astype(int)
+    leads = replay.lead_times(rng, L, L_std, (paths, days))
     review_period = max(int(float(p["review_period"])), 1)
     is_daily = p["policy_name"] == POLICY_SQ
     review = np.ones(days, bool) if is_daily else np.arange(days) % review_period == 0

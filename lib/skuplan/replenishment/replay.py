@@ -20,12 +20,25 @@ served from stock on the day it occurs.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from skuplan.replenishment import safety_stock as ss
 from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS, POLICY_SQ
+
+
+def series_rng(seed: int, *names: str) -> np.random.Generator:
+    """A generator seeded by ``seed`` and the names (e.g. a series' sku and location): the
+    same draws in every process (crc32, not hash(): Python salts str hashes per process, and
+    executors are processes)."""
+    return np.random.default_rng(seed * 1_000_003 + zlib.crc32("|".join(names).encode()))
+
+
+def lead_times(rng: np.random.Generator, mean: float, std: float, shape) -> np.ndarray:
+    """Whole lead times drawn from N(mean, std), rounded, at least one day."""
+    return np.maximum(np.rint(rng.normal(mean, std, shape)), 1).astype(int)
 
 
 def raw_order(policy: str, position, reorder_point, order_up_to, lot) -> np.ndarray:

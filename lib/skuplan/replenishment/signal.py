@@ -27,7 +27,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 from scipy.stats import norm
 
-from skuplan.columns import KEYS
+from skuplan.columns import KEYS, PLAN_PLANNED
 from skuplan.replenishment import safety_stock as ss
 from skuplan.replenishment.policies import POLICY_SQ
 from skuplan.replenishment.replay import raw_order
@@ -100,7 +100,7 @@ def with_plan_columns(forecasts_df: DataFrame, plan_df: DataFrame) -> DataFrame:
     Input: ``forecasts_df`` (``sku, location, date, yhat``); ``plan_df``, the run date's
     ``reorder_plan`` rows. Series not planned (an exception) are left out.
     """
-    released = F.when(F.col("plan_status") == "planned", F.col("order_qty")).otherwise(0.0)
+    released = F.when(F.col("plan_status") == PLAN_PLANNED, F.col("order_qty")).otherwise(0.0)
     lines_df = plan_df.filter(F.col("exception_reason").isNull()).select(
         *KEYS,
         *[released.alias(c) if c == "released_qty" else F.col(c) for c in PLAN_COLUMNS],

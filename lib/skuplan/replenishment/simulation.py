@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,11 +50,6 @@ PARAM_COLUMNS = (
 # formula as variant ``cost``.
 COST_COLUMNS = ("cost_safety_factor", "cost_lot_multiplier", "cost_is_formula")
 VARIANT_FORMULA, VARIANT_COST = "formula", "cost"
-
-
-def _series_seed(seed: int, sku: str, location: str) -> int:
-    # crc32, not hash(): Python salts str hashes per process, and executors are processes.
-    return seed * 1_000_003 + zlib.crc32(f"{sku}|{location}".encode())
 
 
 def _empty_result(sku, location, p, status: str, error: str | None = None) -> pd.DataFrame:
@@ -141,8 +135,8 @@ def _simulate(
     offset = (days[sim0].date() - anchor_date).days
     review = np.ones(n_sim, bool) if policy == POLICY_SQ else ((offset + np.arange(n_sim)) % R == 0)
 
-    rng = np.random.default_rng(_series_seed(seed, sku, location))
-    lead_draws = np.maximum(np.rint(rng.normal(L_mean, L_std, n_sim)), 1).astype(int)
+    rng = replay.series_rng(seed, sku, location)
+    lead_draws = replay.lead_times(rng, L_mean, L_std, n_sim)
     d = demand[sim0:]
     variants = {VARIANT_FORMULA: levels}
     if all(c in p.index for c in COST_COLUMNS) and pd.notna(p["cost_safety_factor"]):
