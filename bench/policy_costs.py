@@ -41,6 +41,7 @@ QUERIES = {
         SELECT cost_status, policy, count(*) AS lines,
                round(avg(cost_safety_factor - safety_factor), 2) AS more_k,
                round(avg(cost_lot_multiplier), 2) AS lot_multiplier,
+               round(avg(cost_review_period / review_period), 2) AS review_multiplier,
                round(sum(simulated_cost) / sum(simulated_formula_cost), 4) AS sampled_cost_ratio
         FROM plan WHERE cost_status IS NOT NULL GROUP BY cost_status, policy ORDER BY 1, 2""",
 }

@@ -123,7 +123,7 @@ REORDER_PLAN = schema(
     "unit_cost:d order_cost:d holding_cost_rate:d order_value:d "
     "annual_ordering_cost:d annual_holding_cost:d inventory_snapshot_date:date forecast_run_id:s "
     "policy_parameters:s cost_status:s cost_safety_factor:d cost_lot_multiplier:d "
-    "cost_is_formula:b simulated_cost:d simulated_formula_cost:d",
+    "cost_review_period:d cost_is_formula:b simulated_cost:d simulated_formula_cost:d",
 )
 
 INVENTORY_PROJECTION = schema(
@@ -152,7 +152,7 @@ SUPPLIER_SIGNAL = schema(
 # The grouped-UDF output of the policy simulation (one row per series).
 POLICY_SIMULATION_SERIES = schema(
     "sku:s location:s policy:s variant:s target_type:s target:d ss_method:s sigma_protection:d "
-    "sim_days:i cycles:i stockout_cycles:i achieved_csl:d demand:d filled:d "
+    "review_period:d sim_days:i cycles:i stockout_cycles:i achieved_csl:d demand:d filled:d "
     "achieved_fill_rate:d avg_on_hand:d orders:i holding_cost:d ordering_cost:d "
     "shortage_cost:d total_cost:d status:s error:s"
 )

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skuplan.replenishment import simulation
+from skuplan.replenishment import replay, simulation
 
 RUN_DATE = dt.date(2026, 6, 30)
 ANCHOR = dt.date(2024, 1, 2)
@@ -67,11 +67,11 @@ def test_the_cost_choice_is_replayed_beside_the_formula_on_the_same_days():
     args = dict(run_date=RUN_DATE, weeks=52, warmup_days=180, window=28, seed=1, anchor_date=ANCHOR)
     alone = simulation.simulate_series(pdf, **args)
     same = simulation.simulate_series(
-        pdf.assign(cost_safety_factor=1.0, cost_lot_multiplier=1.0, cost_is_formula=True), **args
-    )
+        pdf.assign(cost_safety_factor=1.0, cost_lot_multiplier=1.0, cost_review_period=7.0, cost_is_formula=True), **args
+    )  # fmt: skip
     more = simulation.simulate_series(
-        pdf.assign(cost_safety_factor=3.0, cost_lot_multiplier=1.0, cost_is_formula=False), **args
-    )
+        pdf.assign(cost_safety_factor=3.0, cost_lot_multiplier=1.0, cost_review_period=7.0, cost_is_formula=False), **args
+    )  # fmt: skip
     assert list(alone["variant"]) == ["formula"]
     assert list(same["variant"]) == list(more["variant"]) == ["formula", "cost"]
     # The formula's row is the same with or without a cost choice beside it.
@@ -83,6 +83,15 @@ def test_the_cost_choice_is_replayed_beside_the_formula_on_the_same_days():
     formula, cost = more.iloc[0], more.iloc[1]
     assert cost["avg_on_hand"] > formula["avg_on_hand"]
     assert cost["stockout_cycles"] <= formula["stockout_cycles"]
+    # Reviewing every 28 days orders once per review, a quarter as often, over longer cycles
+    # protected by a longer period's demand: more stock on hand.
+    monthly = simulation.simulate_series(
+        pdf.assign(cost_safety_factor=1.64, cost_lot_multiplier=1.0, cost_review_period=28.0, cost_is_formula=False), **args
+    ).iloc[1]  # fmt: skip
+    assert monthly["review_period"] == 28.0 and formula["review_period"] == 7.0
+    assert monthly["orders"] == 13 and formula["orders"] >= 3 * monthly["orders"]
+    assert monthly["cycles"] < formula["cycles"]
+    assert monthly["avg_on_hand"] > 2 * formula["avg_on_hand"]
 
 
 def test_a_failing_series_is_reported_with_its_error():
@@ -92,7 +101,8 @@ def test_a_failing_series_is_reported_with_its_error():
 
 SERIES_SCHEMA = (
     "sku string, location string, policy string, variant string, target_type string, target double, "
-    "ss_method string, sigma_protection double, sim_days int, cycles int, stockout_cycles int, "
+    "ss_method string, sigma_protection double, review_period double, sim_days int, cycles int, "
+    "stockout_cycles int, "
     "achieved_csl double, demand double, filled double, achieved_fill_rate double, "
     "avg_on_hand double, orders int, holding_cost double, ordering_cost double, "
     "shortage_cost double, total_cost double, status string, error string"
@@ -100,7 +110,8 @@ SERIES_SCHEMA = (
 # Sums of int columns are bigint in Spark; the plan casts to the table's types on writing.
 OVERALL_SCHEMA = (
     "level string, sku string, location string, policy string, variant string, target_type string, "
-    "target double, ss_method string, sigma_protection double, sim_days int, cycles bigint, "
+    "target double, ss_method string, sigma_protection double, review_period double, sim_days int, "
+    "cycles bigint, "
     "stockout_cycles bigint, achieved_csl double, demand double, filled double, "
     "achieved_fill_rate double, avg_on_hand double, orders bigint, holding_cost double, "
     "ordering_cost double, shortage_cost double, total_cost double, status string, "
@@ -113,18 +124,18 @@ def test_overall_simulation_pools_ok_series_per_variant_and_target_type(spark):
 
     series_df = spark.createDataFrame(
         [
-            ("A", "L1", "sQ", "formula", "csl", 0.90, "normal", 2.0, 56, 10, 1, 0.9, 100.0, 95.0, 0.95,
+            ("A", "L1", "sQ", "formula", "csl", 0.90, "normal", 2.0, 1.0, 56, 10, 1, 0.9, 100.0, 95.0, 0.95,
              5.0, 10, 1.0, 2.0, 3.0, 6.0, "ok", None),
-            ("B", "L1", "RS", "formula", "csl", 0.95, "gamma", 1.0, 56, 30, 0, 1.0, 300.0, 300.0, 1.0,
+            ("B", "L1", "RS", "formula", "csl", 0.95, "gamma", 1.0, 7.0, 56, 30, 0, 1.0, 300.0, 300.0, 1.0,
              7.0, 20, 2.0, 4.0, 0.0, 6.0, "ok", None),
             # Not ok: its figures must not count, however large.
-            ("C", "L1", "sQ", "formula", "csl", 0.50, "normal", 9.0, 99, 100, 100, 0.0, 1e6, 0.0, 0.0,
+            ("C", "L1", "sQ", "formula", "csl", 0.50, "normal", 9.0, 1.0, 99, 100, 100, 0.0, 1e6, 0.0, 0.0,
              1e3, 99, 1e3, 1e3, 1e3, 3e3, "failed", "ValueError: x"),
             # The cost variant of A: pooled on its own.
-            ("A", "L1", "sQ", "cost", "csl", 0.90, "normal", 2.0, 56, 8, 0, 1.0, 100.0, 100.0,
+            ("A", "L1", "sQ", "cost", "csl", 0.90, "normal", 2.0, 1.0, 56, 8, 0, 1.0, 100.0, 100.0,
              1.0, 4.0, 8, 1.0, 1.0, 0.0, 2.0, "ok", None),
             # No cycles in the replay: the fill-rate group has no CSL, not an error.
-            ("D", "L2", "minmax", "formula", "fill_rate", 0.98, "normal", 1.5, 28, 0, 0, None, 50.0, 40.0,
+            ("D", "L2", "minmax", "formula", "fill_rate", 0.98, "normal", 1.5, 7.0, 28, 0, 0, None, 50.0, 40.0,
              0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None),
         ],
         SERIES_SCHEMA,
@@ -132,11 +143,11 @@ def test_overall_simulation_pools_ok_series_per_variant_and_target_type(spark):
     expected_df = spark.createDataFrame(
         [
             # target: (0.90 * 10 + 0.95 * 30) / 40 cycles; CSL 1 - 1 / 40; fill 395 / 400.
-            ("overall", None, None, "all", "formula", "csl", 0.9375, None, None, 56, 40, 1, 0.975, 400.0,
+            ("overall", None, None, "all", "formula", "csl", 0.9375, None, None, None, 56, 40, 1, 0.975, 400.0,
              395.0, 0.9875, 12.0, 30, 3.0, 6.0, 3.0, 12.0, "ok", None),
-            ("overall", None, None, "all", "cost", "csl", 0.90, None, None, 56, 8, 0, 1.0, 100.0,
+            ("overall", None, None, "all", "cost", "csl", 0.90, None, None, None, 56, 8, 0, 1.0, 100.0,
              100.0, 1.0, 4.0, 8, 1.0, 1.0, 0.0, 2.0, "ok", None),
-            ("overall", None, None, "all", "formula", "fill_rate", 0.98, None, None, 28, 0, 0, None, 50.0,
+            ("overall", None, None, "all", "formula", "fill_rate", 0.98, None, None, None, 28, 0, 0, None, 50.0,
              40.0, 0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None),
         ],
         OVERALL_SCHEMA,
@@ -148,3 +159,18 @@ def test_overall_simulation_pools_ok_series_per_variant_and_target_type(spark):
         ignore_row_order=True,
         ignore_nullable=True,
     )
+
+
+def test_the_replay_takes_one_review_schedule_per_run():
+    rng = np.random.default_rng(5)
+    demand = rng.poisson(10, (2, 120)).astype(float)
+    leads = np.full((2, 120), 3)
+    levels = replay.Levels(np.array([[60.0], [90.0]]), np.array([[60.0], [90.0]]), np.ones((2, 1)), 1.0, 0.0)  # fmt: skip
+    weekly, monthly = np.arange(120) % 7 == 0, np.arange(120) % 28 == 0
+    both = replay.replay("RS", demand, True, np.stack([weekly, monthly]), levels, leads)
+    for i, review in enumerate((weekly, monthly)):
+        one = replay.Levels(levels.reorder_point[[i]], levels.order_up_to[[i]], np.ones((1, 1)), 1.0, 0.0)  # fmt: skip
+        alone = replay.replay("RS", demand[[i]], True, review, one, leads[[i]])
+        for field in ("cycles", "stockout_cycles", "orders", "filled", "on_hand_days"):
+            assert getattr(both, field)[i] == getattr(alone, field)[0], field
+    assert both.orders[1] <= 5 < both.orders[0]

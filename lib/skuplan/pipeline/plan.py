@@ -118,7 +118,7 @@ def decide(forecasts_df: DataFrame, series_df: DataFrame, conf: Conf) -> DataFra
             is_review_day=policies.is_review_day(run_date, settings.review_anchor_date),
         )
         .transform(policies.with_safety_stock)
-        .transform(plan_policy.with_levels, settings)
+        .transform(plan_policy.with_levels, settings, run_date)
         .transform(policies.with_order)
         .transform(
             rules.with_overrides_and_review,

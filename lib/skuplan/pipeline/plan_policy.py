@@ -18,14 +18,18 @@ from skuplan.replenishment import cost_policy, policies, simulation
 from skuplan.schemas import POLICY_SIMULATION, POLICY_SIMULATION_SERIES
 
 
-def with_levels(levels_df: DataFrame, settings: PlanSettings) -> DataFrame:
+def with_levels(levels_df: DataFrame, settings: PlanSettings, run_date: dt.date) -> DataFrame:
     """The formula's levels with the cost-optimised choice beside them (or in their place,
-    ``plan.cost_policy.ship``); unchanged but for empty choice columns when it is off."""
+    ``plan.cost_policy.ship``: then today is a review day or not by the chosen review
+    period); unchanged but for empty choice columns when it is off."""
     cost = settings.cost_policy
     if not cost.enabled:
         return levels_df.transform(cost_policy.with_formula_only)
     return levels_df.transform(
-        cost_policy.with_cost_choice, seed=settings.simulation.seed, ship=cost.ship
+        cost_policy.with_cost_choice,
+        seed=settings.simulation.seed,
+        ship=cost.ship,
+        is_review_day=policies.is_review_day(run_date, settings.review_anchor_date),
     )
 
 

@@ -99,14 +99,15 @@ def replay(
         demand: ``(runs, days)`` demand per day.
         can_order: broadcastable to ``(runs, days)``: false where the policy sees no forecast
             demand (it never orders then).
-        review: ``(days,)``: the review days.
+        review: broadcastable to ``(runs, days)``: the review days (one schedule for all
+            runs, or one per run).
         levels: the levels the reviews apply.
         leads: ``(runs, days)`` whole lead times (>= 1) of an order placed that day.
     """
     runs, days = demand.shape
     shape = (runs, days)
     rop, up_to, lot = (np.broadcast_to(x, shape) for x in (levels.reorder_point, levels.order_up_to, levels.lot))  # fmt: skip
-    can_order = np.broadcast_to(can_order, shape)
+    can_order, review = np.broadcast_to(can_order, shape), np.broadcast_to(review, shape)
     arrivals = np.zeros((runs, days + int(leads.max()) + 1))
     rows = np.arange(runs)
     net = up_to[:, 0].astype(float).copy()
@@ -122,8 +123,9 @@ def replay(
         seen |= received
         net += arriving
         on_order -= arriving
-        if review[t]:
-            raw = np.where(can_order[:, t], raw_order(policy, net + on_order, rop[:, t], up_to[:, t], lot[:, t]), 0.0)  # fmt: skip
+        reviewing = review[:, t]
+        if reviewing.any():
+            raw = np.where(reviewing & can_order[:, t], raw_order(policy, net + on_order, rop[:, t], up_to[:, t], lot[:, t]), 0.0)  # fmt: skip
             qty = ss.round_order(raw, levels.pack, levels.moq)
             arrivals[rows, t + leads[:, t]] += qty
             on_order += qty

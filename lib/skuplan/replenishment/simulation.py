@@ -48,7 +48,12 @@ PARAM_COLUMNS = (
 )
 # The cost-optimised choice (:mod:`.cost_policy`), when the plan made one: replayed beside the
 # formula as variant ``cost``.
-COST_COLUMNS = ("cost_safety_factor", "cost_lot_multiplier", "cost_is_formula")
+COST_COLUMNS = (
+    "cost_safety_factor",
+    "cost_lot_multiplier",
+    "cost_review_period",
+    "cost_is_formula",
+)
 VARIANT_FORMULA, VARIANT_COST = "formula", "cost"
 
 
@@ -85,7 +90,8 @@ def simulate_series(
             demand) and the constant policy parameters in ``PARAM_COLUMNS`` on every row;
             with the ``COST_COLUMNS`` set, the cost-optimised levels are replayed too, on the
             same demand and lead times (``safety_factor`` times the day's sigma over the
-            protection period, lots of ``lot_multiplier`` EOQs).
+            protection period, lots of ``lot_multiplier`` EOQs, reviews every
+            ``cost_review_period`` days).
         run_date: the replay ends the day before.
         weeks: length of the replay.
         warmup_days: history before the replay, for the forecast-error sample.
@@ -133,29 +139,41 @@ def _simulate(
     f = forecast[sim0:]
     levels = _policy_levels(p, f, sigma_p, L_std, R, P, ss_method)
     offset = (days[sim0].date() - anchor_date).days
-    review = np.ones(n_sim, bool) if policy == POLICY_SQ else ((offset + np.arange(n_sim)) % R == 0)
 
     rng = replay.series_rng(seed, sku, location)
     lead_draws = replay.lead_times(rng, L_mean, L_std, n_sim)
     d = demand[sim0:]
-    variants = {VARIANT_FORMULA: levels}
+    variants = {VARIANT_FORMULA: (levels, R)}
     if all(c in p.index for c in COST_COLUMNS) and pd.notna(p["cost_safety_factor"]):
-        variants[VARIANT_COST] = _cost_levels(p, levels, f, P)
+        R_cost = R if bool(p["cost_is_formula"]) else round(float(p["cost_review_period"]))
+        P_cost = L_mean + R_cost
+        sigma_cost = _protection_error_std(csum, forecast, first_sale, window, sim0, P_cost)
+        if sigma_cost is None:  # fewer windows of the longer period: the formula's, scaled
+            sigma_cost = sigma_p * float(np.sqrt(P_cost / P))
+        sigma_dl = ss.sigma_over_protection(sigma_cost, f, L_std)
+        variants[VARIANT_COST] = (_cost_levels(p, levels, f, P_cost, sigma_dl), R_cost)
     runs = replay.Levels(
-        *(np.stack([getattr(v, c) for v in variants.values()]) for c in ("reorder_point", "order_up_to", "eoq")),
+        *(np.stack([getattr(v, c) for v, _ in variants.values()]) for c in ("reorder_point", "order_up_to", "eoq")),
         levels.pack, levels.moq,
     )  # fmt: skip
+    reviews = np.stack([_review_days(policy, r, offset, n_sim) for _, r in variants.values()])
     n = len(variants)
-    totals = replay.replay(
-        policy, np.tile(d, (n, 1)), f > 0, review, runs, np.tile(lead_draws, (n, 1))
-    )
+    totals = replay.replay(policy, np.tile(d, (n, 1)), f > 0, reviews, runs, np.tile(lead_draws, (n, 1)))  # fmt: skip
     return pd.concat(
         [
-            _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals, i, name)
-            for i, name in enumerate(variants)
+            _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals, i, name, r)
+            for i, (name, (_, r)) in enumerate(variants.items())
         ],
         ignore_index=True,
     )  # fmt: skip
+
+
+def _review_days(policy: str, review_period: int, offset: int, n_days: int) -> np.ndarray:
+    """The replay's review days: every day for ``sQ``, else every ``review_period``-th day
+    from the anchor (``offset``: the replay's first day's distance from it)."""
+    if policy == POLICY_SQ:
+        return np.ones(n_days, bool)
+    return (offset + np.arange(n_days)) % max(review_period, 1) == 0
 
 
 def _daily_demand(pdf: pd.DataFrame, run_date: dt.date, n_days: int):
@@ -221,17 +239,20 @@ class _PolicyLevels:
     sigma_dl: np.ndarray  # the forecast error over the protection period, lead times included
 
 
-def _cost_levels(p, formula: _PolicyLevels, f: np.ndarray, P: float) -> _PolicyLevels:
+def _cost_levels(
+    p, formula: _PolicyLevels, f: np.ndarray, P: float, sigma_dl: np.ndarray
+) -> _PolicyLevels:
     """The cost-optimised choice applied to the replay's days: the formula's levels when it
-    kept them, else ``f * P + k * sigma`` and lots of ``m`` EOQs."""
+    kept them, else ``f * P + k * sigma_dl`` (``P`` and ``sigma_dl`` of the chosen review
+    period) and lots of ``m`` EOQs."""
     if bool(p["cost_is_formula"]):
         return formula
     k, m = float(p["cost_safety_factor"]), float(p["cost_lot_multiplier"])
     lot = np.maximum(m * formula.eoq, formula.pack)
-    reorder_point = np.where(f > 0, f * P + k * formula.sigma_dl, 0.0)
+    reorder_point = np.where(f > 0, f * P + k * sigma_dl, 0.0)
     order_up_to = reorder_point if p["policy_name"] == POLICY_RS else reorder_point + lot
     return dataclasses.replace(
-        formula, eoq=lot, reorder_point=reorder_point, order_up_to=order_up_to
+        formula, eoq=lot, reorder_point=reorder_point, order_up_to=order_up_to, sigma_dl=sigma_dl
     )
 
 
@@ -258,9 +279,10 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
 
 def _result(
     sku, location, p, ss_method, sigma_p, n_sim, total_demand, levels, totals: replay.Totals,
-    i: int, variant: str,
+    i: int, variant: str, review_period: int,
 ) -> pd.DataFrame:  # fmt: skip
-    """A row of ``POLICY_SIMULATION_SERIES``: service achieved and costs of run ``i``."""
+    """A row of ``POLICY_SIMULATION_SERIES``: service achieved and costs of run ``i``
+    (reviewing every ``review_period`` days)."""
     holding_cost = float(totals.on_hand_days[i]) * levels.holding / 365.0
     orders = int(totals.orders[i])
     ordering_cost = orders * float(p["order_cost"])
@@ -276,6 +298,7 @@ def _result(
         "target": float(p["target_service_level"]),
         "ss_method": ss_method,
         "sigma_protection": sigma_p,
+        "review_period": float(review_period),
         "sim_days": n_sim,
         "cycles": cycles,
         "stockout_cycles": int(stockout_cycles),
@@ -333,6 +356,7 @@ def overall_simulation(series_df: DataFrame) -> DataFrame:
             .alias("target"),
             F.lit(None).cast("string").alias("ss_method"),
             F.lit(None).cast("double").alias("sigma_protection"),
+            F.lit(None).cast("double").alias("review_period"),
             F.max("sim_days").alias("sim_days"),
             *[F.sum(c).alias(c) for c in SUMMED],
             (1 - F.try_divide(F.sum("stockout_cycles"), F.sum("cycles"))).alias("achieved_csl"),
