@@ -295,6 +295,12 @@ def test_every_planned_line_records_its_cost_optimised_choice(tables):
     assert planned.filter("cost_status IS NULL OR cost_is_formula IS NULL").count() == 0
     # The plan ships the formula's levels (plan.cost_policy.ship is off by default).
     assert planned.filter("policy_parameters != 'formula'").count() == 0
+    # The review period searched is a multiple of the master's (sQ reviews daily: its own).
+    odd_review = (
+        "cost_review_period IS NULL OR cost_review_period % review_period != 0"
+        " OR (policy = 'sQ' AND cost_review_period != review_period)"
+    )
+    assert planned.filter(odd_review).count() == 0
     # A chosen candidate is not the formula (it may cost more when the formula misses the
     # target in the simulation); the formula's own choice costs what the formula costs.
     assert planned.filter("cost_status = 'chosen' AND cost_is_formula").count() == 0

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 
 from skuplan.report import data
@@ -126,3 +127,29 @@ def test_realised_accuracy_per_model_and_over_all(spark):
     assert (overall.series_scored, overall.periods) == (2, 3)
     assert overall.wape == 8 / 17 and overall.bias == 4 / 17 and overall.coverage == 2 / 3
     assert croston.wape is None and croston.bias is None  # nothing sold: no ratio
+
+
+def test_policy_replay_per_variant_and_policy_then_over_all(spark):
+    rows = spark.createDataFrame(
+        [
+            # level, variant, policy, target_type, target, cycles, stockouts, demand, filled, cost, status
+            ("series", "formula", "RS", "csl", 0.90, 10, 2, 100.0, 90.0, 50.0, "ok"),
+            ("series", "formula", "sQ", "csl", 0.95, 30, 0, 300.0, 300.0, 70.0, "ok"),
+            ("series", "formula", "sQ", "fill_rate", 0.98, 5, 5, 100.0, 80.0, 30.0, "ok"),
+            ("series", "cost", "RS", "csl", 0.90, 4, 0, 100.0, 100.0, 20.0, "ok"),
+            ("series", "formula", "RS", "csl", 0.90, 99, 99, 1e6, 0.0, 1e6, "failed"),
+            ("overall", "formula", "all", "csl", 0.94, 40, 2, 400.0, 390.0, 120.0, "ok"),
+        ],
+        "level string, variant string, policy string, target_type string, target double, "
+        "cycles int, stockout_cycles int, demand double, filled double, total_cost double, "
+        "status string",
+    )
+    got = {(r.variant, r.policy): r for r in data.policy_replay(rows).collect()}
+    assert list(got) == [("cost", "RS"), ("cost", "all"), ("formula", "RS"), ("formula", "sQ"), ("formula", "all")]  # fmt: skip
+    every = got[("formula", "all")]
+    # Cycle service over the two CSL-target series only: 2 stocked-out cycles of 40, target
+    # (0.9 * 10 + 0.95 * 30) / 40; fill rate over all demand; the failed series left out.
+    assert (every.series, every.cycles) == (3, 40)
+    assert every.target_csl == pytest.approx(0.9375) and every.achieved_csl == pytest.approx(0.95)
+    assert every.fill_rate == pytest.approx(470 / 500) and every.total_cost == 150.0
+    assert got[("formula", "sQ")].achieved_csl == 1.0 and got[("cost", "RS")].total_cost == 20.0

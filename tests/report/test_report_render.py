@@ -92,6 +92,19 @@ def _data(series, *, plan=True, series_total=None):
         exceptions=pd.DataFrame(
             [("not_planned", "missing_inventory", 2)], columns=["plan_status", "cause", "lines"]
         ),
+        replay=pd.DataFrame(
+            [("cost", "all", 3, 40, 0.9375, 0.95, 0.94, 1500.0)],
+            columns=[
+                "variant",
+                "policy",
+                "series",
+                "cycles",
+                "target_csl",
+                "achieved_csl",
+                "fill_rate",
+                "total_cost",
+            ],
+        ),
     )
     return ReportData(
         run_date=RUN,
@@ -125,7 +138,7 @@ def test_report_is_one_self_contained_file_with_every_section():
         'id="accuracy-table"', 'id="fig-accuracy"', 'id="fig-mase"', 'id="fig-coverage"',
         'id="series-filter"', 'id="series-list"', 'id="series-plot"', 'id="drivers-plot"',
         'id="plan-summary"', 'id="plan-status"', 'id="orders-by-supplier"', 'id="review-lines"',
-        'id="stockouts"', 'id="not-planned"',
+        'id="stockouts"', 'id="not-planned"', 'id="policy-replay"',
     ):  # fmt: skip
         assert element in text, element
     assert [s["s"] for s in _series_data(text)] == ["SKU0", "SKU1", "SKU2"]
@@ -135,6 +148,7 @@ def test_report_is_one_self_contained_file_with_every_section():
     assert "Q10-Q90 band held 78% of the actuals (nominal 80%)" in text
     assert "Lines needing review: 5" in text and "The first 1 are listed" in text
     assert "No earlier forecast of the last 56 days has sales yet." in text
+    assert "<td>93.8%</td><td>95.0%</td><td>94.0%</td><td>1,500</td>" in text  # the replay
 
 
 def test_realised_accuracy_is_shown_next_to_the_backtest():

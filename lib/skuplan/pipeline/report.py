@@ -32,6 +32,7 @@ from skuplan.report.data import (
     mase_histogram,
     orders_by_supplier,
     plan_totals,
+    policy_replay,
     projected_stockouts,
     realised_by_model,
     status_counts,
@@ -256,6 +257,15 @@ def _accuracy(metrics_df: DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]
     return accuracy_by_model(metrics_df).toPandas(), mase_histogram(metrics_df).toPandas()
 
 
+def _replay(tables: StageTables) -> pd.DataFrame:
+    """The run date's policy replay by variant and policy (empty without one)."""
+    sim_df = tables.optional("policy_simulation")
+    if sim_df is None:
+        return pd.DataFrame()
+    tables.describe("policy replay")
+    return policy_replay(tables.of_run_date(sim_df)).toPandas()
+
+
 def _plan(
     tables: StageTables, plan_df: DataFrame | None, *, max_table_rows: int
 ) -> tuple[PlanTables | None, str | None]:
@@ -274,5 +284,6 @@ def _plan(
         stockouts=projected_stockouts(plan_df).limit(max_table_rows).toPandas(),
         stockouts_total=totals["stockouts"],
         exceptions=exception_counts(plan_df).toPandas(),
+        replay=_replay(tables),
     )
     return plan, totals["run_id"]

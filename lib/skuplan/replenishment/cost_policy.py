@@ -154,9 +154,8 @@ def optimise_series(pdf: pd.DataFrame, *, seed: int) -> pd.DataFrame:
         pdf: one row, the series' plan line: ``sku, location, policy_name, daily_demand,
             sigma_daily, lead_time_days, lead_time_std, review_period, target_type,
             target_service_level, demand_over_protection, sigma_protection,
-            sigma_lead_time_demand,
-            safety_factor, reorder_point, order_up_to, eoq, pack, min_order, unit_cost,
-            holding_cost_rate, order_cost, shortage_cost``.
+            sigma_lead_time_demand, safety_factor, reorder_point, order_up_to, eoq, pack,
+            min_order, unit_cost, holding_cost_rate, order_cost, shortage_cost``.
         seed: base seed of the sampled paths.
 
     Returns:
@@ -230,7 +229,8 @@ INPUT_COLUMNS = (
 # What a plan line records of the choice (null when the optimisation is off).
 CHOICE_COLUMNS = {
     "cost_status": "string", "cost_safety_factor": "double", "cost_lot_multiplier": "double",
-    "cost_review_period": "double", "cost_is_formula": "boolean", "simulated_cost": "double", "simulated_formula_cost": "double",
+    "cost_review_period": "double", "cost_is_formula": "boolean", "simulated_cost": "double",
+    "simulated_formula_cost": "double",
 }  # fmt: skip
 PARAMETERS_FORMULA, PARAMETERS_COST = "formula", "cost"
 # The plan line's columns a shipped choice replaces (besides ``protection_days``,

@@ -35,6 +35,8 @@ class PlanTables:
     stockouts: pd.DataFrame  # lines with a projected stockout (first max_table_rows)
     stockouts_total: int
     exceptions: pd.DataFrame  # plan_status, cause, lines
+    # The policy replay by policy and variant (see policy_replay); empty without one.
+    replay: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -214,4 +216,34 @@ def plan_totals(plan_df: DataFrame) -> DataFrame:
         F.count_if(F.col("plan_status") == PLAN_NEEDS_REVIEW).alias("review"),
         F.count_if(F.col("projected_stockout_date").isNotNull()).alias("stockouts"),
         F.max("run_id").alias("run_id"),
+    )
+
+
+def policy_replay(sim_df: DataFrame) -> DataFrame:
+    """The replay of the plan's policies (``policy_simulation``'s ``ok`` series rows) per
+    variant (the formula's levels, the cost-optimised ones) and policy, then per variant over
+    all policies (``policy`` = ``all``): ``series, cycles, target_csl`` (cycle-weighted),
+    ``achieved_csl`` (both over cycle-service series), ``fill_rate`` (over all demand) and
+    ``total_cost`` (holding + ordering + shortage).
+    """
+    ok = sim_df.filter((F.col("level") == "series") & (F.col("status") == "ok"))
+    csl = F.col("target_type") == "csl"
+    cycles = F.sum(F.when(csl, F.col("cycles")))
+    return (
+        ok.rollup("variant", "policy")
+        .agg(
+            F.count(F.lit(1)).alias("series"),
+            cycles.alias("cycles"),
+            F.try_divide(F.sum(F.when(csl, F.col("target") * F.col("cycles"))), cycles).alias(
+                "target_csl"
+            ),
+            (1 - F.try_divide(F.sum(F.when(csl, F.col("stockout_cycles"))), cycles)).alias(
+                "achieved_csl"
+            ),
+            F.try_divide(F.sum("filled"), F.sum("demand")).alias("fill_rate"),
+            F.sum("total_cost").alias("total_cost"),
+        )
+        .filter(F.col("variant").isNotNull())
+        .withColumn("policy", F.coalesce("policy", F.lit("all")))
+        .orderBy("variant", F.col("policy") == "all", "policy")
     )

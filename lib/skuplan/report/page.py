@@ -73,6 +73,12 @@ FORMATS = {
     "prev_order_qty": QTY,
     "daily_demand": RATE,
     "prev_daily_demand": RATE,
+    "series": QTY,
+    "cycles": QTY,
+    "target_csl": lambda v: f"{v:.1%}",
+    "achieved_csl": lambda v: f"{v:.1%}",
+    "fill_rate": lambda v: f"{v:.1%}",
+    "total_cost": QTY,
 }
 # The tables' headings: column name -> heading.
 ACCURACY_HEADINGS = {
@@ -131,6 +137,16 @@ STOCKOUT_HEADINGS = {
     "projected_stockout_date_with_plan": "short with the order",
 }
 EXCEPTION_HEADINGS = {"plan_status": "status", "cause": "cause", "lines": "lines"}
+REPLAY_HEADINGS = {
+    "variant": "levels",
+    "policy": "policy",
+    "series": "series",
+    "cycles": "cycles",
+    "target_csl": "cycle service target",
+    "achieved_csl": "cycle service reached",
+    "fill_rate": "fill rate",
+    "total_cost": "cost (holding + ordering + shortage)",
+}
 
 
 def _table(
@@ -277,6 +293,11 @@ def plan_section(data: ReportData) -> str:
         _table(plan.stockouts, STOCKOUT_HEADINGS, table_id="stockouts"),
         "<h3>Not planned</h3>",
         _table(plan.exceptions, EXCEPTION_HEADINGS, table_id="not-planned"),
+        "<h3>Policy replay</h3>",
+        '<p class="note">Each planned series\' policy replayed on its recent sales '
+        "(policy_simulation): the formula's levels and the cost-optimised ones on the same "
+        "days and lead times; cycle service over the series with a cycle service target.</p>",
+        _table(plan.replay, REPLAY_HEADINGS, table_id="policy-replay"),
     ]
     return "\n".join(parts)
 
