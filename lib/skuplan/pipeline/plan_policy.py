@@ -41,20 +41,29 @@ def shipped_variant(settings: PlanSettings) -> str:
 
 def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
     """Clean sales of the replayed weeks and their warm-up, joined with each planned
-    series' parameters as shipped (``simulation.PARAM_COLUMNS``) and its cost-optimised
-    choice (``simulation.COST_COLUMNS``)."""
+    series' parameters (``simulation.PARAM_COLUMNS``; the review period the master's, for the
+    formula's replay) and its cost-optimised choice (``simulation.COST_COLUMNS``)."""
     sim, run_date = tables.conf.plan.simulation, tables.run_date
     start = run_date - dt.timedelta(days=sim.weeks * 7 + sim.warmup_days)
     params_df = plan_df.filter(F.col("exception_reason").isNull()).select(
         *KEYS,
         F.col("policy").alias("policy_name"),
         "lead_time_days", "lead_time_std", "review_period", "target_type", "target_service_level",
-        "pack", "min_order", "unit_cost", "order_cost", "holding_cost_rate",
+        "pack", "min_order", "unit_cost", "order_cost", "holding_cost_rate", "policy_parameters",
         *simulation.COST_COLUMNS,
     )  # fmt: skip
     master_df = policies.item_location_master(params_df, *read_master(tables))
     shortage = F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost")
-    params_df = params_df.join(master_df.select(*KEYS, shortage), [*KEYS], "left")
+    master = policies.master_review_period(tables.conf.plan.default_review_period_days)
+    params_df = params_df.join(
+        master_df.select(*KEYS, shortage, master.alias("_master_review")), [*KEYS], "left"
+    )
+    # A line ordering with the cost-optimised levels may review on the chosen period: the
+    # formula's replay keeps the master's.
+    shipped = F.col("policy_parameters") == F.lit(cost_policy.PARAMETERS_COST)
+    params_df = params_df.withColumn(
+        "review_period", F.when(shipped, F.col("_master_review")).otherwise(F.col("review_period"))
+    ).drop("_master_review", "policy_parameters")
     history_df = (
         tables.read("clean_sales", required=[*KEYS, "date", "qty"], what="clean sales")
         .filter((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(run_date)))

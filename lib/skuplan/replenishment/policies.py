@@ -96,6 +96,14 @@ def item_location_master(
     )
 
 
+def master_review_period(default_days: int) -> Column:
+    """The master's review period (``review_period_days``, else ``default_days``), at least a
+    day."""
+    return F.greatest(
+        F.coalesce(F.col("review_period_days"), F.lit(float(default_days))), F.lit(1.0)
+    )
+
+
 def with_item_parameters(
     items_df: DataFrame,
     *,
@@ -139,10 +147,7 @@ def with_item_parameters(
             "target_service_level"
         ),
         F.when(known_policy, F.col("policy")).otherwise(F.lit(default_policy)).alias("policy_name"),
-        F.greatest(
-            F.coalesce(F.col("review_period_days"), F.lit(float(default_review_period_days))),
-            F.lit(1.0),
-        ).alias("review_period"),
+        master_review_period(default_review_period_days).alias("review_period"),
         F.greatest(F.coalesce("pack_size", F.lit(1.0)), F.lit(1.0)).alias("pack"),
         F.greatest(F.coalesce("moq", F.lit(0.0)), F.lit(0.0)).alias("min_order"),
         F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost"),

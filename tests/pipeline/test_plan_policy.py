@@ -1,0 +1,51 @@
+"""The plan's policy replay inputs: what the formula's replay reviews on."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from skuplan.pipeline import plan_policy
+from skuplan.pipeline.io import StageTables
+from skuplan.replenishment import policies
+
+RUN = dt.date(2026, 6, 30)
+PLAN_LINE = (
+    "sku string, location string, exception_reason string, policy string, "
+    "lead_time_days double, lead_time_std double, review_period double, target_type string, "
+    "target_service_level double, pack double, min_order double, unit_cost double, "
+    "order_cost double, holding_cost_rate double, policy_parameters string, "
+    "cost_safety_factor double, cost_lot_multiplier double, cost_review_period double, "
+    "cost_is_formula boolean"
+)
+
+
+def test_the_formula_replay_reviews_on_the_master_period_when_the_plan_ships_another(
+    spark, make_conf
+):
+    conf = make_conf()
+    items = spark.createDataFrame(
+        [("A", 14.0), ("B", None), ("C", None)], "sku string, review_period_days double"
+    ).transform(policies.with_master_fields)
+    items.write.format("delta").save(conf.table("items").path)
+    sales = spark.createDataFrame(
+        [(s, "L1", RUN - dt.timedelta(days=d), 3.0) for s in "ABC" for d in (1, 2)],
+        "sku string, location string, date date, qty double",
+    )
+    sales.write.format("delta").save(conf.table("clean_sales").path)
+    line = ("csl", 0.95, 1.0, 0.0, 10.0, 50.0, 0.25)
+    plan_df = spark.createDataFrame(
+        [
+            # A and C order with the cost-optimised levels, reviewing every 28 days.
+            ("A", "L1", None, "RS", 5.0, 1.0, 28.0, *line, "cost", 1.5, 1.0, 28.0, False),
+            ("B", "L1", None, "RS", 5.0, 1.0, 7.0, *line, "formula", 1.5, 1.0, 21.0, False),
+            ("C", "L1", None, "RS", 5.0, 1.0, 28.0, *line, "cost", 1.5, 1.0, 28.0, False),
+        ],
+        PLAN_LINE,
+    )
+    got = plan_policy.simulation_inputs(StageTables(spark, conf, "plan_replenishment"), plan_df)
+    periods = {r.sku: (r.review_period, r.cost_review_period) for r in got.distinct().collect()}
+    default = float(conf.plan.default_review_period_days)
+    # The formula's replay: the master's period (A's own, C's the default); the cost variant's
+    # the chosen one. A line ordering with the formula already carries the master's (B).
+    assert periods == {"A": (14.0, 28.0), "B": (7.0, 21.0), "C": (default, 28.0)}
+    assert got.count() == 6 and "policy_parameters" not in got.columns
