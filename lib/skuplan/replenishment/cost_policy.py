@@ -278,20 +278,7 @@ def with_cost_choice(
     )
     joined = df.join(choice_df, [*KEYS], "left")
     switch = F.lit(ship) & ~F.coalesce(F.col("cost_is_formula"), F.lit(True))
-    chosen = {c: F.col(f"_{c}") for c in SHIPPED if c not in ("eoq", "safety_stock")}
-    chosen |= {
-        "eoq": F.col("_lot"),
-        "safety_stock": F.col("_reorder_point") - F.col("_demand_over_protection"),
-        "protection_days": F.col("lead_time_days") + F.col("_review_period"),
-        "sigma_protection": F.sqrt(
-            F.pow("sigma_protection", 2)
-            + (F.col("_review_period") - F.col("review_period")) * F.pow("sigma_daily", 2)
-        ),
-        "cycle_qty": F.when(
-            F.col("policy_name") == POLICY_RS, F.col("daily_demand") * F.col("_review_period")
-        ).otherwise(F.col("_lot")),
-    }
-    shipped = joined.withColumns({c: F.when(switch, v).otherwise(F.col(c)) for c, v in chosen.items()})  # fmt: skip
+    shipped = joined.withColumns({c: F.when(switch, v).otherwise(F.col(c)) for c, v in _chosen().items()})  # fmt: skip
     if is_review_day is not None:
         shipped = shipped.withColumn(
             "is_review_day", F.when(switch, is_review_day).otherwise(F.col("is_review_day"))
@@ -303,6 +290,24 @@ def with_cost_choice(
         .otherwise(F.lit(PARAMETERS_FORMULA))
         .alias("policy_parameters"),
     )
+
+
+def _chosen() -> dict[str, Column]:
+    """The plan line's columns as the choice (joined in as ``_<LEVEL_COLUMNS>``) sets them:
+    ``SHIPPED`` and what follows from them."""
+    chosen = {c: F.col(f"_{c}") for c in SHIPPED if c not in ("eoq", "safety_stock")}
+    return chosen | {
+        "eoq": F.col("_lot"),
+        "safety_stock": F.col("_reorder_point") - F.col("_demand_over_protection"),
+        "protection_days": F.col("lead_time_days") + F.col("_review_period"),
+        "sigma_protection": F.sqrt(
+            F.pow("sigma_protection", 2)
+            + (F.col("_review_period") - F.col("review_period")) * F.pow("sigma_daily", 2)
+        ),
+        "cycle_qty": F.when(
+            F.col("policy_name") == POLICY_RS, F.col("daily_demand") * F.col("_review_period")
+        ).otherwise(F.col("_lot")),
+    }
 
 
 def with_formula_only(df: DataFrame) -> DataFrame:
