@@ -43,7 +43,8 @@ MIN_CYCLES = 40  # pooled over the paths: fewer cannot tell a 95% from a 90% ser
 
 COST_POLICY = (
     "sku string, location string, safety_factor double, lot_multiplier double, "
-    "review_period double, demand_over_protection double, sigma_lead_time_demand double, "
+    "review_period double, demand_over_protection double, sigma_protection double, "
+    "sigma_lead_time_demand double, "
     "reorder_point double, order_up_to double, lot double, is_formula boolean, "
     "formula_cost double, cost double, formula_service double, service double, status string"
 )
@@ -72,14 +73,14 @@ def review_periods(p) -> list[float]:
 
 
 def protection(p, review_period):
-    """Demand over the protection period and its sigma (lead-time variability included) when
-    reviewing every ``review_period`` days: the plan's figures, the extra days at the
-    forecast's mean rate and daily variance (days independent)."""
+    """Demand over the protection period, its forecast sigma and that sigma with lead-time
+    variability when reviewing every ``review_period`` days: the plan's figures, the extra
+    days at the forecast's mean rate and daily variance (days independent)."""
     extra = np.asarray(review_period, float) - float(p["review_period"])
     d, sd, l_std = (float(p[c] or 0.0) for c in ("daily_demand", "sigma_daily", "lead_time_std"))
     mean_p = float(p["demand_over_protection"]) + extra * d
-    var_p = float(p["sigma_protection"]) ** 2 + extra * sd * sd
-    return mean_p, np.sqrt(np.maximum(var_p, 0.0) + d * d * l_std * l_std)
+    var_p = np.maximum(float(p["sigma_protection"]) ** 2 + extra * sd * sd, 0.0)
+    return mean_p, np.sqrt(var_p), np.sqrt(var_p + d * d * l_std * l_std)
 
 
 def _candidates(p) -> pd.DataFrame:
@@ -89,7 +90,7 @@ def _candidates(p) -> pd.DataFrame:
     eoq, pack = float(p["eoq"]), max(float(p["pack"]), 1.0)
     multipliers = (1.0,) if p["policy_name"] == POLICY_RS else LOT_MULTIPLIERS
     k, m, r = (a.ravel() for a in np.meshgrid(SAFETY_FACTORS, multipliers, review_periods(p), indexing="ij"))  # fmt: skip
-    mean_p, sigma = protection(p, r)
+    mean_p, sigma_p, sigma = protection(p, r)
     rop = mean_p + k * sigma
     lot = np.maximum(m * eoq, pack)
     up_to = rop if p["policy_name"] == POLICY_RS else rop + lot
@@ -97,13 +98,15 @@ def _candidates(p) -> pd.DataFrame:
         {"safety_factor": [float(p["safety_factor"])], "lot_multiplier": [1.0],
          "review_period": [float(p["review_period"])],
          "demand_over_protection": [float(p["demand_over_protection"])],
+         "sigma_protection": [float(p["sigma_protection"])],
          "sigma_lead_time_demand": [float(p["sigma_lead_time_demand"])],
          "reorder_point": [float(p["reorder_point"])], "order_up_to": [float(p["order_up_to"])],
          "lot": [eoq], "is_formula": [True]}
     )  # fmt: skip
     grid = pd.DataFrame(
         {"safety_factor": k, "lot_multiplier": m, "review_period": r,
-         "demand_over_protection": mean_p, "sigma_lead_time_demand": sigma,
+         "demand_over_protection": mean_p, "sigma_protection": sigma_p,
+         "sigma_lead_time_demand": sigma,
          "reorder_point": rop, "order_up_to": up_to, "lot": lot, "is_formula": False}
     )  # fmt: skip
     return pd.concat([formula, grid], ignore_index=True)
@@ -197,7 +200,7 @@ def optimise_series(pdf: pd.DataFrame, *, seed: int) -> pd.DataFrame:
 
 LEVEL_COLUMNS = (
     "safety_factor", "lot_multiplier", "review_period", "demand_over_protection",
-    "sigma_lead_time_demand", "reorder_point", "order_up_to", "lot",
+    "sigma_protection", "sigma_lead_time_demand", "reorder_point", "order_up_to", "lot",
 )  # fmt: skip
 
 
@@ -210,6 +213,7 @@ def _formula_row(out: dict, p, status: str, formula=None) -> pd.DataFrame:
         "safety_factor": float(p["safety_factor"]), "lot_multiplier": 1.0,
         "review_period": float(p["review_period"]),
         "demand_over_protection": float(p["demand_over_protection"]),
+        "sigma_protection": float(p["sigma_protection"]),
         "sigma_lead_time_demand": float(p["sigma_lead_time_demand"]),
         "reorder_point": float(p["reorder_point"]), "order_up_to": float(p["order_up_to"]),
         "lot": float(p["eoq"]), "is_formula": True, "formula_cost": cost, "cost": cost,
@@ -234,10 +238,10 @@ CHOICE_COLUMNS = {
 }  # fmt: skip
 PARAMETERS_FORMULA, PARAMETERS_COST = "formula", "cost"
 # The plan line's columns a shipped choice replaces (besides ``protection_days``,
-# ``sigma_protection``, ``cycle_qty`` and ``is_review_day``, which follow from them).
+# ``cycle_qty`` and ``is_review_day``, which follow from them).
 SHIPPED = (
     "reorder_point", "order_up_to", "eoq", "safety_factor", "safety_stock", "review_period",
-    "demand_over_protection", "sigma_lead_time_demand",
+    "demand_over_protection", "sigma_protection", "sigma_lead_time_demand",
 )  # fmt: skip
 
 
@@ -300,10 +304,6 @@ def _chosen() -> dict[str, Column]:
         "eoq": F.col("_lot"),
         "safety_stock": F.col("_reorder_point") - F.col("_demand_over_protection"),
         "protection_days": F.col("lead_time_days") + F.col("_review_period"),
-        "sigma_protection": F.sqrt(
-            F.pow("sigma_protection", 2)
-            + (F.col("_review_period") - F.col("review_period")) * F.pow("sigma_daily", 2)
-        ),
         "cycle_qty": F.when(
             F.col("policy_name") == POLICY_RS, F.col("daily_demand") * F.col("_review_period")
         ).otherwise(F.col("_lot")),
