@@ -25,7 +25,11 @@ def test_history_shape_and_master_data():
         RUN_DATE - dt.timedelta(days=1)
     )
     assert len(data.items) == 40 and data.items["sku"].is_unique
-    assert len(data.locations) == 5 and len(data.inventory) == 200
+    stores = data.locations["location_type"] == "store"
+    assert stores.sum() == 5 and set(data.locations.loc[~stores, "location"]) == {"DC01", "DC02"}
+    assert len(data.inventory[data.inventory["location"].str.startswith("LOC")]) == 200
+    # Each DC stocks every SKU of the stores it supplies (all but every fifth store).
+    assert len(data.inventory[data.inventory["location"].str.startswith("DC")]) == 40 * 2
     assert data.items["lead_time_mean_days"].isna().any()  # some items rely on the default
     assert ((data.items["moq"] % data.items["pack_size"]) == 0).all()
     # Events cover the history and the coming year, so forecasts see upcoming holidays.

@@ -109,12 +109,19 @@ def generate(
     live = last == history_days - 1
     inventory = _inventory(rng, layout, params.level, live, run_date)
     open_orders, overrides = demo_planning.add_planning_data(items, inventory, seed_key, run_date)
+    item_locations = demo_planning.item_locations(items, inventory, seed_key)
+    locations, dc_inventory = demo_planning.network(
+        _locations(layout.locations), inventory, params.level, seed_key
+    )
+    # A store supplied by a DC waits for the lane, not for the supplier.
+    via_dc = item_locations["location"].isin(locations.loc[locations["supplied_by"].notna(), "location"])  # fmt: skip
+    item_locations.loc[via_dc, ["lead_time_mean_days", "lead_time_std_days"]] = None
     return DemoData(
         raw_sales=raw,
         items=items,
-        item_locations=demo_planning.item_locations(items, inventory, seed_key),
-        locations=_locations(layout.locations),
-        inventory=inventory,
+        item_locations=item_locations,
+        locations=locations,
+        inventory=pd.concat([inventory, dc_inventory], ignore_index=True),
         open_orders=open_orders,
         plan_overrides=overrides,
         calendar=_calendar(layout.dates, run_date),

@@ -135,3 +135,47 @@ def item_locations(
         object
     )
     return local.where(local.notna(), None).reset_index(drop=True)
+
+
+DCS = ("DC01", "DC02")
+
+
+def network(
+    locations: pd.DataFrame, inventory: pd.DataFrame, level: np.ndarray, seed: int | list[int]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two distribution centres: the location master with the network's fields (every fifth
+    store is supplied directly, the others by DC01 or DC02 over a lane of 1-2 days) and the
+    DCs' inventory snapshot (5-25 days of their stores' demand; one SKU in ten short, so that
+    allocation shows).
+
+    ``inventory`` holds the stores' snapshot rows in series order and ``level`` their mean
+    daily demand.
+    """
+    rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), 7])
+    n = len(locations)
+    direct = np.arange(n) % 5 == 3
+    stores = locations.assign(
+        location_type="store",
+        supplied_by=np.where(direct, None, np.array(DCS)[np.arange(n) % len(DCS)]),
+        lane_lead_time_days=np.where(direct, np.nan, rng.choice([1.0, 2.0], n)),
+        lane_lead_time_std_days=np.where(direct, np.nan, rng.choice([0.3, 0.5], n)),
+    )
+    dcs = pd.DataFrame({"location": DCS, "region": "R1", "location_type": "dc"})
+    master = pd.concat([stores, dcs], ignore_index=True)
+    master = master.astype(object).where(master.notna(), None)
+    source = dict(zip(stores["location"], stores["supplied_by"], strict=True))
+    served = inventory.assign(dc=inventory["location"].map(source), level=level)
+    demand = served[served["dc"].notna()].groupby(["sku", "dc"], as_index=False)["level"].sum()
+    days = np.where(rng.random(len(demand)) < 0.1, rng.uniform(0, 1.5, len(demand)), rng.uniform(5, 25, len(demand)))  # fmt: skip
+    dc_inventory = pd.DataFrame(
+        {
+            "sku": demand["sku"],
+            "location": demand["dc"],
+            "snapshot_date": inventory["snapshot_date"].iloc[0],
+            "on_hand": np.round(demand["level"] * days),
+            "on_order": 0.0,
+            "on_order_arrival": None,
+            "backorders": 0.0,
+        }
+    )
+    return master, dc_inventory

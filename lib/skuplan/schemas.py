@@ -90,6 +90,12 @@ ITEMS = schema("sku:s! category:s", _MASTER_FIELDS)
 ITEM_LOCATIONS = schema(SERIES, _MASTER_FIELDS)
 
 LOCATIONS = schema("location:s! region:s")
+# The contract above and the optional supply-network fields (see skuplan.replenishment.network):
+# location_type store | dc, the DC supplying a store, the DC -> store lane's lead time.
+LOCATION_MASTER = schema(
+    LOCATIONS.fields,
+    "location_type:s supplied_by:s lane_lead_time_days:d lane_lead_time_std_days:d",
+)
 
 CALENDAR = schema("date:date! event:s!")
 
@@ -123,7 +129,10 @@ REORDER_PLAN = schema(
     "unit_cost:d order_cost:d holding_cost_rate:d order_value:d "
     "annual_ordering_cost:d annual_holding_cost:d inventory_snapshot_date:date forecast_run_id:s "
     "policy_parameters:s cost_status:s cost_safety_factor:d cost_lot_multiplier:d "
-    "cost_review_period:d cost_is_formula:b simulated_cost:d simulated_formula_cost:d",
+    "cost_review_period:d cost_is_formula:b simulated_cost:d simulated_formula_cost:d "
+    # store | dc; the DC a store orders from (then also its supplier); the order before the
+    # DC's allocation cut it (null: not cut).
+    "echelon:s source_location:s requested_qty:d",
 )
 
 INVENTORY_PROJECTION = schema(

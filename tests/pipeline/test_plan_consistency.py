@@ -9,12 +9,15 @@ unrecorded run, then on a recorded one. A stale snapshot is tested in
 
 import datetime as dt
 
+import numpy as np
 import pyspark.sql.functions as F
 import pytest
+from delta.tables import DeltaTable
 
-from skuplan import cli, delta_io
+from skuplan import cli, delta_io, schemas
 from skuplan.errors import UnfinishedInputError
 from skuplan.pipeline import demo, forecast, plan, run_all, validate
+from skuplan.replenishment import network
 
 from conftest import ROOT, RUN_DATE, conf_under
 
@@ -79,8 +82,10 @@ def test_plans_use_the_latest_snapshot_on_or_before_their_date(spark, warehouse)
     summary = _forecast_and_plan(spark, conf_next)
 
     plan_df = _read(spark, conf_next, "reorder_plan").filter(F.col("run_date") == NEXT)
-    assert plan_df.count() == plan_df.select("sku", "location").distinct().count() == 20
-    assert summary.lines == 20
+    # 20 store lines and the two DCs' lines for the 5 SKUs of their stores.
+    assert plan_df.count() == plan_df.select("sku", "location").distinct().count() == 30
+    assert plan_df.filter(F.col("echelon") == "store").count() == 20
+    assert summary.lines == 30
     assert {r[0] for r in plan_df.select("inventory_snapshot_date").distinct().collect()} == {NEXT}
     stock = _read(spark, conf_next, "inventory").filter(F.col("snapshot_date") == NEXT)
     planned = plan_df.filter(F.col("exception_reason").isNull())
@@ -102,7 +107,7 @@ def test_a_backfill_plans_its_date_but_leaves_the_outbox_to_the_newer_plan(spark
     assert sorted(_read(spark, conf_d, "erp_outbox").collect()) == sorted(outbox_before)
     # The re-planned date uses the snapshot it had, not the later one, and its own forecasts.
     plan_df = _read(spark, conf_d, "reorder_plan").filter(F.col("run_date") == D)
-    assert plan_df.count() == 20
+    assert plan_df.count() == 30
     assert {r[0] for r in plan_df.select("inventory_snapshot_date").distinct().collect()} == {D}
     forecast_ids = _read(spark, conf_d, "forecasts").filter(F.col("run_date") == D)
     assert {r[0] for r in plan_df.select("forecast_run_id").distinct().collect()} == {
@@ -144,3 +149,71 @@ def test_forecasts_of_an_unrecorded_run_are_refused_and_a_successful_run_is_plan
     assert {r[0] for r in plan_df.select("forecast_run_id").distinct().collect()} == {forecast_run}
     failed = runs_df.filter((F.col("job") == "plan_replenishment") & (F.col("exit_code") == 10))
     assert failed.count() == 1
+
+
+def test_dcs_are_planned_on_their_stores_orders_and_a_short_dc_allocates(spark, warehouse):
+    """The demo's stores order from DC01 and DC02 (``demo_planning.network``). DC01's stock of
+    SKU00000 is cut to 30 and a planner orders 50 at LOC000 (supplied by DC01): the released
+    orders it serves share the 30."""
+    conf = _conf(warehouse, NEXT)
+    stock = DeltaTable.forPath(spark, conf.table("inventory").path)
+    at_dc01 = "sku = 'SKU00000' AND location = 'DC01' AND snapshot_date = DATE'2026-07-01'"
+    stock.update(at_dc01, {"on_hand": F.lit(30.0), "backorders": F.lit(0.0)})
+    override = spark.createDataFrame(
+        [("SKU00000", "LOC000", 50.0, None, None, "store event", "planner.t", NEXT, None, None)],
+        schemas.PLAN_OVERRIDES,
+    )
+    _append(override, conf, "plan_overrides")
+    with run_all.pipeline_run(spark, conf):
+        plan.run(spark, conf)
+
+    lines = _read(spark, conf, "reorder_plan").filter(F.col("run_date") == NEXT).toPandas()
+    lanes = network.lanes(_read(spark, conf, "locations")).toPandas().set_index("location")
+    all_stores = lines[lines["echelon"] == "store"].set_index(["sku", "location"])
+    stores = all_stores[all_stores["source_location"].notna()]  # supplied by a DC
+    dcs = lines[lines["echelon"] == "dc"].set_index(["sku", "location"])
+    # Every DC line is a SKU of the stores it supplies; a store line names its DC as supplier.
+    assert set(stores.index.get_level_values("location")) == set(lanes.index)
+    served = {(sku, lanes.loc[loc, "source_location"]) for sku, loc in stores.index}
+    assert set(dcs.index) == served and set(dcs["supplier"]) <= {f"SUP{i:02d}" for i in range(20)}
+    assert (stores["supplier"] == stores["source_location"]).all()
+    assert (stores["source_location"] == [lanes.loc[loc, "source_location"] for _, loc in stores.index]).all()  # fmt: skip
+    own_lead = stores["is_overridden"]
+    assert (stores.loc[~own_lead, "lead_time_days"] == [lanes.loc[loc, "lane_lead_time_days"] for _, loc in stores[~own_lead].index]).all()  # fmt: skip
+
+    # DC01 shares its 30 units of SKU00000 among the released orders it serves.
+    released = stores[(stores["plan_status"] == "planned") & (stores["source_location"] == "DC01")]
+    released = released.loc["SKU00000"]
+    requested = released["requested_qty"].fillna(released["order_qty"])
+    assert requested.loc["LOC000"] == 50.0 and released["order_qty"].sum() <= 30.0
+    share = 30.0 / requested.sum()
+    expected = np.floor(requested * share / released["pack"] + 1e-9) * released["pack"]
+    assert np.allclose(released["order_qty"], expected)
+    assert "allocated" in released.loc["LOC000", "reason"] and "DC01 is short" in released.loc["LOC000", "reason"]  # fmt: skip
+
+    # A DC's first day of demand is what its stores order today, before allocation.
+    projection = (
+        _read(spark, conf, "inventory_projection")
+        .filter((F.col("run_date") == NEXT) & (F.col("step") == 1))
+        .toPandas()
+        .set_index(["sku", "location"])
+    )
+    today = stores[stores["plan_status"] == "planned"]
+    asked = today["requested_qty"].fillna(today["order_qty"])
+    by_dc = asked.groupby([today.index.get_level_values("sku"), today["source_location"]]).sum()
+    for key in dcs.index:
+        assert projection.loc[key, "demand"] == pytest.approx(by_dc.get(key, 0.0))
+
+    # Suppliers see the DCs' demand, not the stores the DCs serve; the ERP gets both.
+    signal_df = _read(spark, conf, "supplier_signal").toPandas()
+    direct = set(all_stores.index.get_level_values("location")) - set(lanes.index)
+    assert direct and set(signal_df["location"]) == {"DC01", "DC02"} | direct
+    outbox = _read(spark, conf, "erp_outbox").filter(F.col("run_date") == NEXT).toPandas()
+    outbox = outbox.set_index(["sku", "location"])
+    assert (outbox.loc[outbox.index.isin(stores.index), "supplier"].str.startswith("DC")).all()
+    assert forecast_locations(spark, conf) == {"LOC000", "LOC001", "LOC002", "LOC003"}
+
+
+def forecast_locations(spark, conf) -> set[str]:
+    forecasts_df = _read(spark, conf, "forecasts").filter(F.col("run_date") == NEXT)
+    return {r[0] for r in forecasts_df.select("location").distinct().collect()}

@@ -20,7 +20,8 @@ REASON_SCHEMA = (
     "prev_order_qty double, prev_daily_demand double, is_overridden boolean, "
     "override_qty double, override_service_level double, override_lead_time_days double, "
     "override_reason string, override_author string, is_default_lead_time boolean, "
-    "lead_time_issue string, inventory_age_days int"
+    "lead_time_issue string, inventory_age_days int, echelon string, source_location string, "
+    "requested_qty double"
 )
 
 
@@ -35,7 +36,7 @@ def _line(sku, **kw):
         prev_order_qty=None, prev_daily_demand=None, is_overridden=False, override_qty=None,
         override_service_level=None, override_lead_time_days=None, override_reason=None,
         override_author=None, is_default_lead_time=False, lead_time_issue=None,
-        inventory_age_days=0,
+        inventory_age_days=0, echelon="store", source_location=None, requested_qty=None,
     )  # fmt: skip
     base.update(kw)
     return (sku, *[base[c.split()[0]] for c in REASON_SCHEMA.split(", ")[1:]])
@@ -46,6 +47,18 @@ NOT_PLANNED = dict.fromkeys(
 )
 
 REASON_CASES = {
+    "allocated": (
+        {"source_location": "DC01", "requested_qty": 192.0, "order_qty": 60.0},
+        "allocated 60 of 192 requested: DC01 is short (fair share); position 40 below reorder "
+        "point 55: forecast demand 30 over 8 days (lead time 7 + review 1) + safety stock 25 "
+        "for 95% cycle service; order 192",
+    ),
+    "dc": (
+        {"echelon": "dc"},
+        "DC: its demand is the orders its stores plan; position 40 below reorder point 55: "
+        "forecast demand 30 over 8 days (lead time 7 + review 1) + safety stock 25 for 95% "
+        "cycle service; order 192",
+    ),
     "sq_order": (
         {},
         "position 40 below reorder point 55: forecast demand 30 over 8 days (lead time 7 + "

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import pyspark.sql.functions as F
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 
@@ -102,6 +103,21 @@ def test_orders_by_supplier_count_released_and_held_lines(spark):
     )
     got = data.orders_by_supplier(_plan(spark))
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_lines_are_counted_per_echelon_and_status(spark):
+    plan = _plan(spark).withColumn(
+        "echelon", F.when(F.col("sku") == "C", "dc").when(F.col("sku") != "D", "store")
+    )  # D: a line of a plan older than the DC network
+    got = {tuple(r[:4]) for r in data.status_counts(plan).collect()}
+    assert got == {
+        ("store", "planned", 3, 2),
+        ("store", "needs_review", 1, 1),
+        ("store", "not_planned", 1, None),
+        ("dc", "planned", 1, 1),
+    }
+    # A plan table without the column at all: every line is a store's.
+    assert {r.echelon for r in data.status_counts(_plan(spark)).collect()} == {"store"}
 
 
 def test_plan_totals_count_lines_needing_review_and_stockouts(spark):

@@ -72,8 +72,8 @@ def _data(series, *, plan=True, series_total=None):
     )
     plan_tables = PlanTables(
         status=pd.DataFrame(
-            [("planned", 2, 1, 24.0, 240.0), ("needs_review", 1, 1, 12.0, 120.0)],
-            columns=["plan_status", "lines", "order_lines", "units", "value"],
+            [("store", "planned", 2, 1, 24.0, 240.0), ("dc", "needs_review", 1, 1, 12.0, 120.0)],
+            columns=["echelon", "plan_status", "lines", "order_lines", "units", "value"],
         ),
         suppliers=pd.DataFrame(
             [("<S1>", 2, 36.0, 360.0, 1, 1)],

@@ -93,7 +93,7 @@ def _write(spark: SparkSession, conf: Conf, data: DemoData, first: bool) -> dict
     for key, pdf, schema in (
         ("items", data.items, schemas.ITEMS),
         ("item_locations", data.item_locations, schemas.ITEM_LOCATIONS),
-        ("locations", data.locations, schemas.LOCATIONS),
+        ("locations", data.locations, schemas.LOCATION_MASTER),
         ("inventory", data.inventory, schemas.INVENTORY),
         ("calendar", data.calendar, schemas.CALENDAR),
         ("open_orders", data.open_orders, schemas.OPEN_ORDERS),

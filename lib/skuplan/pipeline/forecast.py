@@ -36,6 +36,7 @@ from skuplan.pipeline import (
     forecast_state,
 )
 from skuplan.pipeline.io import StageTables
+from skuplan.replenishment import network
 from skuplan.schemas import forecast_series_schema
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,11 @@ def new_series(tables: StageTables, history_df: DataFrame, spec: ForecastSpec):
         return None
     forecasts_df = cold_start.forecast_new_series(
         history_df,
-        tables.read("inventory", required=KEYS),
+        # A DC's stock serves its stores (planned as an echelon), not sales of its own.
+        network.without_dcs(
+            tables.read("inventory", required=KEYS),
+            tables.optional("locations", required=["location"], what="location master"),
+        ),
         tables.master("items", history_df, required=["sku", "category"], what="item master"),
         run_date=tables.run_date,
         horizon=spec.horizon,

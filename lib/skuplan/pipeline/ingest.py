@@ -38,7 +38,7 @@ from skuplan.quality.typed_files import read_driver_file, read_table_file
 INPUT_TABLES = {
     "items": (schemas.ITEMS, None),
     "item_locations": (schemas.ITEM_LOCATIONS, None),
-    "locations": (schemas.LOCATIONS, None),
+    "locations": (schemas.LOCATION_MASTER, None),
     "calendar": (schemas.CALENDAR, None),
     "open_orders": (schemas.OPEN_ORDERS, None),
     "plan_overrides": (schemas.PLAN_OVERRIDES, None),

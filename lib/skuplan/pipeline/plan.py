@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from functools import partial
 
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
@@ -34,10 +33,10 @@ from skuplan.columns import (
     quantile_column,
 )
 from skuplan.conf import Conf
-from skuplan.pipeline import plan_policy
+from skuplan.pipeline import plan_network, plan_policy
 from skuplan.pipeline.io import StageTables
 from skuplan.pipeline.plan_inputs import newer_plan_date, read_inputs
-from skuplan.replenishment import inputs, policies, projection, reasons, rules, signal
+from skuplan.replenishment import inputs, network, policies, projection, reasons, rules, signal
 from skuplan.schemas import (
     INVENTORY_PROJECTION,
     REORDER_PLAN,
@@ -60,6 +59,8 @@ class PlanSummary:
     target_csl: float | None = None
     cost_ratio: float | None = None  # the cost-optimised levels' replayed cost / the formula's
     newer_plan: dt.date | None = None
+    dc_lines: int = 0  # lines of distribution centres (the second echelon)
+    allocated_lines: int = 0  # store orders a short DC cut
 
     def metrics(self) -> dict[str, float | None]:
         """The figures a tracking server gets (see :mod:`skuplan.tracking`)."""
@@ -74,11 +75,18 @@ class PlanSummary:
             "simulated_service_level": self.simulated_csl,
             "target_service_level": self.target_csl,
             "cost_policy_cost_ratio": self.cost_ratio,
+            "dc_lines": self.dc_lines,
+            "allocated_lines": self.allocated_lines,
         }
+
+    def _echelons(self) -> str:
+        if not self.dc_lines:
+            return ""
+        return f" ({self.dc_lines} at DCs; {self.allocated_lines} store orders cut by a short DC)"
 
     def __str__(self) -> str:
         text = (
-            f"plan_replenishment: {self.lines} plan lines, {self.order_lines} order lines, "
+            f"plan_replenishment: {self.lines} plan lines{self._echelons()}, {self.order_lines} order lines, "
             f"{self.units:.0f} units; {self.needs_review} need review, {self.not_planned} not planned; "
             f"{self.outbox_changes} outbox changes, {self.signal_changes} supplier-signal changes"
         )
@@ -97,7 +105,8 @@ class PlanSummary:
 def decide(forecasts_df: DataFrame, series_df: DataFrame, conf: Conf) -> DataFrame:
     """The policy's decision per plannable series: demand and error over the protection
     period, safety stock, reorder point (the formula's, or the cost-optimised choice's),
-    order, overrides and review holds, order details."""
+    order, overrides and review holds (the order's details come after the DCs' allocation,
+    :func:`order_details`)."""
     settings, run_date, quantiles = conf.plan, conf.run_date, conf.forecast.quantiles
     q_lo, q_hi = min(quantiles), max(quantiles)
     return (
@@ -126,11 +135,15 @@ def decide(forecasts_df: DataFrame, series_df: DataFrame, conf: Conf) -> DataFra
             jump_share=settings.review.forecast_jump_share,
             jump_min_units=settings.review.forecast_jump_min_units,
         )
-        .transform(
-            policies.with_order_details,
-            run_date=run_date,
-            anchor_date=settings.review_anchor_date,
-        )
+    )
+
+
+def order_details(decided_df: DataFrame, conf: Conf) -> DataFrame:
+    """Order date, arrival, next review, order value and yearly costs of the decided lines."""
+    return decided_df.transform(
+        policies.with_order_details,
+        run_date=conf.run_date,
+        anchor_date=conf.plan.review_anchor_date,
     )
 
 
@@ -145,14 +158,18 @@ def plan_lines(
     with their exception, each with its reason; the ``reorder_plan`` columns, with the
     inventory snapshot and the forecast run (``forecast_run``) planned on."""
     exceptions_df = series_df.filter(F.col("exception_reason").isNotNull())
+    lines_df = decided_df.join(
+        projection.stockout_dates(projection_df), [*KEYS], "left"
+    ).unionByName(exceptions_df, allowMissingColumns=True)
+    for name, default in (("echelon", F.lit(network.ECHELON_STORE)), ("source_location", F.lit(None).cast("string")), ("requested_qty", F.lit(None).cast("double"))):  # fmt: skip
+        if name not in lines_df.columns:
+            lines_df = lines_df.withColumn(name, default)
     lines_df = (
-        decided_df.join(projection.stockout_dates(projection_df), [*KEYS], "left")
-        .unionByName(exceptions_df, allowMissingColumns=True)
-        .transform(reasons.with_reason)
-    )
-    lines_df = (
-        lines_df.drop("policy")
+        lines_df.transform(reasons.with_reason)
+        .drop("policy")
         .withColumnRenamed("policy_name", "policy")
+        # A store supplied by a DC orders from it: the DC is its line's supplier.
+        .withColumn("supplier", F.coalesce("source_location", "supplier"))
         .withColumnRenamed("snapshot_date", "inventory_snapshot_date")
         .withColumn("forecast_run_id", F.lit(forecast_run))
     )
@@ -177,21 +194,14 @@ def supplier_signal(tables: StageTables, forecasts_df: DataFrame, plan_df: DataF
     """Roll each planned series' policy over its horizon, add demand and planned orders up by
     supplier and week (:mod:`skuplan.replenishment.signal`), MERGE them into
     ``supplier_signal`` and write them as files per supplier; returns the signal's changed rows.
+    Stores supplied by a DC are left out: their DC's lines carry their demand to the supplier.
     """
     conf, run_date = tables.conf, tables.run_date
     quantiles = conf.forecast.quantiles
     q_lo, q_hi = quantile_column(min(quantiles)), quantile_column(max(quantiles))
-    fn = partial(signal.planned_orders, run_date=run_date, anchor_date=conf.plan.review_anchor_date)
-
-    def per_series(pdf):
-        return fn(pdf)
-
+    plan_df = plan_df.filter(F.col("source_location").isNull())
     tables.describe("supplier signal")
-    orders_df = (
-        signal.with_plan_columns(forecasts_df, plan_df)
-        .groupBy(*KEYS)
-        .applyInPandas(per_series, schema=signal.PLANNED_ORDERS)
-    )
+    orders_df = plan_network.planned_orders(conf, forecasts_df, plan_df)
     signal_df = signal.weekly_signal(
         forecasts_df, orders_df, plan_df, run_date=run_date,
         weeks=conf.plan.supplier_signal.weeks, q_lo=q_lo, q_hi=q_hi,
@@ -225,6 +235,8 @@ def summarise(
         F.sum("order_qty").alias("units"),
         F.count_if(F.col("plan_status") == PLAN_NEEDS_REVIEW).alias("review"),
         F.count_if(not_planned).alias("np"),
+        F.count_if(F.col("echelon") == network.ECHELON_DC).alias("dc"),
+        F.count_if(F.col("requested_qty").isNotNull()).alias("cut"),
     ).first()
     return PlanSummary(
         tables.run_id,
@@ -236,7 +248,34 @@ def summarise(
         *changes,
         *(sim or (None, None, None)),
         newer,
+        stats["dc"] or 0,
+        stats["cut"] or 0,
     )
+
+
+def write_plan(
+    tables: StageTables, planned: plan_network.Planned, receipts_df: DataFrame, forecast_run: str
+) -> DataFrame:
+    """Write the run date's ``reorder_plan`` and ``inventory_projection``; returns the plan
+    as written."""
+    series_df = planned.series_df.persist(StorageLevel.MEMORY_AND_DISK)
+    decided_df = planned.decided_df.transform(order_details, tables.conf)
+    decided_df = decided_df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        projection_df = planned.forecasts_df.transform(
+            projection.project_inventory,
+            decided_df.select(*KEYS, "on_hand", "backorders"),
+            receipts_df,
+            decided_df.select(*KEYS, "expected_arrival", "order_qty"),
+        )
+        tables.describe("write plan")
+        lines_df = plan_lines(decided_df, series_df, projection_df, tables, forecast_run)
+        tables.replace(lines_df, "reorder_plan")
+        tables.replace(tables.stamp(projection_df, INVENTORY_PROJECTION), "inventory_projection")
+    finally:
+        series_df.unpersist()
+        decided_df.unpersist()
+    return tables.read("reorder_plan").transform(tables.of_run_date)
 
 
 def run(spark, conf: Conf) -> PlanSummary:
@@ -255,41 +294,34 @@ def run(spark, conf: Conf) -> PlanSummary:
         "default_policy": settings.default_policy,
         "default_review_period_days": settings.default_review_period_days,
     }
-    series_df = inputs.series_inputs(
-        given.forecasts_df.select(*KEYS).distinct(), items_df=given.items_df,
-        item_locations_df=given.item_locations_df, inventory_df=given.inventory_df,
-        receipts_df=receipts_df, runs_df=given.runs_df, overrides_df=given.overrides_df,
-        previous_df=given.previous_df, run_date=conf.run_date, defaults=defaults,
-        inventory_max_age_days=settings.inventory_max_age_days,
-    ).persist(StorageLevel.MEMORY_AND_DISK)  # fmt: skip
-    decided_df = decide(given.forecasts_df, series_df, conf).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        projection_df = given.forecasts_df.transform(
-            projection.project_inventory,
-            decided_df.select(*KEYS, "on_hand", "backorders"),
-            receipts_df,
-            decided_df.select(*KEYS, "expected_arrival", "order_qty"),
-        )
-        tables.describe("write plan")
-        lines_df = plan_lines(decided_df, series_df, projection_df, tables, given.forecast_run_id)
-        tables.replace(lines_df, "reorder_plan")
-        tables.replace(tables.stamp(projection_df, INVENTORY_PROJECTION), "inventory_projection")
-    finally:
-        series_df.unpersist()
-        decided_df.unpersist()
-    written_df = tables.read("reorder_plan").transform(tables.of_run_date)
-    # The outbox holds the latest plan: a backfill must not roll it back.
-    newer = newer_plan_date(tables)
-    changes = signal_changes = 0
-    if newer is None:
-        changes = hand_over(tables, written_df)
-        if settings.supplier_signal.enabled:
-            signal_changes = supplier_signal(tables, given.forecasts_df, written_df)
-    else:
-        log.warning(
-            "backfill of %s: the outbox and the supplier signal keep the newer plan of %s",
-            conf.run_date, newer,
+
+    def plan_series(forecasts_df: DataFrame, keys_df: DataFrame):
+        series_df = inputs.series_inputs(
+            keys_df, items_df=given.items_df, item_locations_df=given.item_locations_df,
+            inventory_df=given.inventory_df, receipts_df=receipts_df, runs_df=given.runs_df,
+            overrides_df=given.overrides_df, previous_df=given.previous_df,
+            run_date=conf.run_date, defaults=defaults,
+            inventory_max_age_days=settings.inventory_max_age_days,
         )  # fmt: skip
+        return series_df, decide(forecasts_df, series_df, conf)
+
+    planned = plan_network.plan(conf, given.forecasts_df, given.locations_df, plan_series)
+    try:
+        written_df = write_plan(tables, planned, receipts_df, given.forecast_run_id)
+        # The outbox holds the latest plan: a backfill must not roll it back.
+        newer = newer_plan_date(tables)
+        changes = signal_changes = 0
+        if newer is None:
+            changes = hand_over(tables, written_df)
+            if settings.supplier_signal.enabled:
+                signal_changes = supplier_signal(tables, planned.forecasts_df, written_df)
+        else:
+            log.warning(
+                "backfill of %s: the outbox and the supplier signal keep the newer plan of %s",
+                conf.run_date, newer,
+            )  # fmt: skip
+    finally:
+        planned.unpersist()
     sim = plan_policy.simulate(tables, written_df) if settings.simulation.enabled else None
     summary = summarise(tables, written_df, (changes, signal_changes), sim, newer)
     log.info("%s", summary)

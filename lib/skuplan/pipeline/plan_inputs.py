@@ -32,6 +32,7 @@ class PlanInputs:
     forecast_run_id: str
     items_df: DataFrame
     item_locations_df: DataFrame | None
+    locations_df: DataFrame | None  # the location master, for the DC network
     inventory_df: DataFrame
     open_orders_df: DataFrame | None
     overrides_df: DataFrame | None
@@ -155,6 +156,7 @@ def read_inputs(tables: StageTables, quantiles: tuple[float, ...]) -> PlanInputs
         forecast_run_id=run_id,
         items_df=items_df,
         item_locations_df=item_locations_df,
+        locations_df=tables.optional("locations", required=["location"], what="location master"),
         inventory_df=inventory_df,
         open_orders_df=tables.optional("open_orders", required=[*KEYS, "qty", "expected_arrival"]),
         overrides_df=read_overrides(tables),

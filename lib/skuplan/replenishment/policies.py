@@ -74,25 +74,45 @@ def item_location_master(
 ) -> DataFrame:
     """Master fields per item-location: the item-location value where set, else the item's.
 
-    Input: ``keys_df`` with ``sku, location``; ``items_df`` (``ITEMS``, keyed by ``sku``);
-    optionally ``item_locations_df`` (``ITEM_LOCATIONS``, any subset of its fields).
-    Output: ``sku, location``, every field of ``MASTER_FIELDS`` and ``_has_item`` (a row in
+    Input: ``keys_df`` with ``sku, location`` and other columns, carried through (but master
+    fields, which the masters give); when it
+    has a lane's ``lane_lead_time_days`` (and ``lane_lead_time_std_days``, see
+    :mod:`.network`), the lane's lead time replaces the item's (an item-location value still
+    wins); ``items_df`` (``ITEMS``, keyed by ``sku``); optionally ``item_locations_df``
+    (``ITEM_LOCATIONS``, any subset of its fields).
+    Output: ``keys_df``'s columns, every field of ``MASTER_FIELDS`` and ``_has_item`` (a row in
     either master).
     """
     names = [f.name for f in MASTER_FIELDS]
     items = items_df.transform(with_master_fields).select(
         "sku", *names, F.lit(True).alias("_item_row")
     )
-    df = keys_df.select(*KEYS).join(items, "sku", "left")
-    if item_locations_df is None:
-        return df.select(*KEYS, *names, F.col("_item_row").isNotNull().alias("_has_item"))
-    local = item_locations_df.transform(with_master_fields).select(
-        *KEYS, *[F.col(c).alias(f"_il_{c}") for c in names], F.lit(True).alias("_il_row")
+    carried = [c for c in keys_df.columns if c not in (*KEYS, *names)]
+    df = keys_df.select(*KEYS, *carried).join(items, "sku", "left")
+    local = (
+        None
+        if item_locations_df is None
+        else item_locations_df.transform(with_master_fields).select(
+            *KEYS, *[F.col(c).alias(f"_il_{c}") for c in names], F.lit(True).alias("_il_row")
+        )
     )
-    return df.join(local, [*KEYS], "left").select(
-        *KEYS,
-        *[F.coalesce(f"_il_{c}", c).alias(c) for c in names],
-        (F.col("_item_row").isNotNull() | F.col("_il_row").isNotNull()).alias("_has_item"),
+    if local is not None:
+        df = df.join(local, [*KEYS], "left")
+    values = {c: F.col(c) if local is None else F.coalesce(f"_il_{c}", c) for c in names}
+    if "lane_lead_time_days" in carried:
+        lane = F.col("lane_lead_time_days")
+        own = (lambda c: F.col(f"_il_{c}")) if local is not None else (lambda c: F.lit(None))
+        values["lead_time_mean_days"] = F.coalesce(own("lead_time_mean_days"), lane, "lead_time_mean_days")  # fmt: skip
+        values["lead_time_std_days"] = F.coalesce(
+            own("lead_time_std_days"),
+            F.when(lane.isNotNull(), F.coalesce("lane_lead_time_std_days", F.lit(0.0))),
+            "lead_time_std_days",
+        )
+    has_item = F.col("_item_row").isNotNull()
+    if local is not None:
+        has_item = has_item | F.col("_il_row").isNotNull()
+    return df.select(
+        *KEYS, *carried, *[v.alias(c) for c, v in values.items()], has_item.alias("_has_item")
     )
 
 
@@ -173,17 +193,21 @@ def summarise_forecast(
 
     ``sigma_protection`` adds the per-day error variances (``sigma_day`` from the quantile
     spread), i.e. assumes independent daily errors; a protection period past the forecast
-    horizon is extended at the horizon's mean rate.
+    horizon is extended at the horizon's mean rate. ``daily_demand`` is that mean rate: of
+    ``yhat``, or of ``demand_rate`` where the frame has one (a DC's planned withdrawals are
+    lumpier than the demand behind them, :mod:`.network`).
     """
     protection = F.col("lead_time_days") + F.col("review_period")
     sigma_day = (F.col(q_hi) - F.col(q_lo)) / F.lit(spread_divisor)
+    has_rate = "demand_rate" in forecasts_df.columns
+    rate = F.coalesce("demand_rate", "yhat") if has_rate else F.col("yhat")
     w_lead, w_prot = _protection_weight(F.col("lead_time_days")), _protection_weight(protection)
     upper, lower = F.col(q_hi) - F.col("q50"), F.col("q50") - F.col(q_lo)
     agg_df = (
         forecasts_df.join(params_df.select(*KEYS, "lead_time_days", "review_period"), [*KEYS])
         .groupBy(*KEYS)
         .agg(
-            F.avg("yhat").alias("daily_demand"),
+            F.avg(rate).alias("daily_demand"),
             F.avg(sigma_day * sigma_day).alias("_var_day"),
             F.sum(F.col("yhat") * w_lead).alias("_lead_in_horizon"),
             F.sum(F.col("yhat") * w_prot).alias("_prot_in_horizon"),

@@ -10,6 +10,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 
 from skuplan.columns import PLAN_NEEDS_REVIEW
+from skuplan.replenishment.network import ECHELON_DC
 from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS
 
 
@@ -199,6 +200,26 @@ def _review_text() -> Column:
     return F.when(F.col("plan_status") == PLAN_NEEDS_REVIEW, _text("held for review: ", details))
 
 
+def _network_text() -> Column:
+    """Where a DC's demand comes from, and a store order its DC could not fill (null when
+    neither)."""
+    text = F.concat_ws(
+        "; ",
+        F.when(
+            F.col("echelon") == F.lit(ECHELON_DC),
+            F.lit("DC: its demand is the orders its stores plan"),
+        ),
+        F.when(
+            F.col("requested_qty").isNotNull(),
+            _text(
+                "allocated ", _num("order_qty"), " of ", _num("requested_qty"), " requested: ",
+                F.col("source_location"), " is short (fair share)",
+            ),
+        ),
+    )  # fmt: skip
+    return F.when(text != "", text)
+
+
 def with_reason(df: DataFrame) -> DataFrame:
     """``reason``: one short sentence per plan line saying why it orders, or why not.
 
@@ -208,7 +229,8 @@ def with_reason(df: DataFrame) -> DataFrame:
     raw_order_qty, computed_order_qty, order_qty, pack, min_order, is_review_day,
     next_review_date, daily_demand, review_reasons, prev_order_qty, prev_daily_demand,
     is_overridden, override_qty, override_service_level, override_lead_time_days,
-    override_reason, override_author, is_default_lead_time, lead_time_issue``); lines with an
+    override_reason, override_author, is_default_lead_time, lead_time_issue, echelon,
+    requested_qty, source_location``); lines with an
     ``exception_reason`` need only it and ``on_hand, on_order, backorders,
     inventory_age_days``.
     Output adds ``reason``. Numbers are the line's columns rounded to one decimal.
@@ -221,7 +243,7 @@ def with_reason(df: DataFrame) -> DataFrame:
         ),
     )  # fmt: skip
     planned = F.concat_ws(
-        "; ", _review_text(), _override_text(), _decision_text(), default_lead_time
+        "; ", _network_text(), _review_text(), _override_text(), _decision_text(), default_lead_time
     )
     return df.withColumn(
         "reason",

@@ -148,16 +148,20 @@ def orders_by_supplier(plan_df: DataFrame) -> DataFrame:
 
 
 def status_counts(plan_df: DataFrame) -> DataFrame:
-    """Lines per ``plan_status``: ``plan_status, lines, order_lines, units, value``."""
+    """Lines per echelon (``store``, ``dc``; plans older than the DC network are stores) and
+    ``plan_status``: ``echelon, plan_status, lines, order_lines, units, value``."""
+    echelon = (
+        F.coalesce("echelon", F.lit("store")) if "echelon" in plan_df.columns else F.lit("store")
+    )
     return (
-        plan_df.groupBy("plan_status")
+        plan_df.groupBy(echelon.alias("echelon"), "plan_status")
         .agg(
             F.count(F.lit(1)).alias("lines"),
             F.sum((F.col("order_qty") > 0).cast("int")).alias("order_lines"),
             F.sum("order_qty").alias("units"),
             F.sum("order_value").alias("value"),
         )
-        .orderBy("plan_status")
+        .orderBy(F.desc("echelon"), "plan_status")
     )
 
 

@@ -100,6 +100,7 @@ REALISED_HEADINGS = {
     "coverage": "band coverage",
 }
 STATUS_HEADINGS = {
+    "echelon": "echelon",
     "plan_status": "status",
     "lines": "lines",
     "order_lines": "order lines",
@@ -278,9 +279,11 @@ def plan_section(data: ReportData) -> str:
     if plan is None:
         return '<p class="note">No reorder plan for this run date.</p>'
     parts = [
-        "<h3>Lines by status</h3>",
+        "<h3>Lines by echelon and status</h3>",
         _table(plan.status, STATUS_HEADINGS, table_id="plan-status"),
         "<h3>Orders by supplier</h3>",
+        '<p class="note">A store supplied by a distribution centre orders from it: its '
+        "orders are listed under the DC, and the DC's own orders under the item's supplier.</p>",
         _table(plan.suppliers, SUPPLIER_HEADINGS, table_id="orders-by-supplier"),
         f"<h3>Lines needing review: {plan.review_total:,}</h3>",
         _shown_note(len(plan.review), plan.review_total),
