@@ -161,9 +161,6 @@ def plan_lines(
     lines_df = decided_df.join(
         projection.stockout_dates(projection_df), [*KEYS], "left"
     ).unionByName(exceptions_df, allowMissingColumns=True)
-    for name, default in (("echelon", F.lit(network.ECHELON_STORE)), ("source_location", F.lit(None).cast("string")), ("requested_qty", F.lit(None).cast("double"))):  # fmt: skip
-        if name not in lines_df.columns:
-            lines_df = lines_df.withColumn(name, default)
     lines_df = (
         lines_df.transform(reasons.with_reason)
         .drop("policy")

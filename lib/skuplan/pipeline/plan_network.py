@@ -61,8 +61,8 @@ def plan(
     keys_df = forecasts_df.select(*KEYS).distinct()
     lanes_df = network.lanes(locations_df)
     if lanes_df is None:
-        series_df, decided_df = plan_series(forecasts_df, keys_df)
-        return Planned(forecasts_df, series_df, decided_df)
+        series_df, decided_df = plan_series(forecasts_df, keys_df.transform(network.with_sources))
+        return Planned(forecasts_df, series_df, decided_df.transform(network.unallocated))
     store_forecasts_df = network.without_dcs(forecasts_df, locations_df)
     store_keys_df = network.without_dcs(keys_df, locations_df).transform(
         network.with_sources, lanes_df

@@ -121,10 +121,20 @@ def without_dcs(df: DataFrame, locations_df: DataFrame | None) -> DataFrame:
     return df if dcs is None else df.join(dcs, "location", "left_anti")
 
 
-def with_sources(keys_df: DataFrame, lanes_df: DataFrame) -> DataFrame:
+def with_sources(keys_df: DataFrame, lanes_df: DataFrame | None = None) -> DataFrame:
     """``keys_df`` (``sku, location``) with each store's ``source_location`` and lane lead
-    times (null for stores supplied directly) and ``echelon`` ``store``."""
+    times (null for stores supplied directly, and for all without ``lanes_df``) and
+    ``echelon`` ``store``."""
+    if lanes_df is None:
+        return keys_df.withColumn("source_location", F.lit(None).cast("string")).withColumn(
+            "echelon", F.lit(ECHELON_STORE)
+        )
     return keys_df.join(lanes_df, "location", "left").withColumn("echelon", F.lit(ECHELON_STORE))
+
+
+def unallocated(store_df: DataFrame) -> DataFrame:
+    """``store_df`` with an empty ``requested_qty``: nothing was cut (no DC supplies them)."""
+    return store_df.withColumn("requested_qty", F.lit(None).cast("double"))
 
 
 def dependent_demand(
@@ -156,36 +166,8 @@ def dependent_demand(
       forecast variances plus the orders' lumpiness: the variance of their 7-day sums over the
       horizon, per day (0 with a horizon under a week).
     """
-    to_dc = lanes_df.select("location", "source_location")
     sigma = (F.col(q_hi) - F.col(q_lo)) / F.lit(spread_divisor)
-    at_dc = lambda df: df.join(to_dc, "location").withColumn("location", F.col("source_location"))  # noqa: E731
-    stores_df = (
-        store_forecasts_df.transform(at_dc)
-        .groupBy(*KEYS, "date", "step")
-        .agg(F.sum("yhat").alias("demand_rate"), F.sum(sigma * sigma).alias("_var"))
-    )
-    per_day = (
-        orders_df.transform(at_dc)
-        .groupBy(*KEYS, F.col("order_date").alias("date"))
-        .agg(F.sum("order_qty").alias("yhat"))
-    )
-    week = Window.partitionBy(*KEYS).orderBy("step").rowsBetween(0, 6)
-    dependent = (
-        stores_df.join(per_day, [*KEYS, "date"], "left")
-        .fillna({"yhat": 0.0})
-        .withColumn("_week", F.when(F.count("yhat").over(week) == 7, F.sum("yhat").over(week)))
-        .withColumn(
-            "_lumpy", F.coalesce(F.var_pop("_week").over(Window.partitionBy(*KEYS)) / 7, F.lit(0.0))
-        )
-        .select(
-            *KEYS,
-            "date",
-            "step",
-            "yhat",
-            "demand_rate",
-            (F.col("_var") + F.col("_lumpy")).alias("_var"),
-        )
-    )
+    dependent = _stores_at_dcs(orders_df, store_forecasts_df, lanes_df, sigma)
     own = dc_forecasts_df.select(
         *KEYS, "date", "step", "yhat", F.col("yhat").alias("demand_rate"), (sigma * sigma).alias("_var")
     )  # fmt: skip
@@ -199,6 +181,32 @@ def dependent_demand(
             (F.col("yhat") - half).alias(q_lo), (F.col("yhat") + half).alias(q_hi), "demand_rate",
         )
     )  # fmt: skip
+
+
+def _stores_at_dcs(orders_df, store_forecasts_df, lanes_df, sigma) -> DataFrame:
+    """Per DC and day: its stores' orders (``yhat``), forecasts (``demand_rate``) and the
+    daily variance (``_var``) of :func:`dependent_demand`."""
+    to_dc = lanes_df.select("location", "source_location")
+    at_dc = lambda df: df.join(to_dc, "location").withColumn("location", F.col("source_location"))  # noqa: E731
+    stores_df = (
+        store_forecasts_df.transform(at_dc)
+        .groupBy(*KEYS, "date", "step")
+        .agg(F.sum("yhat").alias("demand_rate"), F.sum(sigma * sigma).alias("_var"))
+    )
+    per_day = (
+        orders_df.transform(at_dc)
+        .groupBy(*KEYS, F.col("order_date").alias("date"))
+        .agg(F.sum("order_qty").alias("yhat"))
+    )
+    week = Window.partitionBy(*KEYS).orderBy("step").rowsBetween(0, 6)
+    weekly = F.when(F.count("yhat").over(week) == 7, F.sum("yhat").over(week))
+    lumpy = F.coalesce(F.var_pop("_week").over(Window.partitionBy(*KEYS)) / 7, F.lit(0.0))
+    return (
+        stores_df.join(per_day, [*KEYS, "date"], "left")
+        .fillna({"yhat": 0.0})
+        .withColumn("_week", weekly)
+        .select(*KEYS, "date", "step", "yhat", "demand_rate", (F.col("_var") + lumpy).alias("_var"))
+    )
 
 
 def allocate(store_df: DataFrame, dc_series_df: DataFrame) -> DataFrame:

@@ -75,42 +75,27 @@ def item_location_master(
     """Master fields per item-location: the item-location value where set, else the item's.
 
     Input: ``keys_df`` with ``sku, location`` and other columns, carried through (but master
-    fields, which the masters give); when it
-    has a lane's ``lane_lead_time_days`` (and ``lane_lead_time_std_days``, see
-    :mod:`.network`), the lane's lead time replaces the item's (an item-location value still
-    wins); ``items_df`` (``ITEMS``, keyed by ``sku``); optionally ``item_locations_df``
-    (``ITEM_LOCATIONS``, any subset of its fields).
-    Output: ``keys_df``'s columns, every field of ``MASTER_FIELDS`` and ``_has_item`` (a row in
-    either master).
+    fields); a lane's lead time among them (``lane_lead_time_days``, ``..._std_days``,
+    :mod:`.network`) replaces the item's, not an item-location value; ``items_df`` (``ITEMS``);
+    optionally ``item_locations_df`` (``ITEM_LOCATIONS``, any subset of its fields).
+    Output: ``keys_df``'s columns, ``MASTER_FIELDS`` and ``_has_item`` (a row in either master).
     """
     names = [f.name for f in MASTER_FIELDS]
-    items = items_df.transform(with_master_fields).select(
-        "sku", *names, F.lit(True).alias("_item_row")
-    )
     carried = [c for c in keys_df.columns if c not in (*KEYS, *names)]
-    df = keys_df.select(*KEYS, *carried).join(items, "sku", "left")
-    local = (
-        None
-        if item_locations_df is None
-        else item_locations_df.transform(with_master_fields).select(
-            *KEYS, *[F.col(c).alias(f"_il_{c}") for c in names], F.lit(True).alias("_il_row")
-        )
+    if item_locations_df is None:
+        item_locations_df = keys_df.sparkSession.createDataFrame([], "sku string, location string")
+    items = items_df.transform(with_master_fields).select("sku", *names, F.lit(True).alias("_item_row"))  # fmt: skip
+    local = item_locations_df.transform(with_master_fields).select(
+        *KEYS, *[F.col(c).alias(f"_il_{c}") for c in names], F.lit(True).alias("_il_row")
     )
-    if local is not None:
-        df = df.join(local, [*KEYS], "left")
-    values = {c: F.col(c) if local is None else F.coalesce(f"_il_{c}", c) for c in names}
+    df = keys_df.select(*KEYS, *carried).join(items, "sku", "left").join(local, [*KEYS], "left")
+    values = {c: F.coalesce(f"_il_{c}", c) for c in names}
     if "lane_lead_time_days" in carried:
         lane = F.col("lane_lead_time_days")
-        own = (lambda c: F.col(f"_il_{c}")) if local is not None else (lambda c: F.lit(None))
-        values["lead_time_mean_days"] = F.coalesce(own("lead_time_mean_days"), lane, "lead_time_mean_days")  # fmt: skip
-        values["lead_time_std_days"] = F.coalesce(
-            own("lead_time_std_days"),
-            F.when(lane.isNotNull(), F.coalesce("lane_lead_time_std_days", F.lit(0.0))),
-            "lead_time_std_days",
-        )
-    has_item = F.col("_item_row").isNotNull()
-    if local is not None:
-        has_item = has_item | F.col("_il_row").isNotNull()
+        lane_std = F.when(lane.isNotNull(), F.coalesce("lane_lead_time_std_days", F.lit(0.0)))
+        for c, lane_value in (("lead_time_mean_days", lane), ("lead_time_std_days", lane_std)):
+            values[c] = F.coalesce(f"_il_{c}", lane_value, c)
+    has_item = F.col("_item_row").isNotNull() | F.col("_il_row").isNotNull()
     return df.select(
         *KEYS, *carried, *[v.alias(c) for c, v in values.items()], has_item.alias("_has_item")
     )
