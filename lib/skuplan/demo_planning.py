@@ -145,8 +145,8 @@ def network(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two distribution centres: the location master with the network's fields (every fifth
     store is supplied directly, the others by DC01 or DC02 over a lane of 1-2 days) and the
-    DCs' inventory snapshot (5-25 days of their stores' demand; one SKU in ten short, so that
-    allocation shows).
+    DCs' inventory snapshot (30-120 days of their stores' demand; one SKU in ten short, under
+    3 days, so that allocation shows).
 
     ``inventory`` holds the stores' snapshot rows in series order and ``level`` their mean
     daily demand.
@@ -166,7 +166,9 @@ def network(
     source = dict(zip(stores["location"], stores["supplied_by"], strict=True))
     served = inventory.assign(dc=inventory["location"].map(source), level=level)
     demand = served[served["dc"].notna()].groupby(["sku", "dc"], as_index=False)["level"].sum()
-    days = np.where(rng.random(len(demand)) < 0.1, rng.uniform(0, 1.5, len(demand)), rng.uniform(5, 25, len(demand)))  # fmt: skip
+    # Enough for a few of its stores' lots (a demo store's lot covers 40-500 days of its demand).
+    n_dc = len(demand)
+    days = np.where(rng.random(n_dc) < 0.1, rng.uniform(0, 3, n_dc), rng.uniform(30, 120, n_dc))
     dc_inventory = pd.DataFrame(
         {
             "sku": demand["sku"],
