@@ -210,3 +210,11 @@ def test_a_lane_sets_a_stores_lead_time_unless_its_item_location_row_does(spark)
     # A: the lane's (no std given: 0, not the supplier's 3); B: its own row's mean, the
     # lane's std; C: supplied directly, the item's.
     assert got == {"A": (2.0, 0.0), "B": (5.0, 0.5), "C": (10.0, 3.0)}
+
+
+def test_without_dcs_drops_the_dcs_rows_and_keeps_the_columns_in_order(spark):
+    locations = _locations(spark, [("S1", "R", "store", "DC1", 1.0, 0.0), ("DC1", "R", "dc", None, None, None)])  # fmt: skip
+    stock_df = spark.createDataFrame([("X", "S1", 1.0), ("X", "DC1", 9.0)], "sku string, location string, on_hand double")  # fmt: skip
+    got = network.without_dcs(stock_df, locations)
+    assert got.columns == ["sku", "location", "on_hand"] and [tuple(r) for r in got.collect()] == [("X", "S1", 1.0)]  # fmt: skip
+    assert network.without_dcs(stock_df, None) is stock_df

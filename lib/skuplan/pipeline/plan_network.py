@@ -1,7 +1,7 @@
 """The plan's second echelon: distribution centres planned on their stores' planned orders,
 and today's store orders allocated from the DCs' stock. The rules are in
-:mod:`skuplan.replenishment.network`; the plan stage (:mod:`.plan`) calls :func:`with_dcs`
-when the location master names DCs."""
+:mod:`skuplan.replenishment.network`; the plan stage (:mod:`.plan`) plans every series
+through :func:`plan`."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Planned:
     forecasts_df: DataFrame
     series_df: DataFrame
     decided_df: DataFrame
-    cached: tuple[DataFrame, ...] = ()
+    cached: tuple[DataFrame, ...] = ()  # held for the stage, released by unpersist()
 
     def unpersist(self) -> None:
         for df in self.cached:

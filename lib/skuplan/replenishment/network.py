@@ -118,7 +118,7 @@ def without_dcs(df: DataFrame, locations_df: DataFrame | None) -> DataFrame:
     """``df``'s rows at locations that are not DCs (DCs have no demand of their own to model
     from stock alone: what they hold serves their stores)."""
     dcs = dc_locations(locations_df)
-    return df if dcs is None else df.join(dcs, "location", "left_anti")
+    return df if dcs is None else df.join(dcs, "location", "left_anti").select(*df.columns)
 
 
 def with_sources(keys_df: DataFrame, lanes_df: DataFrame | None = None) -> DataFrame:
