@@ -49,3 +49,18 @@ def test_the_formula_replay_reviews_on_the_master_period_when_the_plan_ships_ano
     # the chosen one. A line ordering with the formula already carries the master's (B).
     assert periods == {"A": (14.0, 28.0), "B": (7.0, 21.0), "C": (default, 28.0)}
     assert got.count() == 6 and "policy_parameters" not in got.columns
+
+
+def test_a_store_order_its_dc_cut_is_compared_as_asked_the_next_day(spark, make_conf):
+    from skuplan.pipeline.plan_inputs import read_previous_plan
+
+    conf = make_conf()
+    yesterday = RUN - dt.timedelta(days=1)
+    spark.createDataFrame(
+        [(yesterday, "A", "L1", 40.0, 100.0, 3.0), (yesterday, "B", "L1", 20.0, None, 2.0)],
+        "run_date date, sku string, location string, order_qty double, requested_qty double, "
+        "daily_demand double",
+    ).write.format("delta").save(conf.table("reorder_plan").path)
+    got = read_previous_plan(StageTables(spark, conf, "plan_replenishment")).collect()
+    # A asked for 100 and got 40: asking for 100 again is no change to review.
+    assert {r.sku: r.prev_order_qty for r in got} == {"A": 100.0, "B": 20.0}

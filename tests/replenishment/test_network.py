@@ -164,23 +164,33 @@ def test_a_short_dc_gives_each_store_the_same_share_in_whole_packs(spark):
             ("X", "C", "DC", "needs_review", 30.0, 1.0),  # held: neither counts nor receives
             ("X", "D", None, "planned", 50.0, 1.0),  # supplied directly
             ("Y", "A", "DC", "planned", 5.0, 1.0),  # the DC holds enough
-            ("Z", "A", "DC2", "planned", 5.0, 1.0),  # no snapshot at DC2: nothing is cut
+            ("Z", "A", "DC2", "planned", 5.0, 1.0),  # DC2 is not planned: nothing is cut
+            # 11 for two orders of 12 in packs of 6: 5.5 each rounds down to none; the
+            # whole pack left goes to one of them (equal remainders: the first by key).
+            ("W", "A", "DC", "planned", 12.0, 6.0),
+            ("W", "B", "DC", "planned", 12.0, 6.0),
+            # 1 for orders of 0.7 and 0.7 in packs of 0.1: 0.5 each, no float residue.
+            ("V", "A", "DC", "planned", 0.7, 0.1),
+            ("V", "B", "DC", "planned", 0.7, 0.1),
         ],
         STORE_LINES,
     )
     dc_df = spark.createDataFrame(
         [
-            ("X", "DC", 12.0, 2.0, True),
-            ("Y", "DC", 9.0, 0.0, True),
-            ("Z", "DC2", None, None, False),
+            ("X", "DC", 12.0, 2.0, None),
+            ("Y", "DC", 9.0, 0.0, None),
+            ("Z", "DC2", 1.0, 0.0, "stale_inventory"),
+            ("W", "DC", 11.0, 0.0, None),
+            ("V", "DC", 1.0, 0.0, None),
         ],
-        "sku string, location string, on_hand double, backorders double, _has_inventory boolean",
+        "sku string, location string, on_hand double, backorders double, exception_reason string",
     )
     got = {
         (r.sku, r.location): (r.order_qty, r.requested_qty)
         for r in network.allocate(stores_df, dc_df).collect()
     }
-    # 10 available for 20 requested: half each, B's 6 rounded down to its packs of 4.
+    # 10 available for 20 requested: half each, B's 6 rounded down to its packs of 4 (the
+    # 2 units left are less than B's pack).
     assert got == {
         ("X", "A"): (4.0, 8.0),
         ("X", "B"): (4.0, 12.0),
@@ -188,6 +198,10 @@ def test_a_short_dc_gives_each_store_the_same_share_in_whole_packs(spark):
         ("X", "D"): (50.0, None),
         ("Y", "A"): (5.0, None),
         ("Z", "A"): (5.0, None),
+        ("W", "A"): (6.0, 12.0),
+        ("W", "B"): (0.0, 12.0),
+        ("V", "A"): (0.5, 0.7),
+        ("V", "B"): (0.5, 0.7),
     }
 
 
@@ -218,3 +232,19 @@ def test_without_dcs_drops_the_dcs_rows_and_keeps_the_columns_in_order(spark):
     got = network.without_dcs(stock_df, locations)
     assert got.columns == ["sku", "location", "on_hand"] and [tuple(r) for r in got.collect()] == [("X", "S1", 1.0)]  # fmt: skip
     assert network.without_dcs(stock_df, None) is stock_df
+
+
+def test_the_signal_carries_a_planned_dcs_orders_instead_of_its_stores(spark):
+    plan_df = spark.createDataFrame(
+        [
+            ("X", "DC1", "dc", None, "SUP1", None),
+            ("X", "A", "store", "DC1", "DC1", None),  # its DC's line carries it
+            ("X", "B", "store", None, "SUP1", None),  # supplied directly
+            ("Y", "DC2", "dc", None, "SUP2", "stale_inventory"),
+            ("Y", "C", "store", "DC2", "DC2", None),  # DC2 not planned: under the supplier
+        ],
+        "sku string, location string, echelon string, source_location string, supplier string, "
+        "exception_reason string",
+    )
+    got = {(r.sku, r.location): r.supplier for r in network.signal_lines(plan_df).collect()}
+    assert got == {("X", "DC1"): "SUP1", ("X", "B"): "SUP1", ("Y", "DC2"): "SUP2", ("Y", "C"): "SUP2"}  # fmt: skip

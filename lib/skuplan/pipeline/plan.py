@@ -191,12 +191,13 @@ def supplier_signal(tables: StageTables, forecasts_df: DataFrame, plan_df: DataF
     """Roll each planned series' policy over its horizon, add demand and planned orders up by
     supplier and week (:mod:`skuplan.replenishment.signal`), MERGE them into
     ``supplier_signal`` and write them as files per supplier; returns the signal's changed rows.
-    Stores supplied by a DC are left out: their DC's lines carry their demand to the supplier.
+    Stores supplied by a planned DC are left out: its lines carry their demand
+    (:func:`network.signal_lines`).
     """
     conf, run_date = tables.conf, tables.run_date
     quantiles = conf.forecast.quantiles
     q_lo, q_hi = quantile_column(min(quantiles)), quantile_column(max(quantiles))
-    plan_df = plan_df.filter(F.col("source_location").isNull())
+    plan_df = network.signal_lines(plan_df)
     tables.describe("supplier signal")
     orders_df = plan_network.planned_orders(conf, forecasts_df, plan_df)
     signal_df = signal.weekly_signal(

@@ -107,17 +107,19 @@ def newer_plan_date(tables: StageTables) -> dt.date | None:
 
 
 def read_previous_plan(tables: StageTables) -> DataFrame:
-    """The latest earlier plan's order and demand per series (empty when there is none)."""
+    """The latest earlier plan's order (as asked, before a DC's allocation) and demand per
+    series (empty when there is none)."""
     empty = tables.spark.createDataFrame(
         [], "sku string, location string, prev_order_qty double, prev_daily_demand double"
     )
     plan_df = tables.newest_before("reorder_plan")
     if plan_df is None:
         return empty
+    # A store order its DC cut: the order it asked for is what today's compares with.
+    asked = "requested_qty" in plan_df.columns
+    order = F.coalesce("requested_qty", "order_qty") if asked else F.col("order_qty")
     return plan_df.select(
-        *KEYS,
-        F.col("order_qty").alias("prev_order_qty"),
-        F.col("daily_demand").alias("prev_daily_demand"),
+        *KEYS, order.alias("prev_order_qty"), F.col("daily_demand").alias("prev_daily_demand")
     )
 
 

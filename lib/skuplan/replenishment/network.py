@@ -209,38 +209,77 @@ def _stores_at_dcs(orders_df, store_forecasts_df, lanes_df, sigma) -> DataFrame:
     )
 
 
+def signal_lines(plan_df: DataFrame) -> DataFrame:
+    """The plan lines whose demand the supplier signal carries: the DCs', the stores supplied
+    directly, and the stores of a DC that is not planned (under the item's supplier, as the
+    DC's line names it), whose demand would otherwise reach no supplier. The stores of a
+    planned DC are left out: its line carries their orders.
+
+    Input: ``reorder_plan`` rows (``sku, location, echelon, source_location, supplier,
+    exception_reason``).
+    """
+    dc_df = plan_df.filter(F.col("echelon") == ECHELON_DC).select(
+        "sku",
+        F.col("location").alias("source_location"),
+        F.col("exception_reason").isNull().alias("_dc_planned"),
+        F.col("supplier").alias("_dc_supplier"),
+    )
+    via_dc = F.col("source_location").isNotNull()
+    return (
+        plan_df.join(dc_df, ["sku", "source_location"], "left")
+        .filter(~F.coalesce("_dc_planned", F.lit(False)))
+        .withColumn("supplier", F.when(via_dc, F.col("_dc_supplier")).otherwise(F.col("supplier")))
+        .drop("_dc_planned", "_dc_supplier")
+    )
+
+
 def allocate(store_df: DataFrame, dc_series_df: DataFrame) -> DataFrame:
     """Cut today's store orders to what their DC holds, in equal shares (fair share).
 
     Input: ``store_df``, the stores' decided lines (``sku, location, source_location,
     plan_status, order_qty, pack``); ``dc_series_df``, the DCs' planning inputs (``sku,
-    location, on_hand, backorders, _has_inventory``).
+    location, on_hand, backorders, exception_reason``).
 
     Output: ``store_df`` with ``order_qty`` allocated and ``requested_qty`` (the order before
-    the cut; null where nothing was cut). Only released lines (``planned``, ordering) count
-    toward and receive the DC's stock; a DC without a snapshot cuts nothing.
+    the cut; null where nothing was cut). Each store gets its share of the DC's stock rounded
+    down to whole packs; the packs left over go one each to the stores with the largest
+    fractions cut off (largest remainder), while they fit. Only released lines (``planned``,
+    ordering) count toward and receive the DC's stock; a DC that is not planned (no snapshot,
+    a stale or negative one, no master) cuts nothing.
     """
     releases = (F.col("plan_status") == PLAN_PLANNED) & (F.col("order_qty") > 0)
-    requested_df = (
-        store_df.filter(releases & F.col("source_location").isNotNull())
-        .groupBy("sku", "source_location")
-        .agg(F.sum("order_qty").alias("_requested"))
-    )
-    stock_df = dc_series_df.filter(F.col("_has_inventory")).select(
+    dc = ["sku", "source_location"]
+    stock_df = dc_series_df.filter(F.col("exception_reason").isNull()).select(
         "sku",
         F.col("location").alias("source_location"),
         F.greatest(
             F.coalesce("on_hand", F.lit(0.0)) - F.coalesce("backorders", F.lit(0.0)), F.lit(0.0)
         ).alias("_available"),
     )
-    share_df = requested_df.join(stock_df, ["sku", "source_location"]).select(
-        "sku", "source_location", (F.col("_available") / F.col("_requested")).alias("_share")
+    served = Window.partitionBy(*dc)
+    packs = F.col("order_qty") * F.col("_available") / F.col("_requested") / F.col("pack")
+    whole = F.floor(packs + 1e-9)
+    cut_df = (
+        store_df.filter(releases & F.col("source_location").isNotNull())
+        .select(*KEYS, "source_location", "order_qty", "pack")
+        .withColumn("_requested", F.sum("order_qty").over(served))
+        .join(stock_df, dc)
+        .filter(F.col("_available") < F.col("_requested"))
+        .withColumn("_remainder", packs - whole)
+        .withColumn("_qty", whole * F.col("pack"))
+        .withColumn("_left", F.col("_available") - F.sum("_qty").over(served))
     )
-    cut = releases & (F.coalesce("_share", F.lit(1.0)) < 1.0)
-    allocated = F.floor(F.col("order_qty") * F.col("_share") / F.col("pack") + 1e-9) * F.col("pack")
+    by_remainder = served.orderBy(F.desc("_remainder"), *KEYS).rowsBetween(Window.unboundedPreceding, 0)  # fmt: skip
+    extra = (F.col("_remainder") > 1e-9) & (
+        F.sum("pack").over(by_remainder) <= F.col("_left") + 1e-9
+    )
+    allocated = F.least(
+        F.col("_qty") + F.when(extra, F.col("pack")).otherwise(0.0), F.col("order_qty")
+    )
+    cut_df = cut_df.select(*KEYS, F.round(allocated, 6).alias("_allocated"))
     return (
-        store_df.join(share_df, ["sku", "source_location"], "left")
-        .withColumn("requested_qty", F.when(cut, F.col("order_qty")))
-        .withColumn("order_qty", F.when(cut, allocated).otherwise(F.col("order_qty")))
-        .drop("_share")
+        store_df.join(cut_df, [*KEYS], "left")
+        .withColumn("requested_qty", F.when(F.col("_allocated").isNotNull(), F.col("order_qty")))
+        .withColumn("order_qty", F.coalesce("_allocated", "order_qty"))
+        .drop("_allocated")
     )
