@@ -55,6 +55,10 @@ def test_a_master_without_dcs_plans_every_location_on_its_own(spark):
         ),
         ([("S1", "R1", "store", "DC9", None, None)], "not so for S1"),
         ([("DC2", "R1", "dc", "DC1", None, None)], "supplied_by is set for DC DC2"),
+        (
+            [("S1", "R1", "store", "DC1", 1.0, None), ("S1", "R1", "store", None, None, None)],
+            "one row per location; more than one for S1",
+        ),
     ],
 )
 def test_a_network_the_plan_cannot_follow_is_refused_in_one_line(spark, rows, message):

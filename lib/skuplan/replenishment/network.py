@@ -19,8 +19,9 @@ functions as a store, against the supplier's lead time.
 
 Allocation (fair share): when a DC's stock on hand (less its backorders) cannot cover the
 orders its stores release today, every store receives the same share of its order, rounded
-down to whole packs; ``requested_qty`` keeps what the store asked for. A DC without an
-inventory snapshot is not planned and does not cut its stores' orders.
+down to whole packs, the packs left over by largest remainder (:func:`allocate`);
+``requested_qty`` keeps what the store asked for. A DC that is not planned does not cut its
+stores' orders.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def lanes(locations_df: DataFrame | None) -> DataFrame | None:
     The master is small (one row per location) and is checked on the driver.
 
     Raises:
-        InputError: an unknown ``location_type``, a ``supplied_by`` that is not a DC of the
-            master, or a DC supplied by another location.
+        InputError: a location on two rows, an unknown ``location_type``, a ``supplied_by``
+            that is not a DC of the master, or a DC supplied by another location.
     """
     if locations_df is None or "location_type" not in locations_df.columns:
         return None
@@ -79,6 +80,9 @@ def _number(value) -> float | None:
 
 
 def _check(pdf, kind) -> None:
+    twice = sorted(set(pdf.loc[pdf["location"].duplicated(), "location"]))
+    if twice:
+        raise InputError(f"location master: one row per location; more than one for {_few(twice)}")
     bad_kind = pdf.loc[~kind.isin([TYPE_STORE, TYPE_DC]), "location"].tolist()
     if bad_kind:
         raise InputError(
