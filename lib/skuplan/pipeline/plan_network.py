@@ -99,7 +99,9 @@ def _dc_demand(conf, dc_own_df, store_forecasts_df, store_df, lanes_df) -> DataF
     their own forecasts (``dc_own_df``)."""
     quantiles = conf.forecast.quantiles
     q_lo, q_hi = quantile_column(min(quantiles)), quantile_column(max(quantiles))
-    lines_df = store_df.drop("policy").withColumnRenamed("policy_name", "policy")
+    # Only stores a DC supplies: the others' orders go to suppliers (the signal rolls them).
+    lines_df = store_df.filter(F.col("source_location").isNotNull())
+    lines_df = lines_df.drop("policy").withColumnRenamed("policy_name", "policy")
     orders_df = planned_orders(conf, store_forecasts_df, lines_df)
     return network.dependent_demand(
         orders_df, store_forecasts_df, dc_own_df, lanes_df,
