@@ -53,6 +53,12 @@ def _read(spark, conf, key):
     return delta_io.read_table(spark, conf.table(key))
 
 
+SUITE_TABLES = ("clean_sales", "items", "locations", "inventory")
+# The tests of loads, duplicates and table gates leave the Great Expectations suites out
+# (seconds per suite and run, and beside their point); the first test runs every suite.
+NO_SUITES = [f"validation.suites.{t}=null" for t in SUITE_TABLES]
+
+
 def test_validation_writes_clean_quarantine_results_and_docs(spark, make_conf, caplog):
     conf = make_conf()
     raw = [*_sales(skip={("B", 5)}), ("A", "L1", _day(3), "-4", "2.5", "0", "0")]
@@ -137,7 +143,7 @@ def test_a_failing_critical_gate_exits_4_and_writes_no_clean_rows(
     suites = suites if gate.startswith("suite_") else {}
     sets = [f"warehouse={tmp_path / 'warehouse'}"] + [
         f"validation.suites.{t}={suites.get(t, 'null')}"
-        for t in ("clean_sales", "items", "locations", "inventory")
+        for t in SUITE_TABLES
     ]
     conf = make_conf(*sets[1:])
     _write(spark, conf, case.get("raw", _sales()), items=case.get("items"),
@@ -162,7 +168,7 @@ def test_a_failing_critical_gate_exits_4_and_writes_no_clean_rows(
 
 
 def test_row_count_change_against_the_previous_load(spark, make_conf):
-    conf = make_conf()
+    conf = make_conf(*NO_SUITES)
     previous = RUN_DATE - dt.timedelta(days=7)
     _write(spark, conf, _sales(load_date=previous, n_days=7), load_date=previous)
     _write(spark, conf, _sales(n_days=2))  # 4 rows after 14: -71%
@@ -171,7 +177,7 @@ def test_row_count_change_against_the_previous_load(spark, make_conf):
 
 
 def test_a_warning_gate_is_recorded_but_the_run_succeeds(spark, make_conf):
-    conf = make_conf()
+    conf = make_conf(*NO_SUITES[:-1])  # the inventory suite only
     _write(spark, conf, _sales(), inventory=[("A", "L1", RUN_DATE, -3.0, 0.0, None, 0.0)])
     summary = validate.run(spark, conf)
     assert summary.warnings == ("suite_inventory",)
@@ -182,7 +188,8 @@ def test_a_warning_gate_is_recorded_but_the_run_succeeds(spark, make_conf):
 
 def test_a_new_load_keeps_earlier_loads_and_a_rerun_replaces_its_own(spark, make_conf):
     first, second = RUN_DATE - dt.timedelta(days=1), RUN_DATE
-    conf1, conf2 = make_conf(run_date=first), make_conf(run_date=second)
+    conf1 = make_conf(*NO_SUITES, run_date=first)
+    conf2 = make_conf(*NO_SUITES, run_date=second)
     _write(spark, conf1, _sales(load_date=first, n_days=5), load_date=first)
     validate.run(spark, conf1)
     first_load_df = _read(spark, conf1, "clean_sales")
@@ -215,7 +222,7 @@ def test_duplicates_are_quarantined_with_few_or_many_shared_keys(
 ):
     """Few shared keys: only their rows are judged; more than the limit: every row is."""
     monkeypatch.setattr(validate, "MAX_SHARED_KEYS", max_shared_keys)
-    conf = make_conf()
+    conf = make_conf(*NO_SUITES)
     twice = ("A", "L1", _day(2), "3", "2.5", "0", "0")
     raw = [*_sales(skip={("A", 2)}), twice, twice, ("A", "L1", _day(2), "1", "2.5", "0", "0")]
     _write(spark, conf, raw)
