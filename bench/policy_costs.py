@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+Z = 1.959964  # the standard normal's 97.5% quantile
+Z2 = Z * Z
 
 QUERIES = {
     "overall (the policy_simulation overall rows)": """
@@ -26,13 +28,23 @@ QUERIES = {
                round(holding_cost) AS holding, round(ordering_cost) AS ordering,
                round(shortage_cost) AS shortage, round(total_cost) AS total
         FROM sim WHERE level = 'overall' ORDER BY target_type, variant""",
-    "CSL-target series by policy": """
-        SELECT policy, variant, sum(cycles) AS cycles,
-               round(sum(target * cycles) / sum(cycles), 4) AS target,
-               round(1 - sum(stockout_cycles) / sum(cycles), 4) AS csl,
-               round(sum(total_cost)) AS total
-        FROM sim WHERE level = 'series' AND status = 'ok' AND target_type = 'csl'
-        GROUP BY policy, variant ORDER BY policy, variant""",
+    # csl_low and csl_high: the Wilson 95% interval of the cycle service, cycles taken as
+    # independent trials. A target inside it is not missed on this evidence: at 95% service
+    # the interval is about 13 pp wide with 50 cycles, 2 pp with 2,000.
+    "CSL-target series by policy": f"""
+        SELECT policy, variant, cycles, target, round(csl, 4) AS csl,
+               round((csl + {Z2} / (2 * cycles) - {Z} * sqrt(csl * (1 - csl) / cycles
+                      + {Z2} / (4 * cycles * cycles))) / (1 + {Z2} / cycles), 4) AS csl_low,
+               round((csl + {Z2} / (2 * cycles) + {Z} * sqrt(csl * (1 - csl) / cycles
+                      + {Z2} / (4 * cycles * cycles))) / (1 + {Z2} / cycles), 4) AS csl_high,
+               total
+        FROM (SELECT policy, variant, sum(cycles) AS cycles,
+                     round(sum(target * cycles) / sum(cycles), 4) AS target,
+                     1 - sum(stockout_cycles) / sum(cycles) AS csl,
+                     round(sum(total_cost)) AS total
+              FROM sim WHERE level = 'series' AND status = 'ok' AND target_type = 'csl'
+              GROUP BY policy, variant)
+        ORDER BY policy, variant""",
     "all series": """
         SELECT variant, round(sum(total_cost)) AS total, round(sum(holding_cost)) AS holding,
                round(sum(ordering_cost)) AS ordering, round(sum(shortage_cost)) AS shortage

@@ -51,3 +51,24 @@ def test_smoke_run_writes_every_section(tmp_path):
         assert re.search(r"wall-time ratio \(job / peer\) \| \d+\.\d\d", text)
     else:
         assert "Accuracy and the peer pattern skipped" in text
+
+
+def test_policy_costs_gives_the_wilson_interval_of_each_policys_cycle_service(spark):
+    import policy_costs
+
+    rows = [  # sQ: 49 of 50 cycles without a stockout, over two series
+        ("sQ", "formula", "csl", 0.95, 30, 1, 10.0, "series", "ok"),
+        ("sQ", "formula", "csl", 0.95, 20, 0, 5.0, "series", "ok"),
+        ("RS", "formula", "csl", 0.90, 7, 7, 1.0, "series", "ok"),  # every cycle stocked out
+        ("RS", "formula", "csl", 0.90, 9, 0, 1.0, "series", "no_demand"),  # left out
+    ]
+    columns = "policy variant target_type target cycles stockout_cycles total_cost level status"
+    spark.createDataFrame(rows, columns.split()).createOrReplaceTempView("sim")
+    got = {
+        r.policy: r for r in spark.sql(policy_costs.QUERIES["CSL-target series by policy"]).collect()
+    }
+    sq = got["sQ"]
+    assert (sq.cycles, sq.target, sq.csl, sq.total) == (50, 0.95, 0.98, 15.0)
+    assert (sq.csl_low, sq.csl_high) == (0.895, 0.9965)  # Wilson, z = 1.96, by hand
+    rs = got["RS"]
+    assert (rs.cycles, rs.csl, rs.csl_low, rs.csl_high) == (7, 0.0, 0.0, 0.3543)
