@@ -65,7 +65,8 @@ def test_policy_costs_gives_the_wilson_interval_of_each_policys_cycle_service(sp
     columns = "policy variant target_type target cycles stockout_cycles total_cost level status"
     spark.createDataFrame(rows, columns.split()).createOrReplaceTempView("sim")
     got = {
-        r.policy: r for r in spark.sql(policy_costs.QUERIES["CSL-target series by policy"]).collect()
+        r.policy: r
+        for r in spark.sql(policy_costs.QUERIES["CSL-target series by policy"]).collect()
     }
     sq = got["sQ"]
     assert (sq.cycles, sq.target, sq.csl, sq.total) == (50, 0.95, 0.98, 15.0)

@@ -142,8 +142,7 @@ def test_a_failing_critical_gate_exits_4_and_writes_no_clean_rows(
         suites = {"clean_sales": str(_suite_file(tmp_path))}
     suites = suites if gate.startswith("suite_") else {}
     sets = [f"warehouse={tmp_path / 'warehouse'}"] + [
-        f"validation.suites.{t}={suites.get(t, 'null')}"
-        for t in SUITE_TABLES
+        f"validation.suites.{t}={suites.get(t, 'null')}" for t in SUITE_TABLES
     ]
     conf = make_conf(*sets[1:])
     _write(spark, conf, case.get("raw", _sales()), items=case.get("items"),
