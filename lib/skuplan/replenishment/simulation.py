@@ -159,12 +159,12 @@ def _simulate(
     reviews = np.stack([_review_days(policy, r, offset, n_sim) for _, r in variants.values()])
     n = len(variants)
     totals = replay.replay(policy, np.tile(d, (n, 1)), f > 0, reviews, runs, np.tile(lead_draws, (n, 1)))  # fmt: skip
-    return pd.concat(
+    # One frame from the rows (concatenating one-row frames whose `error` is all-NA warns).
+    return pd.DataFrame(
         [
             _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals, i, name, r)
             for i, (name, (_, r)) in enumerate(variants.items())
-        ],
-        ignore_index=True,
+        ]
     )  # fmt: skip
 
 
@@ -280,7 +280,7 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
 def _result(
     sku, location, p, ss_method, sigma_p, n_sim, total_demand, levels, totals: replay.Totals,
     i: int, variant: str, review_period: int,
-) -> pd.DataFrame:  # fmt: skip
+) -> dict:  # fmt: skip
     """A row of ``POLICY_SIMULATION_SERIES``: service achieved and costs of run ``i``
     (reviewing every ``review_period`` days)."""
     holding_cost = float(totals.on_hand_days[i]) * levels.holding / 365.0
@@ -315,7 +315,7 @@ def _result(
         "status": "ok",
         "error": None,
     }
-    return pd.DataFrame([row])
+    return row
 
 
 # Series columns that add up in the overall rows.
