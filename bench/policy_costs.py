@@ -33,17 +33,16 @@ QUERIES = {
     # the interval is about 13 pp wide with 50 cycles, 2 pp with 2,000.
     "CSL-target series by policy": f"""
         SELECT policy, variant, cycles, target, round(csl, 4) AS csl,
-               round((csl + {Z2} / (2 * cycles) - {Z} * sqrt(csl * (1 - csl) / cycles
-                      + {Z2} / (4 * cycles * cycles))) / (1 + {Z2} / cycles), 4) AS csl_low,
-               round((csl + {Z2} / (2 * cycles) + {Z} * sqrt(csl * (1 - csl) / cycles
-                      + {Z2} / (4 * cycles * cycles))) / (1 + {Z2} / cycles), 4) AS csl_high,
-               total
-        FROM (SELECT policy, variant, sum(cycles) AS cycles,
-                     round(sum(target * cycles) / sum(cycles), 4) AS target,
-                     1 - sum(stockout_cycles) / sum(cycles) AS csl,
-                     round(sum(total_cost)) AS total
-              FROM sim WHERE level = 'series' AND status = 'ok' AND target_type = 'csl'
-              GROUP BY policy, variant)
+               round(center - half, 4) AS csl_low, round(center + half, 4) AS csl_high, total
+        FROM (SELECT *, (csl + {Z2} / (2 * cycles)) / (1 + {Z2} / cycles) AS center,
+                     {Z} * sqrt(csl * (1 - csl) / cycles + {Z2} / (4 * cycles * cycles))
+                         / (1 + {Z2} / cycles) AS half
+              FROM (SELECT policy, variant, sum(cycles) AS cycles,
+                           round(sum(target * cycles) / sum(cycles), 4) AS target,
+                           1 - sum(stockout_cycles) / sum(cycles) AS csl,
+                           round(sum(total_cost)) AS total
+                    FROM sim WHERE level = 'series' AND status = 'ok' AND target_type = 'csl'
+                    GROUP BY policy, variant))
         ORDER BY policy, variant""",
     "all series": """
         SELECT variant, round(sum(total_cost)) AS total, round(sum(holding_cost)) AS holding,
