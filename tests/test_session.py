@@ -52,9 +52,26 @@ def test_local_sessions_log_spark_warnings_only_from_the_shipped_configuration(s
     assert str(configured.getLevel()) == "ERROR"
 
 
-def test_the_large_task_binary_hint_is_dropped_and_other_scheduler_warnings_kept(spark):
+@pytest.mark.parametrize(
+    "name, hint, kept",
+    [
+        (
+            "org.apache.spark.scheduler.DAGScheduler",
+            "Broadcasting large task binary with size 18.3 MiB",
+            "Stage 3 was cancelled",
+        ),
+        (
+            "org.apache.spark.rdd.MapPartitionsRDD",
+            "RDD 412 was locally checkpointed, its lineage has been truncated and cannot be "
+            "recomputed after unpersisting",
+            "RDD 412 was not found",
+        ),
+    ],
+)
+def test_hints_an_operator_cannot_act_on_are_dropped_and_other_warnings_kept(
+    spark, name, hint, kept
+):
     log4j = spark._jvm.org.apache.logging.log4j
-    name = "org.apache.spark.scheduler.DAGScheduler"
     configured = log4j.LogManager.getContext(False).getConfiguration().getLoggerConfig(name)
 
     def dropped(message: str) -> bool:
@@ -67,8 +84,8 @@ def test_the_large_task_binary_hint_is_dropped_and_other_scheduler_warnings_kept
         )
         return configured.isFiltered(event)
 
-    assert dropped("Broadcasting large task binary with size 18.3 MiB")
-    assert not dropped("Stage 3 was cancelled")
+    assert dropped(hint)
+    assert not dropped(kept)
 
 
 def test_without_a_master_an_active_session_is_taken_as_it_is(spark):
