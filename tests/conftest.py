@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,12 @@ def spark(tmp_path_factory):
         # One session serves the whole suite; 1 GB (the default) ran out of room to broadcast
         # a join in the last end-to-end test.
         "spark.driver.memory": "3g",
+        # Each broadcast hash join read back in this JVM holds one memory page until Spark's
+        # cleaner drops the broadcast, and at 3 GB a page is 64 MB: after the daily-runs and
+        # weekly/drivers files, 1.2 GB of the heap was such pages (README, Development).
+        "spark.buffer.pageSize": "2m",
+        # The status store keeps each query's plan graph and metrics (1,000 by default).
+        "spark.sql.ui.retainedExecutions": "50",
         "spark.sql.shuffle.partitions": "2",
         "spark.default.parallelism": "2",
         "spark.ui.enabled": "false",
@@ -37,6 +44,20 @@ def spark(tmp_path_factory):
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(autouse=True)
+def _release_spark(request):
+    """After each test on the shared session: drop what it left cached (frames it did not
+    unpersist, Delta's snapshots of its tables, Python frames in reference cycles that keep
+    plans and broadcasts alive in the JVM), so that one test's leftovers do not fill the
+    heap for the next hundred."""
+    yield
+    if "spark" in request.fixturenames:
+        spark = request.getfixturevalue("spark")
+        gc.collect()
+        spark.catalog.clearCache()
+        spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
 
 
 def conf_under(
