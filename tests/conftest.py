@@ -23,9 +23,9 @@ def spark(tmp_path_factory):
         # One session serves the whole suite; 1 GB (the default) ran out of room to broadcast
         # a join in the last end-to-end test.
         "spark.driver.memory": "3g",
-        # Each broadcast hash join read back in this JVM holds one memory page until Spark's
-        # cleaner drops the broadcast, and at 3 GB a page is 64 MB: by the weekly/drivers file,
-        # 1.2 GB of the heap was such pages (README, Development).
+        # Spark's on-heap memory pages are 64 MB at 3 GB (likely one per broadcast hash join
+        # read back in this JVM, held until its cleaner drops the broadcast): by the
+        # weekly/drivers file, 1.2 GB of the heap was such pages (README, Development).
         "spark.buffer.pageSize": "2m",
         # The status store keeps each query's plan graph and metrics (1,000 by default).
         "spark.sql.ui.retainedExecutions": "50",
