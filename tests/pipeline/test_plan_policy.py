@@ -57,10 +57,18 @@ def test_a_store_order_its_dc_cut_is_compared_as_asked_the_next_day(spark, make_
     conf = make_conf()
     yesterday = RUN - dt.timedelta(days=1)
     spark.createDataFrame(
-        [(yesterday, "A", "L1", 40.0, 100.0, 3.0), (yesterday, "B", "L1", 20.0, None, 2.0)],
+        [
+            (yesterday, "A", "L1", 40.0, 100.0, 3.0, RUN + dt.timedelta(days=3)),
+            (yesterday, "B", "L1", 20.0, None, 2.0, None),
+        ],
         "run_date date, sku string, location string, order_qty double, requested_qty double, "
-        "daily_demand double",
+        "daily_demand double, next_review_date date",
     ).write.format("delta").save(conf.table("reorder_plan").path)
     got = read_previous_plan(StageTables(spark, conf, "plan_replenishment")).collect()
     # A asked for 100 and got 40: asking for 100 again is no change to review.
     assert {r.sku: r.prev_order_qty for r in got} == {"A": 100.0, "B": 20.0}
+    # Its date and next review, for the review it scheduled (rules.with_kept_review).
+    assert {r.sku: (r.prev_run_date, r.prev_next_review_date) for r in got} == {
+        "A": (yesterday, RUN + dt.timedelta(days=3)),
+        "B": (yesterday, None),
+    }

@@ -133,3 +133,42 @@ def test_exception_reasons(spark):
         "sku string, plan_status string, exception_reason string",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_review_the_previous_plan_scheduled_is_kept_after_a_change_of_period(spark):
+    day = dt.timedelta(days=1)
+    rows = [
+        # A: yesterday's plan reviewed every 7 days, next on day RUN + 2; its period is now 21
+        # (next on its own grid RUN + 15): reviewed on RUN + 2 all the same, not today.
+        ("A", False, RUN - day, RUN + 2 * day, RUN + 15 * day),
+        # B: the previous plan's next review (RUN - 1) came while the job did not run.
+        ("B", False, RUN - 3 * day, RUN - day, RUN + 6 * day),
+        # C: sQ (next review: its own run date) and D: no previous plan keep their own.
+        ("C", True, RUN - day, RUN - day, RUN),
+        ("D", False, None, None, RUN + 4 * day),
+        # E: due today by the previous plan's schedule.
+        ("E", False, RUN - day, RUN, RUN + 20 * day),
+    ]
+    df = spark.createDataFrame(
+        rows,
+        "sku string, is_review_day boolean, prev_run_date date, prev_next_review_date date, "
+        "next_review_date date",
+    )
+    got = {
+        r.sku: (r.is_review_day, r.next_review_date)
+        for r in df.transform(rules.with_kept_review, RUN)
+        .transform(rules.kept_next_review, RUN)
+        .collect()
+    }
+    assert got == {
+        "A": (False, RUN + 2 * day),
+        "B": (True, RUN + 6 * day),
+        "C": (True, RUN),
+        "D": (False, RUN + 4 * day),
+        "E": (True, RUN + 20 * day),
+    }
+    # The next day, A's plan of RUN is the previous one: the kept review comes due.
+    after = spark.createDataFrame(
+        [("A", False, RUN, RUN + 2 * day, RUN + 15 * day)], df.schema
+    ).transform(rules.with_kept_review, RUN + 2 * day)
+    assert after.first().is_review_day

@@ -128,6 +128,7 @@ def decide(forecasts_df: DataFrame, series_df: DataFrame, conf: Conf) -> DataFra
         )
         .transform(policies.with_safety_stock)
         .transform(plan_policy.with_levels, settings, run_date)
+        .transform(rules.with_kept_review, run_date)
         .transform(policies.with_order)
         .transform(
             rules.with_overrides_and_review,
@@ -144,7 +145,7 @@ def order_details(decided_df: DataFrame, conf: Conf) -> DataFrame:
         policies.with_order_details,
         run_date=conf.run_date,
         anchor_date=conf.plan.review_anchor_date,
-    )
+    ).transform(rules.kept_next_review, conf.run_date)
 
 
 def plan_lines(

@@ -107,10 +107,12 @@ def newer_plan_date(tables: StageTables) -> dt.date | None:
 
 
 def read_previous_plan(tables: StageTables) -> DataFrame:
-    """The latest earlier plan's order (as asked, before a DC's allocation) and demand per
-    series (empty when there is none)."""
+    """The latest earlier plan's order (as asked, before a DC's allocation), demand, run date
+    and next review per series (empty when there is none)."""
     empty = tables.spark.createDataFrame(
-        [], "sku string, location string, prev_order_qty double, prev_daily_demand double"
+        [],
+        "sku string, location string, prev_order_qty double, prev_daily_demand double, "
+        "prev_run_date date, prev_next_review_date date",
     )
     plan_df = tables.newest_before("reorder_plan")
     if plan_df is None:
@@ -119,7 +121,11 @@ def read_previous_plan(tables: StageTables) -> DataFrame:
     asked = "requested_qty" in plan_df.columns
     order = F.coalesce("requested_qty", "order_qty") if asked else F.col("order_qty")
     return plan_df.select(
-        *KEYS, order.alias("prev_order_qty"), F.col("daily_demand").alias("prev_daily_demand")
+        *KEYS,
+        order.alias("prev_order_qty"),
+        F.col("daily_demand").alias("prev_daily_demand"),
+        F.col("run_date").alias("prev_run_date"),
+        F.col("next_review_date").alias("prev_next_review_date"),
     )
 
 

@@ -89,7 +89,8 @@ def series_inputs(
 
     Args:
         keys_df: the series (``sku, location``).
-        previous_df: the previous plan's ``sku, location, prev_order_qty, prev_daily_demand``.
+        previous_df: the previous plan's ``sku, location, prev_order_qty, prev_daily_demand,
+            prev_run_date, prev_next_review_date`` (:func:`rules.with_kept_review`).
         inventory_df: one snapshot per series (:func:`latest_snapshots`).
         defaults: :func:`~skuplan.replenishment.policies.with_item_parameters`' defaults.
         inventory_max_age_days: an older snapshot is stale: the series is not planned.

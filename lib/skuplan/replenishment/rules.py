@@ -124,6 +124,34 @@ def with_overrides_and_review(
     )
 
 
+def with_kept_review(df: DataFrame, run_date: dt.date) -> DataFrame:
+    """Keep the review the previous plan scheduled: today is a review day also when the
+    previous plan's next review fell after its own run date and on or before today.
+
+    Without it, a series whose review period grows (a master edit, or cost-optimised levels
+    shipped on a longer period) waits for the new period's first review day, up to a whole
+    new period, however low its stock; a run date the job missed is caught up the same way.
+
+    Input: ``is_review_day``, ``prev_run_date``, ``prev_next_review_date`` (null without a
+    previous plan). Output: ``is_review_day`` updated.
+    """
+    due = (F.col("prev_next_review_date") > F.col("prev_run_date")) & (
+        F.col("prev_next_review_date") <= F.lit(run_date)
+    )
+    return df.withColumn("is_review_day", F.col("is_review_day") | F.coalesce(due, F.lit(False)))
+
+
+def kept_next_review(df: DataFrame, run_date: dt.date) -> DataFrame:
+    """``next_review_date`` no later than the previous plan's next review while that one is
+    still ahead, so that a review scheduled before a change of period is kept
+    (:func:`with_kept_review`) on its day.
+
+    Input: ``next_review_date``, ``prev_next_review_date``.
+    """
+    ahead = F.when(F.col("prev_next_review_date") > F.lit(run_date), F.col("prev_next_review_date"))
+    return df.withColumn("next_review_date", F.least("next_review_date", ahead))
+
+
 def with_overrides(df: DataFrame, overrides_df: DataFrame | None, run_date: dt.date) -> DataFrame:
     """The series' active override (:func:`active_overrides`; null columns without any), and
     its service level and lead time applied before the policy math (the master's values stay
