@@ -79,6 +79,7 @@ def test_plans_use_the_latest_snapshot_on_or_before_their_date(spark, warehouse)
     validate.run(spark, conf_d)
     _forecast_and_plan(spark, conf_d)
     _snapshot_next_day(spark, conf_next)
+    due, kept = _schedule_reviews_off_the_grid(spark, conf_d)
     summary = _forecast_and_plan(spark, conf_next)
 
     plan_df = _read(spark, conf_next, "reorder_plan").filter(F.col("run_date") == NEXT)
@@ -92,6 +93,35 @@ def test_plans_use_the_latest_snapshot_on_or_before_their_date(spark, warehouse)
     joined = planned.alias("p").join(stock.alias("s"), ["sku", "location"])
     assert joined.count() == planned.count() > 0
     assert joined.filter(F.col("p.on_hand") != F.col("s.on_hand")).isEmpty()
+    # The reviews D's plan scheduled are kept (as after a change of review period).
+    lines = {(r.sku, r.location): r for r in planned.collect()}
+    assert lines[due].is_review_day
+    assert lines[kept].next_review_date == NEXT + dt.timedelta(days=1)
+
+
+def _schedule_reviews_off_the_grid(spark, conf_d):
+    """Give two periodic store lines of D's plan a next review their period's days would not
+    give: one on D+1, one on D+2 (as a previous, shorter period would have). Returns their
+    keys."""
+    path = conf_d.table("reorder_plan").path
+    grid_day = (NEXT - conf_d.plan.review_anchor_date).days
+    off_grid = (
+        F.col("exception_reason").isNull()
+        & (F.col("policy") != "sQ")
+        & (F.col("echelon") == "store")
+        & (F.col("review_period") > 2)
+        & (F.pmod(F.lit(grid_day), F.col("review_period").cast("int")) != 0)
+        & (F.pmod(F.lit(grid_day + 1), F.col("review_period").cast("int")) != 0)
+    )
+    lines = _read(spark, conf_d, "reorder_plan").filter(off_grid).orderBy("sku", "location")
+    due, kept = [(r.sku, r.location) for r in lines.limit(2).collect()]
+    table = DeltaTable.forPath(spark, path)
+    for (sku, location), day in ((due, NEXT), (kept, NEXT + dt.timedelta(days=1))):
+        table.update(
+            (F.col("sku") == sku) & (F.col("location") == location) & (F.col("run_date") == D),
+            {"next_review_date": F.lit(day)},
+        )
+    return due, kept
 
 
 def test_a_backfill_plans_its_date_but_leaves_the_outbox_to_the_newer_plan(spark, warehouse):
