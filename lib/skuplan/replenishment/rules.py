@@ -1,4 +1,5 @@
-"""Plan-line rules: which series cannot be planned, planner overrides, and review holds.
+"""Plan-line rules: which series cannot be planned, planner overrides, review holds, and the
+reviews a previous plan scheduled (kept across a change of review period).
 
 Spark column expressions over all item-locations. Statuses are
 :data:`skuplan.columns.PLAN_STATUSES`, shared with the outbox and the report.
