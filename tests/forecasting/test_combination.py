@@ -117,17 +117,17 @@ def test_series_weights_renormalise_over_the_candidates_a_series_has(spark):
     )
 
 
-def test_bands_scale_the_pooled_offsets_by_each_series_and_never_cross(spark):
+def test_bands_scale_the_pooled_offsets_by_each_series_scale_and_spread_and_never_cross(spark):
     forecasts = spark.createDataFrame(
         [("A", "L", 1, 10.0), ("B", "L", 1, 1.0)],
         "sku string, location string, step int, yhat double",
     )
     runs = spark.createDataFrame(
-        [("A", "L", "smooth", 2.0), ("B", "L", "smooth", 1.0)],
-        "sku string, location string, demand_class string, scale double",
+        [("A", "L", "smooth", 1.0, 1.0), ("B", "L", "smooth", 2.0, 0.25)],
+        "sku string, location string, demand_class string, scale double, spread double",
     )
     offsets = spark.createDataFrame(
-        [("smooth", 1, -1.5, 0.0, 2.0)],
+        [("smooth", 1, -3.0, 0.0, 4.0)],
         "demand_class string, step int, q10 double, q50 double, q90 double",
     )
     rows = {
@@ -136,3 +136,63 @@ def test_bands_scale_the_pooled_offsets_by_each_series_and_never_cross(spark):
     }
     assert (rows["A"].q10, rows["A"].q50, rows["A"].q90) == (7.0, 10.0, 14.0)
     assert (rows["B"].q10, rows["B"].q50, rows["B"].q90) == (0.0, 1.0, 3.0)  # clipped at zero
+
+
+def test_spread_shrinks_each_series_errors_toward_its_class(spark, monkeypatch):
+    monkeypatch.setattr(combination, "SPREAD_PRIOR", 4)
+    rows = [  # scaled errors: A's mean square 4, B's 1, C's 0.25 (each over 4 errors)
+        (s, "L", 1, h, r, 1.0)
+        for s, r in (("A", 2.0), ("B", -1.0), ("C", 0.5))
+        for h in (1, 2, 3, 4)
+    ]
+    residuals = spark.createDataFrame(
+        rows, "sku string, location string, fold int, step int, residual double, actual double"
+    )
+    runs = spark.createDataFrame(
+        [("A", "L", "smooth"), ("B", "L", "smooth"), ("C", "L", "smooth")],
+        "sku string, location string, demand_class string",
+    )
+    got = {r.sku: r.spread for r in combination.series_spread(residuals, runs).collect()}
+    # the class' median mean square is B's, 1: sqrt((4 * own + 4 * 1) / 8)
+    assert got == pytest.approx({"A": np.sqrt(2.5), "B": 1.0, "C": np.sqrt(0.625)})
+
+
+def test_pooled_bands_are_wider_for_the_series_with_wider_errors(spark):
+    """Two series of one class, one with errors four times the other's: the pooled band
+    of each covers its own errors (without the spread, the pooled band would be too wide
+    for one and too narrow for the other)."""
+    rng = np.random.default_rng(0)
+    rows = [
+        (s, "L", f, 1, float(w * rng.normal()), 1.0)
+        for s, w in (("A", 1.0), ("B", 4.0))
+        for f in range(200)
+    ]
+    residuals = spark.createDataFrame(
+        rows, "sku string, location string, fold int, step int, residual double, actual double"
+    )
+    runs = spark.createDataFrame(
+        [("A", "L", "smooth", 1.0, 1.0), ("B", "L", "smooth", 1.0, 1.0)],
+        "sku string, location string, demand_class string, scale double, mase_scale double",
+    )
+    spread_runs = runs.join(combination.series_spread(residuals, runs), ["sku", "location"])
+    offsets = combination.pooled_offsets(residuals, spread_runs, (0.1, 0.9), 1)
+    offsets_df = spark.createDataFrame(offsets)
+    coverage = {
+        r.sku: r.coverage
+        for r in combination.combined_metrics(
+            residuals, spread_runs, offsets_df, (0.1, 0.9)
+        ).collect()
+    }
+    assert coverage["A"] == pytest.approx(0.8, abs=0.06)
+    assert coverage["B"] == pytest.approx(0.8, abs=0.06)
+    forecasts = spark.createDataFrame(
+        [("A", "L", 1, 100.0), ("B", "L", 1, 100.0)],
+        "sku string, location string, step int, yhat double",
+    )
+    bands = {
+        r.sku: r.q90 - r.q10
+        for r in combination.with_bands(forecasts, spread_runs, offsets_df, (0.1, 0.9)).collect()
+    }
+    spread = {r.sku: r.spread for r in spread_runs.collect()}
+    assert bands["B"] / bands["A"] == pytest.approx(spread["B"] / spread["A"])
+    assert 2.5 < spread["B"] / spread["A"] < 4.0  # 4 shrunk toward the class' median

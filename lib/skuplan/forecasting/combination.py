@@ -17,7 +17,12 @@ candidates it has).
 Bands come from the combination's own cross-validation errors, pooled over the series of
 the class (a series has only a few folds): per step, the finite-sample conformal quantiles
 of the scaled errors (:func:`skuplan.forecasting.conformal.residual_quantiles`), times the
-series' scale, around its point forecast.
+series' scale, around its point forecast. Series of one class are not alike in how well
+they are forecast, so each error is first divided by its series' spread
+(:func:`series_spread`: the root mean squared scaled error of the series, shrunk toward the
+class' typical one) and the band is multiplied by it again (normalised conformal
+prediction): a series the combination forecasts well gets a narrower band, one it forecasts
+badly a wider one, with the class' coverage unchanged.
 
 Spark DataFrame -> DataFrame functions, and :func:`optimal_weights` in numpy.
 """
@@ -37,6 +42,7 @@ COMBINED = "combined"
 MIN_WEIGHT = 0.01  # smaller weights are dropped (and the rest renormalised)
 MAX_OBSERVATIONS = 100_000  # per class: errors sampled (by a hash of the keys) past this
 MAX_SERIES = 50_000  # series whose errors set the weights (sampled by a hash of the keys)
+SPREAD_PRIOR = 20  # errors' worth of the class' median spread a series' own is shrunk toward
 
 
 def optimal_weights(grams: np.ndarray) -> np.ndarray:
@@ -181,13 +187,48 @@ def combined_residuals(residuals_df: DataFrame, weights_df: DataFrame) -> DataFr
     )
 
 
+def series_spread(residuals_df: DataFrame, runs_df: DataFrame) -> DataFrame:
+    """Each series' spread (``sku, location, spread``): the root of the mean squared scaled
+    error of its ``n`` cross-validation errors, shrunk toward its class' median ``m`` as
+    ``sqrt((n * own + SPREAD_PRIOR * m) / (n + SPREAD_PRIOR))``; 1 where that is 0 (no
+    error anywhere in the class).
+
+    Input: :func:`combined_residuals`' output; ``runs_df`` (``sku, location,
+    demand_class``).
+    """
+    own = (
+        residuals_df.groupBy(*KEYS)
+        .agg(F.avg(F.col("residual") ** 2).alias("_ms"), F.count("residual").alias("_n"))
+        .join(runs_df.select(*KEYS, "demand_class"), [*KEYS])
+    )
+    typical = own.groupBy("demand_class").agg(F.median("_ms").alias("_class_ms"))
+    spread = F.sqrt(
+        (F.col("_n") * F.col("_ms") + SPREAD_PRIOR * F.col("_class_ms"))
+        / (F.col("_n") + SPREAD_PRIOR)
+    )
+    return own.join(typical, ["demand_class"]).select(
+        *KEYS, F.when(spread > 0, spread).otherwise(F.lit(1.0)).alias("spread")
+    )
+
+
 def pooled_offsets(
     residuals_df: DataFrame, runs_df: DataFrame, quantiles: tuple[float, ...], horizon: int
 ) -> pd.DataFrame:
-    """Scaled quantile offsets per demand class and step (``demand_class, step`` and one
-    column per quantile), from the combination's errors of every series of the class."""
-    by_class = residuals_df.join(runs_df.select(*KEYS, "demand_class"), [*KEYS])
-    pdf = by_class.select("demand_class", *KEYS, "fold", "step", "residual").toPandas()
+    """Quantile offsets per demand class and step (``demand_class, step`` and one column per
+    quantile), in units of a series' scale times its spread, from the combination's errors
+    of every series of the class.
+
+    Input: :func:`combined_residuals`' output; ``runs_df`` (``sku, location,
+    demand_class, spread``).
+    """
+    by_class = residuals_df.join(runs_df.select(*KEYS, "demand_class", "spread"), [*KEYS])
+    pdf = by_class.select(
+        "demand_class",
+        *KEYS,
+        "fold",
+        "step",
+        (F.col("residual") / F.col("spread")).alias("residual"),
+    ).toPandas()
     out = []
     for demand_class, rows in pdf.groupby("demand_class"):
         matrix = rows.pivot_table(index=[*KEYS, "fold"], columns="step", values="residual")
@@ -208,21 +249,22 @@ def pooled_offsets(
 def with_bands(
     forecasts_df: DataFrame, runs_df: DataFrame, offsets_df: DataFrame, quantiles: tuple[float, ...]
 ) -> DataFrame:
-    """Quantile columns around ``yhat``: the class' scaled offsets times the series' scale,
-    never negative, never crossing.
+    """Quantile columns around ``yhat``: the class' offsets times the series' scale and
+    spread, never negative, never crossing.
 
     Input: ``forecasts_df`` (``sku, location, step, yhat``); ``runs_df`` (``sku,
-    location, demand_class, scale``); ``offsets_df`` (:func:`pooled_offsets`).
+    location, demand_class, scale, spread``); ``offsets_df`` (:func:`pooled_offsets`).
     """
     cols = [quantile_column(q) for q in quantiles]
-    joined = forecasts_df.join(runs_df.select(*KEYS, "demand_class", "scale"), [*KEYS]).join(
+    units = (F.col("scale") * F.col("spread")).alias("_units")
+    joined = forecasts_df.join(runs_df.select(*KEYS, "demand_class", units), [*KEYS]).join(
         offsets_df.withColumnsRenamed({c: f"_o_{c}" for c in cols}),
         ["demand_class", "step"],
         "left",
     )
     raw = [
         F.greatest(
-            F.col("yhat") + F.coalesce(F.col(f"_o_{c}"), F.lit(0.0)) * F.col("scale"), F.lit(0.0)
+            F.col("yhat") + F.coalesce(F.col(f"_o_{c}"), F.lit(0.0)) * F.col("_units"), F.lit(0.0)
         )
         for c in cols
     ]
@@ -237,15 +279,17 @@ def combined_metrics(
     rmse, wape, mase, bias, coverage`` (of the outer pooled band).
 
     Input: :func:`combined_residuals`' output; ``runs_df`` with ``scale, mase_scale,
-    demand_class``; :func:`pooled_offsets`' output.
+    demand_class, spread``; :func:`pooled_offsets`' output.
     """
     lo, hi = quantile_column(min(quantiles)), quantile_column(max(quantiles))
-    rows = residuals_df.join(runs_df.select(*KEYS, "demand_class", "scale", "mase_scale"), [*KEYS])
+    columns = [*KEYS, "demand_class", "scale", "mase_scale", "spread"]
+    rows = residuals_df.join(runs_df.select(*columns), [*KEYS])
     rows = rows.join(
         offsets_df.select("demand_class", "step", lo, hi), ["demand_class", "step"], "left"
     )
     error = F.col("residual") * F.col("scale")  # actual - forecast
-    inside = (F.col("residual") >= F.col(lo)) & (F.col("residual") <= F.col(hi))
+    standardised = F.col("residual") / F.col("spread")
+    inside = (standardised >= F.col(lo)) & (standardised <= F.col(hi))
     mae = F.avg(F.abs(error))
     return rows.groupBy(*KEYS).agg(
         F.countDistinct("fold").cast("int").alias("folds"),

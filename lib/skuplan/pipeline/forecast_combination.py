@@ -16,7 +16,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
 from skuplan.columns import CONTRIBUTION_COLUMNS, DRIVERS, KEYS, metric_names, quantile_column
-from skuplan.forecasting import combination, state
+from skuplan.forecasting import combination
 from skuplan.forecasting.combination import COMBINED
 from skuplan.forecasting.spec import ForecastSpec
 from skuplan.pipeline.io import StageTables
@@ -94,18 +94,21 @@ def combined_outputs(
     ).persist()
     keys_df = weights_df.select(*KEYS).distinct()
     combined_residuals_df = combination.combined_residuals(residuals_df, weights_df)
+    spread_df = combination.series_spread(combined_residuals_df, runs_df)
+    spread_runs_df = runs_df.join(spread_df, [*KEYS], "left").fillna(1.0, ["spread"])
     offsets_pdf = combination.pooled_offsets(
-        combined_residuals_df, runs_df, spec.quantiles, spec.horizon
+        combined_residuals_df, spread_runs_df, spec.quantiles, spec.horizon
     )
     offsets_df = spark.createDataFrame(offsets_pdf, schema=_offsets_ddl(spec.quantiles))
     combined_df = combination.combined_forecasts(candidates_df, weights_df)
-    banded_df = combination.with_bands(combined_df, runs_df, offsets_df, spec.quantiles)
+    banded_df = combination.with_bands(combined_df, spread_runs_df, offsets_df, spec.quantiles)
     status = runs_df.select(*KEYS, "status", "error")
     forecasts_df = banded_df.join(status, [*KEYS]).withColumn("model", F.lit(COMBINED))
     struct = with_run(forecast_series_schema(spec.quantiles))
-    runs = _combined_runs(runs_df, weights_df, _class_bands(spark, offsets_pdf, spec.quantiles))
+    bands_df = _class_bands(spark, offsets_pdf, spec.quantiles)
+    runs = _combined_runs(spread_runs_df, weights_df, bands_df, spec.quantiles)
     scores_df = combination.combined_metrics(
-        combined_residuals_df, runs_df, offsets_df, spec.quantiles
+        combined_residuals_df, spread_runs_df, offsets_df, spec.quantiles
     )
     return {
         **outputs,
@@ -129,35 +132,48 @@ def combined_outputs(
 
 
 def _class_bands(spark, offsets_pdf, quantiles) -> DataFrame:
-    """``demand_class, class_band``: each class' pooled offsets as state text (already in
-    units of the series' scale)."""
+    """``demand_class`` and one array of offsets per quantile (``_band_<q>``, by step, in
+    units of a series' scale times its spread)."""
+    columns = [quantile_column(q) for q in quantiles]
     rows = [
-        (demand_class, state.offsets_text(
-            {q: rows[quantile_column(q)].to_numpy(float) for q in quantiles}, 1.0))
+        (demand_class, *[rows[c].astype(float).tolist() for c in columns])
         for demand_class, rows in offsets_pdf.sort_values("step").groupby("demand_class")
-    ]  # fmt: skip
-    return spark.createDataFrame(rows, "demand_class string, class_band string")
+    ]
+    arrays = ", ".join(f"_band_{c} array<double>" for c in columns)
+    return spark.createDataFrame(rows, f"demand_class string, {arrays}")
 
 
-def _combined_runs(runs_df: DataFrame, weights_df: DataFrame, bands_df: DataFrame) -> DataFrame:
+def _combined_runs(
+    runs_df: DataFrame, weights_df: DataFrame, bands_df: DataFrame, quantiles
+) -> DataFrame:
     """The runs with the combined series' weights, ``chosen_model = combined``, and the
-    recipe and band the next runs reuse; series this step did not combine (incremental ones
-    included) keep theirs."""
+    recipe and band the next runs reuse (the class' offsets times the series' spread, as
+    :func:`skuplan.forecasting.state.offsets_text` writes them); series this step did not
+    combine (incremental ones included) keep theirs.
+
+    Input: ``runs_df`` with ``spread``; ``bands_df`` from :func:`_class_bands`.
+    """
     runs = runs_df.withColumnRenamed("weights", "_own").join(
         _weights_text(weights_df), [*KEYS], "left"
     )
     is_combined = F.col("weights").isNotNull()
+    arrays = {q: F.col(f"_band_{quantile_column(q)}") for q in quantiles}
+    band = F.when(  # a class without offsets leaves the band empty (the next run is full)
+        arrays[quantiles[0]].isNotNull(),
+        F.to_json(F.struct(*[
+            F.transform(a, lambda x: F.round(x * F.col("spread"), 4)).alias(f"{q:g}")
+            for q, a in arrays.items()
+        ])),
+    )  # fmt: skip
     runs = runs.join(F.broadcast(bands_df), ["demand_class"], "left").withColumns(
         {
             "chosen_model": F.when(is_combined, F.lit(COMBINED)).otherwise(F.col("chosen_model")),
             "recipe": F.when(is_combined, F.col("weights")).otherwise(F.col("recipe")),
-            "band_offsets": F.when(is_combined, F.col("class_band")).otherwise(
-                F.col("band_offsets")
-            ),
+            "band_offsets": F.when(is_combined, band).otherwise(F.col("band_offsets")),
             "weights": F.coalesce(F.col("weights"), F.col("_own")),
         }
     )
-    return runs.select(*runs_df.columns)
+    return runs.select(*[c for c in runs_df.columns if c != "spread"])
 
 
 def _offsets_ddl(quantiles) -> str:
