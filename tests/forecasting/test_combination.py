@@ -4,6 +4,8 @@ import datetime as dt
 
 import chispa
 import numpy as np
+import pandas as pd
+import pyspark.sql.functions as F
 import pytest
 
 from skuplan.forecasting import combination
@@ -145,16 +147,58 @@ def test_spread_shrinks_each_series_errors_toward_its_class(spark, monkeypatch):
         for s, r in (("A", 2.0), ("B", -1.0), ("C", 0.5))
         for h in (1, 2, 3, 4)
     ]
+    rows += [  # class "lumpy": only E ever erred, F and G never did, H has no errors
+        (s, "L", 1, h, r, 1.0) for s, r in (("E", 3.0), ("F", 0.0), ("G", 0.0)) for h in (1, 2)
+    ]
     residuals = spark.createDataFrame(
         rows, "sku string, location string, fold int, step int, residual double, actual double"
     )
     runs = spark.createDataFrame(
-        [("A", "L", "smooth"), ("B", "L", "smooth"), ("C", "L", "smooth")],
+        [(s, "L", "smooth") for s in "ABCD"] + [(s, "L", "lumpy") for s in "EFGH"] + [("I", "L", "new")],
         "sku string, location string, demand_class string",
-    )
+    )  # fmt: skip
     got = {r.sku: r.spread for r in combination.series_spread(residuals, runs).collect()}
-    # the class' median mean square is B's, 1: sqrt((4 * own + 4 * 1) / 8)
-    assert got == pytest.approx({"A": np.sqrt(2.5), "B": 1.0, "C": np.sqrt(0.625)})
+    assert got == pytest.approx(
+        {
+            # the class' median mean square is B's, 1: sqrt((4 * own + 4 * 1) / (4 + 4))
+            "A": np.sqrt(2.5), "B": 1.0, "C": np.sqrt(0.625),
+            "D": 1.0,  # no errors of its own: the class' median, sqrt(1)
+            # lumpy's median mean square is 0: E keeps sqrt(2 * 9 / 6); F, G and H the
+            # class' root mean square over its 6 errors, sqrt(18 / 6)
+            "E": np.sqrt(3.0), "F": np.sqrt(3.0), "G": np.sqrt(3.0), "H": np.sqrt(3.0),
+            "I": 1.0,  # a class without errors
+        }
+    )  # fmt: skip
+
+
+def test_the_band_kept_for_the_next_runs_is_the_class_offsets_times_the_series_spread(spark):
+    from skuplan.forecasting import state
+    from skuplan.pipeline import forecast_combination
+
+    runs = spark.createDataFrame(
+        [("A", "L", "smooth", "ma", "ma=1", "{}", 1.0), ("B", "L", "smooth", "ma", "ma=1", "{}", 2.0)],
+        "sku string, location string, demand_class string, chosen_model string, recipe string,"
+        " band_offsets string, spread double",
+    )  # fmt: skip
+    runs = runs.withColumn("weights", F.lit(None).cast("string"))
+    weights = spark.createDataFrame(
+        [("A", "L", "ma", 1.0), ("B", "L", "ma", 1.0)],
+        "sku string, location string, model string, weight double",
+    )
+    offsets = pd.DataFrame(
+        {"demand_class": "smooth", "step": [2, 1], "q10": [-2.0, -1.0], "q90": [3.0, 1.5]}
+    )
+    bands = forecast_combination._class_bands(spark, offsets, (0.1, 0.9))
+    got = {
+        r.sku: state.parse_offsets(r.band_offsets, 10.0, 2)
+        for r in forecast_combination._combined_runs(runs, weights, bands, (0.1, 0.9)).collect()
+    }
+    assert (
+        "spread"
+        not in forecast_combination._combined_runs(runs, weights, bands, (0.1, 0.9)).columns
+    )
+    assert got["A"][0.1].tolist() == [-10.0, -20.0] and got["A"][0.9].tolist() == [15.0, 30.0]
+    assert got["B"][0.1].tolist() == [-20.0, -40.0] and got["B"][0.9].tolist() == [30.0, 60.0]
 
 
 def test_pooled_bands_are_wider_for_the_series_with_wider_errors(spark):

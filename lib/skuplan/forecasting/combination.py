@@ -22,7 +22,10 @@ they are forecast, so each error is first divided by its series' spread
 (:func:`series_spread`: the root mean squared scaled error of the series, shrunk toward the
 class' typical one) and the band is multiplied by it again (normalised conformal
 prediction): a series the combination forecasts well gets a narrower band, one it forecasts
-badly a wider one, with the class' coverage unchanged.
+badly a wider one. The class' quantiles are then those of the normalised errors: on the
+backtests the class covers as before, but the spread is fitted on the same errors, so the
+split-conformal guarantee holds only approximately (BENCHMARKS.md has the held-out
+coverage).
 
 Spark DataFrame -> DataFrame functions, and :func:`optimal_weights` in numpy.
 """
@@ -188,26 +191,38 @@ def combined_residuals(residuals_df: DataFrame, weights_df: DataFrame) -> DataFr
 
 
 def series_spread(residuals_df: DataFrame, runs_df: DataFrame) -> DataFrame:
-    """Each series' spread (``sku, location, spread``): the root of the mean squared scaled
-    error of its ``n`` cross-validation errors, shrunk toward its class' median ``m`` as
-    ``sqrt((n * own + SPREAD_PRIOR * m) / (n + SPREAD_PRIOR))``; 1 where that is 0 (no
-    error anywhere in the class).
+    """Every series' spread (``sku, location, spread``): its ``n`` cross-validation errors'
+    sum of squares ``ss`` (scaled), shrunk toward its class' median mean square ``m`` (over
+    the series with errors) as ``sqrt((ss + SPREAD_PRIOR * m) / (n + SPREAD_PRIOR))``, so a
+    series without errors gets ``sqrt(m)``. Where that is 0 (the series never erred, nor did
+    most of its class) the class' root mean square over all its errors stands in, and 1
+    where the class never erred at all.
 
     Input: :func:`combined_residuals`' output; ``runs_df`` (``sku, location,
     demand_class``).
     """
-    own = (
-        residuals_df.groupBy(*KEYS)
-        .agg(F.avg(F.col("residual") ** 2).alias("_ms"), F.count("residual").alias("_n"))
-        .join(runs_df.select(*KEYS, "demand_class"), [*KEYS])
+    sums = residuals_df.groupBy(*KEYS).agg(
+        F.sum(F.col("residual") ** 2).alias("_ss"), F.count("residual").alias("_n")
     )
-    typical = own.groupBy("demand_class").agg(F.median("_ms").alias("_class_ms"))
+    own = runs_df.select(*KEYS, "demand_class").join(sums, [*KEYS], "left").fillna(0, ["_ss", "_n"])
+    typical = (
+        own.filter(F.col("_n") > 0)
+        .groupBy("demand_class")
+        .agg(
+            F.median(F.col("_ss") / F.col("_n")).alias("_class_ms"),
+            (F.sum("_ss") / F.sum("_n")).alias("_class_all"),
+        )
+    )
     spread = F.sqrt(
-        (F.col("_n") * F.col("_ms") + SPREAD_PRIOR * F.col("_class_ms"))
-        / (F.col("_n") + SPREAD_PRIOR)
+        (F.col("_ss") + SPREAD_PRIOR * F.col("_class_ms")) / (F.col("_n") + SPREAD_PRIOR)
     )
-    return own.join(typical, ["demand_class"]).select(
-        *KEYS, F.when(spread > 0, spread).otherwise(F.lit(1.0)).alias("spread")
+    fallback = F.sqrt(F.col("_class_all"))
+    return own.join(typical, ["demand_class"], "left").select(
+        *KEYS,
+        F.when(spread > 0, spread)
+        .when(fallback > 0, fallback)
+        .otherwise(F.lit(1.0))
+        .alias("spread"),
     )
 
 

@@ -95,7 +95,7 @@ def combined_outputs(
     keys_df = weights_df.select(*KEYS).distinct()
     combined_residuals_df = combination.combined_residuals(residuals_df, weights_df)
     spread_df = combination.series_spread(combined_residuals_df, runs_df)
-    spread_runs_df = runs_df.join(spread_df, [*KEYS], "left").fillna(1.0, ["spread"])
+    spread_runs_df = runs_df.join(spread_df, [*KEYS]).select(*runs_df.columns, "spread")
     offsets_pdf = combination.pooled_offsets(
         combined_residuals_df, spread_runs_df, spec.quantiles, spec.horizon
     )
@@ -147,9 +147,9 @@ def _combined_runs(
     runs_df: DataFrame, weights_df: DataFrame, bands_df: DataFrame, quantiles
 ) -> DataFrame:
     """The runs with the combined series' weights, ``chosen_model = combined``, and the
-    recipe and band the next runs reuse (the class' offsets times the series' spread, as
-    :func:`skuplan.forecasting.state.offsets_text` writes them); series this step did not
-    combine (incremental ones included) keep theirs.
+    recipe and band the next runs reuse (the class' offsets times the series' spread, in
+    the JSON :func:`skuplan.forecasting.state.parse_offsets` reads); series this step did
+    not combine (incremental ones included) keep theirs.
 
     Input: ``runs_df`` with ``spread``; ``bands_df`` from :func:`_class_bands`.
     """
@@ -161,7 +161,8 @@ def _combined_runs(
     band = F.when(  # a class without offsets leaves the band empty (the next run is full)
         arrays[quantiles[0]].isNotNull(),
         F.to_json(F.struct(*[
-            F.transform(a, lambda x: F.round(x * F.col("spread"), 4)).alias(f"{q:g}")
+            F.transform(a, lambda x: F.round(F.nanvl(x, F.lit(0.0)) * F.col("spread"), 4))
+            .alias(f"{q:g}")
             for q, a in arrays.items()
         ])),
     )  # fmt: skip
