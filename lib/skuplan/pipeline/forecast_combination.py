@@ -94,7 +94,10 @@ def combined_outputs(
     ).persist()
     keys_df = weights_df.select(*KEYS).distinct()
     combined_residuals_df = combination.combined_residuals(residuals_df, weights_df)
-    spread_df = combination.series_spread(combined_residuals_df, runs_df)
+    # Collected (one row per series, as the errors are for the offsets): the spread as a
+    # leaf keeps the plans of the four frames that join it small.
+    spread_pdf = combination.series_spread(combined_residuals_df, runs_df).toPandas()
+    spread_df = spark.createDataFrame(spread_pdf, "sku string, location string, spread double")
     spread_runs_df = runs_df.join(spread_df, [*KEYS]).select(*runs_df.columns, "spread")
     offsets_pdf = combination.pooled_offsets(
         combined_residuals_df, spread_runs_df, spec.quantiles, spec.horizon
