@@ -22,7 +22,7 @@ def _series(days, yhat=10.0, **plan):
     base = dict(
         sku="A", location="L", policy="sQ", inventory_position=50.0, released_qty=0.0,
         daily_demand=yhat, reorder_point=40.0, order_up_to=70.0, eoq=30.0, pack=1.0,
-        min_order=0.0, review_period=1.0, lead_time_days=3.0,
+        min_order=0.0, review_period=1.0, next_review_date=None, lead_time_days=3.0,
     )  # fmt: skip
     base.update(plan)
     dates = [RUN + dt.timedelta(days=i) for i in range(days)]
@@ -56,6 +56,23 @@ def test_todays_order_is_the_released_one_and_reviews_follow_the_anchor():
     # A held line releases nothing today; the next review then sees 100 - 70 = 30.
     held = _orders(pdf.assign(released_qty=0.0))
     assert held == [(RUN + dt.timedelta(days=7), RUN + dt.timedelta(days=10), 90.0)]
+
+
+def test_a_review_the_plan_kept_is_a_later_review_day():
+    # RS every 4 days from the anchor (910 days before RUN: reviews on RUN+2, RUN+6, ...).
+    # The plan kept the previous plan's review on RUN+1 (rules.kept_next_review): orders up
+    # to 120 then (90 -> 30), on RUN+2 (110 -> 10) and on RUN+6 (80 -> 40).
+    pdf = _series(
+        8, policy="RS", review_period=4.0, inventory_position=100.0, order_up_to=120.0,
+        reorder_point=120.0, pack=5.0, lead_time_days=2.5,
+    )  # fmt: skip
+    day = lambda d: RUN + dt.timedelta(days=d)  # noqa: E731
+    kept = _orders(pdf.assign(next_review_date=day(1)))
+    assert kept == [(day(1), day(4), 30.0), (day(2), day(5), 10.0), (day(6), day(9), 40.0)]
+    # Without it, the anchor's days only: RUN+2 sees 80.
+    assert _orders(pdf) == [(day(2), day(5), 40.0), (day(6), day(9), 40.0)]
+    # The line's next review on the anchor's grid (no kept review) changes nothing.
+    assert _orders(pdf.assign(next_review_date=day(2))) == _orders(pdf)
 
 
 def test_no_demand_never_orders():

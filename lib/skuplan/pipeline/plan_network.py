@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 
 from skuplan.columns import KEYS, quantile_column
 from skuplan.conf import Conf
-from skuplan.replenishment import network, policies, signal
+from skuplan.replenishment import network, policies, rules, signal
 
 # (forecasts, series keys) -> (series inputs, decided lines): the plan's own steps.
 PlanSeries = Callable[[DataFrame, DataFrame], tuple[DataFrame, DataFrame]]
@@ -101,7 +101,15 @@ def _dc_demand(conf, dc_own_df, store_forecasts_df, store_df, lanes_df) -> DataF
     q_lo, q_hi = quantile_column(min(quantiles)), quantile_column(max(quantiles))
     # Only stores a DC supplies: the others' orders go to suppliers (the signal rolls them).
     lines_df = store_df.filter(F.col("source_location").isNotNull())
-    lines_df = lines_df.drop("policy").withColumnRenamed("policy_name", "policy")
+    lines_df = (
+        lines_df.withColumn(  # the line's next review, as order_details gives it to the plan
+            "next_review_date",
+            policies.next_review_date(conf.run_date, conf.plan.review_anchor_date),
+        )
+        .transform(rules.kept_next_review, conf.run_date)
+        .drop("policy")
+        .withColumnRenamed("policy_name", "policy")
+    )
     orders_df = planned_orders(conf, store_forecasts_df, lines_df)
     return network.dependent_demand(
         orders_df, store_forecasts_df, dc_own_df, lanes_df,

@@ -5,11 +5,13 @@ Suppliers plan production on it; it is not an order. Two parts:
 
 - :func:`planned_orders` (plain pandas, one series per call) rolls the series' policy
   forward over the forecast horizon: today's order is the plan's released one; on each later
-  review day the inventory position, lowered by the forecast demand and raised by the orders
-  already planned, meets the policy's order rule (:func:`.replay.raw_order`, the rule the
-  plan and the policy simulation apply) with today's reorder point, order-up-to level and
-  lot. The position does not depend on when receipts arrive, so open orders count from the
-  start.
+  review day (the plan line's next review, which may be one the previous plan scheduled
+  before the review period changed, and every review period's day from the anchor: the days
+  the plans of those dates will review) the inventory position, lowered by the forecast
+  demand and raised by the orders already planned, meets the policy's order rule
+  (:func:`.replay.raw_order`, the rule the plan and the policy simulation apply) with today's
+  reorder point, order-up-to level and lot. The position does not depend on when receipts
+  arrive, so open orders count from the start.
 - :func:`weekly_signal` (Spark) adds up, per calendar week (Monday to Sunday; the run date's
   week counts from the run date), the forecast demand (P50 and P90) and the planned orders
   by order date. The week's P50 is the sum of its days' point forecasts; its P90 treats the
@@ -44,6 +46,7 @@ PLAN_COLUMNS = (
     "pack",
     "min_order",
     "review_period",
+    "next_review_date",
     "lead_time_days",
 )
 PLANNED_ORDERS = (
@@ -60,7 +63,8 @@ def planned_orders(pdf: pd.DataFrame, *, run_date: dt.date, anchor_date: dt.date
     Args:
         pdf: one series, one row per forecast day: ``sku, location, date, yhat`` and the
             ``PLAN_COLUMNS`` (the same on every row); ``released_qty`` is today's order as
-            it reaches the ERP (0 when the line is held or orders nothing).
+            it reaches the ERP (0 when the line is held or orders nothing);
+            ``next_review_date`` the plan line's (null: the anchor's days only).
         run_date: the plan's date (today: its order is the released one).
         anchor_date: periodic reviews fall every ``review_period`` days from this date.
 
@@ -73,6 +77,8 @@ def planned_orders(pdf: pd.DataFrame, *, run_date: dt.date, anchor_date: dt.date
     policy, review = p["policy"], max(int(float(p["review_period"])), 1)  # as the plan
     lead = dt.timedelta(days=math.ceil(float(p["lead_time_days"])))
     levels = (float(p["reorder_point"]), float(p["order_up_to"]), float(p["eoq"]))
+    next_review = p["next_review_date"]
+    next_review = pd.Timestamp(next_review).date() if pd.notna(next_review) else None
     position, rows = float(p["inventory_position"]), []
     for day, demand in zip(
         pd.to_datetime(pdf["date"]).dt.date, pdf["yhat"].to_numpy(float), strict=True
@@ -80,7 +86,7 @@ def planned_orders(pdf: pd.DataFrame, *, run_date: dt.date, anchor_date: dt.date
         if day == run_date:
             qty = float(p["released_qty"])
         elif float(p["daily_demand"]) > 0 and (
-            policy == POLICY_SQ or (day - anchor_date).days % review == 0
+            policy == POLICY_SQ or (day - anchor_date).days % review == 0 or day == next_review
         ):
             raw = raw_order(policy, position, *levels)
             qty = float(ss.round_order(raw, p["pack"], p["min_order"]))
