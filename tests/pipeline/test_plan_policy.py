@@ -51,6 +51,53 @@ def test_the_formula_replay_reviews_on_the_master_period_when_the_plan_ships_ano
     assert got.count() == 6 and "policy_parameters" not in got.columns
 
 
+def test_the_replay_reads_the_lines_earlier_plans_shipped_in_its_window(spark, make_conf):
+    conf = make_conf()  # a 26-week replay: from RUN - 182 days
+    items = spark.createDataFrame([("A", 7.0)], "sku string, review_period_days double")
+    items.transform(policies.with_master_fields).write.format("delta").save(
+        conf.table("items").path
+    )
+    sales = spark.createDataFrame(
+        [("A", "L1", RUN - dt.timedelta(days=1), 3.0)],
+        "sku string, location string, date date, qty double",
+    )
+    sales.write.format("delta").save(conf.table("clean_sales").path)
+    day = lambda d: RUN - dt.timedelta(days=d)  # noqa: E731
+    stored = spark.createDataFrame(
+        [
+            (day(1), "A", "L1", None, "RS", 10.0, 30.0, 5.0, True, 2.0, "formula"),
+            (day(2), "A", "L1", None, "RS", 11.0, 31.0, 5.0, False, 2.0, "cost"),
+            (day(3), "A", "L1", "stale_inventory", None, None, None, None, None, None, None),
+            (day(183), "A", "L1", None, "RS", 12.0, 32.0, 5.0, True, 2.0, "formula"),  # before
+            (RUN, "A", "L1", None, "RS", 13.0, 33.0, 5.0, True, 2.0, "formula"),  # this run's
+            (day(1), "B", "L1", None, "RS", 10.0, 30.0, 5.0, True, 2.0, "formula"),  # no sales
+        ],
+        "run_date date, sku string, location string, exception_reason string, policy string, "
+        "reorder_point double, order_up_to double, eoq double, is_review_day boolean, "
+        "daily_demand double, policy_parameters string",
+    )
+    stored.write.format("delta").save(conf.table("reorder_plan").path)
+    line = ("csl", 0.95, 1.0, 0.0, 10.0, 50.0, 0.25)
+    plan_df = spark.createDataFrame(
+        [
+            (sku, "L1", None, "RS", 5.0, 1.0, 7.0, *line, "formula", 1.5, 1.0, 7.0, True)
+            for sku in "AB"
+        ],
+        PLAN_LINE,
+    )
+    got = plan_policy.simulation_inputs(StageTables(spark, conf, "plan_replenishment"), plan_df)
+    rows = sorted(got.collect(), key=lambda r: r.date)
+    # The sale, and the two lines planned in the window as zero-demand rows of their date
+    # (B, without sales in the window, is not replayed, as on a first run).
+    assert [(r.date, r.qty, r.shipped_variant) for r in rows] == [
+        (day(2), 0.0, "cost"), (day(1), 0.0, "formula"), (day(1), 3.0, None)
+    ]  # fmt: skip
+    first = rows[0]
+    assert (first.shipped_policy, first.shipped_reorder_point, first.shipped_order_up_to) == ("RS", 11.0, 31.0)  # fmt: skip
+    assert (first.shipped_lot, first.shipped_is_review_day, first.shipped_daily_demand) == (5.0, False, 2.0)  # fmt: skip
+    assert rows[0].review_period == 7.0  # the plan's parameters on every row
+
+
 def test_a_store_order_its_dc_cut_is_compared_as_asked_the_next_day(spark, make_conf):
     from skuplan.pipeline.plan_inputs import read_previous_plan
 

@@ -94,6 +94,57 @@ def test_the_cost_choice_is_replayed_beside_the_formula_on_the_same_days():
     assert monthly["avg_on_hand"] > 2 * formula["avg_on_hand"]
 
 
+def _shipped(pdf, days, **line):
+    """Stored plan lines (``simulation.SHIPPED_COLUMNS``) on the replay's last ``days`` days,
+    as zero-demand rows (the pipeline's ``plan_policy.shipped_lines``)."""
+    dates = pd.date_range(end=pd.Timestamp(RUN_DATE) - pd.Timedelta(days=1), periods=days).date
+    base = dict(
+        shipped_variant="formula", shipped_policy="sQ", shipped_reorder_point=100.0,
+        shipped_order_up_to=150.0, shipped_lot=50.0, shipped_is_review_day=True,
+        shipped_daily_demand=5.0,
+    )  # fmt: skip
+    lines = pdf.iloc[:days].assign(date=dates, qty=0.0, **{**base, **line})
+    return pd.concat([pdf, lines], ignore_index=True)
+
+
+def test_days_an_earlier_plan_planned_replay_the_levels_it_shipped():
+    pdf = _series(np.full(140, 5.0))
+    own = _sim(pdf)
+    got = _sim(_shipped(pdf, 56))
+    assert (own["plan_days"], got["plan_days"]) == (0, 56)
+    assert got["demand"] == own["demand"] == 56 * 5.0  # the stored lines add no demand
+    # Every replayed day on the stored levels: the replay of s = 100, lots of 50 (from 150).
+    want = replay.replay(
+        "sQ", np.full((1, 56), 5.0), np.ones((1, 56), bool), np.ones((1, 56), bool),
+        replay.Levels(np.full((1, 56), 100.0), np.full((1, 56), 150.0), np.full((1, 56), 50.0), 1.0, 0.0),
+        np.full((1, 56), 3),
+    )  # fmt: skip
+    assert got["orders"] == want.orders[0] and got["cycles"] == want.cycles[0]
+    assert got["avg_on_hand"] == pytest.approx(want.on_hand_days[0] / 56)
+    assert got["orders"] > own["orders"]  # lots of 50, not the stand-in's EOQ of 270
+    # Half the days: those only; lines of another policy or past the window are not used.
+    assert _sim(_shipped(pdf, 28))["plan_days"] == 28
+    other = _sim(_shipped(pdf, 56, shipped_policy="RS"))
+    assert other["plan_days"] == 0 and other["avg_on_hand"] == own["avg_on_hand"]
+
+
+def test_stored_lines_replay_in_the_variant_they_shipped():
+    pdf = _series(np.full(140, 5.0)).assign(
+        cost_safety_factor=0.5, cost_lot_multiplier=1.0, cost_review_period=1.0, cost_is_formula=False
+    )  # fmt: skip
+    rows = simulation.simulate_series(
+        _shipped(pdf, 56, shipped_variant="cost"), run_date=RUN_DATE, weeks=8, warmup_days=84,
+        window=28, seed=1, anchor_date=ANCHOR,
+    ).set_index("variant")  # fmt: skip
+    assert (rows.loc["formula", "plan_days"], rows.loc["cost", "plan_days"]) == (0, 56)
+    # A cost choice that kept the formula replays the formula's stored lines.
+    kept = simulation.simulate_series(
+        _shipped(pdf.assign(cost_is_formula=True), 56), run_date=RUN_DATE, weeks=8,
+        warmup_days=84, window=28, seed=1, anchor_date=ANCHOR,
+    ).set_index("variant")  # fmt: skip
+    assert list(kept["plan_days"]) == [56, 56]
+
+
 def test_a_failing_series_is_reported_with_its_error():
     got = _sim(_series(np.full(140, 5.0), policy_name="sQ", pack=None))
     assert got["status"] == "failed" and "TypeError" in got["error"]
@@ -101,7 +152,7 @@ def test_a_failing_series_is_reported_with_its_error():
 
 SERIES_SCHEMA = (
     "sku string, location string, policy string, variant string, target_type string, target double, "
-    "ss_method string, sigma_protection double, review_period double, sim_days int, cycles int, "
+    "ss_method string, sigma_protection double, review_period double, sim_days int, plan_days int, cycles int, "
     "stockout_cycles int, "
     "achieved_csl double, demand double, filled double, achieved_fill_rate double, "
     "avg_on_hand double, orders int, holding_cost double, ordering_cost double, "
@@ -111,7 +162,7 @@ SERIES_SCHEMA = (
 OVERALL_SCHEMA = (
     "level string, sku string, location string, policy string, variant string, target_type string, "
     "target double, ss_method string, sigma_protection double, review_period double, sim_days int, "
-    "cycles bigint, "
+    "plan_days bigint, cycles bigint, "
     "stockout_cycles bigint, achieved_csl double, demand double, filled double, "
     "achieved_fill_rate double, avg_on_hand double, orders bigint, holding_cost double, "
     "ordering_cost double, shortage_cost double, total_cost double, status string, "
@@ -124,18 +175,18 @@ def test_overall_simulation_pools_ok_series_per_variant_and_target_type(spark):
 
     series_df = spark.createDataFrame(
         [
-            ("A", "L1", "sQ", "formula", "csl", 0.90, "normal", 2.0, 1.0, 56, 10, 1, 0.9, 100.0, 95.0, 0.95,
+            ("A", "L1", "sQ", "formula", "csl", 0.90, "normal", 2.0, 1.0, 56, 20, 10, 1, 0.9, 100.0, 95.0, 0.95,
              5.0, 10, 1.0, 2.0, 3.0, 6.0, "ok", None),
-            ("B", "L1", "RS", "formula", "csl", 0.95, "gamma", 1.0, 7.0, 56, 30, 0, 1.0, 300.0, 300.0, 1.0,
+            ("B", "L1", "RS", "formula", "csl", 0.95, "gamma", 1.0, 7.0, 56, 0, 30, 0, 1.0, 300.0, 300.0, 1.0,
              7.0, 20, 2.0, 4.0, 0.0, 6.0, "ok", None),
             # Not ok: its figures must not count, however large.
-            ("C", "L1", "sQ", "formula", "csl", 0.50, "normal", 9.0, 1.0, 99, 100, 100, 0.0, 1e6, 0.0, 0.0,
+            ("C", "L1", "sQ", "formula", "csl", 0.50, "normal", 9.0, 1.0, 99, 99, 100, 100, 0.0, 1e6, 0.0, 0.0,
              1e3, 99, 1e3, 1e3, 1e3, 3e3, "failed", "ValueError: x"),
             # The cost variant of A: pooled on its own.
-            ("A", "L1", "sQ", "cost", "csl", 0.90, "normal", 2.0, 1.0, 56, 8, 0, 1.0, 100.0, 100.0,
+            ("A", "L1", "sQ", "cost", "csl", 0.90, "normal", 2.0, 1.0, 56, 0, 8, 0, 1.0, 100.0, 100.0,
              1.0, 4.0, 8, 1.0, 1.0, 0.0, 2.0, "ok", None),
             # No cycles in the replay: the fill-rate group has no CSL, not an error.
-            ("D", "L2", "minmax", "formula", "fill_rate", 0.98, "normal", 1.5, 7.0, 28, 0, 0, None, 50.0, 40.0,
+            ("D", "L2", "minmax", "formula", "fill_rate", 0.98, "normal", 1.5, 7.0, 28, 28, 0, 0, None, 50.0, 40.0,
              0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None),
         ],
         SERIES_SCHEMA,
@@ -143,11 +194,11 @@ def test_overall_simulation_pools_ok_series_per_variant_and_target_type(spark):
     expected_df = spark.createDataFrame(
         [
             # target: (0.90 * 10 + 0.95 * 30) / 40 cycles; CSL 1 - 1 / 40; fill 395 / 400.
-            ("overall", None, None, "all", "formula", "csl", 0.9375, None, None, None, 56, 40, 1, 0.975, 400.0,
+            ("overall", None, None, "all", "formula", "csl", 0.9375, None, None, None, 56, 20, 40, 1, 0.975, 400.0,
              395.0, 0.9875, 12.0, 30, 3.0, 6.0, 3.0, 12.0, "ok", None),
-            ("overall", None, None, "all", "cost", "csl", 0.90, None, None, None, 56, 8, 0, 1.0, 100.0,
+            ("overall", None, None, "all", "cost", "csl", 0.90, None, None, None, 56, 0, 8, 0, 1.0, 100.0,
              100.0, 1.0, 4.0, 8, 1.0, 1.0, 0.0, 2.0, "ok", None),
-            ("overall", None, None, "all", "formula", "fill_rate", 0.98, None, None, None, 28, 0, 0, None, 50.0,
+            ("overall", None, None, "all", "formula", "fill_rate", 0.98, None, None, None, 28, 28, 0, 0, None, 50.0,
              40.0, 0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None),
         ],
         OVERALL_SCHEMA,

@@ -148,17 +148,18 @@ def test_realised_accuracy_per_model_and_over_all(spark):
 def test_policy_replay_per_variant_and_policy_then_over_all(spark):
     rows = spark.createDataFrame(
         [
-            # level, variant, policy, target_type, target, cycles, stockouts, demand, filled, cost, status
-            ("series", "formula", "RS", "csl", 0.90, 10, 2, 100.0, 90.0, 50.0, "ok"),
-            ("series", "formula", "sQ", "csl", 0.95, 30, 0, 300.0, 300.0, 70.0, "ok"),
-            ("series", "formula", "sQ", "fill_rate", 0.98, 5, 5, 100.0, 80.0, 30.0, "ok"),
-            ("series", "cost", "RS", "csl", 0.90, 4, 0, 100.0, 100.0, 20.0, "ok"),
-            ("series", "formula", "RS", "csl", 0.90, 99, 99, 1e6, 0.0, 1e6, "failed"),
-            ("overall", "formula", "all", "csl", 0.94, 40, 2, 400.0, 390.0, 120.0, "ok"),
+            # level, variant, policy, target_type, target, cycles, stockouts, demand, filled,
+            # cost, replayed days, days on stored plan lines, status
+            ("series", "formula", "RS", "csl", 0.90, 10, 2, 100.0, 90.0, 50.0, 56, 14, "ok"),
+            ("series", "formula", "sQ", "csl", 0.95, 30, 0, 300.0, 300.0, 70.0, 56, 0, "ok"),
+            ("series", "formula", "sQ", "fill_rate", 0.98, 5, 5, 100.0, 80.0, 30.0, 56, 28, "ok"),
+            ("series", "cost", "RS", "csl", 0.90, 4, 0, 100.0, 100.0, 20.0, 56, 0, "ok"),
+            ("series", "formula", "RS", "csl", 0.90, 99, 99, 1e6, 0.0, 1e6, 56, 56, "failed"),
+            ("overall", "formula", "all", "csl", 0.94, 40, 2, 400.0, 390.0, 120.0, 168, 42, "ok"),
         ],
         "level string, variant string, policy string, target_type string, target double, "
         "cycles int, stockout_cycles int, demand double, filled double, total_cost double, "
-        "status string",
+        "sim_days int, plan_days int, status string",
     )
     got = {(r.variant, r.policy): r for r in data.policy_replay(rows).collect()}
     assert list(got) == [("cost", "RS"), ("cost", "all"), ("formula", "RS"), ("formula", "sQ"), ("formula", "all")]  # fmt: skip
@@ -169,3 +170,8 @@ def test_policy_replay_per_variant_and_policy_then_over_all(spark):
     assert every.target_csl == pytest.approx(0.9375) and every.achieved_csl == pytest.approx(0.95)
     assert every.fill_rate == pytest.approx(470 / 500) and every.total_cost == 150.0
     assert got[("formula", "sQ")].achieved_csl == 1.0 and got[("cost", "RS")].total_cost == 20.0
+    # Days on stored plan lines: 42 of the ok series' 168 (the failed one left out).
+    assert every.plan_share == pytest.approx(42 / 168) and got[("cost", "all")].plan_share == 0.0
+    # A table written before plan_days: no share, the rest as before.
+    older = data.policy_replay(rows.drop("plan_days")).collect()
+    assert {r.plan_share for r in older} == {None} and len(older) == 5

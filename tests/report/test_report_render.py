@@ -93,7 +93,7 @@ def _data(series, *, plan=True, series_total=None):
             [("not_planned", "missing_inventory", 2)], columns=["plan_status", "cause", "lines"]
         ),
         replay=pd.DataFrame(
-            [("cost", "all", 3, 40, 0.9375, 0.95, 0.94, 1500.0)],
+            [("cost", "all", 3, 40, 0.9375, 0.95, 0.94, 1500.0, 0.25)],
             columns=[
                 "variant",
                 "policy",
@@ -103,6 +103,7 @@ def _data(series, *, plan=True, series_total=None):
                 "achieved_csl",
                 "fill_rate",
                 "total_cost",
+                "plan_share",
             ],
         ),
     )
@@ -148,7 +149,9 @@ def test_report_is_one_self_contained_file_with_every_section():
     assert "Q10-Q90 band held 78% of the actuals (nominal 80%)" in text
     assert "Lines needing review: 5" in text and "The first 1 are listed" in text
     assert "No earlier forecast of the last 56 days has sales yet." in text
-    assert "<td>93.8%</td><td>95.0%</td><td>94.0%</td><td>1,500</td>" in text  # the replay
+    assert (
+        "<td>93.8%</td><td>95.0%</td><td>94.0%</td><td>1,500</td><td>25%</td>" in text
+    )  # the replay
 
 
 def test_realised_accuracy_is_shown_next_to_the_backtest():

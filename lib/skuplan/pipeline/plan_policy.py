@@ -42,7 +42,9 @@ def shipped_variant(settings: PlanSettings) -> str:
 def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
     """Clean sales of the replayed weeks and their warm-up, joined with each planned
     series' parameters (``simulation.PARAM_COLUMNS``; the review period the master's, for the
-    formula's replay) and its cost-optimised choice (``simulation.COST_COLUMNS``)."""
+    formula's replay) and its cost-optimised choice (``simulation.COST_COLUMNS``); with the
+    lines earlier plans shipped for the replayed days (:func:`shipped_lines`) of the series
+    with sales."""
     sim, run_date = tables.conf.plan.simulation, tables.run_date
     start = run_date - dt.timedelta(days=sim.weeks * 7 + sim.warmup_days)
     params_df = plan_df.filter(F.col("exception_reason").isNull()).select(
@@ -69,7 +71,34 @@ def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
         .filter((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(run_date)))
         .select(*KEYS, "date", "qty")
     )
+    shipped_df = shipped_lines(tables, run_date - dt.timedelta(days=sim.weeks * 7))
+    if shipped_df is not None:  # of series with sales (as without earlier plans)
+        shipped_df = shipped_df.join(history_df.select(*KEYS).distinct(), [*KEYS], "left_semi")
+        history_df = history_df.unionByName(shipped_df, allowMissingColumns=True)
     return history_df.join(params_df, [*KEYS])
+
+
+def shipped_lines(tables: StageTables, start: dt.date) -> DataFrame | None:
+    """The plan lines earlier runs shipped for the replayed days (``start`` to the day before
+    the run date) as zero-demand rows dated by their run date, with
+    ``simulation.SHIPPED_COLUMNS``; None before the first plan."""
+    plan_df = tables.optional("reorder_plan")
+    if plan_df is None:
+        return None
+    cost = F.col("policy_parameters") == F.lit(cost_policy.PARAMETERS_COST)
+    variant = F.when(cost, F.lit(simulation.VARIANT_COST)).otherwise(simulation.VARIANT_FORMULA)
+    columns = ("policy", "reorder_point", "order_up_to", "eoq", "is_review_day", "daily_demand")
+    return plan_df.filter(
+        (F.col("run_date") >= F.lit(start))
+        & (F.col("run_date") < F.lit(tables.run_date))
+        & F.col("exception_reason").isNull()
+    ).select(
+        *KEYS,
+        F.col("run_date").alias("date"),
+        F.lit(0.0).alias("qty"),
+        variant.alias(simulation.SHIPPED_COLUMNS[0]),
+        *[F.col(c).alias(n) for c, n in zip(columns, simulation.SHIPPED_COLUMNS[1:], strict=True)],
+    )
 
 
 def simulate(tables: StageTables, plan_df: DataFrame) -> tuple[float | None, ...] | None:

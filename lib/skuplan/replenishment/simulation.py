@@ -1,11 +1,12 @@
 """Replay of a series' replenishment policy over its recent sales (one series per call).
 
 :func:`simulate_series` is a plain pandas function; the plan runs it on every series with
-``groupBy("sku", "location").applyInPandas``. The replay is honest about what the policy
-knew: on each day it forecasts with a trailing mean of the demand before that day, and its
-safety stock comes from the errors of that same forecast over protection-period windows in
-the warm-up history before the replay (backtest residuals), combined with lead-time
-variability exactly as the plan combines them. Lead times are drawn (seeded per series)
+``groupBy("sku", "location").applyInPandas``. On a day an earlier plan planned the series,
+the replay applies that plan line's levels and review day (what shipped, from the project's
+own forecasts). On other days it stands in, honest about what the policy knew: it forecasts
+with a trailing mean of the demand before that day, and its safety stock comes from the
+errors of that same forecast over protection-period windows in the warm-up history before
+the replay (backtest residuals), combined with lead-time variability as the plan does. Lead times are drawn (seeded per series)
 from the master's mean and standard deviation, so orders may cross. The days are stepped
 by :func:`skuplan.replenishment.replay.replay` (its docstring has the day's timeline and
 how cycles and fill rate are counted).
@@ -33,19 +34,10 @@ ADI_CUTOFF = 1.32  # Syntetos-Boylan: a mean inter-demand interval above this is
 MIN_ERROR_WINDOWS = 8
 
 PARAM_COLUMNS = (
-    "policy_name",
-    "lead_time_days",
-    "lead_time_std",
-    "review_period",
-    "target_type",
-    "target_service_level",
-    "pack",
-    "min_order",
-    "unit_cost",
-    "order_cost",
-    "holding_cost_rate",
+    "policy_name", "lead_time_days", "lead_time_std", "review_period", "target_type",
+    "target_service_level", "pack", "min_order", "unit_cost", "order_cost", "holding_cost_rate",
     "shortage_cost",
-)
+)  # fmt: skip
 # The cost-optimised choice (:mod:`.cost_policy`), when the plan made one: replayed beside the
 # formula as variant ``cost``.
 COST_COLUMNS = (
@@ -55,6 +47,13 @@ COST_COLUMNS = (
     "cost_is_formula",
 )
 VARIANT_FORMULA, VARIANT_COST = "formula", "cost"
+# What earlier plans shipped (their ``reorder_plan`` lines, on zero-demand rows dated by their
+# run date): on those days the replay applies the stored line's levels and review day in the
+# variant the line shipped, instead of its own stand-in's.
+SHIPPED_COLUMNS = (
+    "shipped_variant", "shipped_policy", "shipped_reorder_point", "shipped_order_up_to",
+    "shipped_lot", "shipped_is_review_day", "shipped_daily_demand",
+)  # fmt: skip
 
 
 def _empty_result(sku, location, p, status: str, error: str | None = None) -> pd.DataFrame:
@@ -91,7 +90,8 @@ def simulate_series(
             with the ``COST_COLUMNS`` set, the cost-optimised levels are replayed too, on the
             same demand and lead times (``safety_factor`` times the day's sigma over the
             protection period, lots of ``lot_multiplier`` EOQs, reviews every
-            ``cost_review_period`` days).
+            ``cost_review_period`` days); rows with ``SHIPPED_COLUMNS`` set (zero ``qty``)
+            are earlier plans' lines, dated by their run date.
         run_date: the replay ends the day before.
         weeks: length of the replay.
         warmup_days: history before the replay, for the forecast-error sample.
@@ -152,20 +152,45 @@ def _simulate(
             sigma_cost = sigma_p * float(np.sqrt(P_cost / P))
         sigma_dl = ss.sigma_over_protection(sigma_cost, f, L_std)
         variants[VARIANT_COST] = (_cost_levels(p, levels, f, P_cost, sigma_dl), R_cost)
-    runs = replay.Levels(
-        *(np.stack([getattr(v, c) for v, _ in variants.values()]) for c in ("reorder_point", "order_up_to", "eoq")),
-        levels.pack, levels.moq,
-    )  # fmt: skip
+    arrays = [np.stack([getattr(v, c) for v, _ in variants.values()]) for c in ("reorder_point", "order_up_to", "eoq")]  # fmt: skip
     reviews = np.stack([_review_days(policy, r, offset, n_sim) for _, r in variants.values()])
     n = len(variants)
-    totals = replay.replay(policy, np.tile(d, (n, 1)), f > 0, reviews, runs, np.tile(lead_draws, (n, 1)))  # fmt: skip
+    can_order = np.tile(f > 0, (n, 1))
+    # The cost variant that kept the formula replays the formula's stored lines too.
+    kept = VARIANT_COST in variants and bool(p["cost_is_formula"])
+    names = [VARIANT_FORMULA if kept else name for name in variants]
+    shipped = _apply_shipped(pdf, days[sim0:], policy, names, *arrays, reviews, can_order)
+    runs = replay.Levels(*arrays, levels.pack, levels.moq)
+    totals = replay.replay(policy, np.tile(d, (n, 1)), can_order, reviews, runs, np.tile(lead_draws, (n, 1)))  # fmt: skip
     # One frame from the rows (concatenating one-row frames whose `error` is all-NA warns).
     return pd.DataFrame(
         [
-            _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals, i, name, r)
+            _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals, i, name, r, int(shipped[i]))
             for i, (name, (_, r)) in enumerate(variants.items())
         ]
     )  # fmt: skip
+
+
+def _apply_shipped(pdf, days, policy, names, rop, up_to, lot, reviews, can_order) -> np.ndarray:
+    """Put the stored plan lines' levels (``SHIPPED_COLUMNS``, same policy only) in place of
+    the replay's own on their days (``days``: the replay's), in the variant each line
+    shipped: the arrays are ``(variants, days)``, changed in place. Returns the days
+    replaced per variant."""
+    replaced = np.zeros(len(names), int)
+    if "shipped_variant" not in pdf:
+        return replaced
+    lines = pdf[pdf["shipped_variant"].notna() & (pdf["shipped_policy"] == policy)]
+    at_all = pd.DatetimeIndex(days).get_indexer(pd.to_datetime(lines["date"]))
+    for i, name in enumerate(names):
+        mine = (lines["shipped_variant"].to_numpy() == name) & (at_all >= 0)
+        at, rows = at_all[mine], lines[mine]
+        rop[i, at] = rows["shipped_reorder_point"].to_numpy(float)
+        up_to[i, at] = rows["shipped_order_up_to"].to_numpy(float)
+        lot[i, at] = rows["shipped_lot"].to_numpy(float)
+        reviews[i, at] = rows["shipped_is_review_day"].to_numpy(bool)
+        can_order[i, at] = rows["shipped_daily_demand"].to_numpy(float) > 0
+        replaced[i] = len(at)
+    return replaced
 
 
 def _review_days(policy: str, review_period: int, offset: int, n_days: int) -> np.ndarray:
@@ -279,10 +304,10 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
 
 def _result(
     sku, location, p, ss_method, sigma_p, n_sim, total_demand, levels, totals: replay.Totals,
-    i: int, variant: str, review_period: int,
+    i: int, variant: str, review_period: int, plan_days: int,
 ) -> dict:  # fmt: skip
     """A row of ``POLICY_SIMULATION_SERIES``: service achieved and costs of run ``i``
-    (reviewing every ``review_period`` days)."""
+    (reviewing every ``review_period`` days; ``plan_days`` of them on stored plan lines)."""
     holding_cost = float(totals.on_hand_days[i]) * levels.holding / 365.0
     orders = int(totals.orders[i])
     ordering_cost = orders * float(p["order_cost"])
@@ -300,6 +325,7 @@ def _result(
         "sigma_protection": sigma_p,
         "review_period": float(review_period),
         "sim_days": n_sim,
+        "plan_days": plan_days,
         "cycles": cycles,
         "stockout_cycles": int(stockout_cycles),
         "achieved_csl": 1 - stockout_cycles / cycles if cycles else None,
@@ -320,7 +346,7 @@ def _result(
 
 # Series columns that add up in the overall rows.
 SUMMED = (
-    "cycles", "stockout_cycles", "demand", "filled", "avg_on_hand", "orders", "holding_cost",
+    "plan_days", "cycles", "stockout_cycles", "demand", "filled", "avg_on_hand", "orders", "holding_cost",
     "ordering_cost", "shortage_cost", "total_cost",
 )  # fmt: skip
 

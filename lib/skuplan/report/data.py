@@ -228,11 +228,18 @@ def policy_replay(sim_df: DataFrame) -> DataFrame:
     variant (the formula's levels, the cost-optimised ones) and policy, then per variant over
     all policies (``policy`` = ``all``): ``series, cycles, target_csl`` (cycle-weighted),
     ``achieved_csl`` (both over cycle-service series), ``fill_rate`` (over all demand) and
-    ``total_cost`` (holding + ordering + shortage).
+    ``total_cost`` (holding + ordering + shortage), and ``plan_share``: the share of the
+    replayed days on levels an earlier plan shipped (null for a table written before
+    ``plan_days`` existed).
     """
     ok = sim_df.filter((F.col("level") == "series") & (F.col("status") == "ok"))
     csl = F.col("target_type") == "csl"
     cycles = F.sum(F.when(csl, F.col("cycles")))
+    plan_share = (
+        F.try_divide(F.sum("plan_days"), F.sum("sim_days"))
+        if "plan_days" in sim_df.columns
+        else F.lit(None).cast("double")
+    )
     return (
         ok.rollup("variant", "policy")
         .agg(
@@ -246,6 +253,7 @@ def policy_replay(sim_df: DataFrame) -> DataFrame:
             ),
             F.try_divide(F.sum("filled"), F.sum("demand")).alias("fill_rate"),
             F.sum("total_cost").alias("total_cost"),
+            plan_share.alias("plan_share"),
         )
         .filter(F.col("variant").isNotNull())
         .withColumn("policy", F.coalesce("policy", F.lit("all")))

@@ -78,6 +78,7 @@ FORMATS = {
     "target_csl": lambda v: f"{v:.1%}",
     "achieved_csl": lambda v: f"{v:.1%}",
     "fill_rate": lambda v: f"{v:.1%}",
+    "plan_share": lambda v: f"{v:.0%}",
     "total_cost": QTY,
 }
 # The tables' headings: column name -> heading.
@@ -147,6 +148,7 @@ REPLAY_HEADINGS = {
     "achieved_csl": "cycle service reached",
     "fill_rate": "fill rate",
     "total_cost": "cost (holding + ordering + shortage)",
+    "plan_share": "days on shipped plans",
 }
 
 
@@ -299,7 +301,9 @@ def plan_section(data: ReportData) -> str:
         "<h3>Policy replay</h3>",
         '<p class="note">Each planned series\' policy replayed on its recent sales '
         "(policy_simulation): the formula's levels and the cost-optimised ones on the same "
-        "days and lead times; cycle service over the series with a cycle service target.</p>",
+        "days and lead times; cycle service over the series with a cycle service target. "
+        "On a day an earlier run planned the series, the replay applies what that plan "
+        "shipped; on the other days a trailing-mean forecast stands in.</p>",
         _table(plan.replay, REPLAY_HEADINGS, table_id="policy-replay"),
     ]
     return "\n".join(parts)
