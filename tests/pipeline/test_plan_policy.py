@@ -65,16 +65,17 @@ def test_the_replay_reads_the_lines_earlier_plans_shipped_in_its_window(spark, m
     day = lambda d: RUN - dt.timedelta(days=d)  # noqa: E731
     stored = spark.createDataFrame(
         [
-            (day(1), "A", "L1", None, "RS", 10.0, 30.0, 5.0, True, 2.0, "formula"),
-            (day(2), "A", "L1", None, "RS", 11.0, 31.0, 5.0, False, 2.0, "cost"),
-            (day(3), "A", "L1", "stale_inventory", None, None, None, None, None, None, None),
-            (day(183), "A", "L1", None, "RS", 12.0, 32.0, 5.0, True, 2.0, "formula"),  # before
-            (RUN, "A", "L1", None, "RS", 13.0, 33.0, 5.0, True, 2.0, "formula"),  # this run's
-            (day(1), "B", "L1", None, "RS", 10.0, 30.0, 5.0, True, 2.0, "formula"),  # no sales
+            (day(1), "A", "L1", "planned", "RS", 10.0, 30.0, 5.0, True, 2.0),
+            (day(2), "A", "L1", "planned", "RS", 11.0, 31.0, 5.0, False, 2.0),
+            (day(3), "A", "L1", "not_planned", None, None, None, None, None, None),
+            (day(4), "A", "L1", "needs_review", "RS", 9.0, 29.0, 5.0, True, 2.0),  # held
+            (day(183), "A", "L1", "planned", "RS", 12.0, 32.0, 5.0, True, 2.0),  # before
+            (RUN, "A", "L1", "planned", "RS", 13.0, 33.0, 5.0, True, 2.0),  # this run's
+            (day(1), "B", "L1", "planned", "RS", 10.0, 30.0, 5.0, True, 2.0),  # no sales
         ],
-        "run_date date, sku string, location string, exception_reason string, policy string, "
+        "run_date date, sku string, location string, plan_status string, policy string, "
         "reorder_point double, order_up_to double, eoq double, is_review_day boolean, "
-        "daily_demand double, policy_parameters string",
+        "daily_demand double",
     )
     stored.write.format("delta").save(conf.table("reorder_plan").path)
     line = ("csl", 0.95, 1.0, 0.0, 10.0, 50.0, 0.25)
@@ -87,13 +88,13 @@ def test_the_replay_reads_the_lines_earlier_plans_shipped_in_its_window(spark, m
     )
     got = plan_policy.simulation_inputs(StageTables(spark, conf, "plan_replenishment"), plan_df)
     rows = sorted(got.collect(), key=lambda r: r.date)
-    # The sale, and the two lines planned in the window as zero-demand rows of their date
+    # The sale, and the two lines released in the window as zero-demand rows of their date
     # (B, without sales in the window, is not replayed, as on a first run).
-    assert [(r.date, r.qty, r.shipped_variant) for r in rows] == [
-        (day(2), 0.0, "cost"), (day(1), 0.0, "formula"), (day(1), 3.0, None)
+    assert [(r.date, r.qty, r.shipped_policy) for r in rows] == [
+        (day(2), 0.0, "RS"), (day(1), 0.0, "RS"), (day(1), 3.0, None)
     ]  # fmt: skip
     first = rows[0]
-    assert (first.shipped_policy, first.shipped_reorder_point, first.shipped_order_up_to) == ("RS", 11.0, 31.0)  # fmt: skip
+    assert (first.shipped_reorder_point, first.shipped_order_up_to) == (11.0, 31.0)
     assert (first.shipped_lot, first.shipped_is_review_day, first.shipped_daily_demand) == (5.0, False, 2.0)  # fmt: skip
     assert rows[0].review_period == 7.0  # the plan's parameters on every row
 

@@ -95,54 +95,61 @@ def test_the_cost_choice_is_replayed_beside_the_formula_on_the_same_days():
 
 
 def _shipped(pdf, days, **line):
-    """Stored plan lines (``simulation.SHIPPED_COLUMNS``) on the replay's last ``days`` days,
-    as zero-demand rows (the pipeline's ``plan_policy.shipped_lines``)."""
+    """Released plan lines (``simulation.SHIPPED_COLUMNS``) on the replay's last ``days``
+    days, as zero-demand rows (the pipeline's ``plan_policy.shipped_lines``)."""
     dates = pd.date_range(end=pd.Timestamp(RUN_DATE) - pd.Timedelta(days=1), periods=days).date
     base = dict(
-        shipped_variant="formula", shipped_policy="sQ", shipped_reorder_point=100.0,
-        shipped_order_up_to=150.0, shipped_lot=50.0, shipped_is_review_day=True,
-        shipped_daily_demand=5.0,
+        shipped_policy="sQ", shipped_reorder_point=100.0, shipped_order_up_to=150.0,
+        shipped_lot=50.0, shipped_is_review_day=True, shipped_daily_demand=5.0,
     )  # fmt: skip
     lines = pdf.iloc[:days].assign(date=dates, qty=0.0, **{**base, **line})
     return pd.concat([pdf, lines], ignore_index=True)
 
 
-def test_days_an_earlier_plan_planned_replay_the_levels_it_shipped():
+def _variants(pdf, **kw):
+    args = dict(run_date=RUN_DATE, weeks=8, warmup_days=84, window=28, seed=1, anchor_date=ANCHOR)
+    return simulation.simulate_series(pdf, **{**args, **kw}).set_index("variant")
+
+
+def test_what_earlier_plans_released_is_replayed_as_variant_shipped():
     pdf = _series(np.full(140, 5.0))
-    own = _sim(pdf)
-    got = _sim(_shipped(pdf, 56))
-    assert (own["plan_days"], got["plan_days"]) == (0, 56)
-    assert got["demand"] == own["demand"] == 56 * 5.0  # the stored lines add no demand
-    # Every replayed day on the stored levels: the replay of s = 100, lots of 50 (from 150).
+    own = _variants(pdf)
+    got = _variants(_shipped(pdf, 56))
+    assert list(own.index) == ["formula"] and list(got.index) == ["formula", "shipped"]
+    # The formula's stand-in is replayed as before; the lines add no demand.
+    pd.testing.assert_series_equal(got.loc["formula"], own.loc["formula"])
+    shipped = got.loc["shipped"]
+    assert (shipped["plan_days"], got.loc["formula", "plan_days"]) == (56, 0)
+    assert shipped["demand"] == 56 * 5.0
+    # Every replayed day on the lines: the replay of s = 100, lots of 50 (from 150).
     want = replay.replay(
         "sQ", np.full((1, 56), 5.0), np.ones((1, 56), bool), np.ones((1, 56), bool),
         replay.Levels(np.full((1, 56), 100.0), np.full((1, 56), 150.0), np.full((1, 56), 50.0), 1.0, 0.0),
         np.full((1, 56), 3),
     )  # fmt: skip
-    assert got["orders"] == want.orders[0] and got["cycles"] == want.cycles[0]
-    assert got["avg_on_hand"] == pytest.approx(want.on_hand_days[0] / 56)
-    assert got["orders"] > own["orders"]  # lots of 50, not the stand-in's EOQ of 270
-    # Half the days: those only; lines of another policy or past the window are not used.
-    assert _sim(_shipped(pdf, 28))["plan_days"] == 28
-    other = _sim(_shipped(pdf, 56, shipped_policy="RS"))
-    assert other["plan_days"] == 0 and other["avg_on_hand"] == own["avg_on_hand"]
+    assert shipped["orders"] == want.orders[0] and shipped["cycles"] == want.cycles[0]
+    assert shipped["avg_on_hand"] == pytest.approx(want.on_hand_days[0] / 56)
+    assert shipped["orders"] > own.loc["formula", "orders"]  # lots of 50, not the EOQ of 270
+    # Only complete lines of the series' policy count; none: no shipped row.
+    gap = _shipped(pdf, 56)
+    gap.loc[140, "shipped_lot"] = None  # the first line (row 140) lacks its lot
+    assert _variants(gap).loc["shipped", "plan_days"] == 55
+    assert list(_variants(_shipped(pdf, 56, shipped_policy="RS")).index) == ["formula"]
 
 
-def test_stored_lines_replay_in_the_variant_they_shipped():
+def test_days_without_a_line_take_the_levels_the_plan_ships():
     pdf = _series(np.full(140, 5.0)).assign(
-        cost_safety_factor=0.5, cost_lot_multiplier=1.0, cost_review_period=1.0, cost_is_formula=False
+        cost_safety_factor=3.0, cost_lot_multiplier=0.5, cost_review_period=1.0, cost_is_formula=False
     )  # fmt: skip
-    rows = simulation.simulate_series(
-        _shipped(pdf, 56, shipped_variant="cost"), run_date=RUN_DATE, weeks=8, warmup_days=84,
-        window=28, seed=1, anchor_date=ANCHOR,
-    ).set_index("variant")  # fmt: skip
-    assert (rows.loc["formula", "plan_days"], rows.loc["cost", "plan_days"]) == (0, 56)
-    # A cost choice that kept the formula replays the formula's stored lines.
-    kept = simulation.simulate_series(
-        _shipped(pdf.assign(cost_is_formula=True), 56), run_date=RUN_DATE, weeks=8,
-        warmup_days=84, window=28, seed=1, anchor_date=ANCHOR,
-    ).set_index("variant")  # fmt: skip
-    assert list(kept["plan_days"]) == [56, 56]
+    half = _shipped(pdf, 28)
+    formula, cost = (_variants(half, shipped_base=b) for b in ("formula", "cost"))
+    assert list(cost.index) == ["formula", "cost", "shipped"]
+    assert formula.loc["shipped", "plan_days"] == cost.loc["shipped", "plan_days"] == 28
+    # The first 28 days: the formula's or the cost choice's stand-in levels.
+    assert cost.loc["shipped", "avg_on_hand"] != formula.loc["shipped", "avg_on_hand"]
+    everyday = _shipped(pdf, 56)
+    same = [_variants(everyday, shipped_base=b).loc["shipped"] for b in ("formula", "cost")]
+    pd.testing.assert_series_equal(same[0], same[1])
 
 
 def test_a_failing_series_is_reported_with_its_error():

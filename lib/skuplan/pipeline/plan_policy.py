@@ -10,7 +10,7 @@ import pyspark.sql.functions as F
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
-from skuplan.columns import KEYS
+from skuplan.columns import KEYS, PLAN_PLANNED
 from skuplan.conf import PlanSettings
 from skuplan.pipeline.io import StageTables
 from skuplan.pipeline.plan_inputs import read_master
@@ -79,25 +79,22 @@ def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
 
 
 def shipped_lines(tables: StageTables, start: dt.date) -> DataFrame | None:
-    """The plan lines earlier runs shipped for the replayed days (``start`` to the day before
-    the run date) as zero-demand rows dated by their run date, with
-    ``simulation.SHIPPED_COLUMNS``; None before the first plan."""
+    """The plan lines earlier runs released for the replayed days (``start`` to the day
+    before the run date: planned, not held for review nor an exception) as zero-demand rows
+    dated by their run date, with ``simulation.SHIPPED_COLUMNS``; None before the first plan."""
     plan_df = tables.optional("reorder_plan")
     if plan_df is None:
         return None
-    cost = F.col("policy_parameters") == F.lit(cost_policy.PARAMETERS_COST)
-    variant = F.when(cost, F.lit(simulation.VARIANT_COST)).otherwise(simulation.VARIANT_FORMULA)
     columns = ("policy", "reorder_point", "order_up_to", "eoq", "is_review_day", "daily_demand")
     return plan_df.filter(
         (F.col("run_date") >= F.lit(start))
         & (F.col("run_date") < F.lit(tables.run_date))
-        & F.col("exception_reason").isNull()
+        & (F.col("plan_status") == F.lit(PLAN_PLANNED))
     ).select(
         *KEYS,
         F.col("run_date").alias("date"),
         F.lit(0.0).alias("qty"),
-        variant.alias(simulation.SHIPPED_COLUMNS[0]),
-        *[F.col(c).alias(n) for c, n in zip(columns, simulation.SHIPPED_COLUMNS[1:], strict=True)],
+        *[F.col(c).alias(n) for c, n in zip(columns, simulation.SHIPPED_COLUMNS, strict=True)],
     )
 
 
@@ -120,6 +117,7 @@ def simulate(tables: StageTables, plan_df: DataFrame) -> tuple[float | None, ...
         seed=sim.seed,
         anchor_date=conf.plan.review_anchor_date,
         method=conf.plan.safety_stock_method,
+        shipped_base=shipped_variant(conf.plan),
     )
 
     def per_series(pdf):

@@ -1,12 +1,14 @@
 """Replay of a series' replenishment policy over its recent sales (one series per call).
 
 :func:`simulate_series` is a plain pandas function; the plan runs it on every series with
-``groupBy("sku", "location").applyInPandas``. On a day an earlier plan planned the series,
-the replay applies that plan line's levels and review day (what shipped, from the project's
-own forecasts). On other days it stands in, honest about what the policy knew: it forecasts
+``groupBy("sku", "location").applyInPandas``. The formula's levels (and the cost-optimised
+ones) are replayed on a stand-in that is honest about what the policy knew: it forecasts
 with a trailing mean of the demand before that day, and its safety stock comes from the
 errors of that same forecast over protection-period windows in the warm-up history before
-the replay (backtest residuals), combined with lead-time variability as the plan does. Lead times are drawn (seeded per series)
+the replay (backtest residuals), combined with lead-time variability as the plan does. When
+earlier runs planned the series on replayed days, variant ``shipped`` replays what their
+plan lines released (levels and review day, from the project's own forecasts) on those days
+and the stand-in of the variant the plan ships on the others. Lead times are drawn (seeded per series)
 from the master's mean and standard deviation, so orders may cross. The days are stepped
 by :func:`skuplan.replenishment.replay.replay` (its docstring has the day's timeline and
 how cycles and fill rate are counted).
@@ -46,13 +48,11 @@ COST_COLUMNS = (
     "cost_review_period",
     "cost_is_formula",
 )
-VARIANT_FORMULA, VARIANT_COST = "formula", "cost"
-# What earlier plans shipped (their ``reorder_plan`` lines, on zero-demand rows dated by their
-# run date): on those days the replay applies the stored line's levels and review day in the
-# variant the line shipped, instead of its own stand-in's.
+VARIANT_FORMULA, VARIANT_COST, VARIANT_SHIPPED = "formula", "cost", "shipped"
+# Earlier plans' released lines (``reorder_plan``), on zero-demand rows dated by their run date.
 SHIPPED_COLUMNS = (
-    "shipped_variant", "shipped_policy", "shipped_reorder_point", "shipped_order_up_to",
-    "shipped_lot", "shipped_is_review_day", "shipped_daily_demand",
+    "shipped_policy", "shipped_reorder_point", "shipped_order_up_to", "shipped_lot",
+    "shipped_is_review_day", "shipped_daily_demand",
 )  # fmt: skip
 
 
@@ -81,6 +81,7 @@ def simulate_series(
     seed: int,
     anchor_date: dt.date,
     method: str = "auto",
+    shipped_base: str = VARIANT_FORMULA,
 ) -> pd.DataFrame:
     """Replay one series' policy over the ``weeks`` weeks before ``run_date``.
 
@@ -91,7 +92,7 @@ def simulate_series(
             same demand and lead times (``safety_factor`` times the day's sigma over the
             protection period, lots of ``lot_multiplier`` EOQs, reviews every
             ``cost_review_period`` days); rows with ``SHIPPED_COLUMNS`` set (zero ``qty``)
-            are earlier plans' lines, dated by their run date.
+            are earlier plans' released lines, dated by their run date.
         run_date: the replay ends the day before.
         weeks: length of the replay.
         warmup_days: history before the replay, for the forecast-error sample.
@@ -99,25 +100,28 @@ def simulate_series(
         seed: base seed of the lead-time draws.
         anchor_date: periodic reviews fall every ``review_period`` days from this date.
         method: ``normal``, ``gamma`` or ``auto`` (gamma for intermittent demand).
+        shipped_base: the variant whose levels ``shipped`` takes on days without a line.
 
     Returns:
-        Rows in ``POLICY_SIMULATION_SERIES``, one per ``variant`` (``formula``, and ``cost``
-        when replayed); ``status`` is ``ok``, ``no_demand`` or ``short_history`` (too few
+        Rows in ``POLICY_SIMULATION_SERIES``, one per ``variant`` (``formula``, ``cost``
+        when replayed, ``shipped`` with earlier plans' lines of the same policy); ``status`` is ``ok``, ``no_demand`` or ``short_history`` (too few
         error windows), or ``failed`` with the ``error`` (then the formula's row only).
     """
     sku, location = pdf["sku"].iloc[0], pdf["location"].iloc[0]
     p = pdf.iloc[0]
     try:
         return _simulate(
-            pdf, p, sku, location, run_date, weeks, warmup_days, window, seed, anchor_date, method
-        )
+            pdf, p, sku, location, run_date, weeks, warmup_days, window, seed, anchor_date, method,
+            shipped_base,
+        )  # fmt: skip
     except Exception as exc:  # failures are data: one bad series must not stop the replay
         return _empty_result(sku, location, p, "failed", f"{type(exc).__name__}: {exc}")
 
 
 def _simulate(
-    pdf, p, sku, location, run_date, weeks, warmup_days, window, seed, anchor_date, method
-):
+    pdf, p, sku, location, run_date, weeks, warmup_days, window, seed, anchor_date, method,
+    shipped_base,
+):  # fmt: skip
     n_sim = weeks * 7
     days, demand = _daily_demand(pdf, run_date, n_sim + warmup_days)
     first_sale = int(np.argmax(demand > 0)) if (demand > 0).any() else len(demand)
@@ -152,45 +156,37 @@ def _simulate(
             sigma_cost = sigma_p * float(np.sqrt(P_cost / P))
         sigma_dl = ss.sigma_over_protection(sigma_cost, f, L_std)
         variants[VARIANT_COST] = (_cost_levels(p, levels, f, P_cost, sigma_dl), R_cost)
+    at, lines = _shipped_lines(pdf, days[sim0:], policy)
+    if len(at):
+        variants[VARIANT_SHIPPED] = variants.get(shipped_base, variants[VARIANT_FORMULA])
     arrays = [np.stack([getattr(v, c) for v, _ in variants.values()]) for c in ("reorder_point", "order_up_to", "eoq")]  # fmt: skip
     reviews = np.stack([_review_days(policy, r, offset, n_sim) for _, r in variants.values()])
     n = len(variants)
     can_order = np.tile(f > 0, (n, 1))
-    # The cost variant that kept the formula replays the formula's stored lines too.
-    kept = VARIANT_COST in variants and bool(p["cost_is_formula"])
-    names = [VARIANT_FORMULA if kept else name for name in variants]
-    shipped = _apply_shipped(pdf, days[sim0:], policy, names, *arrays, reviews, can_order)
+    if len(at):  # the last run: what shipped on the lines' days
+        for values, column in zip((*arrays, reviews), SHIPPED_COLUMNS[1:5], strict=True):
+            values[-1, at] = lines[column].to_numpy(values.dtype)
+        can_order[-1, at] = lines["shipped_daily_demand"].to_numpy(float) > 0
     runs = replay.Levels(*arrays, levels.pack, levels.moq)
     totals = replay.replay(policy, np.tile(d, (n, 1)), can_order, reviews, runs, np.tile(lead_draws, (n, 1)))  # fmt: skip
     # One frame from the rows (concatenating one-row frames whose `error` is all-NA warns).
     return pd.DataFrame(
         [
-            _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals, i, name, r, int(shipped[i]))
+            _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals, i, name, r, len(at) if name == VARIANT_SHIPPED else 0)
             for i, (name, (_, r)) in enumerate(variants.items())
         ]
     )  # fmt: skip
 
 
-def _apply_shipped(pdf, days, policy, names, rop, up_to, lot, reviews, can_order) -> np.ndarray:
-    """Put the stored plan lines' levels (``SHIPPED_COLUMNS``, same policy only) in place of
-    the replay's own on their days (``days``: the replay's), in the variant each line
-    shipped: the arrays are ``(variants, days)``, changed in place. Returns the days
-    replaced per variant."""
-    replaced = np.zeros(len(names), int)
-    if "shipped_variant" not in pdf:
-        return replaced
-    lines = pdf[pdf["shipped_variant"].notna() & (pdf["shipped_policy"] == policy)]
-    at_all = pd.DatetimeIndex(days).get_indexer(pd.to_datetime(lines["date"]))
-    for i, name in enumerate(names):
-        mine = (lines["shipped_variant"].to_numpy() == name) & (at_all >= 0)
-        at, rows = at_all[mine], lines[mine]
-        rop[i, at] = rows["shipped_reorder_point"].to_numpy(float)
-        up_to[i, at] = rows["shipped_order_up_to"].to_numpy(float)
-        lot[i, at] = rows["shipped_lot"].to_numpy(float)
-        reviews[i, at] = rows["shipped_is_review_day"].to_numpy(bool)
-        can_order[i, at] = rows["shipped_daily_demand"].to_numpy(float) > 0
-        replaced[i] = len(at)
-    return replaced
+def _shipped_lines(pdf, days, policy) -> tuple[np.ndarray, pd.DataFrame]:
+    """The earlier plans' lines of ``policy`` with every ``SHIPPED_COLUMNS`` value, on the
+    replay's ``days``: their day positions and rows."""
+    if SHIPPED_COLUMNS[0] not in pdf:
+        return np.array([], int), pdf.iloc[:0]
+    lines = pdf.dropna(subset=list(SHIPPED_COLUMNS))
+    lines = lines[lines["shipped_policy"] == policy]
+    at = pd.DatetimeIndex(days).get_indexer(pd.to_datetime(lines["date"]))
+    return at[at >= 0], lines[at >= 0]
 
 
 def _review_days(policy: str, review_period: int, offset: int, n_days: int) -> np.ndarray:

@@ -229,8 +229,8 @@ def policy_replay(sim_df: DataFrame) -> DataFrame:
     all policies (``policy`` = ``all``): ``series, cycles, target_csl`` (cycle-weighted),
     ``achieved_csl`` (both over cycle-service series), ``fill_rate`` (over all demand) and
     ``total_cost`` (holding + ordering + shortage), and ``plan_share``: the share of the
-    replayed days on levels an earlier plan shipped (null for a table written before
-    ``plan_days`` existed).
+    replayed days on levels an earlier plan released (variant ``shipped``; null for a table
+    written before ``plan_days`` existed).
     """
     ok = sim_df.filter((F.col("level") == "series") & (F.col("status") == "ok"))
     csl = F.col("target_type") == "csl"

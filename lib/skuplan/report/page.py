@@ -301,9 +301,9 @@ def plan_section(data: ReportData) -> str:
         "<h3>Policy replay</h3>",
         '<p class="note">Each planned series\' policy replayed on its recent sales '
         "(policy_simulation): the formula's levels and the cost-optimised ones on the same "
-        "days and lead times; cycle service over the series with a cycle service target. "
-        "On a day an earlier run planned the series, the replay applies what that plan "
-        "shipped; on the other days a trailing-mean forecast stands in.</p>",
+        "days and lead times, on a trailing-mean forecast standing in for the plan's; "
+        "<em>shipped</em>: what earlier runs' plans released, on the days they planned "
+        "the series. Cycle service over the series with a cycle service target.</p>",
         _table(plan.replay, REPLAY_HEADINGS, table_id="policy-replay"),
     ]
     return "\n".join(parts)
