@@ -8,8 +8,8 @@ errors of that same forecast over protection-period windows in the warm-up histo
 the replay (backtest residuals), combined with lead-time variability as the plan does. When
 earlier runs planned the series on replayed days, variant ``shipped`` replays what their
 plan lines released (levels and review day, from the project's own forecasts) on those days
-and the stand-in of the variant the plan ships on the others. Lead times are drawn (seeded per series)
-from the master's mean and standard deviation, so orders may cross. The days are stepped
+and the stand-in of the variant the plan ships on the others. Lead times are drawn (seeded
+per series) from the master's mean and standard deviation, so orders may cross. The days are stepped
 by :func:`skuplan.replenishment.replay.replay` (its docstring has the day's timeline and
 how cycles and fill rate are counted).
 
@@ -104,8 +104,9 @@ def simulate_series(
 
     Returns:
         Rows in ``POLICY_SIMULATION_SERIES``, one per ``variant`` (``formula``, ``cost``
-        when replayed, ``shipped`` with earlier plans' lines of the same policy); ``status`` is ``ok``, ``no_demand`` or ``short_history`` (too few
-        error windows), or ``failed`` with the ``error`` (then the formula's row only).
+        when replayed, ``shipped`` with earlier plans' lines of the same policy); ``status``
+        is ``ok``, ``no_demand`` or ``short_history`` (too few error windows), or ``failed``
+        with the ``error`` (then the formula's row only).
     """
     sku, location = pdf["sku"].iloc[0], pdf["location"].iloc[0]
     p = pdf.iloc[0]
@@ -342,8 +343,8 @@ def _result(
 
 # Series columns that add up in the overall rows.
 SUMMED = (
-    "plan_days", "cycles", "stockout_cycles", "demand", "filled", "avg_on_hand", "orders", "holding_cost",
-    "ordering_cost", "shortage_cost", "total_cost",
+    "plan_days", "cycles", "stockout_cycles", "demand", "filled", "avg_on_hand", "orders",
+    "holding_cost", "ordering_cost", "shortage_cost", "total_cost",
 )  # fmt: skip
 
 
