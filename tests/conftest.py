@@ -37,6 +37,8 @@ def spark(tmp_path_factory):
         "spark.sql.warehouse.dir": str(warehouse),
         "spark.databricks.delta.snapshotPartitions": "1",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # As conf/base.yaml: keep the generated classes (Spark keeps 100, and recompiles).
+        "spark.sql.codegen.cache.maxEntries": "5000",
     }
     session = local_builder(
         "local[2]", ROOT / ".cache" / "jars", options, "skuplan-tests"
