@@ -22,10 +22,16 @@ With ``--peer`` (store_item only), the same run also times the widely copied pat
 95% interval, the 90-day horizon, predicting the history as well, 1,000 uncertainty samples)
 on the same clean sales, read from and written to Delta as the job does.
 
+With ``--hierarchy LEVELS`` (the ``forecast.hierarchy.levels`` mapping in YAML, e.g.
+``"{store: [location], dept_store: [department, location]}"``) the final run also forecasts
+and reconciles those levels (``--hierarchy-method``), and each level is scored on the
+held-out tail, its own forecasts against the reconciled ones (mean RMSSE over its nodes); the
+series' reconciled forecasts are scored as ``final, reconciled``.
+
 Usage (from the project root)::
 
     .venv/bin/python bench/accuracy.py [--datasets store_item,walmart,carparts] [--peer]
-        [--no-prophet-alone] [--out FILE] [--validation]
+        [--no-prophet-alone] [--out FILE] [--validation] [--hierarchy LEVELS]
 
 Prints a table; ``--out`` also writes it as JSON.
 """
@@ -50,6 +56,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 
 from skuplan import delta_io  # noqa: E402
 from skuplan.conf import load_conf  # noqa: E402
+from skuplan.forecasting.hierarchy import node_label  # noqa: E402
 from skuplan.models import baseline  # noqa: E402
 from skuplan.pipeline import forecast, validate  # noqa: E402
 from skuplan.session import get_session  # noqa: E402
@@ -316,6 +323,7 @@ def run_dataset(
     work: Path,
     prophet_alone: bool = True,
     peer: bool = False,
+    hierarchy: tuple[str, str] | None = None,
 ) -> list[dict]:
     run_date, freq = spec["run_date"], spec["freq"]
     train = sales[sales["date"] < pd.Timestamp(run_date)]
@@ -342,6 +350,9 @@ def run_dataset(
             "validation.impute_missing_dates=false", "validation.max_staleness_days=62",
             *spec.get("overrides", []),
         ]  # fmt: skip
+        if hierarchy and label == "final":
+            overrides += [f"forecast.hierarchy.levels={hierarchy[0]}",
+                          f"forecast.hierarchy.method={hierarchy[1]}"]  # fmt: skip
         conf = load_conf(ROOT / "conf", "local", run_date, overrides)
         spark = get_session(conf)
         write_inputs(spark, conf, train, spec.get("tables"))
@@ -360,6 +371,8 @@ def run_dataset(
                      "models_chosen": summary.models})  # fmt: skip
         if label == "final":
             rows += candidate_rows(spark, conf, name, actual, train, spec["season_length"])
+        if hierarchy and label == "final":
+            rows += hierarchy_rows(spark, conf, name, sales, run_date, spec)
         if peer and label == "final":
             fc, seconds = run_peer(spark, conf, work / name / "peer")
             rows.append({"dataset": name, "forecast": PEER, **score(fc, actual, train, spec["season_length"]),
@@ -389,6 +402,54 @@ def candidate_rows(spark, conf, name, actual, train, m) -> list[dict]:
         {"dataset": name, "forecast": f"candidate: {model}", **score(fc, actual, train, m)}
         for model, fc in pdf.groupby("model")
     ]
+
+
+def hierarchy_rows(spark, conf, name, sales, run_date, spec) -> list[dict]:
+    """Each level's own and reconciled forecasts on the held-out tail (mean RMSSE over its
+    nodes, M5's scaling), and the series' reconciled forecasts scored like the others."""
+    nodes = delta_io.read_table(spark, conf.table("hierarchy_forecasts")).toPandas()
+    nodes["date"] = pd.to_datetime(nodes["date"])
+    tables = spec.get("tables") or {}
+    attributed = sales
+    for key, table in (("sku", tables.get("items")), ("location", tables.get("locations"))):
+        if table is not None:
+            attributed = attributed.merge(table, on=key, how="left")
+    rows = []
+    for level, keys in conf.forecast.hierarchy.levels.items():
+        keys = list(keys)
+        summed = (
+            attributed.groupby([*keys, "date"] if keys else ["date"])["qty"].sum().reset_index()
+        )
+        summed["node"] = [node_label(keys, [r[k] for k in keys]) for _, r in summed.iterrows()]
+        rows.append({"dataset": name, "forecast": f"level {level}",
+                     **_level_scores(nodes[nodes["level"] == level], summed, run_date)})  # fmt: skip
+    series = nodes[nodes["level"] == "series"]
+    parts = series["node"].str.extract(r"^sku=(?P<sku>.*)/location=(?P<location>.*)$")
+    rec = pd.concat([parts, series[["date", "yhat", "q10", "q90"]]], axis=1)
+    rec["date"] = rec["date"].dt.date
+    train = sales[sales["date"] < pd.Timestamp(run_date)]
+    actual = sales[sales["date"] >= pd.Timestamp(run_date)].assign(date=lambda d: d["date"].dt.date)
+    rows.append({"dataset": name, "forecast": "final, reconciled",
+                 **score(rec, actual, train, spec["season_length"])})  # fmt: skip
+    own = rec.assign(yhat=series["yhat_base"].to_numpy())
+    rows.append({"dataset": name, "forecast": "final, as reconciled from",
+                 **score(own, actual, train, spec["season_length"])})  # fmt: skip
+    return rows
+
+
+def _level_scores(forecasts: pd.DataFrame, summed: pd.DataFrame, run_date) -> dict:
+    """Mean RMSSE over the level's nodes of its own (``yhat_base``) and reconciled forecasts."""
+    start = pd.Timestamp(run_date)
+    history = summed[summed["date"] < start].sort_values("date")
+    scale = history.groupby("node")["qty"].apply(
+        lambda q: float(np.mean(np.diff(q.to_numpy()) ** 2))
+    )
+    joined = forecasts.merge(summed[summed["date"] >= start], on=["node", "date"])
+    out = {"nodes": int(joined["node"].nunique())}
+    for column, key in (("yhat_base", "rmsse_own"), ("yhat", "rmsse_reconciled")):
+        mse = joined.assign(e2=(joined["qty"] - joined[column]) ** 2).groupby("node")["e2"].mean()
+        out[key] = float(np.sqrt(mse / scale.reindex(mse.index)).mean())
+    return out
 
 
 def moving_average_forecasts(train: pd.DataFrame, window: int, dates) -> pd.DataFrame:
@@ -422,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="score the window before the held-out tail instead (the tail is dropped): for tuning",
     )
+    parser.add_argument("--hierarchy", help="forecast.hierarchy.levels (YAML) for the final run")
+    parser.add_argument("--hierarchy-method", default="mint_shrink")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(
@@ -448,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = run_dataset(
                 name, sales, spec, models, Path(tmp), not args.no_prophet_alone,
                 args.peer and name == "store_item",
+                (args.hierarchy, args.hierarchy_method) if args.hierarchy else None,
             )  # fmt: skip
             print(pd.DataFrame(rows).to_string(index=False), flush=True)
             results += rows

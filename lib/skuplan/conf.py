@@ -73,6 +73,30 @@ class RecalibrationSettings(_Frozen):
     min_drift_periods: int = Field(gt=0)  # auto: realised periods needed to judge drift
 
 
+class HierarchySettings(_Frozen):
+    """Aggregate levels forecast beside the series and reconciled with them; see
+    :mod:`skuplan.forecasting.hierarchy`. No levels: off."""
+
+    levels: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict
+    )  # level name -> the columns it sums the series by
+    method: Literal["bottom_up", "wls", "mint_shrink"] = "mint_shrink"
+    ship_reconciled: bool = False  # the forecasts table takes the reconciled series' forecasts
+
+    @field_validator("levels")
+    @classmethod
+    def _distinct_levels(cls, value: dict) -> dict:
+        seen: dict[frozenset, str] = {}
+        for name, keys in value.items():
+            key = frozenset(keys)
+            if key == {"sku", "location"}:
+                raise ValueError(f"level {name!r} is the series themselves (sku, location)")
+            if key in seen:
+                raise ValueError(f"levels {seen[key]!r} and {name!r} sum by the same columns")
+            seen[key] = name
+        return value
+
+
 class ForecastSettings(_Frozen):
     freq: str
     horizon: int = Field(gt=0)
@@ -96,6 +120,7 @@ class ForecastSettings(_Frozen):
     tasks_per_core: int = Field(default=4, gt=0)
     accuracy_days: int = Field(default=56, gt=0)
     recalibration: RecalibrationSettings
+    hierarchy: HierarchySettings = HierarchySettings()
 
     @field_validator("freq")
     @classmethod

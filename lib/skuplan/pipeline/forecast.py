@@ -32,6 +32,7 @@ from skuplan.pipeline import (
     forecast_accuracy,
     forecast_combination,
     forecast_global,
+    forecast_hierarchy,
     forecast_inputs,
     forecast_state,
 )
@@ -261,9 +262,8 @@ def run(spark, conf: Conf) -> ForecastSummary:
         progress = logs.Progress(spark, f"{tables.job}: per series", "series")
         first = forecast_inputs.horizon_dates(tables.run_date, 1, spec.freq)[0]
         series_df = forecast_state.with_state(rows_df, paths_df, paths, first)
-        records_df = forecast_records(
-            tables, series_df, spec, read_holidays(tables), external_df, progress
-        )
+        holidays = read_holidays(tables)
+        records_df = forecast_records(tables, series_df, spec, holidays, external_df, progress)
         records_df = tables.stamp(records_df).persist(StorageLevel.MEMORY_AND_DISK)
         structs = transport.record_schemas(spec.quantiles)
         outputs = {
@@ -276,6 +276,10 @@ def run(spark, conf: Conf) -> ForecastSummary:
             outputs = combined(tables, records_df, outputs, spec)
             models = chosen_models(outputs["model_runs"])
         outputs = completed(tables, outputs, history_df, paths_df, spec, paths)
+        if settings.hierarchy.levels:
+            outputs = forecast_hierarchy.with_hierarchy(
+                tables, outputs, records_df, history_df, spec, settings.hierarchy, holidays
+            )
         if models_df is not None:
             outputs[forecast_global.TABLE] = models_df
         scores = backtest_scores(outputs["backtest_metrics"])

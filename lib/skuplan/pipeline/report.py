@@ -28,6 +28,7 @@ from skuplan.report.data import (
     ReportData,
     accuracy_by_model,
     exception_counts,
+    hierarchy_levels,
     lines_needing_review,
     mase_histogram,
     orders_by_supplier,
@@ -161,6 +162,7 @@ def _collect(tables: StageTables, band: tuple[str, str], inputs: _Inputs) -> Rep
     accuracy, mase_hist = _accuracy(inputs.metrics)
     plan, plan_run_id = _plan(tables, inputs.plan, max_table_rows=settings.max_table_rows)
     realised, days = _realised(tables)
+    hierarchy = _hierarchy(tables)
     tables.describe(None)
     run_ids = {"forecast": forecast_run_id, "plan": plan_run_id}
     return ReportData(
@@ -176,7 +178,17 @@ def _collect(tables: StageTables, band: tuple[str, str], inputs: _Inputs) -> Rep
         run_ids={k: v for k, v in run_ids.items() if v},
         realised=realised,
         realised_days=days,
+        hierarchy=hierarchy,
     )
+
+
+def _hierarchy(tables: StageTables) -> pd.DataFrame:
+    """The run date's backtest error per hierarchy level (empty without levels)."""
+    metrics_df = _of_run_date(tables, tables.optional("hierarchy_metrics"))
+    if metrics_df is None:
+        return pd.DataFrame()
+    tables.describe("hierarchy")
+    return hierarchy_levels(metrics_df).toPandas()
 
 
 def _realised(tables: StageTables) -> tuple[pd.DataFrame, int]:

@@ -56,6 +56,8 @@ class ReportData:
     # Earlier forecasts against sales (see realised_by_model), ALL first; the days it covers.
     realised: pd.DataFrame = field(default_factory=pd.DataFrame)
     realised_days: int = 0
+    # Backtest error per hierarchy level before and after reconciliation (see hierarchy_levels).
+    hierarchy: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def accuracy_by_model(metrics_df: DataFrame) -> DataFrame:
@@ -108,6 +110,27 @@ def realised_by_model(accuracy_df: DataFrame) -> DataFrame:
         )
 
     return summary(accuracy_df.withColumn("model", F.lit(ALL))).unionByName(summary(accuracy_df))
+
+
+def hierarchy_levels(metrics_df: DataFrame) -> DataFrame:
+    """Per hierarchy level, over its trees: ``level, method, nodes, periods, rmsse_base,
+    rmsse`` (the mean over nodes of the scaled root mean squared backtest error, before and
+    after reconciliation), in the order the levels were written, series last.
+
+    Input: ``hierarchy_metrics`` rows of one run date.
+    """
+    nodes = F.col("nodes")
+    return (
+        metrics_df.groupBy("level")
+        .agg(
+            F.concat_ws(", ", F.array_sort(F.collect_set("method"))).alias("method"),
+            F.sum(nodes).alias("nodes"),
+            F.max("periods").alias("periods"),
+            (F.sum(F.col("rmsse_base") * nodes) / F.sum(nodes)).alias("rmsse_base"),
+            (F.sum(F.col("rmsse") * nodes) / F.sum(nodes)).alias("rmsse"),
+        )
+        .orderBy((F.col("level") == "series").cast("int"), F.col("nodes"))
+    )
 
 
 def mase_histogram(metrics_df: DataFrame) -> DataFrame:

@@ -57,6 +57,9 @@ FORMATS = {
     "median_mase_naive": SCORE,
     "share_beating_naive": _share,
     "median_wape": SCORE,
+    "nodes": QTY,
+    "rmsse_base": SCORE,
+    "rmsse": SCORE,
     "mean_coverage": _share,
     "periods": QTY,
     "wape": SCORE,
@@ -99,6 +102,14 @@ REALISED_HEADINGS = {
     "wape": "WAPE",
     "bias": "bias",
     "coverage": "band coverage",
+}
+HIERARCHY_HEADINGS = {
+    "level": "level",
+    "nodes": "nodes",
+    "method": "reconciliation",
+    "periods": "backtest periods",
+    "rmsse_base": "RMSSE, own forecast",
+    "rmsse": "RMSSE, reconciled",
 }
 STATUS_HEADINGS = {
     "echelon": "echelon",
@@ -254,6 +265,20 @@ def realised_section(data: ReportData) -> str:
     return f"<p>{html.escape(text)}.</p>\n{table}"
 
 
+def hierarchy_section(data: ReportData) -> str:
+    """Backtest error per hierarchy level, before and after reconciliation; nothing without
+    levels."""
+    if data.hierarchy.empty:
+        return ""
+    text = (
+        "Aggregate levels forecast on their own and reconciled with the series (each fold's"
+        " errors through weights learned on the other folds): the mean over a level's nodes"
+        " of the root mean squared backtest error divided by the node's scale"
+    )
+    table = _table(data.hierarchy, HIERARCHY_HEADINGS, table_id="hierarchy-table")
+    return f"<h3>Hierarchy levels</h3>\n<p>{html.escape(text)}.</p>\n{table}"
+
+
 def series_section(data: ReportData) -> str:
     """The explorer's elements, filled by the page's script."""
     return """
@@ -359,6 +384,7 @@ def render(data: ReportData, *, generated_at: str) -> str:
 {accuracy_section(data)}
 <h3>Realised accuracy</h3>
 {realised_section(data)}
+{hierarchy_section(data)}
 </section>
 <section id="series">
 <h2>Series</h2>

@@ -1,0 +1,57 @@
+"""Hierarchical forecasts through the forecast job (local Spark, Delta, the demo's inputs)."""
+
+import numpy as np
+import pytest
+
+from skuplan import delta_io
+from skuplan.pipeline import demo, forecast, validate
+
+from conftest import conf_under
+
+pytestmark = pytest.mark.slow
+
+DEMO = ["demo.n_series=12", "demo.n_locations=2", "demo.history_days=240", "demo.dirty_share=0"]
+LEVELS = "forecast.hierarchy.levels={location: [location], category_location: [category, location]}"
+
+
+def _read(spark, conf, key):
+    return delta_io.read_table(spark, conf.table(key)).toPandas()
+
+
+def test_levels_are_forecast_reconciled_per_store_and_shipped(spark, tmp_path):
+    conf = conf_under(
+        tmp_path, *DEMO, LEVELS, "forecast.horizon=14", "forecast.hierarchy.ship_reconciled=true",
+        "forecast.models=[seasonal_naive, moving_average, lightgbm_global]",
+    )  # fmt: skip
+    demo.run(spark, conf)
+    validate.run(spark, conf)
+    forecast.run(spark, conf)
+
+    nodes = _read(spark, conf, "hierarchy_forecasts")
+    assert set(nodes["level"]) == {"location", "category_location", "series"}
+    assert set(nodes["method"]) == {"mint_shrink"}
+    series = nodes[nodes["level"] == "series"].copy()
+    series["location"] = series["node"].str.split("location=").str[1]
+    stores = nodes[nodes["level"] == "location"].assign(location=lambda f: f["node"].str[9:])
+    for column in ("yhat", "yhat_base"):
+        summed = series.groupby(["location", "date"])[column].sum()
+        own = stores.set_index(["location", "date"])[column].reindex(summed.index)
+        if column == "yhat":  # reconciled: each store is the sum of its series
+            np.testing.assert_allclose(own, summed, rtol=1e-6)
+        else:  # the base forecasts were not
+            assert np.abs(own - summed).max() > 1e-3
+
+    # The job shipped the series' reconciled forecasts (never below zero).
+    shipped = _read(spark, conf, "forecasts")
+    shipped["node"] = "sku=" + shipped["sku"] + "/location=" + shipped["location"]
+    joined = shipped.merge(series, on=["node", "date"], suffixes=("", "_rec"))
+    assert len(joined) == len(series) > 0
+    np.testing.assert_allclose(joined["yhat"], joined["yhat_rec"].clip(lower=0))
+    np.testing.assert_allclose(joined["q90"], joined["q90_rec"].clip(lower=0))
+
+    metrics = _read(spark, conf, "hierarchy_metrics")
+    assert (
+        set(metrics["tree"]) == {"location=L001", "location=L002"} or len(set(metrics["tree"])) == 2
+    )
+    assert set(metrics["level"]) == {"location", "category_location", "series"}
+    assert (metrics["periods"] > 0).all() and metrics[["rmsse_base", "rmsse"]].notna().all().all()
