@@ -59,6 +59,7 @@ from skuplan.conf import load_conf  # noqa: E402
 from skuplan.forecasting.hierarchy import node_label  # noqa: E402
 from skuplan.models import baseline  # noqa: E402
 from skuplan.pipeline import forecast, validate  # noqa: E402
+from skuplan.report.data import hierarchy_levels  # noqa: E402
 from skuplan.session import get_session  # noqa: E402
 
 
@@ -388,7 +389,7 @@ def run_dataset(
             {"dataset": name, "forecast": label, **score(fc, actual, train, spec["season_length"])}
         )
     naive = rows[-2]["rmsse"]
-    return [{**r, "rmsse_ratio": r["rmsse"] / naive} for r in rows]
+    return [{**r, "rmsse_ratio": r["rmsse"] / naive} if "rmsse" in r else r for r in rows]
 
 
 def candidate_rows(spark, conf, name, actual, train, m) -> list[dict]:
@@ -405,8 +406,9 @@ def candidate_rows(spark, conf, name, actual, train, m) -> list[dict]:
 
 
 def hierarchy_rows(spark, conf, name, sales, run_date, spec) -> list[dict]:
-    """Each level's own and reconciled forecasts on the held-out tail (mean RMSSE over its
-    nodes, M5's scaling), and the series' reconciled forecasts scored like the others."""
+    """Each level's own, bottom-up and reconciled forecasts on the held-out tail (mean RMSSE
+    over its nodes, M5's scaling), and the series' reconciled forecasts scored like the
+    others (the final row is their own)."""
     nodes = delta_io.read_table(spark, conf.table("hierarchy_forecasts")).toPandas()
     nodes["date"] = pd.to_datetime(nodes["date"])
     tables = spec.get("tables") or {}
@@ -414,31 +416,38 @@ def hierarchy_rows(spark, conf, name, sales, run_date, spec) -> list[dict]:
     for key, table in (("sku", tables.get("items")), ("location", tables.get("locations"))):
         if table is not None:
             attributed = attributed.merge(table, on=key, how="left")
+    series = nodes[nodes["level"] == "series"]
+    parts = series["node"].str.extract(r"^sku=(?P<sku>.*)/location=(?P<location>.*)$")
+    rec = pd.concat([parts, series[["date", "yhat", "yhat_base", "q10", "q90"]]], axis=1)
+    members = attributed.drop_duplicates(["sku", "location"]).drop(columns=["date", "qty"])
+    bottom = rec.merge(members, on=["sku", "location"])
     rows = []
     for level, keys in conf.forecast.hierarchy.levels.items():
         keys = list(keys)
-        summed = (
-            attributed.groupby([*keys, "date"] if keys else ["date"])["qty"].sum().reset_index()
-        )
+        by = [*keys, "date"]
+        summed = attributed.groupby(by)["qty"].sum().reset_index()
         summed["node"] = [node_label(keys, [r[k] for k in keys]) for _, r in summed.iterrows()]
+        up = bottom.groupby(by)["yhat_base"].sum().rename("yhat_bottom_up").reset_index()
+        up["node"] = [node_label(keys, [r[k] for k in keys]) for _, r in up.iterrows()]
+        level_fc = nodes[nodes["level"] == level].merge(up[["node", "date", "yhat_bottom_up"]])
         rows.append({"dataset": name, "forecast": f"level {level}",
-                     **_level_scores(nodes[nodes["level"] == level], summed, run_date)})  # fmt: skip
-    series = nodes[nodes["level"] == "series"]
-    parts = series["node"].str.extract(r"^sku=(?P<sku>.*)/location=(?P<location>.*)$")
-    rec = pd.concat([parts, series[["date", "yhat", "q10", "q90"]]], axis=1)
+                     **_level_scores(level_fc, summed, run_date)})  # fmt: skip
+    backtest = hierarchy_levels(delta_io.read_table(spark, conf.table("hierarchy_metrics")))
+    for r in backtest.collect():
+        rows.append({"dataset": name, "forecast": f"backtest {r['level']}, {r['method']}",
+                     "nodes": r["nodes"], "rmsse_own": r["rmsse_base"],
+                     "rmsse_reconciled": r["rmsse"]})  # fmt: skip
     rec["date"] = rec["date"].dt.date
     train = sales[sales["date"] < pd.Timestamp(run_date)]
     actual = sales[sales["date"] >= pd.Timestamp(run_date)].assign(date=lambda d: d["date"].dt.date)
     rows.append({"dataset": name, "forecast": "final, reconciled",
                  **score(rec, actual, train, spec["season_length"])})  # fmt: skip
-    own = rec.assign(yhat=series["yhat_base"].to_numpy())
-    rows.append({"dataset": name, "forecast": "final, as reconciled from",
-                 **score(own, actual, train, spec["season_length"])})  # fmt: skip
     return rows
 
 
 def _level_scores(forecasts: pd.DataFrame, summed: pd.DataFrame, run_date) -> dict:
-    """Mean RMSSE over the level's nodes of its own (``yhat_base``) and reconciled forecasts."""
+    """Mean RMSSE over the level's nodes of its own (``yhat_base``), bottom-up and reconciled
+    forecasts."""
     start = pd.Timestamp(run_date)
     history = summed[summed["date"] < start].sort_values("date")
     scale = history.groupby("node")["qty"].apply(
@@ -446,7 +455,9 @@ def _level_scores(forecasts: pd.DataFrame, summed: pd.DataFrame, run_date) -> di
     )
     joined = forecasts.merge(summed[summed["date"] >= start], on=["node", "date"])
     out = {"nodes": int(joined["node"].nunique())}
-    for column, key in (("yhat_base", "rmsse_own"), ("yhat", "rmsse_reconciled")):
+    columns = {"yhat_base": "rmsse_own", "yhat_bottom_up": "rmsse_bottom_up",
+               "yhat": "rmsse_reconciled"}  # fmt: skip
+    for column, key in columns.items():
         mse = joined.assign(e2=(joined["qty"] - joined[column]) ** 2).groupby("node")["e2"].mean()
         out[key] = float(np.sqrt(mse / scale.reindex(mse.index)).mean())
     return out

@@ -81,6 +81,9 @@ class HierarchySettings(_Frozen):
         default_factory=dict
     )  # level name -> the columns it sums the series by
     method: Literal["bottom_up", "wls", "mint_shrink"] = "mint_shrink"
+    # The aggregates' candidates (per-series models); None: the series' per-series ones, with
+    # the per-series lightgbm in place of the global models.
+    models: tuple[str, ...] | None = None
     ship_reconciled: bool = False  # the forecasts table takes the reconciled series' forecasts
 
     @field_validator("levels")
@@ -94,6 +97,19 @@ class HierarchySettings(_Frozen):
             if key in seen:
                 raise ValueError(f"levels {seen[key]!r} and {name!r} sum by the same columns")
             seen[key] = name
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _per_series_models(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        from skuplan.models.registry import MODELS
+
+        unknown = [m for m in value or () if m not in MODELS]
+        if unknown or value == ():
+            raise ValueError(
+                f"unknown per-series model(s) {', '.join(unknown) or '(none given)'}; "
+                f"known: {', '.join(sorted(MODELS))}"
+            )
         return value
 
 

@@ -131,6 +131,7 @@ def test_a_group_is_reconciled_with_shifted_bands_and_scored_per_level():
     nodes, S = hierarchy.structure(MEMBERS, LEVELS)
     rng = np.random.default_rng(3)
     forecasts, errors, scales = _group_frames(rng, nodes, S)
+    forecasts.loc[forecasts["node"] == "sku=b/location=L1", "q10"] = 0.0
     out, scores = hierarchy.reconcile_group(
         MEMBERS, forecasts, errors, scales, levels=LEVELS, method="mint_shrink",
         quantile_columns=["q10", "q50", "q90"],
@@ -140,8 +141,14 @@ def test_a_group_is_reconciled_with_shifted_bands_and_scored_per_level():
     series = ["sku=a/location=L1", "sku=b/location=L1", "sku=c/location=L1", "sku=a/location=L2"]
     np.testing.assert_allclose(wide["total"], wide[series].sum(axis=1))
     np.testing.assert_allclose(wide["location=L1"], wide[series[:3]].sum(axis=1))
-    np.testing.assert_allclose(out["q90"] - out["yhat"], 3.0)  # the band moves with the point
-    np.testing.assert_allclose(out["q50"], out["yhat"])
+    # The band scales with the point; a lower quantile at zero stays there.
+    expected = (out["yhat_base"] + 3) * out["yhat"].clip(lower=0) / out["yhat_base"]
+    np.testing.assert_allclose(out["q90"], expected)
+    assert (out.loc[out["node"] == "sku=b/location=L1", "q10"] == 0).all()
+    np.testing.assert_allclose(out["q50"], out["yhat"].clip(lower=0))
+    assert set(scores["method"]) == set(hierarchy.METHODS)  # every method scored
+    scores = scores[scores["is_selected"]]
+    assert set(scores["method"]) == {"mint_shrink"}
     assert list(scores["level"]) == ["total", "location", "category_location", "series"]
     assert list(scores["nodes"]) == [1, 2, 3, 4]
     assert (scores["periods"] == 12).all()
@@ -175,3 +182,14 @@ def test_an_aggregate_without_a_forecast_leaves_the_hierarchy_and_no_errors_mean
     np.testing.assert_allclose(
         wide["location=L1"], wide.filter(like="/location=L1").filter(like="sku=").sum(axis=1)
     )
+
+
+def test_a_failed_group_keeps_its_base_forecasts_and_says_why():
+    forecasts = pd.DataFrame({
+        "level": ["location", "series"], "node": ["location=L1", "sku=a/location=L1"],
+        "date": ["2026-07-01"] * 2, "step": [1, 1], "yhat": [9.0, 4.0],
+        "q10": [7.0, 3.0], "q90": [11.0, 5.0],
+    })  # fmt: skip
+    out = hierarchy.unreconciled(forecasts, "LinAlgError: Singular matrix", ["q10", "q90"])
+    assert list(out["yhat_base"]) == [9.0, 4.0] and list(out["yhat"]) == [9.0, 4.0]
+    assert set(out["method"]) == {"failed: LinAlgError: Singular matrix"}

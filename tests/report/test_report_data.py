@@ -180,18 +180,21 @@ def test_policy_replay_per_variant_and_policy_then_over_all(spark):
 def test_hierarchy_levels_are_weighted_over_trees_with_the_series_last(spark):
     rows = spark.createDataFrame(
         [
-            ("series", "location=A", "mint_shrink", 3, 1.0, 0.9, 84),
-            ("series", "location=B", "mint_shrink", 1, 2.0, 1.8, 84),
-            ("location", "location=A", "mint_shrink", 1, 0.5, 0.4, 84),
-            ("location", "location=B", "structural", 1, 0.7, 0.6, 84),
+            ("series", "location=A", "mint_shrink", True, 3, 1.0, 0.9, 84),
+            ("series", "location=B", "mint_shrink", True, 1, 2.0, 1.8, 84),
+            ("series", "location=A", "bottom_up", False, 3, 1.0, 1.0, 84),
+            ("series", "location=B", "bottom_up", False, 1, 2.0, 2.0, 84),
+            ("location", "location=A", "mint_shrink", True, 1, 0.5, 0.4, 84),
+            ("location", "location=B", "mint_shrink", True, 1, 0.7, 0.6, 84),
         ],
-        "level string, tree string, method string, nodes int, rmsse_base double, "
-        "rmsse double, periods int",
+        "level string, tree string, method string, is_selected boolean, nodes int, "
+        "rmsse_base double, rmsse double, periods int",
     )
     got = data.hierarchy_levels(rows).toPandas()
-    assert list(got["level"]) == ["location", "series"]
-    series = got.iloc[1]
-    assert series["nodes"] == 4
+    assert list(zip(got["level"], got["method"], strict=True)) == [
+        ("location", "mint_shrink"), ("series", "bottom_up"), ("series", "mint_shrink"),
+    ]  # fmt: skip
+    series = got.iloc[2]
+    assert series["nodes"] == 4 and series["is_selected"]
     assert series["rmsse_base"] == pytest.approx((3 * 1.0 + 2.0) / 4)
     assert series["rmsse"] == pytest.approx((3 * 0.9 + 1.8) / 4)
-    assert got.iloc[0]["method"] == "mint_shrink, structural"

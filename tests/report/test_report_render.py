@@ -171,15 +171,15 @@ def test_realised_accuracy_is_shown_next_to_the_backtest():
 def test_hierarchy_levels_are_shown_only_when_there_are_levels():
     assert 'id="hierarchy-table"' not in render(_data([]), generated_at="now")
     levels = pd.DataFrame(
-        {"level": ["location", "series"], "method": ["mint_shrink"] * 2, "nodes": [2, 40],
-         "periods": [84, 84], "rmsse_base": [0.61, 0.92], "rmsse": [0.58, 0.915]}
+        {"level": ["location", "location", "series", "series"],
+         "method": ["bottom_up", "mint_shrink"] * 2, "is_selected": [False, True] * 2,
+         "nodes": [2, 2, 40, 40], "periods": [84] * 4, "rmsse_base": [0.61, 0.61, 0.92, 0.92],
+         "rmsse": [0.63, 0.58, 0.92, 0.915]}
     )  # fmt: skip
     text = render(ReportData(**{**_data([]).__dict__, "hierarchy": levels}), generated_at="now")
     table = text[text.index('id="hierarchy-table"') :]
-    assert (
-        "<td>location</td><td>2</td><td>mint_shrink</td><td>84</td><td>0.610</td><td>0.580</td>"
-        in table
-    )
+    assert "<th>bottom up</th><th>mint shrink (shipped)</th>" in table
+    assert "<td>location</td><td>2</td><td>0.610</td><td>0.630</td><td>0.580</td>" in table
 
 
 def test_text_from_the_data_cannot_break_out_of_the_page():

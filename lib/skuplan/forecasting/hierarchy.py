@@ -12,8 +12,10 @@ summing matrix (node x series) and ``P`` (series x node) one of:
 
 ``wls`` and ``mint_shrink`` need each node's errors on common backtest periods; where there
 are too few, the structural weights (``W = diag(S 1)``, no errors needed) stand in and the
-output says so. Only the point forecast is reconciled: each node's quantiles move by the same
-amount as its point forecast, keeping the band's width.
+output says so. Only the point forecast is reconciled: each node's quantiles are scaled by the
+ratio of its reconciled to its own point forecast where that is positive (so that a lower
+quantile at zero stays at zero for low, discrete counts), and moved by the same amount
+otherwise.
 
 Everything here is pandas and numpy over one reconciliation group (the series that share
 the keys every level has, e.g. one location), so it runs inside a grouped pandas UDF.
@@ -201,6 +203,49 @@ def level_scores(
     )
 
 
+def unreconciled(forecasts_pdf: pd.DataFrame, error: str, quantile_columns) -> pd.DataFrame:
+    """The base forecasts as they are (``yhat_base = yhat``), for a group whose
+    reconciliation failed; ``method`` carries the error.
+
+    Input: ``level, node, date, step, yhat`` and the quantile columns.
+    """
+    out = forecasts_pdf.assign(yhat_base=forecasts_pdf["yhat"], method=f"failed: {error}")
+    return out[["level", "node", "date", "step", "yhat_base", "yhat", *quantile_columns, "method"]]
+
+
+SCORE_COLUMNS = pd.DataFrame(
+    columns=["level", "nodes", "rmsse_base", "rmsse", "periods", "method", "is_selected"]
+)
+
+
+def moved_bands(out: pd.DataFrame, quantile_columns) -> pd.DataFrame:
+    """``yhat_base`` (the own forecast), ``yhat`` moved by ``_shift``, and the quantiles with
+    it: demand is not negative and low counts are discrete, so a band scales with its point
+    where that is positive (a lower quantile at 0 stays at 0) and moves with it otherwise."""
+    base = out["yhat"].to_numpy(float)
+    shift = out["_shift"].to_numpy(float)
+    point = base + shift
+    positive = base > 0
+    ratio = np.where(positive, np.maximum(point, 0.0) / np.where(positive, base, 1.0), 1.0)
+    out = out.assign(yhat_base=base, yhat=point)
+    for column in quantile_columns:
+        own = out[column].to_numpy(float)
+        out[column] = np.where(positive, own * ratio, own + shift)
+    return out
+
+
+def method_scores(S, nodes, common, scale, method: str) -> pd.DataFrame:
+    """Every method's backtest scores per level (see :func:`level_scores`), so that the
+    choice can be made on them; ``is_selected`` marks ``method``."""
+    frames = []
+    for candidate in METHODS:
+        pair = backtest_errors(S, common, candidate)
+        if pair is not None:
+            frames.append(level_scores(nodes, scale, *pair).assign(
+                method=candidate, is_selected=candidate == method))  # fmt: skip
+    return pd.concat(frames, ignore_index=True) if frames else SCORE_COLUMNS
+
+
 def reconcile_group(
     members_pdf: pd.DataFrame,
     forecasts_pdf: pd.DataFrame,
@@ -225,9 +270,11 @@ def reconcile_group(
     Returns:
         ``forecasts`` (``level, node, date, step, yhat_base, yhat``, the reconciled quantile
         columns, ``method``) and ``scores`` (``level, nodes, rmsse_base, rmsse, periods,
-        method``; empty without errors on two folds).
+        method, is_selected``: a row per level and method, ``is_selected`` for ``method``;
+        empty without errors on two folds for every node).
     """
     nodes, S = structure(members_pdf, levels)
+    forecasts_pdf = forecasts_pdf.drop(columns="level", errors="ignore")
     base_wide = forecasts_pdf.pivot_table(index=["date", "step"], columns="node", values="yhat")
     missing = [n for n in nodes["node"] if n not in base_wide.columns]
     if missing:  # an aggregate whose forecast failed: its row of S is dropped
@@ -241,15 +288,10 @@ def reconcile_group(
                          columns=pd.Index(nodes["node"], name="node"))  # fmt: skip
     moved = shift.stack().rename("_shift").reset_index()
     out = forecasts_pdf.merge(moved, on=["date", "step", "node"]).merge(nodes, on="node")
-    out = out.assign(yhat_base=out["yhat"], yhat=out["yhat"] + out["_shift"])
-    for column in quantile_columns:
-        out[column] = out[column] + out["_shift"]
-    out = out.assign(method=used)[["level", "node", "date", "step", "yhat_base", "yhat",
-                                   *quantile_columns, "method"]]  # fmt: skip
-    scores = pd.DataFrame(columns=["level", "nodes", "rmsse_base", "rmsse", "periods", "method"])
+    out = moved_bands(out, quantile_columns).assign(method=used)
+    out = out[["level", "node", "date", "step", "yhat_base", "yhat", *quantile_columns, "method"]]
+    scores = SCORE_COLUMNS
     if values is not None and not np.isnan(values).any():  # scored where every node has errors
-        pair = backtest_errors(S, common, method)
-        if pair is not None:
-            scale = scales_pdf.set_index("node")["scale"].reindex(nodes["node"]).to_numpy(float)
-            scores = level_scores(nodes, scale, *pair).assign(method=used)
+        scale = scales_pdf.set_index("node")["scale"].reindex(nodes["node"]).to_numpy(float)
+        scores = method_scores(S, nodes, common, scale, method)
     return out, scores

@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
-import pandas as pd
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
@@ -32,10 +31,10 @@ from skuplan.pipeline import (
     forecast_accuracy,
     forecast_combination,
     forecast_global,
-    forecast_hierarchy,
     forecast_inputs,
     forecast_state,
 )
+from skuplan.pipeline.forecast_hierarchy import with_hierarchy
 from skuplan.pipeline.io import StageTables
 from skuplan.replenishment import network
 from skuplan.schemas import forecast_series_schema
@@ -109,20 +108,6 @@ def engine_spec(settings: ForecastSettings) -> ForecastSpec:
         step=backtest.step,
         cv_horizon=backtest.horizon,
     )
-
-
-def read_holidays(tables: StageTables) -> pd.DataFrame | None:
-    """Events from the optional calendar table in Prophet's format (``holiday, ds``).
-
-    The calendar is small (one row per event day), so it travels to the workers with the
-    per-series function instead of being joined to every series.
-    """
-    calendar_df = tables.optional("calendar", required=["date", "event"])
-    if calendar_df is None:
-        log.info("no calendar table at %s: forecasting without events", tables.ref("calendar"))
-        return None
-    pdf = calendar_df.toPandas()
-    return pd.DataFrame({"holiday": pdf["event"].astype(str), "ds": pd.to_datetime(pdf["date"])})
 
 
 def series_weight() -> Column:
@@ -262,7 +247,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
         progress = logs.Progress(spark, f"{tables.job}: per series", "series")
         first = forecast_inputs.horizon_dates(tables.run_date, 1, spec.freq)[0]
         series_df = forecast_state.with_state(rows_df, paths_df, paths, first)
-        holidays = read_holidays(tables)
+        holidays = forecast_inputs.read_holidays(tables)  # a small table, once per run
         records_df = forecast_records(tables, series_df, spec, holidays, external_df, progress)
         records_df = tables.stamp(records_df).persist(StorageLevel.MEMORY_AND_DISK)
         structs = transport.record_schemas(spec.quantiles)
@@ -276,10 +261,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
             outputs = combined(tables, records_df, outputs, spec)
             models = chosen_models(outputs["model_runs"])
         outputs = completed(tables, outputs, history_df, paths_df, spec, paths)
-        if settings.hierarchy.levels:
-            outputs = forecast_hierarchy.with_hierarchy(
-                tables, outputs, records_df, history_df, spec, settings.hierarchy, holidays
-            )
+        outputs = with_hierarchy(tables, outputs, records_df, history_df, spec, holidays)
         if models_df is not None:
             outputs[forecast_global.TABLE] = models_df
         scores = backtest_scores(outputs["backtest_metrics"])

@@ -1,8 +1,9 @@
 """The forecast stage's hierarchy step (``forecast.hierarchy``).
 
 Each level sums the series' history by its columns (series keys and item or location
-attributes); the aggregates go through the same per-series engine as the series (their
-own candidates, without the global models, which learn from series). The series' final
+attributes); the aggregates go through the same per-series engine as the series (the
+per-series candidates, the per-series LightGBM in place of the global models, which learn
+across series). The series' final
 forecasts and the aggregates' are then reconciled per tree, the series that share the keys
 every level has (e.g. one location; all series when a level has no keys), in one grouped
 pandas UDF (:func:`skuplan.forecasting.hierarchy.reconcile_group`). The weights come from
@@ -33,6 +34,7 @@ from skuplan.forecasting.spec import ForecastSpec
 from skuplan.models import registry
 from skuplan.pipeline import forecast_inputs
 from skuplan.pipeline.io import StageTables
+from skuplan.report.data import hierarchy_levels
 from skuplan.schemas import schema
 
 log = logging.getLogger(__name__)
@@ -78,10 +80,15 @@ def aggregate_rows(history_df: DataFrame, members_df: DataFrame, levels, trees) 
     return out
 
 
-def aggregate_spec(spec: ForecastSpec) -> ForecastSpec:
-    """The engine's settings for aggregates: the per-series candidates, no drivers (they are
-    the series'), errors kept (``weights``) for the reconciliation."""
-    models = tuple(m for m in spec.models if m not in registry.GLOBAL_MODELS)
+def aggregate_spec(spec: ForecastSpec, models: tuple[str, ...] | None) -> ForecastSpec:
+    """The engine's settings for aggregates: ``models`` (None: the series' per-series
+    candidates, the per-series LightGBM standing in for the global models, which learn
+    across series), no drivers (they are the series'), errors kept (``weights``) for the
+    reconciliation."""
+    if models is None:
+        has_global = any(m in registry.GLOBAL_MODELS for m in spec.models)
+        own = [m for m in spec.models if m not in registry.GLOBAL_MODELS]
+        models = tuple(dict.fromkeys([*own, *(["lightgbm"] if has_global else [])]))
     return dataclasses.replace(
         spec, models=models or ("seasonal_naive",), drivers=(), attributes=(), combination="weights"
     )
@@ -129,11 +136,18 @@ def _reconcile(pdf: pd.DataFrame, *, levels, trees, method, quantile_columns, co
     return frame.reindex(columns=columns)
 
 
+def _unreconciled(pdf: pd.DataFrame, error: str, *, quantile_columns, columns) -> pd.DataFrame:
+    """A tree whose reconciliation failed keeps its base forecasts (and says why)."""
+    forecasts = pdf[pdf["kind"] == "forecast"]
+    out = hierarchy.unreconciled(forecasts, error, quantile_columns)
+    return out.assign(record="forecast").reindex(columns=columns)
+
+
 def _output_schema(quantiles):
     qs = " ".join(f"{quantile_column(q)}:d" for q in quantiles)
     return schema(
         "record:s level:s node:s date:date step:i yhat_base:d yhat:d", qs,
-        "method:s tree:s nodes:i rmsse_base:d rmsse:d periods:i",
+        "method:s tree:s nodes:i rmsse_base:d rmsse:d periods:i is_selected:b",
     )  # fmt: skip
 
 
@@ -143,34 +157,91 @@ def with_hierarchy(
     records_df: DataFrame,
     history_df: DataFrame,
     spec: ForecastSpec,
-    settings: HierarchySettings,
     holidays,
 ) -> dict:
     """``outputs`` with the hierarchy's two tables (and, with ``ship_reconciled``, the
-    series' reconciled forecasts).
+    series' reconciled forecasts); unchanged without ``forecast.hierarchy.levels``.
 
     Args:
         records_df: the per-series fan-out's stacked records (for the candidates' errors).
         history_df: the series' history (``sku, location, date, qty``).
     """
+    settings: HierarchySettings = tables.conf.forecast.hierarchy
+    if not settings.levels:
+        return outputs
     levels = {name: list(keys) for name, keys in settings.levels.items()}
     trees = tree_keys(levels)
     quantile_columns = [quantile_column(q) for q in spec.quantiles]
     members_df = members(tables, history_df, levels).persist()
-    aggregates_df = aggregate_rows(history_df, members_df, levels, trees)
-    nodes_df = aggregates_df.select("node", *trees).distinct()
+    agg_df = None
+    try:
+        aggregates_df = aggregate_rows(history_df, members_df, levels, trees)
+        agg_spec = aggregate_spec(spec, settings.models)
+        agg_df = aggregate_records(tables, aggregates_df, agg_spec, holidays).persist()
+        stacked_df = stacked_inputs(
+            outputs, records_df, members_df, aggregates_df.select("node", *trees).distinct(),
+            agg_df, trees, quantile_columns,
+        )  # fmt: skip
+        struct = _output_schema(spec.quantiles)
+        fn = partial(_reconcile, levels=levels, trees=trees, method=settings.method,
+                     quantile_columns=quantile_columns, columns=struct.fieldNames())  # fmt: skip
+        tables.describe("reconcile the hierarchy")
+        on_error = partial(_unreconciled, quantile_columns=quantile_columns,
+                           columns=struct.fieldNames())  # fmt: skip
+        out_df = fanout.apply_per_group(stacked_df, fn, struct, trees, on_error=on_error)
+        # Checkpointed: both tables and the log below read the reconciliation once.
+        out_df = out_df.localCheckpoint()
+    finally:
+        for cached in (agg_df, members_df):
+            if cached is not None:
+                cached.unpersist()
+    forecasts_df = out_df.filter(F.col("record") == "forecast").select(
+        "level", "node", "date", "step", "yhat_base", "yhat", *quantile_columns, "method"
+    )
+    metrics_df = out_df.filter(F.col("record") == "score").select(
+        "level", "tree", "method", "is_selected", "nodes", "rmsse_base", "rmsse", "periods"
+    )
+    result = {
+        **outputs,
+        "hierarchy_forecasts": tables.stamp(forecasts_df),
+        "hierarchy_metrics": tables.stamp(metrics_df),
+    }
+    _log_levels(metrics_df)
+    if settings.ship_reconciled:
+        result["forecasts"] = shipped(outputs["forecasts"], forecasts_df, quantile_columns)
+    return result
+
+
+def _log_levels(metrics_df: DataFrame) -> None:
+    for row in hierarchy_levels(metrics_df).collect():
+        log.info(
+            "hierarchy level %s: %d nodes, backtest RMSSE %.3f own, %.3f %s%s",
+            row["level"], row["nodes"], row["rmsse_base"], row["rmsse"], row["method"],
+            " (shipped)" if row["is_selected"] else "",
+        )  # fmt: skip
+
+
+def aggregate_records(tables: StageTables, aggregates_df, spec: ForecastSpec, holidays):
+    """The per-series engine's stacked records for every aggregate (``sku`` its node,
+    ``location`` its level), with the aggregates' ``spec``."""
+    engine = {"run_date": tables.run_date, "spec": spec, "holidays": holidays}
     dates = forecast_inputs.horizon_dates(tables.run_date, spec.horizon, spec.freq)
-    engine = {"run_date": tables.run_date, "spec": aggregate_spec(spec), "holidays": holidays}
-    tables.describe("forecast the hierarchy's aggregates")
-    agg_rows_df = aggregates_df.select(
+    rows_df = aggregates_df.select(
         F.col("node").alias("sku"), F.col("level").alias("location"), "date", "qty"
     ).transform(forecast_inputs.with_horizon, dates)
-    agg_df = fanout.apply_per_series(
-        agg_rows_df,
+    tables.describe("forecast the hierarchy's aggregates")
+    return fanout.apply_per_series(
+        rows_df,
         partial(transport.series_records, **engine, models=dict(registry.MODELS)),
         transport.series_records_schema(spec.quantiles),
         on_error=partial(transport.fallback_records, **engine),
-    ).persist()
+    )
+
+
+def stacked_inputs(outputs, records_df, members_df, nodes_df, agg_df, trees, quantile_columns):
+    """What each tree's reconciliation reads, stacked and told apart by ``kind``: its series
+    (``member``), every node's base forecast (``forecast``), backtest errors in units
+    (``error``) and scale (``scale``), with the tree's keys."""
     agg_runs = agg_df.filter(F.col("record") == transport.RECORD_RUN).select(
         F.col("sku").alias("node"), "chosen_model", "scale"
     )
@@ -179,10 +250,11 @@ def with_hierarchy(
     parts = [
         members_df.select(F.lit("member").alias("kind"), *members_df.columns),
         outputs["forecasts"].join(members_df, list(KEYS)).select(
-            *trees, F.lit("forecast").alias("kind"), series_node, "date", "step", "yhat",
-            *quantile_columns),
+            *trees, F.lit("forecast").alias("kind"), F.lit(hierarchy.SERIES_LEVEL).alias("level"),
+            series_node, "date", "step", "yhat", *quantile_columns),
         agg_df.filter(F.col("record") == transport.RECORD_FORECAST).select(
-            F.col("sku").alias("node"), "date", "step", "yhat", *quantile_columns
+            F.col("location").alias("level"), F.col("sku").alias("node"), "date", "step", "yhat",
+            *quantile_columns,
         ).join(nodes_df, "node").withColumn("kind", F.lit("forecast")),
         series_errors(records_df, runs_df).join(members_df, list(KEYS)).select(
             *trees, F.lit("error").alias("kind"), series_node, "fold", "step", "error"),
@@ -198,36 +270,7 @@ def with_hierarchy(
     stacked_df = parts[0]
     for part in parts[1:]:
         stacked_df = stacked_df.unionByName(part, allowMissingColumns=True)
-    struct = _output_schema(spec.quantiles)
-    fn = partial(_reconcile, levels=levels, trees=trees, method=settings.method,
-                 quantile_columns=quantile_columns, columns=struct.fieldNames())  # fmt: skip
-    tables.describe("reconcile the hierarchy")
-    out_df = fanout.apply_per_group(stacked_df, fn, struct, trees).persist()
-    try:
-        forecasts_df = out_df.filter(F.col("record") == "forecast").select(
-            "level", "node", "date", "step", "yhat_base", "yhat", *quantile_columns, "method"
-        )
-        metrics_df = out_df.filter(F.col("record") == "score").select(
-            "level", "tree", "method", "nodes", "rmsse_base", "rmsse", "periods"
-        )
-        result = {
-            **outputs,
-            "hierarchy_forecasts": tables.stamp(forecasts_df).localCheckpoint(),
-            "hierarchy_metrics": tables.stamp(metrics_df).localCheckpoint(),
-        }
-    finally:
-        for cached in (out_df, agg_df, members_df):
-            cached.unpersist()
-    for row in result["hierarchy_metrics"].groupBy("level").agg(
-        F.sum("nodes").alias("nodes"), F.avg("rmsse_base").alias("base"), F.avg("rmsse").alias("rec")
-    ).collect():  # fmt: skip
-        log.info("hierarchy level %s: %d nodes, backtest RMSSE %.3f -> %.3f reconciled",
-                 row["level"], row["nodes"], row["base"], row["rec"])  # fmt: skip
-    if settings.ship_reconciled:
-        result["forecasts"] = shipped(
-            outputs["forecasts"], result["hierarchy_forecasts"], quantile_columns
-        )
-    return result
+    return stacked_df
 
 
 def shipped(forecasts_df: DataFrame, reconciled_df: DataFrame, quantile_columns) -> DataFrame:

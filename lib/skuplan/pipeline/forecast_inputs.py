@@ -164,3 +164,17 @@ def series_rows(tables: StageTables, history_df: DataFrame, settings: ForecastSe
         .transform(with_attributes, tables, attributes)
         .transform(with_drivers, tables, settings)
     )
+
+
+def read_holidays(tables: StageTables) -> pd.DataFrame | None:
+    """Events from the optional calendar table in Prophet's format (``holiday, ds``).
+
+    The calendar is small (one row per event day), so it travels to the workers with the
+    per-series function instead of being joined to every series.
+    """
+    calendar_df = tables.optional("calendar", required=["date", "event"])
+    if calendar_df is None:
+        log.info("no calendar table at %s: forecasting without events", tables.ref("calendar"))
+        return None
+    pdf = calendar_df.toPandas()
+    return pd.DataFrame({"holiday": pdf["event"].astype(str), "ds": pd.to_datetime(pdf["date"])})

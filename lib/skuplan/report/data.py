@@ -113,23 +113,23 @@ def realised_by_model(accuracy_df: DataFrame) -> DataFrame:
 
 
 def hierarchy_levels(metrics_df: DataFrame) -> DataFrame:
-    """Per hierarchy level, over its trees: ``level, method, nodes, periods, rmsse_base,
-    rmsse`` (the mean over nodes of the scaled root mean squared backtest error, before and
-    after reconciliation), in the order the levels were written, series last.
+    """Per hierarchy level and reconciliation method, over its trees: ``level, method,
+    is_selected, nodes, periods, rmsse_base, rmsse`` (the mean over nodes of the scaled root
+    mean squared backtest error, own and reconciled), the levels by size, series last.
 
     Input: ``hierarchy_metrics`` rows of one run date.
     """
     nodes = F.col("nodes")
     return (
-        metrics_df.groupBy("level")
+        metrics_df.groupBy("level", "method")
         .agg(
-            F.concat_ws(", ", F.array_sort(F.collect_set("method"))).alias("method"),
+            F.max("is_selected").alias("is_selected"),
             F.sum(nodes).alias("nodes"),
             F.max("periods").alias("periods"),
             (F.sum(F.col("rmsse_base") * nodes) / F.sum(nodes)).alias("rmsse_base"),
             (F.sum(F.col("rmsse") * nodes) / F.sum(nodes)).alias("rmsse"),
         )
-        .orderBy((F.col("level") == "series").cast("int"), F.col("nodes"))
+        .orderBy((F.col("level") == "series").cast("int"), nodes, "level", "method")
     )
 
 

@@ -57,9 +57,8 @@ FORMATS = {
     "median_mase_naive": SCORE,
     "share_beating_naive": _share,
     "median_wape": SCORE,
-    "nodes": QTY,
     "rmsse_base": SCORE,
-    "rmsse": SCORE,
+    **{method: SCORE for method in ("bottom_up", "wls", "mint_shrink")},
     "mean_coverage": _share,
     "periods": QTY,
     "wape": SCORE,
@@ -102,14 +101,6 @@ REALISED_HEADINGS = {
     "wape": "WAPE",
     "bias": "bias",
     "coverage": "band coverage",
-}
-HIERARCHY_HEADINGS = {
-    "level": "level",
-    "nodes": "nodes",
-    "method": "reconciliation",
-    "periods": "backtest periods",
-    "rmsse_base": "RMSSE, own forecast",
-    "rmsse": "RMSSE, reconciled",
 }
 STATUS_HEADINGS = {
     "echelon": "echelon",
@@ -266,17 +257,21 @@ def realised_section(data: ReportData) -> str:
 
 
 def hierarchy_section(data: ReportData) -> str:
-    """Backtest error per hierarchy level, before and after reconciliation; nothing without
-    levels."""
+    """Backtest error per hierarchy level, own and reconciled; nothing without levels."""
     if data.hierarchy.empty:
         return ""
-    text = (
-        "Aggregate levels forecast on their own and reconciled with the series (each fold's"
-        " errors through weights learned on the other folds): the mean over a level's nodes"
-        " of the root mean squared backtest error divided by the node's scale"
-    )
-    table = _table(data.hierarchy, HIERARCHY_HEADINGS, table_id="hierarchy-table")
-    return f"<h3>Hierarchy levels</h3>\n<p>{html.escape(text)}.</p>\n{table}"
+    levels = data.hierarchy
+    wide = levels.pivot_table(index="level", columns="method", values="rmsse", sort=False)
+    firsts = levels.drop_duplicates("level").set_index("level")[["nodes", "rmsse_base"]]
+    table = firsts.join(wide).reset_index()
+    chosen = levels.loc[levels["is_selected"].fillna(False).astype(bool), "method"]
+    headings = {"level": "level", "nodes": "nodes", "rmsse_base": "own forecasts"}
+    headings |= {m: m.replace("_", " ") + (" (shipped)" if m in set(chosen) else "")
+                 for m in wide.columns}  # fmt: skip
+    text = "Each level's mean backtest RMSSE over its nodes: own forecasts, and reconciled by \
+each method (each fold with weights learned on the other folds)."
+    html_table = _table(table, headings, table_id="hierarchy-table")
+    return f"<h3>Hierarchy levels</h3>\n<p>{html.escape(text)}</p>\n{html_table}"
 
 
 def series_section(data: ReportData) -> str:
