@@ -130,11 +130,11 @@ def _group_frames(rng, nodes, S, folds=3, steps=4):
 def test_a_group_is_reconciled_with_shifted_bands_and_scored_per_level():
     nodes, S = hierarchy.structure(MEMBERS, LEVELS)
     rng = np.random.default_rng(3)
-    forecasts, errors, scales = _group_frames(rng, nodes, S)
+    forecasts, errors, scales = _group_frames(rng, nodes, S, steps=12)
     forecasts.loc[forecasts["node"] == "sku=b/location=L1", "q10"] = 0.0
     out, scores = hierarchy.reconcile_group(
         MEMBERS, forecasts, errors, scales, levels=LEVELS, method="mint_shrink",
-        quantile_columns=["q10", "q50", "q90"],
+        quantile_columns=["q10", "q50", "q90"], spacing=4,
     )  # fmt: skip
     assert set(out["method"]) == {"mint_shrink"}
     wide = out.pivot_table(index="date", columns="node", values="yhat")
@@ -151,14 +151,20 @@ def test_a_group_is_reconciled_with_shifted_bands_and_scored_per_level():
     assert set(scores["method"]) == {"mint_shrink"}
     assert list(scores["level"]) == ["total", "location", "category_location", "series"]
     assert list(scores["nodes"]) == [1, 2, 3, 4]
-    assert (scores["periods"] == 12).all()
+    assert (scores["periods"] == 36).all()
     # Scored by hand for the total: the held-out fold's errors through weights of the others.
     wide_errors = errors.pivot_table(index=["fold", "step"], columns="node", values="error")
     wide_errors = wide_errors[list(nodes["node"])].to_numpy()
     rec = np.empty_like(wide_errors)
+    folds, steps = np.arange(36) // 12, np.arange(36) % 12 + 1
     for fold in range(3):
-        held = np.arange(12) // 4 == fold
-        W = hierarchy.shrunk_covariance(wide_errors[~held])
+        held = folds == fold
+        # Folds 4 periods apart, 12 steps each: the periods the held-out fold forecasts too
+        # are left out of its weights.
+        period = folds * 4 + steps
+        train = ~held & ~np.isin(period, period[held])
+        assert train.sum() == {0: 12, 1: 8, 2: 12}[fold]
+        W = hierarchy.shrunk_covariance(wide_errors[train])
         W += np.eye(len(W)) * 1e-6 * np.diag(W).mean()
         rec[held] = wide_errors[held] @ (S @ hierarchy.projection(S, W, "mint_shrink")).T
     total = scores.set_index("level").loc["total"]
@@ -173,7 +179,7 @@ def test_an_aggregate_without_a_forecast_leaves_the_hierarchy_and_no_errors_mean
     forecasts = forecasts[forecasts["node"] != "location=L2"]
     out, scores = hierarchy.reconcile_group(
         MEMBERS, forecasts, errors.iloc[0:0], scales, levels=LEVELS, method="mint_shrink",
-        quantile_columns=["q10", "q50", "q90"],
+        quantile_columns=["q10", "q50", "q90"], spacing=4,
     )  # fmt: skip
     assert "location=L2" not in set(out["node"])
     assert set(out["method"]) == {hierarchy.STRUCTURAL}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skuplan import delta_io
-from skuplan.pipeline import demo, forecast, validate
+from skuplan.pipeline import demo, forecast, forecast_hierarchy, validate
 
 from conftest import conf_under
 
@@ -55,3 +55,14 @@ def test_levels_are_forecast_reconciled_per_store_and_shipped(spark, tmp_path):
     )
     assert set(metrics["level"]) == {"location", "category_location", "series"}
     assert (metrics["periods"] > 0).all() and metrics[["rmsse_base", "rmsse"]].notna().all().all()
+
+
+def test_a_short_series_folds_are_counted_from_the_newest_origin(spark):
+    errors = spark.createDataFrame(
+        [("a", "L1", 0), ("a", "L1", 1), ("a", "L1", 2), ("b", "L1", 0), ("b", "L1", 1)],
+        "sku string, location string, fold int",
+    )
+    got = forecast_hierarchy.aligned_folds(errors, ["sku", "location"], 3).collect()
+    assert sorted((r.sku, r.fold) for r in got) == [
+        ("a", 0), ("a", 1), ("a", 2), ("b", 1), ("b", 2),
+    ]  # fmt: skip

@@ -151,24 +151,29 @@ def reconciled(
 
 
 def backtest_errors(
-    S: np.ndarray, errors: pd.DataFrame, method: str
+    S: np.ndarray, errors: pd.DataFrame, method: str, spacing: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Base and reconciled backtest errors (periods x nodes) on the periods every node has,
-    each fold reconciled with weights learned from the other folds only (so the errors
-    scored are not those the weights were fitted to); None with fewer than two folds.
+    each fold reconciled with weights learned only from the other folds' periods that it
+    does not forecast itself (folds ``spacing`` periods apart overlap: the same period's
+    errors, shared shocks and all, would otherwise be in both); None with fewer than two
+    folds.
 
     Args:
-        errors: ``fold, step`` rows, one column per node, no missing values.
+        errors: ``fold, step`` rows (fold 0 the oldest origin), a column per node, no
+            missing values.
     """
     folds = sorted(errors["fold"].unique())
     if len(folds) < 2:
         return None
     values = errors.drop(columns=["fold", "step"]).to_numpy(dtype=float)
     fold_of = errors["fold"].to_numpy()
+    period = fold_of * spacing + errors["step"].to_numpy()  # periods after the oldest origin
     out = np.empty_like(values)
     for fold in folds:
         held = fold_of == fold
-        W, used = weights_matrix(S, values[~held], method)
+        train = ~held & ~np.isin(period, period[held])
+        W, used = weights_matrix(S, values[train], method)
         out[held] = values[held] @ (S @ projection(S, W, used)).T
     return values, out
 
@@ -234,12 +239,12 @@ def moved_bands(out: pd.DataFrame, quantile_columns) -> pd.DataFrame:
     return out
 
 
-def method_scores(S, nodes, common, scale, method: str) -> pd.DataFrame:
+def method_scores(S, nodes, common, scale, method: str, spacing: int) -> pd.DataFrame:
     """Every method's backtest scores per level (see :func:`level_scores`), so that the
     choice can be made on them; ``is_selected`` marks ``method``."""
     frames = []
     for candidate in METHODS:
-        pair = backtest_errors(S, common, candidate)
+        pair = backtest_errors(S, common, candidate, spacing)
         if pair is not None:
             frames.append(level_scores(nodes, scale, *pair).assign(
                 method=candidate, is_selected=candidate == method))  # fmt: skip
@@ -255,6 +260,7 @@ def reconcile_group(
     levels: Mapping[str, Sequence[str]],
     method: str,
     quantile_columns: Sequence[str],
+    spacing: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One group's coherent forecasts and the backtest accuracy per level.
 
@@ -263,9 +269,11 @@ def reconcile_group(
         forecasts_pdf: base forecasts of every node: ``node, date, step, yhat`` and the
             quantile columns. A node without forecasts is left out of the hierarchy only if
             it is an aggregate (its level is then not coherent for that node: it gets none).
-        errors_pdf: backtest errors in units: ``node, fold, step, error``.
+        errors_pdf: backtest errors in units: ``node, fold, step, error``, fold 0 the
+            oldest origin of every node.
         scales_pdf: ``node, scale`` (the scale backtest errors are divided by).
         levels, method: see the module.
+        spacing: periods between backtest origins (for :func:`backtest_errors`).
 
     Returns:
         ``forecasts`` (``level, node, date, step, yhat_base, yhat``, the reconciled quantile
@@ -293,5 +301,5 @@ def reconcile_group(
     scores = SCORE_COLUMNS
     if values is not None and not np.isnan(values).any():  # scored where every node has errors
         scale = scales_pdf.set_index("node")["scale"].reindex(nodes["node"]).to_numpy(float)
-        scores = method_scores(S, nodes, common, scale, method)
+        scores = method_scores(S, nodes, common, scale, method, spacing)
     return out, scores

@@ -23,7 +23,7 @@ from functools import partial
 
 import pandas as pd
 import pyspark.sql.functions as F
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 
 from skuplan import fanout
 from skuplan.columns import KEYS, quantile_column
@@ -94,6 +94,14 @@ def aggregate_spec(spec: ForecastSpec, models: tuple[str, ...] | None) -> Foreca
     )
 
 
+def aligned_folds(errors_df: DataFrame, keys, folds: int) -> DataFrame:
+    """``fold`` counted so that ``folds - 1`` is the newest origin for every node: a short
+    series without the oldest origins numbers its folds from 0 (see
+    :func:`skuplan.forecasting.cross_validation.rolling_origins`)."""
+    newest = F.max("fold").over(Window.partitionBy(*keys))
+    return errors_df.withColumn("fold", F.col("fold") + F.lit(folds - 1) - newest)
+
+
 def series_errors(records_df: DataFrame, runs_df: DataFrame) -> DataFrame:
     """The series' backtest errors in units (``sku, location, fold, step, error``): their
     combination's weights, or their chosen model alone, over the candidates' scaled errors."""
@@ -116,7 +124,7 @@ def series_errors(records_df: DataFrame, runs_df: DataFrame) -> DataFrame:
     )
 
 
-def _reconcile(pdf: pd.DataFrame, *, levels, trees, method, quantile_columns, columns):
+def _reconcile(pdf: pd.DataFrame, *, levels, trees, method, quantile_columns, columns, spacing):
     kind = pdf["kind"]
     first = pdf.iloc[0]
     tree = "all" if trees == [ONE_TREE] else hierarchy.node_label(trees, [first[k] for k in trees])
@@ -128,6 +136,7 @@ def _reconcile(pdf: pd.DataFrame, *, levels, trees, method, quantile_columns, co
         levels=levels,
         method=method,
         quantile_columns=quantile_columns,
+        spacing=spacing,
     )
     frame = pd.concat(
         [out.assign(record="forecast"), scores.assign(record="score", tree=tree)],
@@ -180,11 +189,12 @@ def with_hierarchy(
         agg_df = aggregate_records(tables, aggregates_df, agg_spec, holidays).persist()
         stacked_df = stacked_inputs(
             outputs, records_df, members_df, aggregates_df.select("node", *trees).distinct(),
-            agg_df, trees, quantile_columns,
+            agg_df, trees, quantile_columns, spec.folds,
         )  # fmt: skip
         struct = _output_schema(spec.quantiles)
         fn = partial(_reconcile, levels=levels, trees=trees, method=settings.method,
-                     quantile_columns=quantile_columns, columns=struct.fieldNames())  # fmt: skip
+                     quantile_columns=quantile_columns, columns=struct.fieldNames(),
+                     spacing=spec.step)  # fmt: skip
         tables.describe("reconcile the hierarchy")
         on_error = partial(_unreconciled, quantile_columns=quantile_columns,
                            columns=struct.fieldNames())  # fmt: skip
@@ -238,7 +248,9 @@ def aggregate_records(tables: StageTables, aggregates_df, spec: ForecastSpec, ho
     )
 
 
-def stacked_inputs(outputs, records_df, members_df, nodes_df, agg_df, trees, quantile_columns):
+def stacked_inputs(
+    outputs, records_df, members_df, nodes_df, agg_df, trees, quantile_columns, folds: int
+):
     """What each tree's reconciliation reads, stacked and told apart by ``kind``: its series
     (``member``), every node's base forecast (``forecast``), backtest errors in units
     (``error``) and scale (``scale``), with the tree's keys."""
@@ -256,12 +268,14 @@ def stacked_inputs(outputs, records_df, members_df, nodes_df, agg_df, trees, qua
             F.col("location").alias("level"), F.col("sku").alias("node"), "date", "step", "yhat",
             *quantile_columns,
         ).join(nodes_df, "node").withColumn("kind", F.lit("forecast")),
-        series_errors(records_df, runs_df).join(members_df, list(KEYS)).select(
+        aligned_folds(series_errors(records_df, runs_df), KEYS, folds)
+        .join(members_df, list(KEYS)).select(
             *trees, F.lit("error").alias("kind"), series_node, "fold", "step", "error"),
         agg_df.filter(F.col("record") == transport.RECORD_RESIDUAL)
         .select(F.col("sku").alias("node"), "model", "fold", "step", "residual")
         .join(agg_runs.withColumnRenamed("chosen_model", "model"), ["node", "model"])
         .select("node", "fold", "step", (F.col("residual") * F.col("scale")).alias("error"))
+        .transform(aligned_folds, ["node"], folds)
         .join(nodes_df, "node").withColumn("kind", F.lit("error")),
         runs_df.join(members_df, list(KEYS)).select(
             *trees, F.lit("scale").alias("kind"), series_node, "scale"),
