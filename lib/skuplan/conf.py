@@ -80,7 +80,7 @@ class HierarchySettings(_Frozen):
     levels: dict[str, tuple[str, ...]] = Field(
         default_factory=dict
     )  # level name -> the columns it sums the series by
-    method: Literal["bottom_up", "wls", "mint_shrink"] = "mint_shrink"
+    method: Literal["bottom_up", "wls", "mint_shrink"] = "wls"
     # The aggregates' candidates (per-series models); None: the series' per-series ones, with
     # the per-series lightgbm in place of the global models.
     models: tuple[str, ...] | None = None

@@ -21,6 +21,7 @@ def _read(spark, conf, key):
 def test_levels_are_forecast_reconciled_per_store_and_shipped(spark, tmp_path):
     conf = conf_under(
         tmp_path, *DEMO, LEVELS, "forecast.horizon=14", "forecast.hierarchy.ship_reconciled=true",
+        "forecast.hierarchy.method=mint_shrink",
         "forecast.models=[seasonal_naive, moving_average]",
     )  # fmt: skip
     demo.run(spark, conf)
