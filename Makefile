@@ -76,7 +76,8 @@ $(CHROMIUM):
 browser: $(CHROMIUM) ## Install Debian's chromium for the report's browser test (apt, needs root)
 
 demo: setup ## Generate demo data and run the whole pipeline on local Spark (ends with the report's path)
-	$(VENV)/bin/skuplan demo $(JOB_ARGS) --set tracking.mlflow=mlruns
+	$(VENV)/bin/skuplan demo $(JOB_ARGS) --set tracking.mlflow=mlruns \
+		--set 'forecast.hierarchy.levels={location: [location], category_location: [category, location]}'
 
 # Airflow, for the test that loads docs/airflow's DAG with Airflow's DagBag: the `airflow`
 # extra in a venv of its own (its pins clash with ours). Not installable (no network, no
