@@ -32,7 +32,7 @@ from skuplan.columns import KEYS
 
 METHODS = ("bottom_up", "wls", "mint_shrink")
 SERIES_LEVEL = "series"
-STRUCTURAL = "structural"  # the method used when a node's errors are missing
+STRUCTURAL = "structural"  # the weights used when the errors are too few
 # Backtest periods every node needs before its errors weigh the reconciliation.
 MIN_ERROR_PERIODS = 8
 

@@ -3,15 +3,15 @@
 Each level sums the series' history by its columns (series keys and item or location
 attributes); the aggregates go through the same per-series engine as the series (the
 per-series candidates, the per-series LightGBM in place of the global models, which learn
-across series). The series' final
-forecasts and the aggregates' are then reconciled per tree, the series that share the keys
-every level has (e.g. one location; all series when a level has no keys), in one grouped
-pandas UDF (:func:`skuplan.forecasting.hierarchy.reconcile_group`). The weights come from
-the nodes' backtest errors: the series' are their combination's (or chosen model's) scaled
+across series). The series' final forecasts and the aggregates' are then reconciled per
+tree, the series that share the keys every level has (e.g. one location; all series when a
+level has no keys), in one grouped pandas UDF
+(:func:`skuplan.forecasting.hierarchy.reconcile_group`). The weights come from the nodes'
+backtest errors: the series' are their combination's (or chosen model's) scaled
 cross-validation errors times their scale, the aggregates' their chosen model's.
 
-Outputs: ``hierarchy_forecasts`` (every node's base and reconciled forecast) and
-``hierarchy_metrics`` (per level, the backtest error before and after reconciliation);
+Outputs: ``hierarchy_forecasts`` (every node's own and reconciled forecast) and
+``hierarchy_metrics`` (per level, tree and method, the backtest error own and reconciled);
 with ``ship_reconciled`` the forecasts table takes the series' reconciled forecasts.
 """
 
@@ -39,7 +39,6 @@ from skuplan.schemas import schema
 
 log = logging.getLogger(__name__)
 
-TABLES = ("hierarchy_forecasts", "hierarchy_metrics")
 ONE_TREE = "_tree"  # the group column when the levels share no key
 
 
