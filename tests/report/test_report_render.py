@@ -178,7 +178,7 @@ def test_hierarchy_levels_are_shown_only_when_there_are_levels():
     )  # fmt: skip
     text = render(ReportData(**{**_data([]).__dict__, "hierarchy": levels}), generated_at="now")
     table = text[text.index('id="hierarchy-table"') :]
-    assert "<th>bottom up</th><th>mint shrink (shipped)</th>" in table
+    assert "<th>bottom up</th><th>mint shrink (in use)</th>" in table
     assert "<td>location</td><td>2</td><td>0.610</td><td>0.630</td><td>0.580</td>" in table
 
 

@@ -226,7 +226,7 @@ def _log_levels(metrics_df: DataFrame) -> None:
         log.info(
             "hierarchy level %s: %d nodes, backtest RMSSE %.3f own, %.3f %s%s",
             row["level"], row["nodes"], row["rmsse_base"], row["rmsse"], row["method"],
-            " (shipped)" if row["is_selected"] else "",
+            " (in use)" if row["is_selected"] else "",
         )  # fmt: skip
 
 

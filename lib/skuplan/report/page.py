@@ -265,11 +265,11 @@ def hierarchy_section(data: ReportData) -> str:
     firsts = levels.drop_duplicates("level").set_index("level")[["nodes", "rmsse_base"]]
     table = firsts.join(wide).reset_index()
     chosen = levels.loc[levels["is_selected"].fillna(False).astype(bool), "method"]
-    headings = {"level": "level", "nodes": "nodes", "rmsse_base": "own forecasts"}
-    headings |= {m: m.replace("_", " ") + (" (shipped)" if m in set(chosen) else "")
+    headings = {"level": "level", "nodes": "nodes scored", "rmsse_base": "own forecasts"}
+    headings |= {m: m.replace("_", " ") + (" (in use)" if m in set(chosen) else "")
                  for m in wide.columns}  # fmt: skip
-    text = "Each level's mean backtest RMSSE over its nodes: own forecasts, and reconciled by \
-each method (each fold with weights learned on the other folds)."
+    text = "Each level's mean backtest RMSSE over its nodes (in trees whose every node has \
+backtest errors): own forecasts, and reconciled by each method."
     html_table = _table(table, headings, table_id="hierarchy-table")
     return f"<h3>Hierarchy levels</h3>\n<p>{html.escape(text)}</p>\n{html_table}"
 
