@@ -77,9 +77,8 @@ class HierarchySettings(_Frozen):
     """Aggregate levels forecast beside the series and reconciled with them; see
     :mod:`skuplan.forecasting.hierarchy`. No levels: off."""
 
-    levels: dict[str, tuple[str, ...]] = Field(
-        default_factory=dict
-    )  # level name -> the columns it sums the series by
+    # Level name -> the columns it sums the series by.
+    levels: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     method: Literal["bottom_up", "wls", "mint_shrink"] = "wls"
     # The aggregates' candidates (per-series models); None: the series' per-series ones, with
     # the per-series lightgbm in place of the global models.
