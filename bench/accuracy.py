@@ -426,9 +426,9 @@ def hierarchy_rows(spark, conf, name, sales, run_date, spec) -> list[dict]:
         keys = list(keys)
         by = [*keys, "date"]
         summed = attributed.groupby(by)["qty"].sum().reset_index()
-        summed["node"] = [node_label(keys, [r[k] for k in keys]) for _, r in summed.iterrows()]
+        summed["node"] = _labels(summed, keys)
         up = bottom.groupby(by)["yhat_base"].sum().rename("yhat_bottom_up").reset_index()
-        up["node"] = [node_label(keys, [r[k] for k in keys]) for _, r in up.iterrows()]
+        up["node"] = _labels(up, keys)
         level_fc = nodes[nodes["level"] == level].merge(up[["node", "date", "yhat_bottom_up"]])
         rows.append({"dataset": name, "forecast": f"level {level}",
                      **_level_scores(level_fc, summed, run_date)})  # fmt: skip
@@ -443,6 +443,13 @@ def hierarchy_rows(spark, conf, name, sales, run_date, spec) -> list[dict]:
     rows.append({"dataset": name, "forecast": "final, reconciled",
                  **score(rec, actual, train, spec["season_length"])})  # fmt: skip
     return rows
+
+
+def _labels(frame: pd.DataFrame, keys: list[str]) -> list[str]:
+    """Each row's node name (as the job writes it) from its ``keys`` columns."""
+    if not keys:  # the total: a frame without columns has no rows to iterate
+        return [node_label([], [])] * len(frame)
+    return [node_label(keys, values) for values in frame[keys].itertuples(index=False)]
 
 
 def _level_scores(forecasts: pd.DataFrame, summed: pd.DataFrame, run_date) -> dict:
