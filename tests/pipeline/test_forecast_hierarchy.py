@@ -57,6 +57,12 @@ def test_levels_are_forecast_reconciled_per_store_and_shipped(spark, tmp_path):
     assert set(metrics["level"]) == {"location", "category_location", "series"}
     assert (metrics["periods"] > 0).all() and metrics[["rmsse_base", "rmsse"]].notna().all().all()
 
+    # A re-run of the date with the levels switched off leaves no hierarchy rows for it.
+    off = conf_under(tmp_path, *DEMO, "forecast.horizon=14", "forecast.models=[seasonal_naive]")
+    forecast.run(spark, off)
+    for key in forecast_hierarchy.TABLES:
+        assert _read(spark, off, key).empty, key
+
 
 def test_a_short_series_folds_are_counted_from_the_newest_origin(spark):
     errors = spark.createDataFrame(

@@ -40,6 +40,7 @@ from skuplan.schemas import schema
 log = logging.getLogger(__name__)
 
 ONE_TREE = "_tree"  # the group column when the levels share no key
+TABLES = ("hierarchy_forecasts", "hierarchy_metrics")
 
 
 def label(keys) -> Column:
@@ -168,7 +169,9 @@ def with_hierarchy(
     holidays,
 ) -> dict:
     """``outputs`` with the hierarchy's two tables (and, with ``ship_reconciled``, the
-    series' reconciled forecasts); unchanged without ``forecast.hierarchy.levels``.
+    series' reconciled forecasts). Without ``forecast.hierarchy.levels``, the tables that
+    exist get no rows for the run date: a re-run with the levels switched off clears what an
+    earlier run of the date wrote.
 
     Args:
         records_df: the per-series fan-out's stacked records (for the candidates' errors).
@@ -176,7 +179,8 @@ def with_hierarchy(
     """
     settings: HierarchySettings = tables.conf.forecast.hierarchy
     if not settings.levels:
-        return outputs
+        cleared = {key: tables.read(key).limit(0) for key in TABLES if tables.exists(key)}
+        return {**outputs, **cleared}
     levels = {name: list(keys) for name, keys in settings.levels.items()}
     trees = tree_keys(levels)
     quantile_columns = [quantile_column(q) for q in spec.quantiles]
