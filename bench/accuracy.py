@@ -24,7 +24,7 @@ on the same clean sales, read from and written to Delta as the job does.
 
 With ``--hierarchy LEVELS`` (the ``forecast.hierarchy.levels`` mapping in YAML, e.g.
 ``"{store: [location], dept_store: [department, location]}"``) the final run also forecasts
-and reconciles those levels (``--hierarchy-method``), and each level is scored on the
+and reconciles those levels (``--hierarchy-method``, by default the job's), and each level is scored on the
 held-out tail, its own forecasts against the reconciled ones (mean RMSSE over its nodes); the
 series' reconciled forecasts are scored as ``final, reconciled``.
 
@@ -352,8 +352,9 @@ def run_dataset(
             *spec.get("overrides", []),
         ]  # fmt: skip
         if hierarchy and label == "final":
-            overrides += [f"forecast.hierarchy.levels={hierarchy[0]}",
-                          f"forecast.hierarchy.method={hierarchy[1]}"]  # fmt: skip
+            overrides.append(f"forecast.hierarchy.levels={hierarchy[0]}")
+            if hierarchy[1]:
+                overrides.append(f"forecast.hierarchy.method={hierarchy[1]}")
         conf = load_conf(ROOT / "conf", "local", run_date, overrides)
         spark = get_session(conf)
         write_inputs(spark, conf, train, spec.get("tables"))
@@ -502,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         help="score the window before the held-out tail instead (the tail is dropped): for tuning",
     )
     parser.add_argument("--hierarchy", help="forecast.hierarchy.levels (YAML) for the final run")
-    parser.add_argument("--hierarchy-method", default="mint_shrink")
+    parser.add_argument("--hierarchy-method", help="forecast.hierarchy.method (default: the job's)")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(
