@@ -1,8 +1,8 @@
 """Fault injection: killed jobs, concurrent runs, crashing workers, broken inputs, fuzzed rows
 and extreme series. Each test states the guarantee it proves (README, "Failure guarantees").
 
-Jobs that must die or race run as subprocesses (``jobs/<job>.py``, one JVM each, tiny data);
-everything else runs in this process on the shared session.
+Jobs that must die run as subprocesses (``jobs/<job>.py``, one JVM each, tiny data), and one
+of two racing runs does; everything else runs in this process on the shared session.
 """
 
 from __future__ import annotations
@@ -327,25 +327,39 @@ def test_a_rerun_killed_over_its_own_outputs_then_rerun_equals_an_uninterrupted_
 
 
 @pytest.mark.slow
-def test_two_concurrent_runs_of_a_date_end_consistent(spark, baseline, tmp_path):
+def test_two_concurrent_runs_of_a_date_end_consistent(
+    spark, baseline, tmp_path, here, capsys, monkeypatch
+):
+    """One run is a subprocess, the other runs in this process on a thread (two Spark
+    applications, as two scheduled runs would be; one cold JVM instead of two)."""
     warehouse = tmp_path / "warehouse"
     job = "plan_replenishment"
     _copy_tables(baseline, warehouse, INPUTS[job])
     go = tmp_path / "go"
-    both = [Job(job, warehouse, env={delta_io.HOLD_ENV: str(go)}) for _ in range(2)]
-    for one in both:
-        one.wait_for("test hook: holding before writing")
+    monkeypatch.setenv(delta_io.HOLD_ENV, str(go))
+    monkeypatch.setitem(delta_io._hooks, "held", False)
+    other = Job(job, warehouse)
+    codes = {}
+    thread = threading.Thread(target=lambda: codes.update(here=here(job, warehouse)))
+    thread.start()
+    other.wait_for("test hook: holding before writing")
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while not delta_io._hooks["held"] and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert delta_io._hooks["held"], "the run in this process did not reach its first write"
     go.touch()  # both start their first write together: one of them must lose the commit
-    codes = [one.wait() for one in both]
-    stderr = "\n".join(one.stderr for one in both)
+    codes["other"] = other.wait()
+    thread.join(JOB_TIMEOUT)
+    stderrs = {"here": capsys.readouterr().err, "other": other.stderr}
 
-    assert "a concurrent commit came first" in stderr, stderr
-    assert 0 in codes and set(codes) <= {0, errors.ConcurrentWriteError.exit_code}, stderr
-    for one, code in zip(both, codes, strict=True):
+    assert "a concurrent commit came first" in "\n".join(stderrs.values()), stderrs
+    assert 0 in codes.values(), stderrs
+    assert set(codes.values()) <= {0, errors.ConcurrentWriteError.exit_code}, stderrs
+    for name, code in codes.items():
         if code:
-            _assert_one_line_error(job, code, one.stderr, "another run")
+            _assert_one_line_error(job, code, stderrs[name], "another run")
         else:
-            assert "Traceback" not in one.stderr, one.stderr
+            assert "Traceback" not in stderrs[name], stderrs[name]
     _assert_same_outputs(spark, warehouse, baseline, OUTPUTS[job])
     assert _export_rows(warehouse) == _export_rows(baseline)
     for key in ("reorder_plan", "policy_simulation"):
@@ -354,7 +368,7 @@ def test_two_concurrent_runs_of_a_date_end_consistent(spark, baseline, tmp_path)
         assert ids == 1, key
     # Both runs are recorded (their MERGEs into the runs table conflict too, and retry).
     recorded = set(_runs(spark, warehouse)) - set(_runs(spark, baseline))
-    assert sorted(code for _, code in recorded) == sorted(codes)
+    assert sorted(code for _, code in recorded) == sorted(codes.values())
 
 
 def _race(spark, ref) -> list[BaseException | None]:
