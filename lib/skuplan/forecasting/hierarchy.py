@@ -103,19 +103,22 @@ def shrunk_covariance(errors: np.ndarray) -> np.ndarray:
     return shrunk
 
 
-def weights_matrix(S: np.ndarray, errors: np.ndarray | None, method: str) -> tuple[np.ndarray, str]:
+def weights_matrix(
+    S: np.ndarray, errors: np.ndarray | None, method: str
+) -> tuple[np.ndarray | None, str]:
     """``W`` for ``method`` from the errors (periods x nodes, a node without errors all NaN),
-    and the method it is: the structural weights when the errors are too few.
+    and the method it is: the structural weights when the errors are too few; None for
+    ``bottom_up``, whose projection needs none.
 
     A node without errors (a series on its incremental path, or too short to backtest) gets
     no covariance and the variance its size would give it at the median variance per series
     of the nodes with errors.
     """
+    if method == "bottom_up":
+        return None, method
     size = S.sum(axis=1)
     known = None if errors is None else ~np.isnan(errors).all(axis=0)
-    if method != "bottom_up" and (
-        known is None or not known.any() or errors.shape[0] < MIN_ERROR_PERIODS
-    ):
+    if known is None or not known.any() or errors.shape[0] < MIN_ERROR_PERIODS:
         method = STRUCTURAL
     if method in ("mint_shrink", "wls"):
         sub = errors[:, known]
