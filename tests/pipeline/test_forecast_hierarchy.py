@@ -73,3 +73,29 @@ def test_a_short_series_folds_are_counted_from_the_newest_origin(spark):
     assert sorted((r.sku, r.fold) for r in got) == [
         ("a", 0), ("a", 1), ("a", 2), ("b", 1), ("b", 2),
     ]  # fmt: skip
+
+
+def test_every_level_sums_its_series_per_date(spark):
+    history = spark.createDataFrame(
+        [("a", "L1", "2026-01-01", 1.0), ("a", "L1", "2026-01-02", 2.0),
+         ("b", "L1", "2026-01-01", 3.0), ("a", "L2", "2026-01-01", 5.0)],
+        "sku string, location string, date string, qty double",
+    )  # fmt: skip
+    members = spark.createDataFrame(
+        [("a", "L1", "food", "all"), ("b", "L1", "home", "all"), ("a", "L2", "food", "all")],
+        f"sku string, location string, category string, {forecast_hierarchy.ONE_TREE} string",
+    )
+    levels = {"total": [], "location": ["location"], "category": ["category"]}
+    got = forecast_hierarchy.aggregate_rows(
+        history, members, levels, [forecast_hierarchy.ONE_TREE]
+    ).collect()
+    assert sorted((r.level, r.node, r.date, r.qty) for r in got) == [
+        ("category", "category=food", "2026-01-01", 6.0),
+        ("category", "category=food", "2026-01-02", 2.0),
+        ("category", "category=home", "2026-01-01", 3.0),
+        ("location", "location=L1", "2026-01-01", 4.0),
+        ("location", "location=L1", "2026-01-02", 2.0),
+        ("location", "location=L2", "2026-01-01", 5.0),
+        ("total", "total", "2026-01-01", 9.0),
+        ("total", "total", "2026-01-02", 2.0),
+    ]

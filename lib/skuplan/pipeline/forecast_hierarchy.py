@@ -66,18 +66,20 @@ def members(tables: StageTables, history_df: DataFrame, levels) -> DataFrame:
 
 def aggregate_rows(history_df: DataFrame, members_df: DataFrame, levels, trees) -> DataFrame:
     """Each level's history: ``node``, ``level``, ``date``, ``qty`` summed over its series,
-    and the tree's keys."""
-    joined = history_df.select(*KEYS, "date", "qty").join(members_df, list(KEYS))
-    frames = [
-        joined.groupBy(*dict.fromkeys([*keys, *trees]), "date")
-        .agg(F.sum("qty").alias("qty"))
-        .select(label(keys).alias("node"), F.lit(level).alias("level"), "date", "qty", *trees)
+    and the tree's keys. One aggregation for all levels: each series' row is counted once
+    per level, under that level's node."""
+    at_levels = F.array(*[
+        F.struct(F.lit(level).alias("level"), label(keys).alias("node"))
         for level, keys in levels.items()
-    ]
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    return out
+    ])  # fmt: skip
+    return (
+        history_df.select(*KEYS, "date", "qty")
+        .join(members_df, list(KEYS))
+        .select(F.inline(at_levels), *trees, "date", "qty")
+        .groupBy("node", "level", "date", *trees)
+        .agg(F.sum("qty").alias("qty"))
+        .select("node", "level", "date", "qty", *trees)
+    )
 
 
 def aggregate_spec(spec: ForecastSpec, models: tuple[str, ...] | None) -> ForecastSpec:
