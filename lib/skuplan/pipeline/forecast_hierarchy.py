@@ -196,16 +196,8 @@ def with_hierarchy(
             outputs, records_df, members_df, aggregates_df.select("node", *trees).distinct(),
             agg_df, trees, quantile_columns, spec.folds,
         )  # fmt: skip
-        struct = _output_schema(spec.quantiles)
-        fn = partial(_reconcile, levels=levels, trees=trees, method=settings.method,
-                     quantile_columns=quantile_columns, columns=struct.fieldNames(),
-                     spacing=spec.step)  # fmt: skip
         tables.describe("reconcile the hierarchy")
-        on_error = partial(_unreconciled, quantile_columns=quantile_columns,
-                           columns=struct.fieldNames())  # fmt: skip
-        out_df = fanout.apply_per_group(stacked_df, fn, struct, trees, on_error=on_error)
-        # Checkpointed: both tables and the log below read the reconciliation once.
-        out_df = out_df.localCheckpoint()
+        out_df = reconciled_trees(stacked_df, levels, trees, settings.method, spec)
     finally:
         for cached in (agg_df, members_df):
             if cached is not None:
@@ -225,6 +217,20 @@ def with_hierarchy(
     if settings.ship_reconciled:
         result["forecasts"] = shipped(outputs["forecasts"], forecasts_df, quantile_columns)
     return result
+
+
+def reconciled_trees(stacked_df: DataFrame, levels, trees, method: str, spec: ForecastSpec):
+    """Every tree reconciled in one grouped pandas UDF (a failed tree keeps its base
+    forecasts); checkpointed: both tables and the log read the reconciliation once."""
+    quantile_columns = [quantile_column(q) for q in spec.quantiles]
+    struct = _output_schema(spec.quantiles)
+    fn = partial(_reconcile, levels=levels, trees=trees, method=method,
+                 quantile_columns=quantile_columns, columns=struct.fieldNames(),
+                 spacing=spec.step)  # fmt: skip
+    on_error = partial(_unreconciled, quantile_columns=quantile_columns,
+                       columns=struct.fieldNames())  # fmt: skip
+    out_df = fanout.apply_per_group(stacked_df, fn, struct, trees, on_error=on_error)
+    return out_df.localCheckpoint()
 
 
 def _log_levels(metrics_df: DataFrame) -> None:
