@@ -24,9 +24,9 @@ on the same clean sales, read from and written to Delta as the job does.
 
 With ``--hierarchy LEVELS`` (the ``forecast.hierarchy.levels`` mapping in YAML, e.g.
 ``"{store: [location], dept_store: [department, location]}"``) the final run also forecasts
-and reconciles those levels (``--hierarchy-method``, by default the job's), and each level is scored on the
-held-out tail, its own forecasts against the reconciled ones (mean RMSSE over its nodes); the
-series' reconciled forecasts are scored as ``final, reconciled``.
+and reconciles those levels (``--hierarchy-method``, by default the job's), and each level
+is scored on the held-out tail, its own forecasts against the reconciled ones (mean RMSSE
+over its nodes); the series' reconciled forecasts are scored as ``final, reconciled``.
 
 Usage (from the project root)::
 

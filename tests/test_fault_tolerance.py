@@ -351,6 +351,7 @@ def test_two_concurrent_runs_of_a_date_end_consistent(
     codes["other"] = other.wait()
     thread.join(JOB_TIMEOUT)
     stderrs = {"here": capsys.readouterr().err, "other": other.stderr}
+    assert set(codes) == {"here", "other"}, stderrs  # the thread's run ended with an exit code
 
     assert "a concurrent commit came first" in "\n".join(stderrs.values()), stderrs
     assert 0 in codes.values(), stderrs
