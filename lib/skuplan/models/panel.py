@@ -205,7 +205,8 @@ def _quiet():
 
 def origin_features(panel: Panel, origin: int, steps: int, kind: str) -> pd.DataFrame:
     """One row per series and step for forecasts made at period ``origin`` (the first
-    forecast period); ``_y`` is the target (NaN where unknown)."""
+    forecast period); ``_y`` is the target (NaN where unknown). Rows run step by step, the
+    series in panel order within each step."""
     period = PERIODS[kind]
     hist = panel.y[:, :origin]
     base = {}
@@ -225,15 +226,32 @@ def origin_features(panel: Panel, origin: int, steps: int, kind: str) -> pd.Data
             for w in (period["windows"][0], short):
                 level = pd.Series(base[f"mean_{w}"]).groupby(panel.keys[key].to_numpy())
                 base[f"{name}_mean_{w}"] = level.transform("mean").to_numpy()
-    base = pd.DataFrame(base)
     profiles = _weekday_profiles(panel, hist, period["year"]) if kind == "D" else {}
-    frames = []
-    for step in range(1, steps + 1):
-        t = origin + step - 1
-        if t >= len(panel.dates):
-            break
-        frames.append(_step_frame(panel, base, hist, t, origin, step, kind, profiles))
-    return pd.concat(frames, ignore_index=True)
+    # Columns are built as arrays and framed once: a frame per step filled column by column
+    # took 24 s of a 58 s fit for one store-item store (50 series, 60 origins of 90 steps).
+    per_step = [
+        _step_columns(panel, base, origin + step - 1, origin, step, kind, profiles)
+        for step in range(1, steps + 1)
+        if origin + step - 1 < len(panel.dates)
+    ]
+    keys = panel.keys
+    named = {col if col not in KEYS else f"_{col}": keys[col].to_numpy() for col in keys.columns}
+    # By name, not position: a model kept for later run dates meets added and dropped series.
+    named["series"] = (keys["sku"].astype(str) + "|" + keys["location"].astype(str)).to_numpy()
+    n, times = len(keys), len(per_step)
+    stacked = {
+        name: np.concatenate([np.broadcast_to(np.asarray(cols[name]), (n,)) for cols in per_step])
+        for name in (per_step[0] if per_step else {})
+    }
+    target = {name: stacked.pop(name) for name in ("_t", "_y") if name in stacked}
+    return pd.DataFrame(
+        {
+            **{name: np.tile(values, times) for name, values in base.items()},
+            **stacked,
+            **{name: np.tile(values, times) for name, values in named.items()},
+            **target,
+        }
+    )
 
 
 def _weekday_profiles(panel: Panel, hist: np.ndarray, year: int) -> dict[int, dict]:
@@ -252,47 +270,40 @@ def _weekday_profiles(panel: Panel, hist: np.ndarray, year: int) -> dict[int, di
     return out
 
 
-def _step_frame(panel, base, hist, t, origin, step, kind, profiles) -> pd.DataFrame:
+def _step_columns(panel, base, t, origin, step, kind, profiles) -> dict:
+    """The columns of one step's rows that change with the step (the series' keys and the
+    origin's ``base`` columns do not): arrays over the series, or one value for all."""
     year = PERIODS[kind]["year"]
     date = panel.dates[t]
-    frame = base.copy()
-    frame["step"] = step
+    cols: dict = {"step": step}
     if kind == "D":
-        frame["dow"], frame["dom"] = date.dayofweek, date.day
+        cols["dow"], cols["dom"] = date.dayofweek, date.day
     if kind == "W":
-        frame["woy"] = int(date.isocalendar().week)
-    frame["month"] = date.month
+        cols["woy"] = int(date.isocalendar().week)
+    cols["month"] = date.month
     with _quiet():
         # Same position in the seasonal cycle: the same weekday over the last year (daily), or
         # the same period a year before (weekly, monthly).
         if kind == "D":
-            frame["profile"] = profiles[date.dayofweek]["profile"]
-            frame["profile_8w"] = profiles[date.dayofweek]["profile_8w"]
-            frame["profile_8w_ratio"] = frame["profile_8w"] / base["mean_56"].where(
-                base["mean_56"] > 0
-            )
+            cols["profile"] = profiles[date.dayofweek]["profile"]
+            cols["profile_8w"] = profiles[date.dayofweek]["profile_8w"]
+            level = base["mean_56"]
+            cols["profile_8w_ratio"] = cols["profile_8w"] / np.where(level > 0, level, np.nan)
         back = t - year
-        frame["last_year"] = panel.y[:, back] if 0 <= back < origin else np.nan
+        cols["last_year"] = panel.y[:, back] if 0 <= back < origin else np.nan
         for name, values in panel.drivers.items():
             now = values[:, origin - 1]
-            frame[name] = values[:, t]
-            frame[f"{name}_vs_origin"] = (
+            cols[name] = values[:, t]
+            cols[f"{name}_vs_origin"] = (
                 values[:, t] / now if name == "price" else values[:, t] - now
             )
             if name == "price":
-                frame["price_vs_max"] = values[:, t] / np.nanmax(values[:, :origin], axis=1)
+                cols["price_vs_max"] = values[:, t] / np.nanmax(values[:, :origin], axis=1)
         # Demand moves before and after an event or promotion, not only on its days.
         cap = PERIODS[kind]["windows"][2]
         for name, (after, before) in panel.flags.items():
-            frame[f"{name}_until"] = np.where(after[:, t] >= 0, after[:, t] - t, cap).clip(max=cap)
-            frame[f"{name}_since"] = np.where(before[:, t] >= 0, t - before[:, t], cap).clip(
-                max=cap
-            )
-    for col in panel.keys.columns:
-        frame[col if col not in KEYS else f"_{col}"] = panel.keys[col].to_numpy()
-    # By name, not position: a model kept for later run dates meets added and dropped series.
-    keys = panel.keys
-    frame["series"] = (keys["sku"].astype(str) + "|" + keys["location"].astype(str)).to_numpy()
-    frame["_t"] = t
-    frame["_y"] = panel.y[:, t] if t < panel.run_index else np.nan
-    return frame
+            cols[f"{name}_until"] = np.where(after[:, t] >= 0, after[:, t] - t, cap).clip(max=cap)
+            cols[f"{name}_since"] = np.where(before[:, t] >= 0, t - before[:, t], cap).clip(max=cap)
+    cols["_t"] = t
+    cols["_y"] = panel.y[:, t] if t < panel.run_index else np.nan
+    return cols
