@@ -75,6 +75,24 @@ def test_features_count_the_periods_to_and_from_an_event_and_pool_an_item_across
     assert first.loc["L0", "item_mean_28"] == first.loc["L1", "item_mean_28"]
 
 
+def test_each_feature_row_holds_its_own_series_step_and_target():
+    group = _event_group(3)
+    grid = panel.build_panel(
+        group, run_date=RUN, freq="D", horizon=14, drivers=[("event", "zero")],
+        attributes=(), min_history=28,
+    )  # fmt: skip
+    origin = grid.run_index - 20  # steps past the run date have no target
+    rows = panel.origin_features(grid, origin, 30, "D")
+    assert len(rows) == 30 * 3
+    index = {loc: i for i, loc in enumerate(grid.keys["location"])}
+    for _, row in rows.iterrows():
+        i, t = index[row["_location"]], row["_t"]
+        assert t == origin + row["step"] - 1 and row["series"] == f"A|{row['_location']}"
+        assert row["dow"] == grid.dates[t].dayofweek and row["event"] == grid.drivers["event"][i, t]
+        assert row["last_1"] == grid.y[i, origin - 1]
+        assert np.isnan(row["_y"]) if t >= grid.run_index else row["_y"] == grid.y[i, t]
+
+
 def test_a_planned_event_raises_the_forecast_of_the_day_before_it():
     # The stock-up day before an event is learnt from the periods until the event, so a
     # planned event in the horizon lifts its eve, not only the event day.
