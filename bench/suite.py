@@ -100,15 +100,17 @@ def _fanout_md(r: dict) -> str:
 
 def _accuracy_md(rows: list[dict]) -> str:
     lines = [
-        "| dataset | forecast | RMSSE / seasonal naive | WAPE | MASE mean | P10-P90 coverage | validate s | forecast s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dataset | forecast | RMSSE / seasonal naive | WAPE | MASE mean | P10-P90 coverage "
+        "| below P10 / above P90 | validate s | forecast s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cov = r.get("coverage_p10_p90")
+        sides = f"{r['below_p10']:.1%} / {r['above_p90']:.1%}" if "above_p90" in r else ""
         name = f"**{r['forecast']}**" if r["forecast"] == "final" else r["forecast"]
         lines.append(
             f"| {r['dataset']} | {name} | {r['rmsse_ratio']:.3f} | {r['wape']:.4f} "
-            f"| {r['mase_mean']:.3f} | {'' if cov is None else f'{cov:.1%}'} "
+            f"| {r['mase_mean']:.3f} | {'' if cov is None else f'{cov:.1%}'} | {sides} "
             f"| {r.get('validate_s', '')} | {r.get('seconds', '')} |"
         )
     return "\n".join(lines)

@@ -29,6 +29,22 @@ def test_generated_block_replaces_itself_and_keeps_the_notes(tmp_path):
     assert text.count(suite.BEGIN) == 1 and "notes before" in text and "notes after" in text
 
 
+def test_the_band_score_splits_its_misses_and_counts_zeros_at_a_zero_p10():
+    import accuracy
+    import pandas as pd
+
+    keys = {"sku": "a", "location": "l", "date": [1, 2, 3, 4]}
+    forecast = pd.DataFrame(
+        {**keys, "yhat": 1.0, "q10": [0.0, 0.0, 0.5, 0.0], "q90": [2.0, 2.0, 2.0, 2.0]}
+    )
+    actual = pd.DataFrame({**keys, "qty": [0.0, 3.0, 0.0, 1.0]})
+    history = pd.DataFrame({"sku": "a", "location": "l", "date": range(20), "qty": [0.0, 1, 2, 0, 3] * 4})  # fmt: skip
+    got = accuracy.score(forecast, actual, history, 7)
+    # Row 1: a zero inside only at the zero P10; row 2 above the P90; row 3 below the P10.
+    assert (got["coverage_p10_p90"], got["below_p10"], got["above_p90"]) == (0.5, 0.25, 0.25)
+    assert got["zero_at_p10"] == 0.25
+
+
 def test_smoke_run_writes_every_section(tmp_path):
     out = tmp_path / "BENCHMARKS.md"
     subprocess.run(
