@@ -126,14 +126,15 @@ def evaluate(p, candidates: pd.DataFrame, *, seed: int, paths: int = PATHS, days
     if p["policy_name"] == POLICY_SQ:
         review = np.ones(days, bool)
     else:
-        review = np.arange(days) % np.maximum(np.rint(column("review_period")), 1).astype(int) == 0
+        periods = np.maximum(np.rint(column("review_period")), 1).astype(int).T
+        review = (np.arange(days)[:, None] % periods == 0).T  # stored day-major, as below
     levels = replay.Levels(
         column("reorder_point"), column("order_up_to"), column("lot"),
         max(float(p["pack"]), 1.0), float(p["min_order"] or 0.0),
     )  # fmt: skip
-    totals = replay.replay(
-        p["policy_name"], np.tile(demand, (n, 1)), True, review, levels, np.tile(leads, (n, 1))
-    )
+    # Every candidate on the same paths, built day-major (the replay's layout: no copy there).
+    tiled = lambda a: np.tile(a.T, (1, n)).T  # noqa: E731
+    totals = replay.replay(p["policy_name"], tiled(demand), True, review, levels, tiled(leads))
     per = lambda a: np.asarray(a, float).reshape(n, paths)  # noqa: E731
     holding = float(p["holding_cost_rate"]) * float(p["unit_cost"]) / 365.0
     yearly = (

@@ -51,13 +51,19 @@ def raw_order(policy: str, position, reorder_point, order_up_to, lot) -> np.ndar
     ``minmax`` orders up to ``order_up_to`` once at or below the reorder point.
     """
     position, reorder_point, order_up_to = (np.asarray(x, dtype=float) for x in (position, reorder_point, order_up_to))  # fmt: skip
+    due = orders_due(policy, position, reorder_point, order_up_to)
     if policy == POLICY_SQ:
-        lots = np.floor((reorder_point - position) / lot) + 1
-        return np.where(position <= reorder_point, lots * lot, 0.0)
+        return np.where(due, (np.floor((reorder_point - position) / lot) + 1) * lot, 0.0)
+    return np.where(due, order_up_to - position, 0.0)
+
+
+def orders_due(policy: str, position, reorder_point, order_up_to) -> np.ndarray:
+    """Where a review orders (:func:`raw_order`'s condition): ``RS`` below the order-up-to
+    level, ``sQ`` and ``minmax`` at or below the reorder point."""
     if policy == POLICY_RS:
-        return np.where(position < order_up_to, order_up_to - position, 0.0)
-    if policy == POLICY_MINMAX:
-        return np.where(position <= reorder_point, order_up_to - position, 0.0)
+        return position < order_up_to
+    if policy in (POLICY_SQ, POLICY_MINMAX):
+        return position <= reorder_point
     raise ValueError(f"unknown policy {policy!r}")
 
 
@@ -96,7 +102,8 @@ def replay(
 
     Args:
         policy: ``sQ``, ``RS`` or ``minmax`` (one for all runs).
-        demand: ``(runs, days)`` demand per day.
+        demand: ``(runs, days)`` demand per day (laid out day-major, the transpose of a
+            C-ordered ``(days, runs)``, it is read without a copy; so are ``leads``).
         can_order: broadcastable to ``(runs, days)``: false where the policy sees no forecast
             demand (it never orders then).
         review: broadcastable to ``(runs, days)``: the review days (one schedule for all
@@ -105,34 +112,40 @@ def replay(
         leads: ``(runs, days)`` whole lead times (>= 1) of an order placed that day.
     """
     runs, days = demand.shape
-    shape = (runs, days)
-    rop, up_to, lot = (np.broadcast_to(x, shape) for x in (levels.reorder_point, levels.order_up_to, levels.lot))  # fmt: skip
-    can_order, review = np.broadcast_to(can_order, shape), np.broadcast_to(review, shape)
-    arrivals = np.zeros((runs, days + int(leads.max()) + 1))
-    rows = np.arange(runs)
-    net = up_to[:, 0].astype(float).copy()
+    # Day-major views and copies: each day's values of all runs are contiguous in memory. The
+    # day's receipts and orders touch few runs: they are computed on those runs only.
+    by_day = lambda x: np.broadcast_to(x, (runs, days)).T  # noqa: E731
+    rop, up_to, lot = (by_day(x) for x in (levels.reorder_point, levels.order_up_to, levels.lot))
+    can_order, review = by_day(can_order), by_day(review)
+    demand, leads = np.ascontiguousarray(demand.T, float), np.ascontiguousarray(leads.T)
+    arrivals = np.zeros((days + int(leads.max()) + 1, runs))
+    net = up_to[0].astype(float)
     on_order = np.zeros(runs)
     seen = np.zeros(runs, bool)
     cycles, stockouts, orders = (np.zeros(runs, int) for _ in range(3))
-    filled, backordered, on_hand_days = (np.zeros(runs) for _ in range(3))
+    filled, backordered, on_hand_days, buf = (np.zeros(runs) for _ in range(4))
     for t in range(days):
-        arriving = arrivals[:, t]
-        received = arriving > 0
-        cycles += received & seen
-        stockouts += received & seen & (net < 0)
-        seen |= received
-        net += arriving
-        on_order -= arriving
-        reviewing = review[:, t]
-        if reviewing.any():
-            raw = np.where(reviewing & can_order[:, t], raw_order(policy, net + on_order, rop[:, t], up_to[:, t], lot[:, t]), 0.0)  # fmt: skip
-            qty = ss.round_order(raw, levels.pack, levels.moq)
-            arrivals[rows, t + leads[:, t]] += qty
-            on_order += qty
-            orders += qty > 0
-        served = np.minimum(demand[:, t], np.maximum(net, 0.0))
-        filled += served
-        backordered += demand[:, t] - served
-        net -= demand[:, t]
-        on_hand_days += np.maximum(net, 0.0)
+        got = np.flatnonzero(arrivals[t] > 0)
+        if got.size:
+            arriving, was = arrivals[t, got], seen[got]
+            cycles[got] += was
+            stockouts[got] += was & (net[got] < 0)
+            seen[got] = True
+            net[got] += arriving
+            on_order[got] -= arriving
+        if review[t].any():
+            position = net + on_order
+            due = np.flatnonzero(review[t] & can_order[t] & orders_due(policy, position, rop[t], up_to[t]))  # fmt: skip
+            if due.size:
+                raw = raw_order(policy, position[due], rop[t, due], up_to[t, due], lot[t, due])
+                qty = ss.round_order(raw, levels.pack, levels.moq)
+                arrivals[t + leads[t, due], due] += qty
+                on_order[due] += qty
+                orders[due] += qty > 0
+        day = demand[t]
+        np.minimum(day, np.maximum(net, 0.0, out=buf), out=buf)  # served
+        filled += buf
+        backordered += np.subtract(day, buf, out=buf)
+        net -= day
+        on_hand_days += np.maximum(net, 0.0, out=buf)
     return Totals(cycles, stockouts, orders, filled, backordered, on_hand_days)
