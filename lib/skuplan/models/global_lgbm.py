@@ -151,7 +151,7 @@ def fit(
 
 def _histograms(threads: int) -> dict[str, bool]:
     """How LightGBM builds its histograms. On one thread, row by row: the same sums in the
-    same order as column by column, so the same model, and 25-40% faster on the M5 subset's
+    same order as column by column, so the same model, and 15-30% faster on the M5 subset's
     and store-item's groups. On more threads, column by column: each feature's sums then run
     over all rows in order on one thread, so the model does not depend on the thread count
     (row by row, each thread sums a block of rows and the last bits of the sums do)."""
