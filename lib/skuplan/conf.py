@@ -131,6 +131,7 @@ class ForecastSettings(_Frozen):
     attributes: tuple[str, ...]
     combination: Literal["weights", "select"]
     global_max_series: int | None = Field(default=None, gt=0)
+    global_models_dir: str = "gold/global_model_files"  # see Conf.location
     partitions: int | None = Field(default=None, gt=0)
     tasks_per_core: int = Field(default=4, gt=0)
     accuracy_days: int = Field(default=56, gt=0)
@@ -266,11 +267,16 @@ class Conf(_Frozen):
             raise ConfigError(f"missing config key: tables.{key}") from None
         if ref.path is None:
             return ref
-        if is_uri(ref.path) or Path(ref.path).is_absolute():
-            return TableRef(path=normalise_path(ref.path))
+        return TableRef(path=self.location(ref.path))
+
+    def location(self, path: str) -> str:
+        """A path from config for Spark or pyarrow (a table's, the global models' files): a
+        relative one under the warehouse, in one spelling (see :func:`normalise_path`)."""
+        if is_uri(path) or Path(path).is_absolute():
+            return normalise_path(path)
         if is_uri(self.warehouse):
-            return TableRef(path=normalise_path(f"{self.warehouse.rstrip('/')}/{ref.path}"))
-        return TableRef(path=normalise_path(str(self.resolve(self.warehouse) / ref.path)))
+            return normalise_path(f"{self.warehouse.rstrip('/')}/{path}")
+        return normalise_path(str(self.resolve(self.warehouse) / path))
 
     def data_docs_dir(self) -> Path:
         """Where Great Expectations Data Docs go (see :meth:`local_dir`)."""

@@ -207,15 +207,15 @@ def global_forecasts_schema(quantiles: Iterable[float]) -> T.StructType:
     """Output of a global model's group function: forecasts per series, origin and day.
 
     The driver columns are filled on the final forecast's rows only (not on backtest origins);
-    one more row per group and fit (keys null) holds its model (``group_key, fit,
-    trained_on, booster``; see :mod:`skuplan.pipeline.forecast_global`).
+    one more row per group and fit (keys null) holds where its model was saved (``group_key,
+    fit, trained_on, model_path``; see :mod:`skuplan.pipeline.forecast_global`).
     """
     return schema(
         "sku:s location:s model:s origin:date ds:date yhat:d",
         _quantile_fields(quantiles),
         "error:s",
         " ".join(f"{c}:d" for c in CONTRIBUTION_COLUMNS),
-        "group_key:s fit:i trained_on:date booster:s",
+        "group_key:s fit:i trained_on:date model_path:s",
     )
 
 

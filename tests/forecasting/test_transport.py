@@ -73,7 +73,8 @@ def test_a_series_whose_engine_failed_gets_the_last_resort_with_the_error():
     assert len(forecasts) == 14 and set(forecasts["status"]) == {FORECAST_FALLBACK}
 
 
-def test_a_global_group_returns_the_models_it_trained_only():
+def test_a_global_group_saves_the_models_it_trained_only(tmp_path):
+    from skuplan.forecasting import model_files
     from skuplan.forecasting.transport import global_group_forecasts
 
     rng = np.random.default_rng(3)
@@ -81,17 +82,32 @@ def test_a_global_group_returns_the_models_it_trained_only():
         [_history(rng.poisson(5 + i, 200), sku=f"S{i}").assign(all="all") for i in range(4)]
     )
     spec = ForecastSpec(horizon=7, models=("lightgbm_global",), folds=2)
-    first = global_group_forecasts(group, run_date=RUN_DATE, spec=spec, group_cols=["all"])
+    folder = model_files.run_folder(str(tmp_path), RUN_DATE, "run-1")
+    first = global_group_forecasts(
+        group, run_date=RUN_DATE, spec=spec, group_cols=["all"], model_folder=folder
+    )
     models = first[first["group_key"].notna()].set_index("fit")
     assert sorted(models.index) == [0, 1, 2] and set(models["group_key"]) == {'["all"]'}
     assert set(models["trained_on"]) == {RUN_DATE} and first["sku"].notna().sum() == 4 * 3 * 7
+    paths = models["model_path"]
+    assert all(p.startswith(f"{tmp_path}/run_date=2026-03-01/run_id=run-1/") for p in paths)
+    assert model_files.load(models.loc[0, "model_path"]).startswith("tree\n")
     # The next day without backtests: the final model predicts, untrained; no model is
     # returned (each stays with the run that trained it).
-    kept = {'["all"]': {f: (RUN_DATE, text) for f, text in models["booster"].items()}}
+    kept = {'["all"]': {f: (RUN_DATE, path) for f, path in models["model_path"].items()}}
     day_after = RUN_DATE + dt.timedelta(days=1)
     no_folds = ForecastSpec(horizon=7, models=("lightgbm_global",), folds=0)
     second = global_group_forecasts(
-        group, run_date=day_after, spec=no_folds, group_cols=["all"], boosters=kept
-    )
+        group, run_date=day_after, spec=no_folds, group_cols=["all"], kept=kept,
+        model_folder=folder,
+    )  # fmt: skip
     assert second["group_key"].isna().all() and second["sku"].notna().sum() == 4 * 7
     assert set(second["origin"].dropna()) == {day_after}
+    # A kept model whose file is gone is retrained (and saved), not an error.
+    gone = {'["all"]': {0: (RUN_DATE, str(tmp_path / "gone.txt.gz"))}}
+    third = global_group_forecasts(
+        group, run_date=day_after, spec=no_folds, group_cols=["all"], kept=gone,
+        model_folder=folder,
+    )  # fmt: skip
+    assert third["error"].isna().all() and list(third["fit"].dropna()) == [0]
+    assert third["sku"].notna().sum() == 4 * 7

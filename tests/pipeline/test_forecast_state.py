@@ -79,10 +79,10 @@ def test_global_models_are_kept_until_their_retrain_under_the_same_settings(spar
     models = spark.createDataFrame(
         [(RUN - day, "r", g, f, on, f"text {g} {f}", s) for g, f, on, s in rows],
         "run_date date, run_id string, group_key string, fit int, trained_on date, "
-        "booster string, settings string",
+        "model_path string, settings string",
     )
     delta_io.replace_partition(models, conf.table("global_models"), "run_date", RUN - day)
-    newer = models.limit(1).withColumn("run_date", F.lit(RUN)).withColumn("booster", F.lit("x"))
+    newer = models.limit(1).withColumn("run_date", F.lit(RUN)).withColumn("model_path", F.lit("x"))
     delta_io.replace_partition(newer, conf.table("global_models"), "run_date", RUN)
     # An older run's fits: its final fit is superseded by the newer run's, its second
     # backtest origin's is the newest there is of that fit.
@@ -102,17 +102,14 @@ def test_global_models_are_kept_until_their_retrain_under_the_same_settings(spar
     assert {g: sorted(f) for g, f in got.items()} == {'["all"]': [0, 1, 2]}
 
 
-def test_kept_models_travel_one_broadcast_per_group(spark):
-    shared = {key: spark.sparkContext.broadcast({0: (RUN, f"text {key}")}) for key in ("a", "b")}
-    mapping = forecast_global.Broadcasts(shared)
-    assert len(mapping) == 2 and set(mapping) == {"a", "b"}
-    assert mapping["b"] == {0: (RUN, "text b")} and mapping.get("c", {}) == {}
-    # Read where the models are used: each group finds its own.
-    got = (
-        spark.createDataFrame([("a",), ("b",)], "key string")
-        .rdd.map(lambda r: (r.key, mapping[r.key][0][1]))
-        .collect()
+def test_models_of_a_table_of_texts_are_not_kept(spark, make_conf):
+    # global_models as written before models were files: texts, no paths; retrained.
+    conf = make_conf("forecast.recalibration.mode=incremental")
+    fp = forecast_global.fingerprint(conf.forecast)
+    texts = spark.createDataFrame(
+        [(RUN - dt.timedelta(days=1), "r", '["all"]', 0, RUN, "text", fp)],
+        "run_date date, run_id string, group_key string, fit int, trained_on date, "
+        "booster string, settings string",
     )
-    assert dict(got) == {"a": "text a", "b": "text b"}
-    for b in shared.values():
-        b.unpersist()
+    delta_io.replace_partition(texts, conf.table("global_models"), "run_date", RUN)
+    assert forecast_global.kept_models(StageTables(spark, conf, "train_forecast")) == {}

@@ -19,6 +19,7 @@ import pandas as pd
 from pyspark.sql import types as T
 
 from skuplan.columns import FORECAST_FAILED, FORECAST_FALLBACK, KEYS
+from skuplan.forecasting import model_files
 from skuplan.forecasting.cross_validation import error_text, origin_dates
 from skuplan.forecasting.recalibrate import recalibrate_series
 from skuplan.forecasting.series import SeriesResult, forecast_series
@@ -44,7 +45,7 @@ STATE_COLUMNS = {
     "_state_offsets": "band_offsets",
 }
 # The rows of a global model's group output that hold its models, one per fit (keys null).
-GLOBAL_MODEL_COLUMNS = ["group_key", "fit", "trained_on", "booster"]
+GLOBAL_MODEL_COLUMNS = ["group_key", "fit", "trained_on", "model_path"]
 RECORDS = {
     RECORD_FORECAST: "forecasts",
     RECORD_METRIC: "metrics",
@@ -192,26 +193,27 @@ def global_group_forecasts(
     run_date: dt.date,
     spec: ForecastSpec,
     group_cols: Sequence[str] = (),
-    boosters: Mapping[str, Mapping[int, tuple[dt.date, str]]] | None = None,
+    kept: Mapping[str, Mapping[int, tuple[dt.date, str]]] | None = None,
+    model_folder: str | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
     """The global model on one group of series, at the same folds as the per-series
     cross-validation (see :func:`skuplan.models.global_lgbm.forecast_group`), on ``threads``
     cores; a group whose model fails gets one error row per series.
 
-    ``boosters``: per group key (:func:`group_key` of ``group_cols``) and fit (0 the final
-    one, k the k-th backtest origin), the date a model was trained and its text, to predict
-    from instead of training. The output ends with a row per fit trained here (keys null)
-    holding the group's key and model (see :data:`GLOBAL_MODEL_COLUMNS`); a kept model stays
-    with the run that trained it.
+    ``kept``: per group key (:func:`group_key` of ``group_cols``) and fit (0 the final one,
+    k the k-th backtest origin), the date a model was trained and the path of its text (see
+    :mod:`~skuplan.forecasting.model_files`), to predict from instead of training. Each fit
+    trained here is saved under ``model_folder`` (not saved without it), and the output ends
+    with a row per such fit (keys null) holding the group's key and the model's path (see
+    :data:`GLOBAL_MODEL_COLUMNS`); a kept model stays with the run that trained it.
     """
     origins = origin_dates(
         run_date, freq=spec.freq, horizon=spec.h, folds=spec.folds, step=spec.step
     )
     key = group_key(group_pdf, group_cols)
-    kept = (boosters or {}).get(key, {})
-    texts = {fit: text for fit, (_, text) in kept.items()}
     try:
+        texts = _kept_texts((kept or {}).get(key, {}))
         forecasts, trained = global_lgbm.forecast_group(
             group_pdf,
             run_date=run_date,
@@ -226,13 +228,26 @@ def global_group_forecasts(
             threads=threads,
             boosters=texts,
         )
+        models = [
+            {"group_key": key, "fit": fit, "trained_on": run_date,
+             "model_path": model_files.save(model_folder, key, fit, text)}
+            for fit, text in trained.items()
+            if model_folder is not None
+        ]  # fmt: skip
     except Exception as exc:  # each series records why and moves on
         return global_group_failed(group_pdf, error_text(exc), spec=spec)
-    models = [
-        {"group_key": key, "fit": fit, "trained_on": run_date, "booster": text}
-        for fit, text in trained.items()
-    ]
     return _global_output(pd.concat([forecasts, pd.DataFrame(models)], ignore_index=True))
+
+
+def _kept_texts(kept: Mapping[int, tuple[dt.date, str]]) -> dict[int, str]:
+    """The texts of a group's kept models by fit; one whose file is gone is retrained."""
+    texts = {}
+    for fit, (_, path) in kept.items():
+        try:
+            texts[fit] = model_files.load(path)
+        except FileNotFoundError:
+            continue
+    return texts
 
 
 def group_key(group_pdf: pd.DataFrame, group_cols: Sequence[str]) -> str:
@@ -245,7 +260,7 @@ def _global_output(frame: pd.DataFrame) -> pd.DataFrame:
     of objects, not all-NaN floats, as null strings and dates)."""
     out = frame.assign(**{c: frame.get(c) for c in GLOBAL_MODEL_COLUMNS})
     return out.astype(
-        {"group_key": object, "fit": "Int32", "trained_on": object, "booster": object}
+        {"group_key": object, "fit": "Int32", "trained_on": object, "model_path": object}
     )
 
 

@@ -1,13 +1,15 @@
 """The global models' part of the forecast stage: one ``applyInPandas`` group per value of
 ``forecast.global_group_by`` (capped in size), and its models kept for later runs.
 
-A run writes the LightGBMs it trains (model text; the final fit's and each backtest
-origin's, per group) to ``global_models``, under its run date. A run in ``incremental``
-mode, or in ``auto`` mode within ``full_every_days`` of a model's training, predicts from
-the newest one written before its run date, on today's features, instead of training:
-the scheduled retrain comes with the series' scheduled reselection, and the series
-reselected in between (new, drifted) are still judged on the global model's backtests. A
-fit without a kept model, or kept under other settings, trains as in ``full`` mode.
+A run saves the LightGBMs it trains (the final fit's and each backtest origin's, per group)
+as text files under ``forecast.global_models_dir``, in a folder of its run date and run id
+(see :mod:`skuplan.forecasting.model_files`), and their paths to ``global_models``. A run
+in ``incremental`` mode, or in ``auto`` mode within ``full_every_days`` of a model's
+training, predicts from the newest one written before its run date, on today's features,
+instead of training: the scheduled retrain comes with the series' scheduled reselection,
+and the series reselected in between (new, drifted) are still judged on the global model's
+backtests. A fit without a kept model (or whose file is gone), or kept under other
+settings, trains as in ``full`` mode.
 """
 
 from __future__ import annotations
@@ -15,18 +17,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterator, Mapping
 from functools import partial
 
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
-from pyspark.broadcast import Broadcast
 from pyspark.sql import DataFrame
 
 from skuplan import fanout, logs
 from skuplan.columns import KEYS
 from skuplan.conf import ForecastSettings
-from skuplan.forecasting import transport
+from skuplan.forecasting import model_files, transport
 from skuplan.forecasting.spec import ForecastSpec
 from skuplan.models import global_lgbm, registry
 from skuplan.pipeline import forecast_inputs
@@ -80,14 +80,15 @@ def fingerprint(settings: ForecastSettings) -> str:
 
 
 def kept_models(tables: StageTables) -> dict[str, dict[int, tuple]]:
-    """Group key -> fit (0 the final one, k the k-th backtest origin) -> (trained on, model
-    text) of the models this run predicts from instead of training (see the module's
-    text): per group and fit, the newest written before the run date under today's
-    settings; empty in ``full`` mode."""
+    """Group key -> fit (0 the final one, k the k-th backtest origin) -> (trained on, path
+    of its text) of the models this run predicts from instead of training (see the
+    module's text): per group and fit, the newest written before the run date under
+    today's settings; empty in ``full`` mode (and for a table of model texts, as written
+    before models were files)."""
     settings = tables.conf.forecast
     recalibration = settings.recalibration
     models_df = None if recalibration.mode == "full" else tables.optional(TABLE)
-    if models_df is None:
+    if models_df is None or "model_path" not in models_df.columns:
         return {}
     models_df = models_df.filter(
         (F.col("run_date") < F.lit(tables.run_date)) & (F.col("settings") == fingerprint(settings))
@@ -95,17 +96,17 @@ def kept_models(tables: StageTables) -> dict[str, dict[int, tuple]]:
     if recalibration.mode == "auto":
         age = F.datediff(F.lit(tables.run_date), F.col("trained_on"))
         models_df = models_df.filter(age < recalibration.full_every_days)
-    # The newest per group and fit first, on the narrow columns: only its text is read.
+    models_df = models_df.filter(F.col("model_path").isNotNull())
     fit_keys = ["group_key", "fit", "run_date"]
     newest = models_df.groupBy("group_key", "fit").agg(F.max("run_date").alias("run_date"))
     rows = (
         models_df.join(F.broadcast(newest), fit_keys)
-        .select("group_key", "fit", "trained_on", "booster")
+        .select("group_key", "fit", "trained_on", "model_path")
         .collect()
     )
     kept: dict[str, dict[int, tuple]] = {}
     for r in rows:
-        kept.setdefault(r["group_key"], {})[r["fit"]] = (r["trained_on"], r["booster"])
+        kept.setdefault(r["group_key"], {})[r["fit"]] = (r["trained_on"], r["model_path"])
     if rows:
         log.info(
             "%s: %d global model fit(s) of %d group(s) kept from %s, not retrained",
@@ -133,15 +134,15 @@ def global_forecasts(
     if group_by == forecast_inputs.ALL:
         history_df = history_df.withColumn(group_by, F.lit(group_by))
     grouped_df, group_cols = capped_groups(history_df, group_by, settings.global_max_series)
-    # One broadcast per group: a worker loads its own group's models only (at M5 size some
-    # 30 groups of about 10 MB of model text each).
-    shared = {key: tables.spark.sparkContext.broadcast(fits) for key, fits in kept_models(tables).items()}  # fmt: skip
+    kept = kept_models(tables)
+    root = tables.conf.location(settings.global_models_dir)
+    folder = model_files.run_folder(root, tables.run_date, tables.run_id)
     run_date = tables.run_date  # the function travels to the workers: no session in it
 
     def per_group(group_pdf, threads: int = 1):
         return transport.global_group_forecasts(
-            group_pdf, run_date=run_date, spec=spec, group_cols=group_cols,
-            boosters=Broadcasts(shared), threads=threads,
+            group_pdf, run_date=run_date, spec=spec, group_cols=group_cols, kept=kept,
+            model_folder=folder, threads=threads,
         )  # fmt: skip
 
     progress = logs.Progress(tables.spark, f"{tables.job}: global models", "groups")
@@ -162,27 +163,7 @@ def global_forecasts(
     except BaseException:
         global_df.unpersist()
         raise
-    finally:
-        for fits in shared.values():  # the workers' copies; the driver's stays for a recompute
-            fits.unpersist()
     return global_df
-
-
-class Broadcasts(Mapping):
-    """A mapping of broadcast variables read as their values: a worker that looks up one
-    key loads that broadcast only."""
-
-    def __init__(self, broadcasts: Mapping[str, Broadcast]):
-        self._broadcasts = broadcasts
-
-    def __getitem__(self, key: str):
-        return self._broadcasts[key].value
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._broadcasts)
-
-    def __len__(self) -> int:
-        return len(self._broadcasts)
 
 
 def split(tables: StageTables, global_df: DataFrame | None) -> tuple:
