@@ -26,6 +26,11 @@ def test_base_and_local_overlay_merge():
 def test_relative_table_paths_resolve_under_the_warehouse():
     conf = load_conf(ROOT / "conf", "local")
     assert conf.table("forecasts").path == str(ROOT / "warehouse" / "gold" / "forecasts")
+    # So do the global models' files, under a remote warehouse too.
+    models = conf.location(conf.forecast.global_models_dir)
+    assert models == str(ROOT / "warehouse" / "gold" / "global_model_files")
+    remote = load_conf(ROOT / "conf", "local", overrides=["warehouse=s3a://bucket/w/"])
+    assert remote.location("gold/m") == "s3a://bucket/w/gold/m"
 
 
 def test_report_folder_is_under_a_local_warehouse_else_under_the_project(tmp_path):
