@@ -2,12 +2,14 @@
 knew, and how its forecasts did once the sales came in."""
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from skuplan import delta_io
+from skuplan.forecasting import model_files
 from skuplan.pipeline import forecast
 from skuplan.schemas import CLEAN_SALES
 
@@ -51,7 +53,16 @@ def test_daily_runs_reuse_reselect_score_and_reproduce(spark, tmp_path):
     noise = {d: rng.poisson(4) for d in [*history, *week]}
     first, second = (conf_under(tmp_path, *SETTINGS, run_date=d) for d in (D1, D2))
     _load(spark, first, D1, _rows("AB", history, lambda s, d: 20 + noise[d]))
+    root = first.location(first.forecast.global_models_dir)
+    stale = model_files.save(model_files.run_folder(root, D1, "replaced"), "g", 0, "text")
     assert forecast.run(spark, first).realised is None  # nothing forecast before
+    # The global models' four fits are files in this run's folder; an earlier run's of the
+    # date (replaced) is deleted.
+    models = _read(spark, first, "global_models")
+    assert len(models) == 4
+    assert all(model_files.load(p).startswith("tree") for p in models.model_path)
+    assert all(f"/run_id={r.run_id}/" in r.model_path for r in models.itertuples())
+    assert not Path(stale).parent.parent.exists()
     runs = _read(spark, first, "model_runs")
     assert set(runs["path"]) == {"full"} and set(runs["path_reason"]) == {"new series"}
     assert set(runs["chosen_model"]) == {"combined"}  # the state keeps its weights and band

@@ -44,6 +44,22 @@ def load(path: str) -> str:
         return stream.read().decode()
 
 
+def prune(root: str, run_date: dt.date, run_id: str) -> list[str]:
+    """Delete the folders of ``run_date``'s other runs under ``root`` (re-runs of the date
+    replaced their rows, failed runs never had any), once ``run_id``'s rows are committed;
+    returns the folders deleted."""
+    filesystem, where = _filesystem(posixpath.dirname(run_folder(root, run_date, run_id)))
+    found = filesystem.get_file_info(fs.FileSelector(where, allow_not_found=True))
+    stale = [
+        info.path
+        for info in found
+        if info.type == fs.FileType.Directory and info.base_name != f"run_id={run_id}"
+    ]
+    for path in stale:
+        filesystem.delete_dir(path)
+    return stale
+
+
 def _filesystem(path: str) -> tuple[fs.FileSystem, str]:
     for spark_scheme, scheme in _SCHEMES.items():
         if path.startswith(spark_scheme):

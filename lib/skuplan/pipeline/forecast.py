@@ -271,6 +271,8 @@ def run(spark, conf: Conf) -> ForecastSummary:
         tables.describe("write forecasts")
         for key, df in outputs.items():
             tables.replace(df, key)
+        if models_df is not None:
+            forecast_global.prune(tables)
     finally:
         kept = [outputs.get(key) for key in SHARED_OUTPUTS]
         for cached in (*kept, records_df, global_df, paths_df, scored_df, history_df):

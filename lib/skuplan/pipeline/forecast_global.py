@@ -135,8 +135,7 @@ def global_forecasts(
         history_df = history_df.withColumn(group_by, F.lit(group_by))
     grouped_df, group_cols = capped_groups(history_df, group_by, settings.global_max_series)
     kept = kept_models(tables)
-    root = tables.conf.location(settings.global_models_dir)
-    folder = model_files.run_folder(root, tables.run_date, tables.run_id)
+    folder = model_files.run_folder(models_root(tables), tables.run_date, tables.run_id)
     run_date = tables.run_date  # the function travels to the workers: no session in it
 
     def per_group(group_pdf, threads: int = 1):
@@ -164,6 +163,19 @@ def global_forecasts(
         global_df.unpersist()
         raise
     return global_df
+
+
+def models_root(tables: StageTables) -> str:
+    """Where the global models' files go (``forecast.global_models_dir``)."""
+    return tables.conf.location(tables.conf.forecast.global_models_dir)
+
+
+def prune(tables: StageTables) -> None:
+    """Delete the model files of this run date's other runs: call once this run's
+    ``global_models`` rows are committed (they replaced the others')."""
+    stale = model_files.prune(models_root(tables), tables.run_date, tables.run_id)
+    if stale:
+        log.info("%s: deleted %d replaced run folder(s) of global models", tables.job, len(stale))
 
 
 def split(tables: StageTables, global_df: DataFrame | None) -> tuple:
