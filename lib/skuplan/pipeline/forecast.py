@@ -268,11 +268,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
         realised = None
         if scored_df is not None:
             realised = forecast_accuracy.write(tables, scored_df, settings)
-        tables.describe("write forecasts")
-        for key, df in outputs.items():
-            tables.replace(df, key)
-        if models_df is not None:
-            forecast_global.prune(tables)
+        write(tables, outputs)
     finally:
         kept = [outputs.get(key) for key in SHARED_OUTPUTS]
         for cached in (*kept, records_df, global_df, paths_df, scored_df, history_df):
@@ -281,6 +277,16 @@ def run(spark, conf: Conf) -> ForecastSummary:
     summary = ForecastSummary(tables.run_id, series, failed, models, *scores, realised)
     log.info("%s", summary)
     return summary
+
+
+def write(tables: StageTables, outputs: dict[str, DataFrame]) -> None:
+    """Each output's rows of the run date, replaced; then the model files of the global
+    models' rows this replaced are deleted."""
+    tables.describe("write forecasts")
+    for key, df in outputs.items():
+        tables.replace(df, key)
+    if forecast_global.TABLE in outputs:
+        forecast_global.prune(tables)
 
 
 def combined(tables: StageTables, records_df: DataFrame, outputs: dict, spec: ForecastSpec):
