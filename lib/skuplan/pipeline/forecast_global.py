@@ -91,12 +91,13 @@ def kept_models(tables: StageTables) -> dict[str, dict[int, tuple]]:
     if models_df is None or "model_path" not in models_df.columns:
         return {}
     models_df = models_df.filter(
-        (F.col("run_date") < F.lit(tables.run_date)) & (F.col("settings") == fingerprint(settings))
+        (F.col("run_date") < F.lit(tables.run_date))
+        & (F.col("settings") == fingerprint(settings))
+        & F.col("model_path").isNotNull()
     )
     if recalibration.mode == "auto":
         age = F.datediff(F.lit(tables.run_date), F.col("trained_on"))
         models_df = models_df.filter(age < recalibration.full_every_days)
-    models_df = models_df.filter(F.col("model_path").isNotNull())
     fit_keys = ["group_key", "fit", "run_date"]
     newest = models_df.groupBy("group_key", "fit").agg(F.max("run_date").alias("run_date"))
     rows = (
