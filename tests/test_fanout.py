@@ -164,3 +164,24 @@ def test_progress_counts_the_series_of_the_tasks_done():
         "forecast: 3.0 min, 2/8 tasks done (~246/984 series, 2 running), 82 series/min, "
         "~9.0 min left"
     )
+
+
+def test_a_grouped_pandas_function_over_a_tiny_frame_runs_in_tasks_per_core(spark):
+    # Adaptive execution merges the shuffle of a few rows into one task; asked for 3 tasks a
+    # core (6 on local[2]), the groups are hashed into 6 partitions and stay there.
+    df = _groups(spark, {f"S{i:02d}": 3 for i in range(12)})
+
+    def where(pdf: pd.DataFrame) -> pd.DataFrame:
+        from pyspark import TaskContext
+
+        part = TaskContext.get().partitionId()
+        return pd.DataFrame({"sku": [pdf["sku"].iloc[0]], "rows": [len(pdf)], "p": [part]})
+
+    out = (
+        fanout.grouped_in_tasks(df, ["sku", "location"], tasks_per_core=3)
+        .applyInPandas(where, schema="sku string, rows long, p int")
+        .collect()
+    )
+    assert sorted(r["sku"] for r in out) == [f"S{i:02d}" for i in range(12)]
+    assert {r["rows"] for r in out} == {3}
+    assert max(r["p"] for r in out) >= 2 and len({r["p"] for r in out}) >= 3

@@ -27,7 +27,7 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, GroupedData
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StructField, StructType
 
@@ -158,6 +158,15 @@ def in_tasks(df: DataFrame, tasks: DataFrame, keys: Sequence[str], partitions: i
     matches = [F.col(k).eqNullSafe(F.col(f"_fanout_{k}")) for k in keys]
     placed = df.join(F.broadcast(tasks), matches).select(*df.columns, TASK)
     return placed.repartitionById(partitions, TASK)
+
+
+def grouped_in_tasks(df: DataFrame, keys: Sequence[str], tasks_per_core: int = 4) -> GroupedData:
+    """``df`` grouped by ``keys`` after hashing the groups into ``tasks_per_core`` tasks per
+    core, for a CPU-heavy pandas function over small inputs (the plan's per-series
+    functions). A repartition by number is kept as asked, where adaptive execution would
+    merge the grouping's shuffle of a few megabytes into one task on one core."""
+    tasks = tasks_per_core * df.sparkSession.sparkContext.defaultParallelism
+    return df.repartition(tasks, *keys).groupBy(*keys)
 
 
 def _grouped(df: DataFrame, keys: Sequence[str], partitions: int | None, tasks: DataFrame | None):

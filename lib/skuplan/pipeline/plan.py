@@ -304,6 +304,7 @@ def run(spark, conf: Conf) -> PlanSummary:
         )  # fmt: skip
         return series_df, decide(forecasts_df, series_df, conf)
 
+    tables.describe("decide stores and DCs")
     planned = plan_network.plan(conf, given.forecasts_df, given.locations_df, plan_series)
     try:
         written_df = write_plan(tables, planned, receipts_df, given.forecast_run_id)

@@ -13,6 +13,7 @@ import pyspark.sql.functions as F
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
+from skuplan import fanout
 from skuplan.columns import KEYS, quantile_column
 from skuplan.conf import Conf
 from skuplan.replenishment import network, policies, rules, signal
@@ -46,11 +47,9 @@ def planned_orders(conf: Conf, forecasts_df: DataFrame, lines_df: DataFrame) -> 
     def per_series(pdf):
         return fn(pdf)
 
-    return (
-        signal.with_plan_columns(forecasts_df, lines_df)
-        .groupBy(*KEYS)
-        .applyInPandas(per_series, schema=signal.PLANNED_ORDERS)
-    )
+    return fanout.grouped_in_tasks(
+        signal.with_plan_columns(forecasts_df, lines_df), KEYS
+    ).applyInPandas(per_series, schema=signal.PLANNED_ORDERS)
 
 
 def plan(

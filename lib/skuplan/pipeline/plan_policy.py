@@ -7,9 +7,9 @@ import datetime as dt
 from functools import partial
 
 import pyspark.sql.functions as F
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
+from skuplan import fanout
 from skuplan.columns import KEYS, PLAN_PLANNED
 from skuplan.conf import PlanSettings
 from skuplan.pipeline.io import StageTables
@@ -125,16 +125,15 @@ def simulate(tables: StageTables, plan_df: DataFrame) -> tuple[float | None, ...
 
     tables.describe("policy simulation")
     series_df = (
-        simulation_inputs(tables, plan_df)
-        .groupBy(*KEYS)
+        fanout.grouped_in_tasks(simulation_inputs(tables, plan_df), KEYS)
         .applyInPandas(per_series, schema=POLICY_SIMULATION_SERIES)
         .select(F.lit("series").alias("level"), "*")
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        out_df = series_df.unionByName(simulation.overall_simulation(series_df))
-        tables.replace(tables.stamp(out_df, POLICY_SIMULATION), "policy_simulation")
-    finally:
-        series_df.unpersist()
+        # Computed once here: the write reads it twice (the series' rows and the overall
+        # ones), and a merely cached frame was computed by both reads at once.
+        .localCheckpoint()
+    )
+    out_df = series_df.unionByName(simulation.overall_simulation(series_df))
+    tables.replace(tables.stamp(out_df, POLICY_SIMULATION), "policy_simulation")
     overall = (
         tables.read("policy_simulation")
         .transform(tables.of_run_date)

@@ -28,6 +28,7 @@ import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 
+from skuplan import fanout
 from skuplan.columns import KEYS
 from skuplan.replenishment import replay
 from skuplan.replenishment.policies import POLICY_RS, POLICY_SQ
@@ -266,8 +267,7 @@ def with_cost_choice(
         return fn(pdf)
 
     choice_df = (
-        df.select(*KEYS, *INPUT_COLUMNS)
-        .groupBy(*KEYS)
+        fanout.grouped_in_tasks(df.select(*KEYS, *INPUT_COLUMNS), KEYS)
         .applyInPandas(per_series, schema=COST_POLICY)
         .select(
             *KEYS,
