@@ -81,3 +81,17 @@ def test_forecasts_are_clipped_at_zero():
         _data(np.ones(20)), {"neg": registry.ModelSpec(negative, 1)}, origins=[10], h=3
     )
     assert cv["yhat"].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_fold_matrix_orders_rows_by_cutoff_then_step_and_skips_failed_rows():
+    day = pd.Timestamp("2026-01-10")
+    cv = pd.DataFrame(
+        {
+            "cutoff": [day, day - pd.Timedelta(days=7), day, pd.NaT, day - pd.Timedelta(days=7)],
+            "step": [2, 2, 1, np.nan, 1],
+            "y": [4.0, 2.0, 3.0, np.nan, 1.0],
+            "error": [None, None, None, "ValueError: boom", None],
+        }
+    )
+    np.testing.assert_array_equal(fold_matrix(cv, "y"), [[1.0, 2.0], [3.0, 4.0]])
+    assert fold_matrix(cv.iloc[[3]], "y").shape == (0, 0)

@@ -103,7 +103,14 @@ def _model_folds(
 
 
 def fold_matrix(cv_model: pd.DataFrame, column: str) -> np.ndarray:
-    """One model's ``column`` as a ``folds x steps`` array (rows ordered by cutoff, step)."""
-    rows = cv_model[cv_model["error"].isna()].sort_values(["cutoff", "step"], kind="mergesort")
-    steps = int(rows["step"].max()) if len(rows) else 0
-    return rows[column].to_numpy(dtype=float).reshape(-1, steps) if steps else np.empty((0, 0))
+    """One model's ``column`` as a ``folds x steps`` array (rows ordered by cutoff, step).
+
+    In arrays, not a sorted copy of the frame: it runs some 25 times per series."""
+    ok = cv_model["error"].isna().to_numpy()
+    step = cv_model["step"].to_numpy()[ok]
+    steps = int(step.max()) if len(step) else 0
+    if not steps:
+        return np.empty((0, 0))
+    cutoff = pd.DatetimeIndex(cv_model["cutoff"].to_numpy()[ok]).asi8
+    order = np.lexsort((step, cutoff))  # by cutoff, then step; stable
+    return cv_model[column].to_numpy(dtype=float)[ok][order].reshape(-1, steps)
