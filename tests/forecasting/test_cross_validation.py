@@ -8,6 +8,7 @@ import pandas as pd
 from skuplan.forecasting.cross_validation import (
     cross_validate,
     cv_columns,
+    fold_matrices,
     fold_matrix,
     origin_dates,
     rolling_origins,
@@ -90,8 +91,16 @@ def test_fold_matrix_orders_rows_by_cutoff_then_step_and_skips_failed_rows():
             "cutoff": [day, day - pd.Timedelta(days=7), day, pd.NaT, day - pd.Timedelta(days=7)],
             "step": [2, 2, 1, np.nan, 1],
             "y": [4.0, 2.0, 3.0, np.nan, 1.0],
+            "yhat": [40.0, 20.0, 30.0, np.nan, 10.0],
             "error": [None, None, None, "ValueError: boom", None],
         }
     )
     np.testing.assert_array_equal(fold_matrix(cv, "y"), [[1.0, 2.0], [3.0, 4.0]])
     assert fold_matrix(cv.iloc[[3]], "y").shape == (0, 0)
+    both = fold_matrices(cv, ["y", "yhat"])  # one order for every column
+    np.testing.assert_array_equal(both["y"], fold_matrix(cv, "y"))
+    np.testing.assert_array_equal(both["yhat"], [[10.0, 20.0], [30.0, 40.0]])
+    assert {c: m.shape for c, m in fold_matrices(cv.iloc[[3]], ["y", "yhat"]).items()} == {
+        "y": (0, 0),
+        "yhat": (0, 0),
+    }

@@ -14,7 +14,7 @@ import pandas as pd
 
 from skuplan.columns import metric_names, quantile_column
 from skuplan.forecasting import conformal, metrics
-from skuplan.forecasting.cross_validation import BASE_COLUMNS, fold_matrix
+from skuplan.forecasting.cross_validation import BASE_COLUMNS, fold_matrices, fold_matrix
 
 ENSEMBLE = "ensemble"
 
@@ -50,8 +50,9 @@ def fold_bands(
 def _model_scores(
     cv_model: pd.DataFrame, insample: np.ndarray, season_length: int, quantiles: tuple[float, ...]
 ) -> dict[str, float]:
-    actual, forecast = fold_matrix(cv_model, "y"), fold_matrix(cv_model, "yhat")
-    native = {q: fold_matrix(cv_model, quantile_column(q)) for q in quantiles}
+    matrices = fold_matrices(cv_model, ["y", "yhat", *[quantile_column(q) for q in quantiles]])
+    actual, forecast = matrices["y"], matrices["yhat"]
+    native = {q: matrices[quantile_column(q)] for q in quantiles}
     if not all(np.isfinite(v).all() for v in native.values()):
         native = None
     result = metrics.point_metrics(actual.ravel(), forecast.ravel(), insample, season_length)

@@ -24,7 +24,7 @@ from skuplan.forecasting import conformal, final, state
 from skuplan.forecasting.cross_validation import (
     cross_validate,
     cv_columns,
-    fold_matrix,
+    fold_matrices,
     rolling_origins,
 )
 from skuplan.forecasting.selection import ENSEMBLE, combine, evaluate, score_columns, select
@@ -232,7 +232,10 @@ def _origins(spec: ForecastSpec, n: int, candidates: dict, models: Mapping) -> l
 def _residuals(cv: pd.DataFrame, model: str) -> np.ndarray | None:
     """A model's cross-validation errors (``folds x steps``), or None when it has none."""
     rows = cv[(cv["model"] == model) & cv["error"].isna()]
-    return fold_matrix(rows, "y") - fold_matrix(rows, "yhat") if len(rows) else None
+    if not len(rows):
+        return None
+    matrices = fold_matrices(rows, ["y", "yhat"])
+    return matrices["y"] - matrices["yhat"]
 
 
 def series_scale(y: np.ndarray) -> float:
@@ -291,7 +294,9 @@ def residual_rows(keys: dict, cv: pd.DataFrame, names: list[str], scale: float) 
         rows = cv[(cv["model"] == name) & cv["error"].isna()]
         if rows.empty:
             continue
-        actual, residuals = fold_matrix(rows, "y"), _residuals(cv, name)
+        matrices = fold_matrices(rows, ["y", "yhat"])
+        actual = matrices["y"]
+        residuals = actual - matrices["yhat"]
         folds, steps = residuals.shape
         frames.append(
             pd.DataFrame(
