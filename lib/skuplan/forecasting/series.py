@@ -232,10 +232,13 @@ def _origins(spec: ForecastSpec, n: int, candidates: dict, models: Mapping) -> l
 def _residuals(cv: pd.DataFrame, model: str) -> np.ndarray | None:
     """A model's cross-validation errors (``folds x steps``), or None when it has none."""
     rows = cv[(cv["model"] == model) & cv["error"].isna()]
-    if not len(rows):
-        return None
+    return _fold_errors(rows)[1] if len(rows) else None
+
+
+def _fold_errors(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """One model's actuals and errors (actual minus forecast), each ``folds x steps``."""
     matrices = fold_matrices(rows, ["y", "yhat"])
-    return matrices["y"] - matrices["yhat"]
+    return matrices["y"], matrices["y"] - matrices["yhat"]
 
 
 def series_scale(y: np.ndarray) -> float:
@@ -294,9 +297,7 @@ def residual_rows(keys: dict, cv: pd.DataFrame, names: list[str], scale: float) 
         rows = cv[(cv["model"] == name) & cv["error"].isna()]
         if rows.empty:
             continue
-        matrices = fold_matrices(rows, ["y", "yhat"])
-        actual = matrices["y"]
-        residuals = actual - matrices["yhat"]
+        actual, residuals = _fold_errors(rows)
         folds, steps = residuals.shape
         frames.append(
             pd.DataFrame(
