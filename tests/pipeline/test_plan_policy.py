@@ -6,7 +6,7 @@ import datetime as dt
 
 from skuplan.pipeline import plan_policy
 from skuplan.pipeline.io import StageTables
-from skuplan.replenishment import policies
+from skuplan.replenishment import inputs
 
 RUN = dt.date(2026, 6, 30)
 PLAN_LINE = (
@@ -25,7 +25,7 @@ def test_the_formula_replay_reviews_on_the_master_period_when_the_plan_ships_ano
     conf = make_conf()
     items = spark.createDataFrame(
         [("A", 14.0), ("B", None), ("C", None)], "sku string, review_period_days double"
-    ).transform(policies.with_master_fields)
+    ).transform(inputs.with_master_fields)
     items.write.format("delta").save(conf.table("items").path)
     sales = spark.createDataFrame(
         [(s, "L1", RUN - dt.timedelta(days=d), 3.0) for s in "ABC" for d in (1, 2)],
@@ -54,9 +54,7 @@ def test_the_formula_replay_reviews_on_the_master_period_when_the_plan_ships_ano
 def test_the_replay_reads_the_lines_earlier_plans_shipped_in_its_window(spark, make_conf):
     conf = make_conf()  # a 26-week replay: from RUN - 182 days
     items = spark.createDataFrame([("A", 7.0)], "sku string, review_period_days double")
-    items.transform(policies.with_master_fields).write.format("delta").save(
-        conf.table("items").path
-    )
+    items.transform(inputs.with_master_fields).write.format("delta").save(conf.table("items").path)
     sales = spark.createDataFrame(
         [("A", "L1", RUN - dt.timedelta(days=1), 3.0)],
         "sku string, location string, date date, qty double",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from skuplan.errors import InputError
-from skuplan.replenishment import network, policies
+from skuplan.replenishment import inputs, network, policies
 
 RUN = dt.date(2026, 6, 30)
 LOCATIONS = (
@@ -223,7 +223,7 @@ def test_a_lane_sets_a_stores_lead_time_unless_its_item_location_row_does(spark)
     )
     got = {
         r.location: (r.lead_time_mean_days, r.lead_time_std_days)
-        for r in policies.item_location_master(keys_df, items_df, local_df).collect()
+        for r in inputs.item_location_master(keys_df, items_df, local_df).collect()
     }
     # A: the lane's (no std given: 0, not the supplier's 3); B: its own row's mean, the
     # lane's std; C: supplied directly, the item's.

@@ -9,11 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from skuplan.replenishment import policies
+from skuplan.replenishment import inputs, policies
 
 DECISION_SCHEMA = (
     "sku string, location string, policy_name string, daily_demand double, lead_time_std double, "
-    "review_period double, protection_days double, demand_over_protection double, "
+    "review_period double, lead_time_days double, protection_days double, "
+    "demand_over_lead_time double, demand_over_protection double, "
     "sigma_protection double, ss_method string, target_type string, target_service_level double, "
     "order_cost double, holding_cost_rate double, unit_cost double, pack double, min_order double, "
     "on_hand double, on_order double, backorders double"
@@ -23,7 +24,8 @@ DECISION_SCHEMA = (
 def _row(sku, **kw):
     base = dict(
         policy_name="sQ", daily_demand=10.0, lead_time_std=1.0, review_period=1.0,
-        protection_days=5.0, demand_over_protection=50.0, sigma_protection=math.sqrt(45.0),
+        lead_time_days=4.0, protection_days=5.0, demand_over_lead_time=40.0,
+        demand_over_protection=50.0, sigma_protection=math.sqrt(45.0),
         ss_method="normal", target_type="csl", target_service_level=0.95, order_cost=50.0,
         holding_cost_rate=0.25, unit_cost=10.0, pack=12.0, min_order=24.0,
         on_hand=20.0, on_order=10.0, backorders=0.0,
@@ -64,21 +66,22 @@ def test_order_up_to_policy_orders_the_gap_on_review_days_only(spark):
     assert _decide(spark, rows, F.lit(False))["RS"]["order_qty"] == 0.0
 
 
-def test_min_max_orders_up_to_max_only_below_min(spark):
+def test_min_max_reorder_point_covers_the_lead_time_and_the_undershoot(spark):
+    # Demand exactly 10 a day, L = 4, R = 16 (160 a period), lots of 400 (packs of 400 lift
+    # the EOQ of 382.1). After an order the position is S = s + 400; the next review sees
+    # s + 240 (no order), the one after s + 80 (no order), then s - 80: it orders 80 below
+    # s, and that order must cover the lead time's 40: s = 120, not the 200 of L + R.
     common = dict(
-        policy_name="minmax", sigma_protection=0.0, lead_time_std=0.0, pack=1.0, min_order=0.0
-    )
-    got = _decide(
-        spark,
-        [
-            _row("below", demand_over_protection=40.0, **common),  # s = 40 > position 30
-            _row("above", demand_over_protection=20.0, **common),  # s = 20 < 30: no order
-        ],
-    )
-    eoq = math.sqrt(2 * 3650 * 50 / 2.5)
-    # S = s + EOQ = 40 + 382.1 = 422.1; order S - 30 = 392.1, whole units -> 393.
-    assert got["below"]["order_up_to"] == pytest.approx(40 + eoq)
-    assert got["below"]["order_qty"] == 393.0
+        policy_name="minmax", sigma_protection=0.0, lead_time_std=0.0, review_period=16.0,
+        protection_days=20.0, demand_over_protection=200.0, pack=400.0, min_order=0.0,
+    )  # fmt: skip
+    got = _decide(spark, [_row("below", on_hand=100.0, **common), _row("above", on_hand=130.0, **common)])  # fmt: skip
+    assert got["below"]["reorder_point"] == pytest.approx(120.0)
+    assert got["below"]["order_up_to"] == pytest.approx(520.0)
+    # The safety stock: what is left beyond the lead time's demand and the undershoot.
+    assert got["below"]["safety_stock"] == pytest.approx(0.0, abs=1e-6)
+    # Position 100 + on order 10 = 110 <= s: up to 520 -> 410, two packs; 140 > s: none.
+    assert got["below"]["order_qty"] == 800.0
     assert got["above"]["order_qty"] == 0.0
 
 
@@ -141,7 +144,7 @@ def test_spark_orders_are_whole_packs_at_least_moq_and_none_without_demand(spark
         rows.append(
             _row(
                 f"S{i}", policy_name=str(rng.choice(policies.POLICIES)), daily_demand=d,
-                demand_over_protection=d * 8, sigma_protection=float(rng.uniform(0, 20)),
+                demand_over_lead_time=d * 4, demand_over_protection=d * 8, sigma_protection=float(rng.uniform(0, 20)),
                 pack=pack, min_order=pack * int(rng.integers(0, 5)),
                 on_hand=float(rng.uniform(0, 300)), on_order=0.0,
             )
@@ -167,7 +170,7 @@ def test_item_defaults_are_filled_and_flagged(spark):
         "fill_rate_target double, policy string",
     )
     got = items.transform(
-        policies.with_item_parameters,
+        inputs.with_item_parameters,
         default_lead_time_days=7.0,
         default_service_level=0.95,
         default_policy="sQ",
@@ -197,8 +200,8 @@ def test_item_defaults_are_filled_and_flagged(spark):
 
 def test_older_item_master_without_planning_fields(spark):
     items = spark.createDataFrame([("A",)], "sku string")
-    df = policies.with_master_fields(items)
-    assert df.columns == ["sku", *[f.name for f in policies.MASTER_FIELDS]]
+    df = inputs.with_master_fields(items)
+    assert df.columns == ["sku", *[f.name for f in inputs.MASTER_FIELDS]]
     assert dict(df.dtypes)["review_period_days"] == "double"
 
 
@@ -295,7 +298,7 @@ def test_item_location_values_override_the_item_master_field_by_field(spark):
     keys = spark.createDataFrame(
         [("A", "L1"), ("A", "L2"), ("B", "L1"), ("C", "L1")], "sku string, location string"
     )
-    got = policies.item_location_master(keys, items, local).select(
+    got = inputs.item_location_master(keys, items, local).select(
         "sku", "location", "supplier", "lead_time_mean_days", "service_level", "pack_size",
         "_has_item",
     )  # fmt: skip
@@ -312,5 +315,5 @@ def test_item_location_values_override_the_item_master_field_by_field(spark):
         "service_level double, pack_size double, _has_item boolean",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
-    without = policies.item_location_master(keys, items).filter("sku = 'A'").collect()
+    without = inputs.item_location_master(keys, items).filter("sku = 'A'").collect()
     assert {r.lead_time_mean_days for r in without} == {5.0}

@@ -21,7 +21,7 @@ REASON_SCHEMA = (
     "override_qty double, override_service_level double, override_lead_time_days double, "
     "override_reason string, override_author string, is_default_lead_time boolean, "
     "lead_time_issue string, inventory_age_days int, echelon string, source_location string, "
-    "requested_qty double"
+    "requested_qty double, demand_over_lead_time double, policy_parameters string"
 )
 
 
@@ -37,6 +37,7 @@ def _line(sku, **kw):
         override_service_level=None, override_lead_time_days=None, override_reason=None,
         override_author=None, is_default_lead_time=False, lead_time_issue=None,
         inventory_age_days=0, echelon="store", source_location=None, requested_qty=None,
+        demand_over_lead_time=26.25, policy_parameters="formula",
     )  # fmt: skip
     base.update(kw)
     return (sku, *[base[c.split()[0]] for c in REASON_SCHEMA.split(", ")[1:]])
@@ -107,6 +108,22 @@ REASON_CASES = {
             "order_qty": 0.0,
         },
         "not a review day (every 7 days, next 2026-07-03): no order; position 40, reorder point 55",
+    ),
+    "minmax": (
+        {
+            "policy_name": "minmax",
+            "review_period": 7.0,
+            "reorder_point": 50.0,
+            "safety_stock": 12.0,
+        },
+        "review day: position 40 below min 50: forecast demand 26.3 over the lead time 7 days + "
+        "expected undershoot 11.8 below min at the ordering review (every 7 days) + safety stock "
+        "12 for 95% cycle service; order 192 up to max 247",
+    ),
+    "minmax_cost_levels": (
+        {"policy_name": "minmax", "policy_parameters": "cost"},
+        "review day: position 40 below min 55: forecast demand 30 over 8 days (lead time 7 + "
+        "review 1) + safety stock 25 for 95% cycle service; order 192 up to max 247",
     ),
     "minmax_no_order": (
         {"policy_name": "minmax", "inventory_position": 60.0, "computed_order_qty": 0.0},

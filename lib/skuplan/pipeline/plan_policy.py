@@ -14,7 +14,7 @@ from skuplan.columns import KEYS, PLAN_PLANNED
 from skuplan.conf import PlanSettings
 from skuplan.pipeline.io import StageTables
 from skuplan.pipeline.plan_inputs import read_master
-from skuplan.replenishment import cost_policy, policies, simulation
+from skuplan.replenishment import cost_policy, inputs, policies, simulation
 from skuplan.schemas import POLICY_SIMULATION, POLICY_SIMULATION_SERIES
 
 
@@ -54,9 +54,9 @@ def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
         "pack", "min_order", "unit_cost", "order_cost", "holding_cost_rate", "policy_parameters",
         *simulation.COST_COLUMNS,
     )  # fmt: skip
-    master_df = policies.item_location_master(params_df, *read_master(tables))
+    master_df = inputs.item_location_master(params_df, *read_master(tables))
     shortage = F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost")
-    master = policies.master_review_period(tables.conf.plan.default_review_period_days)
+    master = inputs.master_review_period(tables.conf.plan.default_review_period_days)
     params_df = params_df.join(
         master_df.select(*KEYS, shortage, master.alias("_master_review")), [*KEYS], "left"
     )

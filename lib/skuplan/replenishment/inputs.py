@@ -10,10 +10,120 @@ import datetime as dt
 
 import pandas as pd
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 
 from skuplan.columns import KEYS
 from skuplan.replenishment import policies, projection, rules
+from skuplan.replenishment import safety_stock as ss
+from skuplan.schemas import ITEM_LOCATIONS
+
+# Master-data fields without which a series is not planned.
+REQUIRED_MASTER = ("supplier", "unit_cost", "order_cost", "holding_cost_rate")
+# Planning fields of the item master, each of which an item-location row may override.
+MASTER_FIELDS = [f for f in ITEM_LOCATIONS.fields if f.name not in KEYS]
+
+
+def with_master_fields(df: DataFrame) -> DataFrame:
+    """Add the master fields ``df`` lacks (older masters, partial item-location rows) as nulls."""
+    return df.select(
+        "*",
+        *[
+            F.lit(None).cast(f.dataType).alias(f.name)
+            for f in MASTER_FIELDS
+            if f.name not in df.columns
+        ],
+    )
+
+
+def item_location_master(
+    keys_df: DataFrame, items_df: DataFrame, item_locations_df: DataFrame | None = None
+) -> DataFrame:
+    """Master fields per item-location: the item-location value where set, else the item's.
+
+    Input: ``keys_df`` with ``sku, location`` and other columns, carried through (but master
+    fields); a lane's lead time among them (``lane_lead_time_days``, ``..._std_days``,
+    :mod:`.network`) replaces the item's, not an item-location value; ``items_df`` (``ITEMS``);
+    optionally ``item_locations_df`` (``ITEM_LOCATIONS``, any subset of its fields).
+    Output: ``keys_df``'s columns, ``MASTER_FIELDS`` and ``_has_item`` (a row in either master).
+    """
+    names = [f.name for f in MASTER_FIELDS]
+    carried = [c for c in keys_df.columns if c not in (*KEYS, *names)]
+    if item_locations_df is None:
+        item_locations_df = keys_df.sparkSession.createDataFrame([], "sku string, location string")
+    items = items_df.transform(with_master_fields).select("sku", *names, F.lit(True).alias("_item_row"))  # fmt: skip
+    local = item_locations_df.transform(with_master_fields).select(
+        *KEYS, *[F.col(c).alias(f"_il_{c}") for c in names], F.lit(True).alias("_il_row")
+    )
+    df = keys_df.select(*KEYS, *carried).join(items, "sku", "left").join(local, [*KEYS], "left")
+    values = {c: F.coalesce(f"_il_{c}", c) for c in names}
+    if "lane_lead_time_days" in carried:
+        lane = F.col("lane_lead_time_days")
+        lane_std = F.when(lane.isNotNull(), F.coalesce("lane_lead_time_std_days", F.lit(0.0)))
+        for c, lane_value in (("lead_time_mean_days", lane), ("lead_time_std_days", lane_std)):
+            values[c] = F.coalesce(f"_il_{c}", lane_value, c)
+    has_item = F.col("_item_row").isNotNull() | F.col("_il_row").isNotNull()
+    return df.select(
+        *KEYS, *carried, *[v.alias(c) for c, v in values.items()], has_item.alias("_has_item")
+    )
+
+
+def master_review_period(default_days: int) -> Column:
+    """The master's review period (``review_period_days``, else ``default_days``), at least a
+    day."""
+    return F.greatest(
+        F.coalesce(F.col("review_period_days"), F.lit(float(default_days))), F.lit(1.0)
+    )
+
+
+def with_item_parameters(
+    items_df: DataFrame,
+    *,
+    default_lead_time_days: float,
+    default_service_level: float,
+    default_policy: str,
+    default_review_period_days: int,
+) -> DataFrame:
+    """Fill planning parameters the item master lacks with configured defaults, flagged.
+
+    Input columns: ``sku, supplier, unit_cost, order_cost, holding_cost_rate,
+    lead_time_mean_days, lead_time_std_days, moq, pack_size, service_level`` and optionally
+    ``review_period_days, stockout_cost, fill_rate_target, policy``.
+    Output adds: ``lead_time_days, lead_time_std, is_default_lead_time, lead_time_issue``
+    (``missing`` or ``not_positive``), ``target_type`` (``csl`` or ``fill_rate``),
+    ``target_service_level, policy_name, review_period, pack, min_order, shortage_cost,
+    missing_master`` (comma-separated names of required fields that are null, or null).
+    """
+    lt = F.col("lead_time_mean_days")
+    lead_time_issue = F.when(lt.isNull(), F.lit("missing")).when(lt <= 0, F.lit("not_positive"))
+    lead_time_known = lead_time_issue.isNull()
+    has_fill_rate = F.col("fill_rate_target").isNotNull()
+    known_policy = F.col("policy").isin(*policies.POLICIES)
+    missing = F.concat_ws(",", *[F.when(F.col(c).isNull(), F.lit(c)) for c in REQUIRED_MASTER])
+    return items_df.transform(with_master_fields).select(
+        "*",
+        F.when(lead_time_known, lt)
+        .otherwise(F.lit(float(default_lead_time_days)))
+        .alias("lead_time_days"),
+        F.when(
+            lead_time_known, F.greatest(F.coalesce("lead_time_std_days", F.lit(0.0)), F.lit(0.0))
+        )
+        .otherwise(F.lit(0.0))
+        .alias("lead_time_std"),
+        (~lead_time_known).alias("is_default_lead_time"),
+        lead_time_issue.alias("lead_time_issue"),
+        F.when(has_fill_rate, F.lit(ss.TARGET_FILL_RATE))
+        .otherwise(F.lit(ss.TARGET_CSL))
+        .alias("target_type"),
+        F.coalesce("fill_rate_target", "service_level", F.lit(default_service_level)).alias(
+            "target_service_level"
+        ),
+        F.when(known_policy, F.col("policy")).otherwise(F.lit(default_policy)).alias("policy_name"),
+        master_review_period(default_review_period_days).alias("review_period"),
+        F.greatest(F.coalesce("pack_size", F.lit(1.0)), F.lit(1.0)).alias("pack"),
+        F.greatest(F.coalesce("moq", F.lit(0.0)), F.lit(0.0)).alias("min_order"),
+        F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost"),
+        F.when(missing != "", missing).alias("missing_master"),
+    )
 
 
 def receipts(
@@ -92,12 +202,12 @@ def series_inputs(
         previous_df: the previous plan's ``sku, location, prev_order_qty, prev_daily_demand,
             prev_run_date, prev_next_review_date`` (:func:`rules.with_kept_review`).
         inventory_df: one snapshot per series (:func:`latest_snapshots`).
-        defaults: :func:`~skuplan.replenishment.policies.with_item_parameters`' defaults.
+        defaults: :func:`with_item_parameters`' defaults.
         inventory_max_age_days: an older snapshot is stale: the series is not planned.
     """
     return (
-        policies.item_location_master(keys_df, items_df, item_locations_df)
-        .transform(policies.with_item_parameters, **defaults)
+        item_location_master(keys_df, items_df, item_locations_df)
+        .transform(with_item_parameters, **defaults)
         .transform(with_stock, inventory_df, receipts_df)
         .transform(with_demand_class, runs_df, run_date)
         .transform(rules.with_overrides, overrides_df, run_date)

@@ -9,31 +9,29 @@ Three policies, chosen per item in the master (``policy``) or by ``plan.default_
   order ``S - position`` with ``S = s + EOQ``.
 
 ``s`` and ``S`` cover the forecast demand over the protection period ``P = L + R`` plus a
-safety stock from the forecast error over ``P`` (see :mod:`skuplan.replenishment.safety_stock`).
+safety stock from the forecast error over ``P`` (see :mod:`skuplan.replenishment.safety_stock`);
+``minmax``'s ``s`` covers the lead time's demand plus the undershoot below ``s`` at the review
+that orders (:mod:`skuplan.replenishment.undershoot`: ``L + R`` over-serves the target).
 Every order is rounded up to whole packs and to at least the MOQ; zero demand never orders.
 """
 
 # No `from __future__ import annotations` here: pandas_udf infers its kind from real type hints.
+import numpy as np
 import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 from pyspark.sql.functions import pandas_udf
-from pyspark.sql.types import DoubleType
+from pyspark.sql.types import DoubleType, StructField, StructType
 from scipy.stats import norm
 
 from skuplan.columns import KEYS
 from skuplan.replenishment import safety_stock as ss
-from skuplan.schemas import ITEM_LOCATIONS
+from skuplan.replenishment import undershoot
 
 POLICY_SQ = "sQ"
 POLICY_RS = "RS"
 POLICY_MINMAX = "minmax"
 POLICIES = (POLICY_SQ, POLICY_RS, POLICY_MINMAX)
-
-# Master-data fields without which a series is not planned.
-REQUIRED_MASTER = ("supplier", "unit_cost", "order_cost", "holding_cost_rate")
-# Planning fields of the item master, each of which an item-location row may override.
-MASTER_FIELDS = [f for f in ITEM_LOCATIONS.fields if f.name not in KEYS]
 
 
 @pandas_udf(DoubleType())
@@ -52,112 +50,41 @@ def _safety_stock_udf(
     return pd.Series(ss.safety_stock(mean, sigma, k, method.to_numpy(object)))
 
 
+@pandas_udf(
+    StructType(
+        [StructField("reorder_point", DoubleType()), StructField("undershoot", DoubleType())]
+    )
+)
+def _minmax_udf(
+    policy: pd.Series,
+    demand_over_lead_time: pd.Series,
+    demand_over_protection: pd.Series,
+    sigma_protection: pd.Series,
+    lead_time_days: pd.Series,
+    review_period: pd.Series,
+    daily_demand: pd.Series,
+    lead_time_std: pd.Series,
+    lot: pd.Series,
+    target_type: pd.Series,
+    target: pd.Series,
+    method: pd.Series,
+) -> pd.DataFrame:
+    out = pd.DataFrame({"reorder_point": np.nan, "undershoot": np.nan}, index=policy.index)
+    rows = (policy == POLICY_MINMAX).to_numpy()
+    if rows.any():
+        v = lambda x: x.to_numpy()[rows]  # noqa: E731
+        out.loc[rows, "reorder_point"], out.loc[rows, "undershoot"] = undershoot.minmax_levels(
+            v(demand_over_lead_time), v(demand_over_protection) - v(demand_over_lead_time),
+            v(sigma_protection), v(lead_time_days), v(review_period), v(daily_demand),
+            v(lead_time_std.fillna(0.0)), v(lot), v(target_type).astype(object), v(target),
+            v(method).astype(object),
+        )  # fmt: skip
+    return out
+
+
 def quantile_spread_sigma(q_lo: float, q_hi: float) -> float:
     """Divisor turning a ``q_hi - q_lo`` forecast spread into a normal standard deviation."""
     return float(norm.ppf(q_hi) - norm.ppf(q_lo))
-
-
-def with_master_fields(df: DataFrame) -> DataFrame:
-    """Add the master fields ``df`` lacks (older masters, partial item-location rows) as nulls."""
-    return df.select(
-        "*",
-        *[
-            F.lit(None).cast(f.dataType).alias(f.name)
-            for f in MASTER_FIELDS
-            if f.name not in df.columns
-        ],
-    )
-
-
-def item_location_master(
-    keys_df: DataFrame, items_df: DataFrame, item_locations_df: DataFrame | None = None
-) -> DataFrame:
-    """Master fields per item-location: the item-location value where set, else the item's.
-
-    Input: ``keys_df`` with ``sku, location`` and other columns, carried through (but master
-    fields); a lane's lead time among them (``lane_lead_time_days``, ``..._std_days``,
-    :mod:`.network`) replaces the item's, not an item-location value; ``items_df`` (``ITEMS``);
-    optionally ``item_locations_df`` (``ITEM_LOCATIONS``, any subset of its fields).
-    Output: ``keys_df``'s columns, ``MASTER_FIELDS`` and ``_has_item`` (a row in either master).
-    """
-    names = [f.name for f in MASTER_FIELDS]
-    carried = [c for c in keys_df.columns if c not in (*KEYS, *names)]
-    if item_locations_df is None:
-        item_locations_df = keys_df.sparkSession.createDataFrame([], "sku string, location string")
-    items = items_df.transform(with_master_fields).select("sku", *names, F.lit(True).alias("_item_row"))  # fmt: skip
-    local = item_locations_df.transform(with_master_fields).select(
-        *KEYS, *[F.col(c).alias(f"_il_{c}") for c in names], F.lit(True).alias("_il_row")
-    )
-    df = keys_df.select(*KEYS, *carried).join(items, "sku", "left").join(local, [*KEYS], "left")
-    values = {c: F.coalesce(f"_il_{c}", c) for c in names}
-    if "lane_lead_time_days" in carried:
-        lane = F.col("lane_lead_time_days")
-        lane_std = F.when(lane.isNotNull(), F.coalesce("lane_lead_time_std_days", F.lit(0.0)))
-        for c, lane_value in (("lead_time_mean_days", lane), ("lead_time_std_days", lane_std)):
-            values[c] = F.coalesce(f"_il_{c}", lane_value, c)
-    has_item = F.col("_item_row").isNotNull() | F.col("_il_row").isNotNull()
-    return df.select(
-        *KEYS, *carried, *[v.alias(c) for c, v in values.items()], has_item.alias("_has_item")
-    )
-
-
-def master_review_period(default_days: int) -> Column:
-    """The master's review period (``review_period_days``, else ``default_days``), at least a
-    day."""
-    return F.greatest(
-        F.coalesce(F.col("review_period_days"), F.lit(float(default_days))), F.lit(1.0)
-    )
-
-
-def with_item_parameters(
-    items_df: DataFrame,
-    *,
-    default_lead_time_days: float,
-    default_service_level: float,
-    default_policy: str,
-    default_review_period_days: int,
-) -> DataFrame:
-    """Fill planning parameters the item master lacks with configured defaults, flagged.
-
-    Input columns: ``sku, supplier, unit_cost, order_cost, holding_cost_rate,
-    lead_time_mean_days, lead_time_std_days, moq, pack_size, service_level`` and optionally
-    ``review_period_days, stockout_cost, fill_rate_target, policy``.
-    Output adds: ``lead_time_days, lead_time_std, is_default_lead_time, lead_time_issue``
-    (``missing`` or ``not_positive``), ``target_type`` (``csl`` or ``fill_rate``),
-    ``target_service_level, policy_name, review_period, pack, min_order, shortage_cost,
-    missing_master`` (comma-separated names of required fields that are null, or null).
-    """
-    lt = F.col("lead_time_mean_days")
-    lead_time_issue = F.when(lt.isNull(), F.lit("missing")).when(lt <= 0, F.lit("not_positive"))
-    lead_time_known = lead_time_issue.isNull()
-    has_fill_rate = F.col("fill_rate_target").isNotNull()
-    known_policy = F.col("policy").isin(*POLICIES)
-    missing = F.concat_ws(",", *[F.when(F.col(c).isNull(), F.lit(c)) for c in REQUIRED_MASTER])
-    return items_df.transform(with_master_fields).select(
-        "*",
-        F.when(lead_time_known, lt)
-        .otherwise(F.lit(float(default_lead_time_days)))
-        .alias("lead_time_days"),
-        F.when(
-            lead_time_known, F.greatest(F.coalesce("lead_time_std_days", F.lit(0.0)), F.lit(0.0))
-        )
-        .otherwise(F.lit(0.0))
-        .alias("lead_time_std"),
-        (~lead_time_known).alias("is_default_lead_time"),
-        lead_time_issue.alias("lead_time_issue"),
-        F.when(has_fill_rate, F.lit(ss.TARGET_FILL_RATE))
-        .otherwise(F.lit(ss.TARGET_CSL))
-        .alias("target_type"),
-        F.coalesce("fill_rate_target", "service_level", F.lit(default_service_level)).alias(
-            "target_service_level"
-        ),
-        F.when(known_policy, F.col("policy")).otherwise(F.lit(default_policy)).alias("policy_name"),
-        master_review_period(default_review_period_days).alias("review_period"),
-        F.greatest(F.coalesce("pack_size", F.lit(1.0)), F.lit(1.0)).alias("pack"),
-        F.greatest(F.coalesce("moq", F.lit(0.0)), F.lit(0.0)).alias("min_order"),
-        F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost"),
-        F.when(missing != "", missing).alias("missing_master"),
-    )
 
 
 def _protection_weight(days: Column) -> Column:
@@ -286,8 +213,10 @@ def with_safety_stock(df: DataFrame) -> DataFrame:
     orders).
 
     Input: :func:`with_position_and_lot`'s output plus ``policy_name, review_period,
-    target_type, target_service_level, demand_over_protection, ss_method``. Output adds
-    ``cycle_qty, safety_factor, safety_stock, reorder_point, order_up_to``.
+    lead_time_days, target_type, target_service_level, demand_over_lead_time,
+    demand_over_protection, ss_method``. Output adds ``cycle_qty, safety_factor,
+    safety_stock, reorder_point, order_up_to``; ``minmax``'s safety stock is its ``s`` less
+    the lead time's demand and the mean undershoot.
     """
     d, policy = F.col("daily_demand"), F.col("policy_name")
     # The quantity one cycle brings: what the fill-rate target's shortage allowance scales with.
@@ -308,9 +237,29 @@ def with_safety_stock(df: DataFrame) -> DataFrame:
             ),
         ).otherwise(F.lit(0.0)),
     )
-    s = F.col("demand_over_protection") + F.col("safety_stock")
-    return df.withColumn("reorder_point", s).withColumn(
-        "order_up_to", F.when(policy == POLICY_RS, s).otherwise(s + F.col("eoq"))
+    minmax = _minmax_udf(
+        "policy_name", "demand_over_lead_time", "demand_over_protection", "sigma_protection",
+        "lead_time_days", "review_period", "daily_demand", "lead_time_std", "eoq",
+        "target_type", "target_service_level", "ss_method",
+    )  # fmt: skip
+    is_minmax = (policy == POLICY_MINMAX) & (d > 0)
+    # minmax: the stock beyond the lead time's demand and the undershoot (module docstring).
+    df = df.withColumn("_minmax", F.when(is_minmax, minmax)).withColumn(
+        "safety_stock",
+        F.when(
+            is_minmax,
+            F.col("_minmax.reorder_point")
+            - F.col("demand_over_lead_time")
+            - F.col("_minmax.undershoot"),
+        ).otherwise(F.col("safety_stock")),
+    )
+    s = F.when(is_minmax, F.col("_minmax.reorder_point")).otherwise(
+        F.col("demand_over_protection") + F.col("safety_stock")
+    )
+    return (
+        df.withColumn("reorder_point", s)
+        .withColumn("order_up_to", F.when(policy == POLICY_RS, s).otherwise(s + F.col("eoq")))
+        .drop("_minmax")
     )
 
 

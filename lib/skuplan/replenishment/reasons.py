@@ -10,6 +10,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 
 from skuplan.columns import PLAN_NEEDS_REVIEW
+from skuplan.replenishment.cost_policy import PARAMETERS_FORMULA
 from skuplan.replenishment.network import ECHELON_DC
 from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS
 
@@ -71,16 +72,32 @@ def _exception_text() -> Column:
 
 def _cover_text() -> Column:
     """What the reorder point covers: forecast demand over the protection period and the
-    safety stock for the service target."""
+    safety stock for the service target; for the formula's ``minmax``, the lead time's
+    demand, the expected undershoot below ``s`` at the review that orders
+    (:mod:`.undershoot`) and the safety stock."""
     service = F.when(F.col("target_type") == "fill_rate", F.lit(" fill rate")).otherwise(
         F.lit(" cycle service")
     )
-    return _text(
-        ": forecast demand ", _num("demand_over_protection"),
-        " over ", _num("protection_days"),
-        " days (lead time ", _num("lead_time_days"), " + review ", _num("review_period"),
-        ") + safety stock ", _num("safety_stock"),
-        " for ", _pct("target_service_level"), service,
+    target = _text(" + safety stock ", _num("safety_stock"), " for ", _pct("target_service_level"), service)  # fmt: skip
+    is_undershoot = (F.col("policy_name") == POLICY_MINMAX) & (
+        F.col("policy_parameters") == PARAMETERS_FORMULA
+    )
+    undershoot = F.col("reorder_point") - F.col("demand_over_lead_time") - F.col("safety_stock")
+    return F.when(
+        is_undershoot,
+        _text(
+            ": forecast demand ", _num("demand_over_lead_time"), " over the lead time ",
+            _num("lead_time_days"), " days + expected undershoot ", _num(undershoot),
+            " below min at the ordering review (every ", _num("review_period"), " days)",
+            target,
+        ),
+    ).otherwise(
+        _text(
+            ": forecast demand ", _num("demand_over_protection"),
+            " over ", _num("protection_days"),
+            " days (lead time ", _num("lead_time_days"), " + review ", _num("review_period"),
+            ")", target,
+        )
     )  # fmt: skip
 
 
@@ -225,7 +242,7 @@ def with_reason(df: DataFrame) -> DataFrame:
 
     Input: the plan line's columns (``plan_status, exception_reason, policy_name,
     inventory_position, reorder_point, order_up_to, demand_over_protection, protection_days,
-    lead_time_days, review_period, safety_stock, target_type, target_service_level,
+    demand_over_lead_time, policy_parameters, lead_time_days, review_period, safety_stock, target_type, target_service_level,
     raw_order_qty, computed_order_qty, order_qty, pack, min_order, is_review_day,
     next_review_date, daily_demand, review_reasons, prev_order_qty, prev_daily_demand,
     is_overridden, override_qty, override_service_level, override_lead_time_days,

@@ -27,9 +27,9 @@ import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
-from skuplan.replenishment import replay
+from skuplan.replenishment import replay, undershoot
 from skuplan.replenishment import safety_stock as ss
-from skuplan.replenishment.policies import POLICY_RS, POLICY_SQ
+from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS, POLICY_SQ
 from skuplan.schemas import POLICY_SIMULATION_SERIES
 
 ADI_CUTOFF = 1.32  # Syntetos-Boylan: a mean inter-demand interval above this is intermittent
@@ -295,6 +295,12 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
     )
     safety = np.where(f > 0, ss.safety_stock(f * P, sigma_dl, k, ss_method), 0.0)
     reorder_point = f * P + safety
+    if policy == POLICY_MINMAX:
+        target = float(p["target_service_level"])
+        s, _ = undershoot.minmax_levels(
+            f * (P - R), f * R, sigma_p, P - R, R, f, L_std, eoq, p["target_type"], target, ss_method
+        )  # fmt: skip
+        reorder_point = np.where(f > 0, s, 0.0)
     order_up_to = reorder_point if policy == POLICY_RS else reorder_point + eoq
     return _PolicyLevels(pack, moq, holding, eoq, reorder_point, order_up_to, sigma_dl)
 
