@@ -284,7 +284,8 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
     policy = p["policy_name"]
     pack, moq = max(float(p["pack"]), 1.0), float(p["min_order"])
     holding = float(p["holding_cost_rate"]) * float(p["unit_cost"])
-    eoq = np.maximum(ss.eoq(f * 365.0, float(p["order_cost"]), holding), pack)
+    eoq_of = lambda daily: np.maximum(ss.eoq(daily * 365.0, float(p["order_cost"]), holding), pack)  # noqa: E731
+    eoq = eoq_of(f)
     sigma_dl = ss.sigma_over_protection(sigma_p, f, L_std)
     cycle_qty = f * R if policy == POLICY_RS else eoq
     k = ss.safety_factor(
@@ -296,13 +297,32 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
     safety = np.where(f > 0, ss.safety_stock(f * P, sigma_dl, k, ss_method), 0.0)
     reorder_point = f * P + safety
     if policy == POLICY_MINMAX:
-        target = float(p["target_service_level"])
-        s, _ = undershoot.minmax_levels(
-            f * (P - R), f * R, sigma_p, P - R, R, f, L_std, eoq, p["target_type"], target, ss_method
-        )  # fmt: skip
-        reorder_point = np.where(f > 0, s, 0.0)
+        reorder_point = _minmax_reorder_point(p, f, sigma_p, L_std, R, P, ss_method, eoq_of)
     order_up_to = reorder_point if policy == POLICY_RS else reorder_point + eoq
     return _PolicyLevels(pack, moq, holding, eoq, reorder_point, order_up_to, sigma_dl)
+
+
+def _minmax_reorder_point(p, f, sigma_p, L_std, R, P, ss_method, eoq_of) -> np.ndarray:
+    """``minmax``'s reorder point per replay day (:mod:`.undershoot`). It moves smoothly with
+    the day's forecast: computed at 17 quantiles of the forecast and 16 evenly spaced
+    values over its range, and interpolated (a computation per day cost 30-250 ms a
+    series)."""
+    positive = f[f > 0]
+    if not positive.size:
+        return np.zeros_like(f)
+    at = np.unique(
+        np.concatenate(
+            [
+                np.quantile(positive, np.linspace(0, 1, 17)),
+                np.linspace(positive.min(), positive.max(), 16),
+            ]
+        )
+    )
+    s, _ = undershoot.minmax_levels(
+        at * (P - R), at * R, sigma_p, P - R, R, at, L_std, eoq_of(at), p["target_type"],
+        float(p["target_service_level"]), ss_method,
+    )  # fmt: skip
+    return np.where(f > 0, np.interp(f, at, s), 0.0)
 
 
 def _result(

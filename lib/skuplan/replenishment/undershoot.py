@@ -34,36 +34,37 @@ from skuplan.replenishment import safety_stock as ss
 Q_GRID = np.concatenate([np.arange(0.0, 4.0, 0.125), np.arange(4.0, 16.01, 0.5)])
 C_GRID = np.array([0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
 N_QUANTILES = 200
-N_PATHS = 4000
+N_PATHS = 8000
 SEED = 20261205
 
 
 @functools.cache
 def undershoot_table() -> np.ndarray:
     """``u(q, c)``'s quantiles at ``(i + 0.5) / N_QUANTILES``: shape ``(len(Q_GRID),
-    len(C_GRID), N_QUANTILES)``, from ``N_PATHS`` seeded cycles per grid point."""
-    rng = np.random.default_rng(SEED)
+    len(C_GRID), N_QUANTILES)``, from ``N_PATHS`` seeded cycles per ``c``. Every ``q`` of a
+    ``c`` reads the same paths, so the quantiles move smoothly along ``q`` (independent
+    samples per grid point made a series' reorder point jitter as its forecast moved)."""
     levels = (np.arange(N_QUANTILES) + 0.5) / N_QUANTILES
     table = np.empty((len(Q_GRID), len(C_GRID), N_QUANTILES))
     for j, c in enumerate(C_GRID):
+        cumulative = _demand_paths(np.random.default_rng([SEED, j]), c)
+        rows = np.arange(N_PATHS)
         for i, q in enumerate(Q_GRID):
-            table[i, j] = np.quantile(_sample_undershoot(rng, q, c), levels)
+            first = np.argmax(cumulative >= q, axis=1)  # the review that orders
+            table[i, j] = np.quantile(cumulative[rows, first] - q, levels)
     return table
 
 
-def _sample_undershoot(rng: np.random.Generator, q: float, c: float) -> np.ndarray:
-    """Undershoots of ``N_PATHS`` cycles: the first whole-period sum of gamma(mean 1, cv c)
-    demands reaching ``q``, minus ``q``."""
-    cumulative = np.zeros(N_PATHS)
-    undershoot = np.full(N_PATHS, np.nan)
-    open_ = np.arange(N_PATHS)
-    while open_.size:
-        step = np.ones(open_.size) if c == 0 else rng.gamma(1 / c**2, c**2, open_.size)
-        cumulative[open_] += step
-        crossed = cumulative[open_] >= q
-        undershoot[open_[crossed]] = cumulative[open_[crossed]] - q
-        open_ = open_[~crossed]
-    return undershoot
+def _demand_paths(rng: np.random.Generator, c: float) -> np.ndarray:
+    """``(N_PATHS, periods)`` cumulative demand over whole review periods, gamma (mean 1,
+    coefficient of variation ``c``) per period, long enough for every path to pass the
+    grid's last lot."""
+    cumulative = np.zeros((N_PATHS, 0))
+    while not cumulative.size or cumulative[:, -1].min() < Q_GRID[-1]:
+        steps = np.ones((N_PATHS, 32)) if c == 0 else rng.gamma(1 / c**2, c**2, (N_PATHS, 32))
+        start = cumulative[:, -1:] if cumulative.size else 0.0
+        cumulative = np.hstack([cumulative, start + np.cumsum(steps, axis=1)])
+    return cumulative
 
 
 def undershoot_quantiles(q, c) -> np.ndarray:
@@ -114,54 +115,64 @@ def minmax_reorder_point(
     has_demand = mean_review > 0
     a = np.where(has_demand, mean_review, 1.0)
     u = a[:, None] * undershoot_quantiles(lot / a, sigma_review / a)
+    sd = np.maximum(sigma_lead, 1e-9 * np.maximum(mean_review, 1.0))
     is_fill = np.asarray(target_type == ss.TARGET_FILL_RATE)
     is_gamma = np.asarray(method == ss.METHOD_GAMMA) & (mean_lead > 0) & (sigma_lead > 0)
-    mu = mean_lead[:, None]
-    sd = np.maximum(sigma_lead, 1e-9 * np.maximum(mean_review, 1.0))[:, None]
-    shape, scale = (mu / sd) ** 2, sd**2 / np.maximum(mu, 1e-12)
-    gamma_rows = is_gamma[:, None]
+    # Allowed per cycle: the chance of a stockout, or the shortage (a cycle's demand is the
+    # order it brings, lot + U).
+    allowed = np.where(is_fill, (1 - target) * (lot + u.mean(axis=1)), 1 - target)
+    s = np.zeros(len(target))
+    for fill in (False, True):
+        for skewed in (False, True):
+            rows = (is_fill == fill) & (is_gamma == skewed)
+            if rows.any():
+                demand = _LeadTimeDemand(mean_lead[rows], sd[rows], skewed)
+                s[rows] = _smallest_level(demand, fill, u[rows], allowed[rows])
+    return np.where(has_demand, s, 0.0), np.where(has_demand, u.mean(axis=1), 0.0)
 
-    def shortfall(s):  # per row: P(stockout) - allowed, or expected shortage - allowed
-        x = s[:, None] - u  # stock left for the lead time's demand
-        if not is_fill.any():
-            return _tail(x, mu, sd, shape, scale, gamma_rows).mean(axis=1) - (1 - target)
-        loss = _loss(x, mu, sd, shape, scale, gamma_rows).mean(axis=1)
-        allowed = (1 - target) * (lot + u.mean(axis=1))
-        tail = _tail(x, mu, sd, shape, scale, gamma_rows).mean(axis=1) - (1 - target)
-        return np.where(is_fill, loss - allowed, tail)
 
-    # Bisection between bounds that surely bracket the answer (shortfall falls with s).
+def _smallest_level(demand, fill: bool, u: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Per row, the smallest ``s`` whose stockout chance (or shortage, ``fill``) over the
+    undershoot quantiles ``u``, ``mean_j measure(s - u_j)``, is at most ``allowed``: by
+    bisection between bounds that surely bracket it (the measure falls as ``s`` rises)."""
+    measure = demand.loss if fill else demand.tail
     lo = -u[:, -1] - 1.0
-    hi = mean_lead + u[:, -1] + (ss.K_MAX + 1) * sd[:, 0] + 1.0
-    for _ in range(50):
+    hi = np.maximum(demand.upper_bound(), 0.0) + u[:, -1] + 1.0
+    for _ in range(32):  # the bracket / 2^32: far below a unit for any level below 10^6
         mid = (lo + hi) / 2
-        too_low = shortfall(mid) > 0
+        too_low = measure(mid[:, None] - u).mean(axis=1) > allowed
         lo, hi = np.where(too_low, mid, lo), np.where(too_low, hi, mid)
-    return np.where(has_demand, hi, 0.0), np.where(has_demand, u.mean(axis=1), 0.0)
+    return hi
 
 
-def _tail(x, mu, sd, shape, scale, gamma_rows) -> np.ndarray:
-    """``P(D(L) > x)``."""
-    normal = special.ndtr((mu - x) / sd)
-    if not gamma_rows.any():
-        return normal
-    skewed = special.gammaincc(shape, np.maximum(x, 0.0) / scale)
-    return np.where(gamma_rows, skewed, normal)
+class _LeadTimeDemand:
+    """The lead time's demand ``D``, normal or gamma with mean ``mu`` and deviation ``sd``
+    (one per row); ``x`` is ``(rows, quantiles)``."""
 
+    def __init__(self, mu: np.ndarray, sd: np.ndarray, skewed: bool):
+        self.mu, self.sd, self.skewed = mu[:, None], sd[:, None], skewed
+        self.shape = (self.mu / self.sd) ** 2
+        self.scale = self.sd**2 / np.maximum(self.mu, 1e-12)
 
-def _loss(x, mu, sd, shape, scale, gamma_rows) -> np.ndarray:
-    """``E[(D(L) - x)+]``."""
-    normal = sd * ss.normal_loss((x - mu) / sd)
-    if not gamma_rows.any():
-        return normal
-    xp = np.maximum(x, 0.0)
-    skewed = mu * special.gammaincc(shape + 1, xp / scale) - xp * special.gammaincc(
-        shape, xp / scale
-    )
-    skewed = skewed + np.maximum(
-        -x, 0.0
-    )  # below zero stock every unit of D(L) is short, and -x more
-    return np.where(gamma_rows, skewed, normal)
+    def upper_bound(self) -> np.ndarray:
+        """A level ``D`` stays below but with negligible chance."""
+        return (self.mu + (ss.K_MAX + 4) * self.sd)[:, 0]
+
+    def tail(self, x: np.ndarray) -> np.ndarray:
+        """``P(D > x)``."""
+        if self.skewed:
+            return special.gammaincc(self.shape, np.maximum(x, 0.0) / self.scale)
+        return special.ndtr((self.mu - x) / self.sd)
+
+    def loss(self, x: np.ndarray) -> np.ndarray:
+        """``E[(D - x)+]``."""
+        if self.skewed:
+            xp = np.maximum(x, 0.0)
+            above = self.mu * special.gammaincc(self.shape + 1, xp / self.scale)
+            # Below zero stock every unit of D is short, and -x more.
+            return above - xp * special.gammaincc(self.shape, xp / self.scale) + (xp - x)
+        z = (x - self.mu) / self.sd
+        return self.sd * (np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi) - z * special.ndtr(-z))
 
 
 def minmax_levels(
