@@ -74,3 +74,12 @@ def test_no_demand_gives_zero_and_a_larger_target_a_higher_point():
     )  # fmt: skip
     assert (s[0], u[0]) == (0.0, 0.0)
     assert s[1] < s[2]
+
+
+def test_reorder_points_along_a_forecast_follow_the_per_day_solution():
+    f = np.concatenate([[0.0], np.linspace(2.0, 6.0, 60), [0.0]])
+    lot_of = lambda d: np.maximum(np.sqrt(2 * d * 365 * 50 / 2.5), 1.0)  # noqa: E731
+    along = undershoot.reorder_points_along(f, 5, 7, 12.0, 1.0, lot_of, "csl", 0.95, "normal")
+    exact, _ = undershoot.minmax_levels(f * 5, f * 7, 12.0, 5, 7, f, 1.0, lot_of(f), "csl", 0.95, "normal")  # fmt: skip
+    assert along[0] == along[-1] == 0.0
+    assert along[1:-1] == pytest.approx(exact[1:-1], abs=0.5)

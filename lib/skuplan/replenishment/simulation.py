@@ -297,32 +297,12 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
     safety = np.where(f > 0, ss.safety_stock(f * P, sigma_dl, k, ss_method), 0.0)
     reorder_point = f * P + safety
     if policy == POLICY_MINMAX:
-        reorder_point = _minmax_reorder_point(p, f, sigma_p, L_std, R, P, ss_method, eoq_of)
+        reorder_point = undershoot.reorder_points_along(
+            f, P - R, R, sigma_p, L_std, eoq_of, p["target_type"],
+            float(p["target_service_level"]), ss_method,
+        )  # fmt: skip
     order_up_to = reorder_point if policy == POLICY_RS else reorder_point + eoq
     return _PolicyLevels(pack, moq, holding, eoq, reorder_point, order_up_to, sigma_dl)
-
-
-def _minmax_reorder_point(p, f, sigma_p, L_std, R, P, ss_method, eoq_of) -> np.ndarray:
-    """``minmax``'s reorder point per replay day (:mod:`.undershoot`). It moves smoothly with
-    the day's forecast: computed at 17 quantiles of the forecast and 16 evenly spaced
-    values over its range, and interpolated (a computation per day cost 30-250 ms a
-    series)."""
-    positive = f[f > 0]
-    if not positive.size:
-        return np.zeros_like(f)
-    at = np.unique(
-        np.concatenate(
-            [
-                np.quantile(positive, np.linspace(0, 1, 17)),
-                np.linspace(positive.min(), positive.max(), 16),
-            ]
-        )
-    )
-    s, _ = undershoot.minmax_levels(
-        at * (P - R), at * R, sigma_p, P - R, R, at, L_std, eoq_of(at), p["target_type"],
-        float(p["target_service_level"]), ss_method,
-    )  # fmt: skip
-    return np.where(f > 0, np.interp(f, at, s), 0.0)
 
 
 def _result(

@@ -192,3 +192,31 @@ def minmax_levels(
         demand_over_lead_time, sigma_lead, demand_over_review, sigma_review, lot, target_type,
         target, method,
     )  # fmt: skip
+
+
+def reorder_points_along(
+    daily_demand, lead_time_days, review_period, sigma_protection, lead_time_std, lot_of,
+    target_type, target, method,
+) -> np.ndarray:  # fmt: skip
+    """:func:`minmax_levels`' ``s`` for each day of a daily forecast (one series: the other
+    inputs are numbers; ``lot_of`` gives the lot of a daily demand), 0 on days without
+    demand. ``s`` moves smoothly with the forecast: it is solved at 17 quantiles of the
+    forecast and 16 evenly spaced values over its range and interpolated (solved per day it
+    cost 30-250 ms for a half-year replay)."""
+    f = np.asarray(daily_demand, dtype=float)
+    positive = f[f > 0]
+    if not positive.size:
+        return np.zeros_like(f)
+    at = np.unique(
+        np.concatenate(
+            [
+                np.quantile(positive, np.linspace(0, 1, 17)),
+                np.linspace(positive.min(), positive.max(), 16),
+            ]
+        )
+    )
+    s, _ = minmax_levels(
+        at * lead_time_days, at * review_period, sigma_protection, lead_time_days,
+        review_period, at, lead_time_std, lot_of(at), target_type, target, method,
+    )  # fmt: skip
+    return np.where(f > 0, np.interp(f, at, s), 0.0)
