@@ -132,6 +132,7 @@ class ForecastSettings(_Frozen):
     combination: Literal["weights", "select"]
     global_max_series: int | None = Field(default=None, gt=0)
     global_models_dir: str = "gold/global_model_files"  # see Conf.location
+    global_models_keep_days: int | None = Field(default=None, ge=0)
     partitions: int | None = Field(default=None, gt=0)
     tasks_per_core: int = Field(default=4, gt=0)
     accuracy_days: int = Field(default=56, gt=0)

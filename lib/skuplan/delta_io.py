@@ -20,9 +20,8 @@ with a jittered exponential backoff and, past ``WRITE_ATTEMPTS``, raises
 Test-only fault injection: with ``SKUPLAN_TEST_HOLD_BEFORE_WRITE=<file>`` in the environment
 the first write waits until that file exists, and with ``SKUPLAN_TEST_PAUSE_AFTER_COMMIT=<n>``
 the job sleeps after its n-th commit through :func:`retry_on_conflict` (each logs one line
-first), so that a test can start two
-runs' writes together or kill a job at a known point of its write phase. Nothing sets them
-outside ``tests/test_fault_tolerance.py``.
+first), so that a test can start two runs' writes together or kill a job at a known point of
+its write phase. Nothing sets them outside ``tests/test_fault_tolerance.py``.
 """
 
 from __future__ import annotations
@@ -169,8 +168,7 @@ def read_table(
                 f"{what} {ref}: column {expected.name} is {actual.simpleString()}, "
                 f"expected {expected.dataType.simpleString()}"
             )
-    run = runs.active()
-    if run is not None:
+    if (run := runs.active()) is not None:
         run.record_read(str(ref), version)
     return df
 
@@ -293,6 +291,14 @@ def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date)
     _report_write(df.sparkSession, ref)
 
 
+def delete_partitions(spark: SparkSession, ref: TableRef, column: str, values: list) -> None:
+    """Delete ``ref``'s rows whose ``column`` is one of the dates ``values`` (one commit)."""
+    dates = ", ".join(f"DATE'{v.isoformat()}'" for v in values)
+    delete = lambda: _delta_table(spark, ref).delete(f"`{column}` IN ({dates})")  # noqa: E731
+    retry_on_conflict(delete, f"delete from {ref} ({len(values)} {column} values)")
+    _report_write(spark, ref)
+
+
 def overwrite_table(df: DataFrame, ref: TableRef, partition_by: str | None = None) -> None:
     """Replace a whole table, schema included (master data snapshots, generated inputs)."""
     _before_write(ref)
@@ -367,9 +373,8 @@ def append_table(df: DataFrame, ref: TableRef) -> None:
 
     def write() -> None:
         if ref.name is not None:
-            df.writeTo(quoted_name(ref.name)).append()
-        else:
-            df.write.format("delta").mode("append").save(ref.path)
+            return df.writeTo(quoted_name(ref.name)).append()
+        df.write.format("delta").mode("append").save(ref.path)
 
     retry_on_conflict(write, f"append to {ref}")
     _report_write(df.sparkSession, ref)
@@ -380,13 +385,9 @@ def write_run(spark: SparkSession, ref: TableRef, row: dict) -> None:
     ``run_id`` is already there: a MERGE, so retrying the write never duplicates a run."""
 
     def merge() -> None:
-        builder = DeltaTable.createIfNotExists(spark)
-        builder = (
-            builder.tableName(quoted_name(ref.name))
-            if ref.name is not None
-            else builder.location(ref.path)
-        )
-        table = builder.addColumns(runs.schema()).execute()
+        create = DeltaTable.createIfNotExists(spark)
+        create = create.tableName(quoted_name(ref.name)) if ref.name else create.location(ref.path)
+        table = create.addColumns(runs.schema()).execute()
         source_df = spark.createDataFrame([row], schema=runs.schema())
         (
             table.alias("t")

@@ -28,3 +28,17 @@ def test_pruning_keeps_the_committed_run_of_the_date_only(tmp_path):
     assert (tmp_path / "run_date=2026-02-28" / "run_id=x").is_dir()  # other dates untouched
     # A date that never saved models (no folder) prunes nothing.
     assert model_files.prune(root, DAY + dt.timedelta(days=9), "r") == []
+
+
+def test_expiry_deletes_run_date_folders_before_the_window_but_the_needed_ones(tmp_path):
+    root = str(tmp_path)
+    for days_back in (30, 20, 10):
+        model_files.save(model_files.run_folder(root, DAY - dt.timedelta(days=days_back), "r"), "g", 0, "t")  # fmt: skip
+    (tmp_path / "run_date=someday").mkdir()  # not a date: not this module's
+    needed = {DAY - dt.timedelta(days=20)}
+    stale = model_files.expire(root, DAY - dt.timedelta(days=14), needed)
+    assert [p.rsplit("/", 1)[1] for p in stale] == ["run_date=2026-01-30"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "run_date=2026-02-09", "run_date=2026-02-19", "run_date=someday",
+    ]  # fmt: skip
+    assert model_files.expire(str(tmp_path / "nothing"), DAY, set()) == []

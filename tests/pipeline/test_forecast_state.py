@@ -2,10 +2,12 @@
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import pyspark.sql.functions as F
 
 from skuplan import delta_io
+from skuplan.forecasting import model_files
 from skuplan.pipeline import forecast_global
 from skuplan.pipeline.forecast import engine_spec
 from skuplan.pipeline.forecast_state import decide_paths, fingerprint
@@ -113,3 +115,36 @@ def test_models_of_a_table_of_texts_are_not_kept(spark, make_conf):
     )
     delta_io.replace_partition(texts, conf.table("global_models"), "run_date", RUN)
     assert forecast_global.kept_models(StageTables(spark, conf, "train_forecast")) == {}
+
+
+def test_global_models_past_the_window_go_with_their_folders_but_the_newest_of_each_fit(
+    spark, make_conf
+):
+    conf = make_conf("forecast.global_models_keep_days=14")
+    tables = StageTables(spark, conf, "train_forecast")
+    root, fp = forecast_global.models_root(tables), forecast_global.fingerprint(conf.forecast)
+    days = {n: RUN - dt.timedelta(days=n) for n in (40, 30, 20, 10, 0)}
+    fits = {30: [("A", 0), ("A", 1)], 20: [("A", 0), ("A", 1)], 10: [("B", 0)], 0: [("A", 0)]}
+    schema = (
+        "run_date date, run_id string, group_key string, fit int, trained_on date, "
+        "model_path string, settings string"
+    )
+    for n, keys in fits.items():
+        folder = model_files.run_folder(root, days[n], f"r{n}")
+        rows = [(days[n], f"r{n}", g, f, days[n], model_files.save(folder, g, f, "t"), fp) for g, f in keys]  # fmt: skip
+        delta_io.replace_partition(spark.createDataFrame(rows, schema), conf.table("global_models"), "run_date", days[n])  # fmt: skip
+    model_files.save(model_files.run_folder(root, days[40], "gone"), "A", 0, "t")  # no rows
+    (Path(root) / "notes").mkdir()  # not a run date's folder
+
+    forecast_global.expire(tables)
+    # Before RUN - 14: day 30 is superseded by day 20 for both fits (deleted); day 20 holds
+    # each fit's newest before the window (kept, as is all inside it); day 40 has no rows.
+    left = {r.run_date for r in tables.read("global_models").select("run_date").collect()}
+    assert left == {days[20], days[10], days[0]}
+    folders = {p.name for p in Path(root).iterdir()}
+    assert folders == {"notes", *(f"run_date={days[n].isoformat()}" for n in (20, 10, 0))}
+    forecast_global.expire(tables)  # again: nothing more to delete
+    assert tables.read("global_models").count() == 4
+    # Without a window nothing goes.
+    forecast_global.expire(StageTables(spark, make_conf(), "train_forecast"))
+    assert tables.read("global_models").count() == 4

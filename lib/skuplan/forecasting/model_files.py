@@ -60,6 +60,26 @@ def prune(root: str, run_date: dt.date, run_id: str) -> list[str]:
     return stale
 
 
+def expire(root: str, before: dt.date, needed: set[dt.date]) -> list[str]:
+    """Delete the run-date folders under ``root`` dated before ``before`` but those of
+    ``needed``; returns the folders deleted."""
+    filesystem, where = _filesystem(root)
+    found = filesystem.get_file_info(fs.FileSelector(where, allow_not_found=True))
+    stale = []
+    for info in found:
+        name = info.base_name
+        if info.type != fs.FileType.Directory or not name.startswith("run_date="):
+            continue
+        try:
+            day = dt.date.fromisoformat(name.removeprefix("run_date="))
+        except ValueError:  # not a folder this module wrote
+            continue
+        if day < before and day not in needed:
+            filesystem.delete_dir(info.path)
+            stale.append(info.path)
+    return stale
+
+
 def _filesystem(path: str) -> tuple[fs.FileSystem, str]:
     for spark_scheme, scheme in _SCHEMES.items():
         if path.startswith(spark_scheme):

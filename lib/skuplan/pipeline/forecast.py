@@ -281,12 +281,13 @@ def run(spark, conf: Conf) -> ForecastSummary:
 
 def write(tables: StageTables, outputs: dict[str, DataFrame]) -> None:
     """Each output's rows of the run date, replaced; then the model files of the global
-    models' rows this replaced are deleted."""
+    models' rows this replaced are deleted, and those past the retention window."""
     tables.describe("write forecasts")
     for key, df in outputs.items():
         tables.replace(df, key)
     if forecast_global.TABLE in outputs:
         forecast_global.prune(tables)
+    forecast_global.expire(tables)
 
 
 def combined(tables: StageTables, records_df: DataFrame, outputs: dict, spec: ForecastSpec):

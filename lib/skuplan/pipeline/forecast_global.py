@@ -15,6 +15,7 @@ settings, trains as in ``full`` mode.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 from functools import partial
@@ -177,6 +178,31 @@ def prune(tables: StageTables) -> None:
     stale = model_files.prune(models_root(tables), tables.run_date, tables.run_id)
     if stale:
         log.info("%s: deleted %d replaced run folder(s) of global models", tables.job, len(stale))
+
+
+def expire(tables: StageTables) -> None:
+    """Delete the ``global_models`` rows and model folders of run dates more than
+    ``forecast.global_models_keep_days`` before the run date, but the run dates of each
+    group and fit's newest row among them (the model a later run keeps predicting from, and
+    what re-runs inside the window read); call once this run's rows are committed."""
+    keep = tables.conf.forecast.global_models_keep_days
+    models_df = None if keep is None else tables.optional(TABLE)
+    if models_df is None:
+        return
+    before = tables.run_date - dt.timedelta(days=keep)
+    old_df = models_df.filter(F.col("run_date") < F.lit(before))
+    fit_keys = [c for c in ("group_key", "fit", "settings") if c in models_df.columns]
+    newest = old_df.groupBy(*fit_keys).agg(F.max("run_date").alias("run_date"))
+    needed = {r["run_date"] for r in newest.select("run_date").distinct().collect()}
+    dates = {r["run_date"] for r in old_df.select("run_date").distinct().collect()} - needed
+    if dates:
+        tables.delete_run_dates(TABLE, sorted(dates))
+    folders = model_files.expire(models_root(tables), before, needed)
+    if dates or folders:
+        log.info(
+            "%s: global models older than %s: deleted %d run date(s) of rows, %d folder(s)",
+            tables.job, before, len(dates), len(folders),
+        )  # fmt: skip
 
 
 def split(tables: StageTables, global_df: DataFrame | None) -> tuple:

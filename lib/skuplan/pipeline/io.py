@@ -139,6 +139,10 @@ class StageTables:
         """Replace this run date's partition (``column`` = the run date) of ``key`` with ``df``."""
         delta_io.replace_partition(df, self.ref(key), column, self.run_date)
 
+    def delete_run_dates(self, key: str, dates: list) -> None:
+        """Delete the rows of ``key`` of earlier ``dates`` (a retention window)."""
+        delta_io.delete_partitions(self.spark, self.ref(key), "run_date", dates)
+
     def describe(self, what: str | None) -> None:
         """Label the Spark jobs that follow: ``<job> <run date>: <what>`` (None clears it)."""
         text = None if what is None else f"{self.job} {self.run_date}: {what}"
