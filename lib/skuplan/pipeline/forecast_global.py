@@ -190,11 +190,19 @@ def expire(tables: StageTables) -> None:
     if models_df is None:
         return
     before = tables.run_date - dt.timedelta(days=keep)
-    old_df = models_df.filter(F.col("run_date") < F.lit(before))
     fit_keys = [c for c in ("group_key", "fit", "settings") if c in models_df.columns]
-    newest = old_df.groupBy(*fit_keys).agg(F.max("run_date").alias("run_date"))
-    needed = {r["run_date"] for r in newest.select("run_date").distinct().collect()}
-    dates = {r["run_date"] for r in old_df.select("run_date").distinct().collect()} - needed
+    old = (  # a few rows per run date: one small collect
+        models_df.filter(F.col("run_date") < F.lit(before))
+        .select(*fit_keys, "run_date")
+        .distinct()
+        .collect()
+    )
+    newest: dict[tuple, dt.date] = {}
+    for r in old:
+        fit = tuple(r[c] for c in fit_keys)
+        newest[fit] = max(newest.get(fit, r["run_date"]), r["run_date"])
+    needed = set(newest.values())
+    dates = {r["run_date"] for r in old} - needed
     if dates:
         tables.delete_run_dates(TABLE, sorted(dates))
     folders = model_files.expire(models_root(tables), before, needed)
