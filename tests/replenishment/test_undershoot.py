@@ -83,3 +83,40 @@ def test_reorder_points_along_a_forecast_follow_the_per_day_solution():
     exact, _ = undershoot.minmax_levels(f * 5, f * 7, 12.0, 5, 7, f, 1.0, lot_of(f), "csl", 0.95, "normal")  # fmt: skip
     assert along[0] == along[-1] == 0.0
     assert along[1:-1] == pytest.approx(exact[1:-1], abs=0.5)
+
+
+@pytest.mark.parametrize(
+    ("daily_mean", "cv", "lead_time", "lot_in_days"),
+    [
+        (50.0, 0.4, 2, 7),  # fast: a whole day's demand over-serves (97.8%)
+        (0.5, 1.5, 7, 7),  # slow: a whole day's demand under-serves (89.4%)
+        (0.5, 1.5, 14, 3),  # (91.8%)
+    ],
+)
+def test_sq_checked_daily_meets_its_target_where_a_whole_days_demand_misses(
+    daily_mean, cv, lead_time, lot_in_days
+):
+    demand, var_day = _demand(7, daily_mean, cv, runs=120, days=2000)
+    runs, days = demand.shape
+    lot = max(lot_in_days * daily_mean, 1.0)
+    # The plan's figures at a master review period of 7 days: sQ still reviews daily.
+    sigma, review = undershoot.daily_review(np.sqrt(var_day * (lead_time + 7)), lead_time, 7)
+    s, _ = undershoot.minmax_levels(
+        [daily_mean * lead_time], [daily_mean], sigma, [lead_time], review, [daily_mean],
+        [0.0], [lot], "csl", [0.95], "normal",
+    )  # fmt: skip
+
+    def csl(level):
+        levels = replay.Levels(
+            np.full((runs, 1), level), np.full((runs, 1), level + lot), np.full((runs, 1), lot),
+            1.0, 0.0,
+        )  # fmt: skip
+        totals = replay.replay(
+            "sQ", demand, np.ones((runs, days), bool), np.ones((1, days), bool), levels,
+            np.full((runs, days), lead_time),
+        )  # fmt: skip
+        return 1 - totals.stockout_cycles.sum() / totals.cycles.sum()
+
+    assert csl(float(s[0])) == pytest.approx(0.95, abs=0.02)
+    whole_day = daily_mean * (lead_time + 1) + 1.6449 * np.sqrt(var_day * (lead_time + 1))
+    assert abs(csl(whole_day) - 0.95) > 0.015
