@@ -189,9 +189,8 @@ def test_one_plan_line_per_series_orders_in_whole_packs_at_least_moq(tables, ser
         == 0
     )
     assert planned.filter("daily_demand = 0 AND computed_order_qty > 0").count() == 0
-    # The formula's minmax and sQ cover the lead time and the undershoot (minmax: less than
-    # L + R; sQ, checked daily, may need more than L + 1 for a slow series).
-    is_undershoot = "policy IN ('minmax', 'sQ') AND policy_parameters = 'formula'"
+    # The formula's minmax covers the lead time and the undershoot, less than L + R.
+    is_undershoot = "policy = 'minmax' AND policy_parameters = 'formula'"
     assert (
         planned.filter(f"NOT ({is_undershoot})")
         .filter("safety_stock < 0 OR reorder_point < demand_over_protection - 1e-9")
@@ -200,8 +199,7 @@ def test_one_plan_line_per_series_orders_in_whole_packs_at_least_moq(tables, ser
     )
     undershoot = planned.filter(is_undershoot).filter("target_type = 'csl' AND daily_demand > 0")
     assert undershoot.filter("reorder_point < demand_over_lead_time - 1e-9").count() == 0
-    minmax = undershoot.filter("policy = 'minmax'")
-    assert minmax.filter("reorder_point > demand_over_protection + 1e-9").count() == 0
+    assert undershoot.filter("reorder_point > demand_over_protection + 1e-9").count() == 0
     assert planned.filter("is_default_lead_time AND lead_time_days != 7").count() == 0
 
 
@@ -228,7 +226,7 @@ def _assert_reason_quotes(line):
     """The numbers after each label in ``line.reason`` are the line's columns (1 decimal)."""
     for label, column in REASON_NUMBERS.items():
         if column == "demand_over_protection" and "over the lead time" in line.reason:
-            column = "demand_over_lead_time"  # formula minmax, sQ (policies.with_safety_stock)
+            column = "demand_over_lead_time"  # the formula's minmax (policies.with_safety_stock)
         found = re.findall(rf"{label} (-?[0-9.]+)", line.reason)
         assert found, (label, line.reason)
         assert float(found[-1]) == pytest.approx(line[column], abs=0.051), (label, line.reason)

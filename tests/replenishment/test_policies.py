@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from skuplan.replenishment import inputs, policies, undershoot
+from skuplan.replenishment import inputs, policies
 
 DECISION_SCHEMA = (
     "sku string, location string, policy_name string, daily_demand double, lead_time_std double, "
@@ -42,35 +42,17 @@ def _decide(spark, rows, is_review_day=None):
 
 
 def test_sq_safety_stock_reorder_point_and_order_by_hand(spark):
-    weekly = dict(review_period=7.0, protection_days=11.0, demand_over_protection=110.0,
-                  sigma_protection=math.sqrt(99.0))  # fmt: skip
-    rows = _decide(spark, [_row("A"), _row("weekly master", **weekly)])
-    got = rows["A"]
+    got = _decide(spark, [_row("A")])["A"]
     # L = 4, R = 1, sigma_d = 3: sigma_P^2 = 5 * 9 = 45; d = 10, sigma_L = 1: + 100 -> sqrt(145) = 12.04
     sigma_dl = math.sqrt(145.0)
     assert got["sigma_lead_time_demand"] == pytest.approx(sigma_dl)
-    # s covers the lead time's demand (40) and the undershoot below s at the daily review:
-    # the lead time's error (sqrt(4 * 9 + 100)) and one day's (3), lots of 382.1.
-    s, mean_u = undershoot.minmax_reorder_point(
-        [40.0], [math.sqrt(136.0)], [10.0], [3.0], [math.sqrt(2 * 3650 * 50 / 2.5)], "csl",
-        [0.95], "normal",
-    )  # fmt: skip
-    assert got["reorder_point"] == pytest.approx(float(s[0]))
-    assert 5.0 < float(mean_u[0]) < 6.0  # (10^2 + 3^2) / (2 * 10) = 5.45 in the long run
-    assert got["safety_stock"] == pytest.approx(float(s[0]) - 40 - float(mean_u[0]))
-    # Between the continuous-review textbook's 40 + 1.645 * 11.66 and L + 1's 50 + 1.645 * 12.04.
-    assert (
-        40 + norm.ppf(0.95) * math.sqrt(136.0)
-        < got["reorder_point"]
-        < 50 + norm.ppf(0.95) * sigma_dl
-    )
+    assert got["safety_stock"] == pytest.approx(norm.ppf(0.95) * sigma_dl)  # 1.645 * 12.04 = 19.81
+    assert got["reorder_point"] == pytest.approx(50 + norm.ppf(0.95) * sigma_dl)  # 69.81
     assert got["eoq"] == pytest.approx(math.sqrt(2 * 3650 * 50 / 2.5))  # 382.1
     assert got["inventory_position"] == 30.0
-    # 30 <= s: one lot of 382.1, rounded up to packs of 12 -> 384.
+    # 30 <= 69.81: one lot of 382.1, rounded up to packs of 12 -> 384.
     assert got["order_qty"] == 384.0
     assert got["order_up_to"] == pytest.approx(got["reorder_point"] + got["eoq"])
-    # sQ is checked daily whatever the master's review period: the same s.
-    assert rows["weekly master"]["reorder_point"] == pytest.approx(got["reorder_point"])
 
 
 def test_order_up_to_policy_orders_the_gap_on_review_days_only(spark):
@@ -110,30 +92,25 @@ def test_moq_applies_and_is_rounded_to_the_pack(spark):
 
 
 def test_fractional_packs_give_exact_quantities(spark):
-    # 55 packs of 1.1 are 60.5, where floating point gives 60.50000000000001: the outbox
-    # would read that as a change from a plan that said 60.5.
+    # 66 packs of 1.1 are 72.6, where floating point gives 72.60000000000001: the outbox
+    # would read that as a change from a plan that said 72.6.
     row = _row("F", daily_demand=0.01, pack=1.1, min_order=3.2, on_hand=0.0, on_order=0.0)
-    assert _decide(spark, [row])["F"]["order_qty"] == 60.5
+    assert _decide(spark, [row])["F"]["order_qty"] == 72.6
 
 
 def test_fill_rate_target_solves_the_loss_function(spark):
     row = _row(
         "F",
-        policy_name="RS",
-        review_period=7.0,
-        protection_days=11.0,
-        demand_over_protection=110.0,
         target_type="fill_rate",
         target_service_level=0.99,
         lead_time_std=0.0,
         sigma_protection=20.0,
     )
     got = _decide(spark, [row])["F"]
-    # A cycle brings a review period's demand, 70; sigma 20: G(k) = 0.01 * 70 / 20 = 0.035
-    # -> k = 1.42 (G(1.41) = 0.0359, G(1.42) = 0.0351).
+    # EOQ 382.1, sigma 20: G(k) = 0.01 * 382.1 / 20 = 0.191 -> k = 0.5 (G(0.5) = 0.1978, G(0.52) = 0.1917).
     assert 20 * (
         norm.pdf(got["safety_factor"]) - got["safety_factor"] * norm.sf(got["safety_factor"])
-    ) == (pytest.approx(0.01 * 70, rel=1e-6))
+    ) == (pytest.approx(0.01 * got["eoq"], rel=1e-6))
     assert got["safety_stock"] == pytest.approx(20 * got["safety_factor"])
 
 

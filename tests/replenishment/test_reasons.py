@@ -51,21 +51,19 @@ REASON_CASES = {
     "allocated": (
         {"source_location": "DC01", "requested_qty": 192.0, "order_qty": 60.0},
         "allocated 60 of 192 requested: DC01 is short (fair share); position 40 below reorder "
-        "point 55: forecast demand 26.3 over the lead time 7 days + expected undershoot 3.8 "
-        "below the reorder point at the daily review + safety stock 25 for 95% cycle service; "
-        "order 192",
+        "point 55: forecast demand 30 over 8 days (lead time 7 + review 1) + safety stock 25 "
+        "for 95% cycle service; order 192",
     ),
     "dc": (
         {"echelon": "dc"},
         "DC: its demand is the orders its stores plan; position 40 below reorder point 55: "
-        "forecast demand 26.3 over the lead time 7 days + expected undershoot 3.8 below the "
-        "reorder point at the daily review + safety stock 25 for 95% cycle service; order 192",
+        "forecast demand 30 over 8 days (lead time 7 + review 1) + safety stock 25 for 95% "
+        "cycle service; order 192",
     ),
     "sq_order": (
         {},
-        "position 40 below reorder point 55: forecast demand 26.3 over the lead time 7 days + "
-        "expected undershoot 3.8 below the reorder point at the daily review + safety stock 25 "
-        "for 95% cycle service; order 192",
+        "position 40 below reorder point 55: forecast demand 30 over 8 days (lead time 7 + "
+        "review 1) + safety stock 25 for 95% cycle service; order 192",
     ),
     "sq_no_order": ({"inventory_position": 80.0}, "position 80 above reorder point 55: no order"),
     "sq_rounded": (
@@ -80,9 +78,8 @@ REASON_CASES = {
             "target_service_level": 0.975,
             "safety_stock": 24.96,
         },
-        "position 55 at reorder point 55: forecast demand 26.3 over the lead time 7 days + "
-        "expected undershoot 3.8 below the reorder point at the daily review + safety stock 25 "
-        "for 97.5% fill rate; order 24 (12.3 rounded up to MOQ 20, "
+        "position 55 at reorder point 55: forecast demand 30 over 8 days (lead time 7 + "
+        "review 1) + safety stock 25 for 97.5% fill rate; order 24 (12.3 rounded up to MOQ 20, "
         "packs of 6)",
     ),
     "rs_order": (
@@ -144,9 +141,8 @@ REASON_CASES = {
             "prev_daily_demand": 1.25,
         },
         "held for review: order 192 vs 50 in the previous plan, daily demand 3.8 vs 1.3 in the "
-        "previous plan; position 40 below reorder point 55: forecast demand 26.3 over the lead "
-        "time 7 days + expected undershoot 3.8 below the reorder point at the daily review + "
-        "safety stock 25 for 95% cycle service; order 192",
+        "previous plan; position 40 below reorder point 55: forecast demand 30 over 8 days "
+        "(lead time 7 + review 1) + safety stock 25 for 95% cycle service; order 192",
     ),
     "overridden": (
         {

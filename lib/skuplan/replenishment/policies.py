@@ -10,9 +10,8 @@ Three policies, chosen per item in the master (``policy``) or by ``plan.default_
 
 ``s`` and ``S`` cover the forecast demand over the protection period ``P = L + R`` plus a
 safety stock from the forecast error over ``P`` (see :mod:`skuplan.replenishment.safety_stock`);
-``minmax``'s and ``sQ``'s ``s`` cover the lead time's demand plus the undershoot below ``s``
-at the review that orders (:mod:`skuplan.replenishment.undershoot`; ``sQ`` reviews daily:
-``L + R`` over-serves the target, and for ``sQ`` misses it both ways).
+``minmax``'s ``s`` covers the lead time's demand plus the undershoot below ``s`` at the review
+that orders (:mod:`skuplan.replenishment.undershoot`: ``L + R`` over-serves the target).
 Every order is rounded up to whole packs and to at least the MOQ; zero demand never orders.
 """
 
@@ -56,7 +55,7 @@ def _safety_stock_udf(
         [StructField("reorder_point", DoubleType()), StructField("undershoot", DoubleType())]
     )
 )
-def _undershoot_udf(
+def _minmax_udf(
     policy: pd.Series,
     demand_over_lead_time: pd.Series,
     demand_over_protection: pd.Series,
@@ -71,19 +70,14 @@ def _undershoot_udf(
     method: pd.Series,
 ) -> pd.DataFrame:
     out = pd.DataFrame({"reorder_point": np.nan, "undershoot": np.nan}, index=policy.index)
-    rows = policy.isin([POLICY_MINMAX, POLICY_SQ]).to_numpy()
+    rows = (policy == POLICY_MINMAX).to_numpy()
     if rows.any():
         v = lambda x: x.to_numpy()[rows]  # noqa: E731
-        sigma, review = v(sigma_protection), v(review_period)
-        review_demand = v(demand_over_protection) - v(demand_over_lead_time)
-        daily = v(policy) == POLICY_SQ
-        sq_sigma, one_day = undershoot.daily_review(sigma, v(lead_time_days), review)
-        sigma, review = np.where(daily, sq_sigma, sigma), np.where(daily, one_day, review)
-        review_demand = np.where(daily, v(daily_demand), review_demand)
         out.loc[rows, "reorder_point"], out.loc[rows, "undershoot"] = undershoot.minmax_levels(
-            v(demand_over_lead_time), review_demand, sigma, v(lead_time_days), review,
-            v(daily_demand), v(lead_time_std.fillna(0.0)), v(lot), v(target_type).astype(object),
-            v(target), v(method).astype(object),
+            v(demand_over_lead_time), v(demand_over_protection) - v(demand_over_lead_time),
+            v(sigma_protection), v(lead_time_days), v(review_period), v(daily_demand),
+            v(lead_time_std.fillna(0.0)), v(lot), v(target_type).astype(object), v(target),
+            v(method).astype(object),
         )  # fmt: skip
     return out
 
@@ -221,8 +215,8 @@ def with_safety_stock(df: DataFrame) -> DataFrame:
     Input: :func:`with_position_and_lot`'s output plus ``policy_name, review_period,
     lead_time_days, target_type, target_service_level, demand_over_lead_time,
     demand_over_protection, ss_method``. Output adds ``cycle_qty, safety_factor,
-    safety_stock, reorder_point, order_up_to``; ``minmax``'s and ``sQ``'s safety stock is
-    their ``s`` less the lead time's demand and the mean undershoot.
+    safety_stock, reorder_point, order_up_to``; ``minmax``'s safety stock is its ``s`` less
+    the lead time's demand and the mean undershoot.
     """
     d, policy = F.col("daily_demand"), F.col("policy_name")
     # The quantity one cycle brings: what the fill-rate target's shortage allowance scales with.
@@ -243,27 +237,29 @@ def with_safety_stock(df: DataFrame) -> DataFrame:
             ),
         ).otherwise(F.lit(0.0)),
     )
-    by_undershoot = _undershoot_udf(
+    minmax = _minmax_udf(
         "policy_name", "demand_over_lead_time", "demand_over_protection", "sigma_protection",
         "lead_time_days", "review_period", "daily_demand", "lead_time_std", "eoq",
         "target_type", "target_service_level", "ss_method",
     )  # fmt: skip
-    is_undershoot = policy.isin(POLICY_MINMAX, POLICY_SQ) & (d > 0)
-    # The stock beyond the lead time's demand and the undershoot (module docstring).
-    df = df.withColumn("_u", F.when(is_undershoot, by_undershoot)).withColumn(
+    is_minmax = (policy == POLICY_MINMAX) & (d > 0)
+    # minmax: the stock beyond the lead time's demand and the undershoot (module docstring).
+    df = df.withColumn("_minmax", F.when(is_minmax, minmax)).withColumn(
         "safety_stock",
         F.when(
-            is_undershoot,
-            F.col("_u.reorder_point") - F.col("demand_over_lead_time") - F.col("_u.undershoot"),
+            is_minmax,
+            F.col("_minmax.reorder_point")
+            - F.col("demand_over_lead_time")
+            - F.col("_minmax.undershoot"),
         ).otherwise(F.col("safety_stock")),
     )
-    s = F.when(is_undershoot, F.col("_u.reorder_point")).otherwise(
+    s = F.when(is_minmax, F.col("_minmax.reorder_point")).otherwise(
         F.col("demand_over_protection") + F.col("safety_stock")
     )
     return (
         df.withColumn("reorder_point", s)
         .withColumn("order_up_to", F.when(policy == POLICY_RS, s).otherwise(s + F.col("eoq")))
-        .drop("_u")
+        .drop("_minmax")
     )
 
 

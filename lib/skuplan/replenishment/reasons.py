@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame
 from skuplan.columns import PLAN_NEEDS_REVIEW
 from skuplan.replenishment.cost_policy import PARAMETERS_FORMULA
 from skuplan.replenishment.network import ECHELON_DC
-from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS, POLICY_SQ
+from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS
 
 
 def _num(col: str | Column) -> Column:
@@ -72,25 +72,23 @@ def _exception_text() -> Column:
 
 def _cover_text() -> Column:
     """What the reorder point covers: forecast demand over the protection period and the
-    safety stock for the service target; for the formula's ``minmax`` and ``sQ``, the lead
-    time's demand, the expected undershoot below ``s`` at the review that orders
+    safety stock for the service target; for the formula's ``minmax``, the lead time's
+    demand, the expected undershoot below ``s`` at the review that orders
     (:mod:`.undershoot`) and the safety stock."""
     service = F.when(F.col("target_type") == "fill_rate", F.lit(" fill rate")).otherwise(
         F.lit(" cycle service")
     )
     target = _text(" + safety stock ", _num("safety_stock"), " for ", _pct("target_service_level"), service)  # fmt: skip
-    is_undershoot = F.col("policy_name").isin(POLICY_MINMAX, POLICY_SQ) & (
+    is_undershoot = (F.col("policy_name") == POLICY_MINMAX) & (
         F.col("policy_parameters") == PARAMETERS_FORMULA
     )
-    review = F.when(
-        F.col("policy_name") == POLICY_SQ, F.lit(" below the reorder point at the daily review")
-    ).otherwise(_text(" below min at the ordering review (every ", _num("review_period"), " days)"))
     undershoot = F.col("reorder_point") - F.col("demand_over_lead_time") - F.col("safety_stock")
     return F.when(
         is_undershoot,
         _text(
             ": forecast demand ", _num("demand_over_lead_time"), " over the lead time ",
-            _num("lead_time_days"), " days + expected undershoot ", _num(undershoot), review,
+            _num("lead_time_days"), " days + expected undershoot ", _num(undershoot),
+            " below min at the ordering review (every ", _num("review_period"), " days)",
             target,
         ),
     ).otherwise(

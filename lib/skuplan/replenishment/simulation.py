@@ -296,12 +296,9 @@ def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
     )
     safety = np.where(f > 0, ss.safety_stock(f * P, sigma_dl, k, ss_method), 0.0)
     reorder_point = f * P + safety
-    if policy in (POLICY_MINMAX, POLICY_SQ):
-        sigma_u, review = (
-            undershoot.daily_review(sigma_p, P - R, R) if policy == POLICY_SQ else (sigma_p, R)
-        )
+    if policy == POLICY_MINMAX:
         reorder_point = undershoot.reorder_points_along(
-            f, P - R, float(review), float(sigma_u), L_std, eoq_of, p["target_type"],
+            f, P - R, R, sigma_p, L_std, eoq_of, p["target_type"],
             float(p["target_service_level"]), ss_method,
         )  # fmt: skip
     order_up_to = reorder_point if policy == POLICY_RS else reorder_point + eoq

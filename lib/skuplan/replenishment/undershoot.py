@@ -1,5 +1,5 @@
-"""The reorder point of a periodic (s, S) policy (``minmax``), and of ``sQ`` checked daily, from
-the undershoot at the review that orders.
+"""The reorder point of a periodic (s, S) policy (``minmax``) from the undershoot at the review
+that orders.
 
 The textbook (s, S) reorder point covers demand over ``L + R`` from ``s``: the worst case,
 where the last review without an order saw the position just above ``s``. On average that
@@ -18,11 +18,6 @@ interpolated at its ``(q, c)``. ``s`` then solves ``P(D(L) + U > s) = 1 - CSL`` 
 fill rate's shortage per cycle) over those quantiles, ``D(L)`` normal or gamma as the
 plan's safety-stock method says. For ``Q`` small against a period's demand every review orders
 and the policy is ``RS`` with ``S = s + Q``; the same computation gives that.
-
-``sQ`` is the same with a review every day (:func:`daily_review`): its position crosses ``s``
-by part of a day's demand. Covering a whole day's demand instead (``L + 1``) over-serves fast
-movers and under-serves slow ones (BENCHMARKS, "``sQ``'s reorder point against the
-undershoot").
 """
 
 from __future__ import annotations
@@ -197,16 +192,6 @@ def minmax_levels(
         demand_over_lead_time, sigma_lead, demand_over_review, sigma_review, lot, target_type,
         target, method,
     )  # fmt: skip
-
-
-def daily_review(sigma_protection, lead_time_days, review_period):
-    """``sQ``'s figures for :func:`minmax_levels`: a one-day review period, and the forecast
-    error over ``P = L + review_period`` days rescaled to ``L + 1`` days (independent daily
-    errors), so that the lead time keeps its share and the review day gets one day's."""
-    L = np.asarray(lead_time_days, dtype=float)
-    P = L + np.asarray(review_period, dtype=float)
-    sigma = np.asarray(sigma_protection, dtype=float) * np.sqrt((L + 1) / np.maximum(P, 1e-9))
-    return sigma, np.ones_like(P)
 
 
 def reorder_points_along(
