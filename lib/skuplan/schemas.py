@@ -163,7 +163,7 @@ POLICY_SIMULATION_SERIES = schema(
     "sku:s location:s policy:s variant:s target_type:s target:d ss_method:s sigma_protection:d "
     "review_period:d sim_days:i plan_days:i cycles:i stockout_cycles:i achieved_csl:d "
     "demand:d filled:d achieved_fill_rate:d avg_on_hand:d orders:i holding_cost:d "
-    "ordering_cost:d shortage_cost:d total_cost:d status:s error:s"
+    "ordering_cost:d shortage_cost:d total_cost:d status:s error:s echelon:s"
 )
 
 POLICY_SIMULATION = schema(RUN, "level:s!", POLICY_SIMULATION_SERIES.fields)  # series | overall

@@ -15,8 +15,9 @@ PLAN_LINE = (
     "target_service_level double, pack double, min_order double, unit_cost double, "
     "order_cost double, holding_cost_rate double, policy_parameters string, "
     "cost_safety_factor double, cost_lot_multiplier double, cost_review_period double, "
-    "cost_is_formula boolean"
+    "cost_is_formula boolean, echelon string, source_location string"
 )
+STORE = ("store", None)
 
 
 def test_the_formula_replay_reviews_on_the_master_period_when_the_plan_ships_another(
@@ -36,9 +37,9 @@ def test_the_formula_replay_reviews_on_the_master_period_when_the_plan_ships_ano
     plan_df = spark.createDataFrame(
         [
             # A and C order with the cost-optimised levels, reviewing every 28 days.
-            ("A", "L1", None, "RS", 5.0, 1.0, 28.0, *line, "cost", 1.5, 1.0, 28.0, False),
-            ("B", "L1", None, "RS", 5.0, 1.0, 7.0, *line, "formula", 1.5, 1.0, 21.0, False),
-            ("C", "L1", None, "RS", 5.0, 1.0, 28.0, *line, "cost", 1.5, 1.0, 28.0, False),
+            ("A", "L1", None, "RS", 5.0, 1.0, 28.0, *line, "cost", 1.5, 1.0, 28.0, False, *STORE),
+            ("B", "L1", None, "RS", 5.0, 1.0, 7.0, *line, "formula", 1.5, 1.0, 21.0, False, *STORE),
+            ("C", "L1", None, "RS", 5.0, 1.0, 28.0, *line, "cost", 1.5, 1.0, 28.0, False, *STORE),
         ],
         PLAN_LINE,
     )
@@ -79,7 +80,7 @@ def test_the_replay_reads_the_lines_earlier_plans_shipped_in_its_window(spark, m
     line = ("csl", 0.95, 1.0, 0.0, 10.0, 50.0, 0.25)
     plan_df = spark.createDataFrame(
         [
-            (sku, "L1", None, "RS", 5.0, 1.0, 7.0, *line, "formula", 1.5, 1.0, 7.0, True)
+            (sku, "L1", None, "RS", 5.0, 1.0, 7.0, *line, "formula", 1.5, 1.0, 7.0, True, *STORE)
             for sku in "AB"
         ],
         PLAN_LINE,
@@ -95,6 +96,38 @@ def test_the_replay_reads_the_lines_earlier_plans_shipped_in_its_window(spark, m
     assert (first.shipped_reorder_point, first.shipped_order_up_to) == (11.0, 31.0)
     assert (first.shipped_lot, first.shipped_is_review_day, first.shipped_daily_demand) == (5.0, False, 2.0)  # fmt: skip
     assert rows[0].review_period == 7.0  # the plan's parameters on every row
+
+
+def test_a_dc_is_grouped_with_the_stores_it_supplies_and_has_a_row_without_sales(spark, make_conf):
+    conf = make_conf()
+    spark.createDataFrame([("A", None), ("B", None)], "sku string, review_period_days double").transform(inputs.with_master_fields).write.format("delta").save(conf.table("items").path)  # fmt: skip
+    sales = spark.createDataFrame(
+        [(s, loc, RUN - dt.timedelta(days=1), 3.0) for s in "AB" for loc in ("L1", "L2")],
+        "sku string, location string, date date, qty double",
+    )
+    sales.write.format("delta").save(conf.table("clean_sales").path)
+    line = (5.0, 1.0, 7.0, "csl", 0.95, 1.0, 0.0, 10.0, 50.0, 0.25, "formula", 1.5, 1.0, 7.0, True)
+    plan_df = spark.createDataFrame(
+        [
+            ("A", "L1", None, "RS", *line, "store", "D1"),
+            ("A", "L2", None, "RS", *line, "store", None),  # supplied directly
+            ("A", "D1", None, "RS", *line, "dc", None),
+            ("B", "L1", None, "RS", *line, "store", "D1"),  # D1 does not plan B
+            ("B", "D2", "no_inventory", "RS", *line, "dc", None),  # an exception: not replayed
+        ],
+        PLAN_LINE,
+    )
+    got = plan_policy.simulation_inputs(StageTables(spark, conf, "plan_replenishment"), plan_df)
+    rows = {(r.sku, r.location): r for r in got.collect()}
+    assert set(rows) == {("A", "L1"), ("A", "L2"), ("A", "D1"), ("B", "L1")}
+    network = {k: (r.network, r.echelon) for k, r in rows.items()}
+    assert network == {
+        ("A", "L1"): ("D1", "store"), ("A", "L2"): ("L2", "store"), ("A", "D1"): ("D1", "dc"),
+        ("B", "L1"): ("L1", "store"),
+    }  # fmt: skip
+    # The DC's own row: no sales, one zero-demand day (its demand is its stores' orders).
+    dc = rows[("A", "D1")]
+    assert (dc.date, dc.qty, dc.lead_time_days) == (RUN - dt.timedelta(days=1), 0.0, 5.0)
 
 
 def test_a_store_order_its_dc_cut_is_compared_as_asked_the_next_day(spark, make_conf):

@@ -294,16 +294,23 @@ def test_supplier_signal_holds_each_suppliers_weeks_and_the_released_orders(pipe
 
 
 def test_policy_simulation_replays_every_planned_series_with_history(tables):
-    # Per-series rows and an overall row per target type.
+    # Per-series rows and an overall row per echelon and target type.
     sim = tables("policy_simulation")
-    # Every planned series with sales history is replayed (new items have none to replay),
+    # Every planned store with sales history is replayed (new items have none to replay),
     # with the formula's levels and with the cost-optimised choice.
     planned = _planned(tables("reorder_plan"))
-    replayable = planned.join(_with_history(tables).distinct(), ["sku", "location"])
+    is_dc = F.col("echelon") == network.ECHELON_DC
+    stores = planned.filter(~is_dc).join(_with_history(tables).distinct(), ["sku", "location"])
     for variant in ("formula", "cost"):
         of_variant = sim.filter(f"variant = '{variant}'")
-        assert of_variant.filter("level = 'series'").count() == replayable.count()
-        assert of_variant.filter("level = 'overall' AND target_type = 'csl'").count() == 1
+        assert of_variant.filter("level = 'series'").filter(~is_dc).count() == stores.count()
+        overall = of_variant.filter("level = 'overall' AND target_type = 'csl'")
+        assert overall.filter("echelon = 'store'").count() == 1
+    # Every planned DC has its row, replayed on its stores' orders where their four weeks'
+    # second half gives it enough history (here: too short, a formula row saying so).
+    dcs = planned.filter(is_dc).select("sku", "location")
+    dc_rows = sim.filter("level = 'series' AND variant = 'formula'").filter(is_dc)
+    assert dc_rows.join(dcs, ["sku", "location"]).count() == dcs.count() == dc_rows.count() > 0
     assert sim.filter("status = 'failed'").count() == 0
 
 

@@ -152,6 +152,76 @@ def test_days_without_a_line_take_the_levels_the_plan_ships():
     pd.testing.assert_series_equal(same[0], same[1])
 
 
+def _network(*stores, dc_sales=None, weeks=8, **dc_params):
+    """Stores' series (``sku`` A, each its own location) and their DC ``D`` (a zero-demand
+    row, or its own sales), grouped as the plan's ``simulation_inputs`` groups them."""
+    rows = [pdf.assign(location=f"L{i}", echelon="store") for i, pdf in enumerate(stores)]
+    own = _series(dc_sales) if dc_sales is not None else _series(np.zeros(1))
+    dc = own.assign(
+        location="D", echelon="dc", **{**dict(policy_name="RS", review_period=7.0), **dc_params}
+    )
+    pdf = pd.concat([*rows, dc], ignore_index=True).assign(**{simulation.NETWORK: "D"})
+    args = dict(run_date=RUN_DATE, weeks=weeks, warmup_days=84, window=28, seed=1, anchor_date=ANCHOR)  # fmt: skip
+    return pdf, args
+
+
+def _orders(pdf, args):
+    """The days' orders of a store's replay (the variant the plan ships)."""
+    return simulation._series(pdf, simulation._Settings(**args), keep_orders=True)[1]
+
+
+def test_a_dc_is_replayed_on_the_orders_its_stores_placed_in_their_replay():
+    rng = np.random.default_rng(4)
+    stores = [
+        _series(rng.poisson(m, 200).astype(float), lead_time_std=0.5, order_cost=10.0)
+        for m in (20, 8)
+    ]
+    pdf, args = _network(*stores, weeks=16, lead_time_days=5.0)
+    got = simulation.simulate_network(pdf, **args)
+    assert list(got["location"]) == ["L0", "L1", "D"]
+    assert list(got["echelon"]) == ["store", "store", "dc"]
+    # The stores' rows are their own replays, as without a DC.
+    for i, store in enumerate(stores):
+        alone = simulation.simulate_series(store.assign(location=f"L{i}"), **args)
+        want = alone.assign(echelon="store")
+        pd.testing.assert_frame_equal(got.iloc[[i]].reset_index(drop=True), want, check_dtype=False)
+    # The DC's demand: what the stores ordered over the second half of their 112 days (the
+    # first half is its warm-up), every week or two as their lots ran down.
+    orders = sum(_orders(store.assign(location=f"L{i}"), args) for i, store in enumerate(stores))
+    dc = got.iloc[2]
+    assert dc["status"] == "ok" and dc["sim_days"] == 56
+    assert dc["demand"] == orders[56:].sum() > 0 and (orders[56:] > 0).sum() >= 5
+    assert dc["policy"] == "RS" and dc["cycles"] >= 5
+    # A DC that sells too adds its own sales on those days.
+    pdf, args = _network(*stores, dc_sales=np.full(200, 2.0), weeks=16, lead_time_days=5.0)
+    assert simulation.simulate_network(pdf, **args).iloc[2]["demand"] == orders[56:].sum() + 112
+
+
+def test_a_dc_without_a_replay_half_is_not_replayed_and_a_lone_store_is_as_before():
+    store = _series(np.full(140, 5.0))
+    pdf, args = _network(store, weeks=1)
+    assert simulation.simulate_network(pdf, **args).iloc[-1]["status"] == "short_history"
+    # A group without a DC (a store supplied directly): its own replay, echelon store.
+    args = dict(run_date=RUN_DATE, weeks=8, warmup_days=84, window=28, seed=1, anchor_date=ANCHOR)
+    alone = simulation.simulate_network(store.assign(**{simulation.NETWORK: "L"}), **args)
+    want = simulation.simulate_series(store, **args).assign(echelon="store")
+    pd.testing.assert_frame_equal(alone, want, check_dtype=False)
+
+
+def test_the_replay_keeps_each_day_s_orders_on_request():
+    rng = np.random.default_rng(2)
+    demand = rng.poisson(10, (2, 90)).astype(float)
+    levels = replay.Levels(np.array([[40.0], [60.0]]), np.array([[100.0], [150.0]]), np.full((2, 1), 60.0), 1.0, 0.0)  # fmt: skip
+    leads = np.full((2, 90), 2)
+    plain = replay.replay("sQ", demand, True, True, levels, leads)
+    kept = replay.replay("sQ", demand, True, True, levels, leads, keep_orders=True)
+    assert plain.placed is None and kept.placed.shape == (2, 90)
+    assert ((kept.placed > 0).sum(axis=1) == kept.orders).all()
+    assert (kept.placed % 60 == 0).all()  # whole lots
+    for field in ("cycles", "stockout_cycles", "orders", "filled", "on_hand_days"):
+        assert (getattr(plain, field) == getattr(kept, field)).all(), field
+
+
 def test_a_failing_series_is_reported_with_its_error():
     got = _sim(_series(np.full(140, 5.0), policy_name="sQ", pack=None))
     assert got["status"] == "failed" and "TypeError" in got["error"]
@@ -163,7 +233,7 @@ SERIES_SCHEMA = (
     "stockout_cycles int, "
     "achieved_csl double, demand double, filled double, achieved_fill_rate double, "
     "avg_on_hand double, orders int, holding_cost double, ordering_cost double, "
-    "shortage_cost double, total_cost double, status string, error string"
+    "shortage_cost double, total_cost double, status string, error string, echelon string"
 )
 # Sums of int columns are bigint in Spark; the plan casts to the table's types on writing.
 OVERALL_SCHEMA = (
@@ -173,28 +243,31 @@ OVERALL_SCHEMA = (
     "stockout_cycles bigint, achieved_csl double, demand double, filled double, "
     "achieved_fill_rate double, avg_on_hand double, orders bigint, holding_cost double, "
     "ordering_cost double, shortage_cost double, total_cost double, status string, "
-    "error string"
+    "error string, echelon string"
 )
 
 
-def test_overall_simulation_pools_ok_series_per_variant_and_target_type(spark):
+def test_overall_simulation_pools_ok_series_per_variant_echelon_and_target_type(spark):
     from chispa import assert_approx_df_equality
 
     series_df = spark.createDataFrame(
         [
             ("A", "L1", "sQ", "formula", "csl", 0.90, "normal", 2.0, 1.0, 56, 20, 10, 1, 0.9, 100.0, 95.0, 0.95,
-             5.0, 10, 1.0, 2.0, 3.0, 6.0, "ok", None),
+             5.0, 10, 1.0, 2.0, 3.0, 6.0, "ok", None, "store"),
             ("B", "L1", "RS", "formula", "csl", 0.95, "gamma", 1.0, 7.0, 56, 0, 30, 0, 1.0, 300.0, 300.0, 1.0,
-             7.0, 20, 2.0, 4.0, 0.0, 6.0, "ok", None),
+             7.0, 20, 2.0, 4.0, 0.0, 6.0, "ok", None, "store"),
             # Not ok: its figures must not count, however large.
             ("C", "L1", "sQ", "formula", "csl", 0.50, "normal", 9.0, 1.0, 99, 99, 100, 100, 0.0, 1e6, 0.0, 0.0,
-             1e3, 99, 1e3, 1e3, 1e3, 3e3, "failed", "ValueError: x"),
+             1e3, 99, 1e3, 1e3, 1e3, 3e3, "failed", "ValueError: x", "store"),
             # The cost variant of A: pooled on its own.
             ("A", "L1", "sQ", "cost", "csl", 0.90, "normal", 2.0, 1.0, 56, 0, 8, 0, 1.0, 100.0, 100.0,
-             1.0, 4.0, 8, 1.0, 1.0, 0.0, 2.0, "ok", None),
+             1.0, 4.0, 8, 1.0, 1.0, 0.0, 2.0, "ok", None, "store"),
             # No cycles in the replay: the fill-rate group has no CSL, not an error.
             ("D", "L2", "minmax", "formula", "fill_rate", 0.98, "normal", 1.5, 7.0, 28, 28, 0, 0, None, 50.0, 40.0,
-             0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None),
+             0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None, "store"),
+            # A DC (replayed on its stores' orders): pooled apart from the stores.
+            ("A", "DC1", "sQ", "formula", "csl", 0.98, "normal", 8.0, 1.0, 28, 0, 5, 1, 0.8, 400.0, 380.0, 0.95,
+             30.0, 5, 4.0, 5.0, 6.0, 15.0, "ok", None, "dc"),
         ],
         SERIES_SCHEMA,
     )  # fmt: skip
@@ -202,11 +275,13 @@ def test_overall_simulation_pools_ok_series_per_variant_and_target_type(spark):
         [
             # target: (0.90 * 10 + 0.95 * 30) / 40 cycles; CSL 1 - 1 / 40; fill 395 / 400.
             ("overall", None, None, "all", "formula", "csl", 0.9375, None, None, None, 56, 20, 40, 1, 0.975, 400.0,
-             395.0, 0.9875, 12.0, 30, 3.0, 6.0, 3.0, 12.0, "ok", None),
+             395.0, 0.9875, 12.0, 30, 3.0, 6.0, 3.0, 12.0, "ok", None, "store"),
             ("overall", None, None, "all", "cost", "csl", 0.90, None, None, None, 56, 0, 8, 0, 1.0, 100.0,
-             100.0, 1.0, 4.0, 8, 1.0, 1.0, 0.0, 2.0, "ok", None),
+             100.0, 1.0, 4.0, 8, 1.0, 1.0, 0.0, 2.0, "ok", None, "store"),
             ("overall", None, None, "all", "formula", "fill_rate", 0.98, None, None, None, 28, 28, 0, 0, None, 50.0,
-             40.0, 0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None),
+             40.0, 0.8, 2.0, 3, 0.5, 1.5, 2.0, 4.0, "ok", None, "store"),
+            ("overall", None, None, "all", "formula", "csl", 0.98, None, None, None, 28, 0, 5, 1, 0.8, 400.0,
+             380.0, 0.95, 30.0, 5, 4.0, 5.0, 6.0, 15.0, "ok", None, "dc"),
         ],
         OVERALL_SCHEMA,
     )  # fmt: skip

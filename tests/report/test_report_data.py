@@ -177,6 +177,24 @@ def test_policy_replay_per_variant_and_policy_then_over_all(spark):
     assert {r.plan_share for r in older} == {None} and len(older) == 5
 
 
+def test_policy_replay_keeps_the_dcs_apart_from_the_stores(spark):
+    rows = spark.createDataFrame(
+        [
+            ("series", "formula", "sQ", "csl", 0.95, 20, 1, 100.0, 99.0, 10.0, "ok", "store"),
+            ("series", "formula", "RS", "csl", 0.90, 10, 2, 500.0, 450.0, 30.0, "ok", "dc"),
+            ("series", "formula", "sQ", "csl", 0.95, 20, 0, 200.0, 200.0, 20.0, "ok", None),
+        ],
+        "level string, variant string, policy string, target_type string, target double, "
+        "cycles int, stockout_cycles int, demand double, filled double, total_cost double, "
+        "status string, echelon string",
+    )
+    got = [
+        (r.echelon, r.policy, r.cycles, r.achieved_csl) for r in data.policy_replay(rows).collect()
+    ]
+    # Stores first (a row without an echelon is a store's: written before DCs were replayed).
+    assert got == [("store", "sQ", 40, 39 / 40), ("store", "all", 40, 39 / 40), ("dc", "RS", 10, 0.8), ("dc", "all", 10, 0.8)]  # fmt: skip
+
+
 def test_hierarchy_levels_are_weighted_over_trees_with_the_series_last(spark):
     rows = spark.createDataFrame(
         [

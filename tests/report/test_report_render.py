@@ -93,9 +93,10 @@ def _data(series, *, plan=True, series_total=None):
             [("not_planned", "missing_inventory", 2)], columns=["plan_status", "cause", "lines"]
         ),
         replay=pd.DataFrame(
-            [("cost", "all", 3, 40, 0.9375, 0.95, 0.94, 1500.0, 0.25)],
+            [("cost", "store", "all", 3, 40, 0.9375, 0.95, 0.94, 1500.0, 0.25)],
             columns=[
                 "variant",
+                "echelon",
                 "policy",
                 "series",
                 "cycles",

@@ -61,6 +61,8 @@ class PlanSummary:
     newer_plan: dt.date | None = None
     dc_lines: int = 0  # lines of distribution centres (the second echelon)
     allocated_lines: int = 0  # store orders a short DC cut
+    dc_simulated_csl: float | None = None  # the DCs' replay on their stores' orders
+    dc_target_csl: float | None = None
 
     def metrics(self) -> dict[str, float | None]:
         """The figures a tracking server gets (see :mod:`skuplan.tracking`)."""
@@ -74,6 +76,7 @@ class PlanSummary:
             "supplier_signal_changes": self.signal_changes,
             "simulated_service_level": self.simulated_csl,
             "target_service_level": self.target_csl,
+            "dc_simulated_service_level": self.dc_simulated_csl,
             "cost_policy_cost_ratio": self.cost_ratio,
             "dc_lines": self.dc_lines,
             "allocated_lines": self.allocated_lines,
@@ -97,6 +100,8 @@ class PlanSummary:
             )
         if self.simulated_csl is not None and self.target_csl is not None:
             text += f"; simulated cycle service level {self.simulated_csl:.1%} (target {self.target_csl:.1%})"
+        if self.dc_simulated_csl is not None and self.dc_target_csl is not None:
+            text += f", at DCs {self.dc_simulated_csl:.1%} (target {self.dc_target_csl:.1%})"
         if self.cost_ratio is not None:
             text += f"; cost-optimised levels: {self.cost_ratio - 1:+.1%} replayed cost"
         return text
@@ -224,7 +229,11 @@ def supplier_signal(tables: StageTables, forecasts_df: DataFrame, plan_df: DataF
 
 
 def summarise(
-    tables: StageTables, plan_df: DataFrame, changes: tuple[int, int], sim, newer: dt.date | None
+    tables: StageTables,
+    plan_df: DataFrame,
+    changes: tuple[int, int],
+    sim: plan_policy.Replayed | None,
+    newer: dt.date | None,
 ) -> PlanSummary:
     """The run's figures; ``changes`` are the outbox's and the supplier signal's changed rows."""
     not_planned = F.col("plan_status").isin(PLAN_NOT_PLANNED, PLAN_QUARANTINED)
@@ -245,10 +254,14 @@ def summarise(
         stats["review"] or 0,
         stats["np"] or 0,
         *changes,
-        *(sim or (None, None, None)),
+        sim and sim.csl,
+        sim and sim.target,
+        sim and sim.cost_ratio,
         newer,
         stats["dc"] or 0,
         stats["cut"] or 0,
+        sim and sim.dc_csl,
+        sim and sim.dc_target,
     )
 
 

@@ -4,6 +4,7 @@ of the policies over recent clean sales (``policy_simulation``)."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import partial
 
 import pyspark.sql.functions as F
@@ -14,7 +15,7 @@ from skuplan.columns import KEYS, PLAN_PLANNED
 from skuplan.conf import PlanSettings
 from skuplan.pipeline.io import StageTables
 from skuplan.pipeline.plan_inputs import read_master
-from skuplan.replenishment import cost_policy, inputs, policies, simulation
+from skuplan.replenishment import cost_policy, inputs, network, policies, simulation
 from skuplan.schemas import POLICY_SIMULATION, POLICY_SIMULATION_SERIES
 
 
@@ -42,9 +43,11 @@ def shipped_variant(settings: PlanSettings) -> str:
 def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
     """Clean sales of the replayed weeks and their warm-up, joined with each planned
     series' parameters (``simulation.PARAM_COLUMNS``; the review period the master's, for the
-    formula's replay) and its cost-optimised choice (``simulation.COST_COLUMNS``); with the
-    lines earlier plans shipped for the replayed days (:func:`shipped_lines`) of the series
-    with sales."""
+    formula's replay), its cost-optimised choice (``simulation.COST_COLUMNS``), its
+    ``echelon`` and its ``simulation.NETWORK`` (a store supplied by a planned DC: the DC);
+    with the lines earlier plans shipped for the replayed days (:func:`shipped_lines`) of the
+    series with sales and of the DCs. A DC without sales of its own has one zero-demand row
+    (its demand is its stores' replayed orders)."""
     sim, run_date = tables.conf.plan.simulation, tables.run_date
     start = run_date - dt.timedelta(days=sim.weeks * 7 + sim.warmup_days)
     params_df = plan_df.filter(F.col("exception_reason").isNull()).select(
@@ -52,7 +55,7 @@ def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
         F.col("policy").alias("policy_name"),
         "lead_time_days", "lead_time_std", "review_period", "target_type", "target_service_level",
         "pack", "min_order", "unit_cost", "order_cost", "holding_cost_rate", "policy_parameters",
-        *simulation.COST_COLUMNS,
+        *simulation.COST_COLUMNS, "echelon", "source_location",
     )  # fmt: skip
     master_df = inputs.item_location_master(params_df, *read_master(tables))
     shortage = F.coalesce("stockout_cost", F.lit(0.0)).alias("shortage_cost")
@@ -66,11 +69,30 @@ def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
     params_df = params_df.withColumn(
         "review_period", F.when(shipped, F.col("_master_review")).otherwise(F.col("review_period"))
     ).drop("_master_review", "policy_parameters")
+    is_dc = F.col("echelon") == F.lit(network.ECHELON_DC)
+    dcs_df = params_df.filter(is_dc).select(*KEYS)
+    planned_dcs_df = dcs_df.select(
+        "sku", F.col("location").alias("source_location"), F.lit(True).alias("_dc")
+    )
+    params_df = (
+        params_df.join(planned_dcs_df, ["sku", "source_location"], "left")
+        .withColumn(
+            simulation.NETWORK,
+            F.when(is_dc | F.col("_dc").isNull(), F.col("location")).otherwise(
+                F.col("source_location")
+            ),
+        )
+        .drop("_dc", "source_location")
+    )
     history_df = (
         tables.read("clean_sales", required=[*KEYS, "date", "qty"], what="clean sales")
         .filter((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(run_date)))
         .select(*KEYS, "date", "qty")
     )
+    anchors_df = dcs_df.select(
+        *KEYS, F.lit(run_date - dt.timedelta(days=1)).alias("date"), F.lit(0.0).alias("qty")
+    )
+    history_df = history_df.unionByName(anchors_df)
     shipped_df = shipped_lines(tables, run_date - dt.timedelta(days=sim.weeks * 7))
     if shipped_df is not None:  # of series with sales (as without earlier plans)
         shipped_df = shipped_df.join(history_df.select(*KEYS).distinct(), [*KEYS], "left_semi")
@@ -98,18 +120,28 @@ def shipped_lines(tables: StageTables, start: dt.date) -> DataFrame | None:
     )
 
 
-def simulate(tables: StageTables, plan_df: DataFrame) -> tuple[float | None, ...] | None:
-    """Replay every planned series' policy over recent clean sales (the formula's levels,
-    and the cost-optimised ones when the plan chose some); write policy_simulation.
+@dataclass(frozen=True)
+class Replayed:
+    """The replay's headline figures: the cycle service the variant the plan ships achieved
+    over the CSL-target series and its cycle-weighted target, stores and DCs apart (None
+    without cycles), and the cost-optimised variant's total cost relative to the formula's
+    over both echelons (None without it)."""
 
-    Returns the shipped variant's overall achieved cycle service level and its
-    cycle-weighted target, and the cost-optimised variant's total cost relative to the
-    formula's (None without it); None when nothing was replayed.
-    """
+    csl: float | None
+    target: float | None
+    cost_ratio: float | None
+    dc_csl: float | None = None
+    dc_target: float | None = None
+
+
+def simulate(tables: StageTables, plan_df: DataFrame) -> Replayed | None:
+    """Replay every planned series' policy over recent clean sales, and every planned DC's on
+    its stores' replayed orders (the formula's levels, and the cost-optimised ones when the
+    plan chose some); write policy_simulation. None when no cycle was replayed."""
     conf, run_date = tables.conf, tables.run_date
     sim = conf.plan.simulation
     fn = partial(
-        simulation.simulate_series,
+        simulation.simulate_network,
         run_date=run_date,
         weeks=sim.weeks,
         warmup_days=sim.warmup_days,
@@ -120,13 +152,13 @@ def simulate(tables: StageTables, plan_df: DataFrame) -> tuple[float | None, ...
         shipped_base=shipped_variant(conf.plan),
     )
 
-    def per_series(pdf):
+    def per_network(pdf):
         return fn(pdf)
 
     tables.describe("policy simulation")
     series_df = (
-        fanout.grouped_in_tasks(simulation_inputs(tables, plan_df), KEYS)
-        .applyInPandas(per_series, schema=POLICY_SIMULATION_SERIES)
+        fanout.grouped_in_tasks(simulation_inputs(tables, plan_df), ["sku", simulation.NETWORK])
+        .applyInPandas(per_network, schema=POLICY_SIMULATION_SERIES)
         .select(F.lit("series").alias("level"), "*")
         # Computed once here: the write reads it twice (the series' rows and the overall
         # ones), and a merely cached frame was computed by both reads at once.
@@ -138,13 +170,24 @@ def simulate(tables: StageTables, plan_df: DataFrame) -> tuple[float | None, ...
         tables.read("policy_simulation")
         .transform(tables.of_run_date)
         .filter(F.col("level") == "overall")
-        .select("variant", "target_type", "achieved_csl", "target", "total_cost")
+        .select("variant", "target_type", "echelon", "achieved_csl", "target", "total_cost")
         .collect()
     )
-    csl = [r for r in overall if r["target_type"] == "csl" and r["variant"] == shipped_variant(tables.conf.plan)]  # fmt: skip
-    if not csl or csl[0]["achieved_csl"] is None:
+    shipped = shipped_variant(tables.conf.plan)
+    csl = {
+        r["echelon"]: r
+        for r in overall
+        if r["target_type"] == "csl" and r["variant"] == shipped and r["achieved_csl"] is not None
+    }
+    if not csl:
         return None
     totals = {v: sum(r["total_cost"] or 0.0 for r in overall if r["variant"] == v) for v in (simulation.VARIANT_FORMULA, simulation.VARIANT_COST)}  # fmt: skip
     formula, cost = totals[simulation.VARIANT_FORMULA], totals[simulation.VARIANT_COST]
-    ratio = cost / formula if cost and formula else None
-    return csl[0]["achieved_csl"], csl[0]["target"], ratio
+    store, dc = csl.get(network.ECHELON_STORE), csl.get(network.ECHELON_DC)
+    return Replayed(
+        store and store["achieved_csl"],
+        store and store["target"],
+        cost / formula if cost and formula else None,
+        dc and dc["achieved_csl"],
+        dc and dc["target"],
+    )

@@ -88,6 +88,7 @@ class Totals:
     filled: np.ndarray
     backordered: np.ndarray
     on_hand_days: np.ndarray  # on-hand units summed over the days
+    placed: np.ndarray | None = None  # (runs, days): the units ordered each day, if kept
 
 
 def replay(
@@ -97,6 +98,8 @@ def replay(
     review: np.ndarray,
     levels: Levels,
     leads: np.ndarray,
+    *,
+    keep_orders: bool = False,
 ) -> Totals:
     """Step every run through its days (see the module docstring).
 
@@ -110,6 +113,8 @@ def replay(
             runs, or one per run).
         levels: the levels the reviews apply.
         leads: ``(runs, days)`` whole lead times (>= 1) of an order placed that day.
+        keep_orders: also return each run's orders day by day (``Totals.placed``): the
+            demand the run puts on its supplier (a DC's stores, :mod:`.simulation`).
     """
     runs, days = demand.shape
     # Day-major views and copies: each day's values of all runs are contiguous in memory. The
@@ -124,6 +129,7 @@ def replay(
     seen = np.zeros(runs, bool)
     cycles, stockouts, orders = (np.zeros(runs, int) for _ in range(3))
     filled, backordered, on_hand_days, buf = (np.zeros(runs) for _ in range(4))
+    placed = np.zeros((days, runs)) if keep_orders else None
     for t in range(days):
         got = np.flatnonzero(arrivals[t] > 0)
         if got.size:
@@ -142,10 +148,15 @@ def replay(
                 arrivals[t + leads[t, due], due] += qty
                 on_order[due] += qty
                 orders[due] += qty > 0
+                if placed is not None:
+                    placed[t, due] = qty
         day = demand[t]
         np.minimum(day, np.maximum(net, 0.0, out=buf), out=buf)  # served
         filled += buf
         backordered += np.subtract(day, buf, out=buf)
         net -= day
         on_hand_days += np.maximum(net, 0.0, out=buf)
-    return Totals(cycles, stockouts, orders, filled, backordered, on_hand_days)
+    return Totals(
+        cycles, stockouts, orders, filled, backordered, on_hand_days,
+        None if placed is None else placed.T,
+    )  # fmt: skip

@@ -1,7 +1,9 @@
-"""Replay of a series' replenishment policy over its recent sales (one series per call).
+"""Replay of a series' replenishment policy over its recent sales (one series per call), and
+of a distribution centre's on the orders its stores placed in their replays.
 
-:func:`simulate_series` is a plain pandas function; the plan runs it on every series with
-``groupBy("sku", "location").applyInPandas``. The formula's levels (and the cost-optimised
+:func:`simulate_series` is a plain pandas function; the plan runs :func:`simulate_network`
+(one item's DC and the stores it supplies, or one series alone) with
+``groupBy("sku", NETWORK).applyInPandas``. The formula's levels (and the cost-optimised
 ones) are replayed on a stand-in that is honest about what the policy knew: it forecasts
 with a trailing mean of the demand before that day, and its safety stock comes from the
 errors of that same forecast over protection-period windows in the warm-up history before
@@ -13,7 +15,15 @@ per series) from the master's mean and standard deviation, so orders may cross. 
 by :func:`skuplan.replenishment.replay.replay` (its docstring has the day's timeline and
 how cycles and fill rate are counted).
 
-:func:`overall_simulation` pools the series rows per target type (a Spark aggregation).
+A DC's demand is the orders its stores' replays placed, day by day, with the levels the plan
+ships (variant ``shipped`` where it has lines, else the shipped base), plus the DC's own
+sales: the stores' replays run first, then the DC's over the second half of their days, the
+first half being its warm-up (the trailing mean and its errors need history). The DC is
+assumed to fill every store order (the echelons are replayed one after the other, not
+coupled: a DC's stockout does not delay its stores here); stores without a replay
+(``short_history``, ``failed``) add no orders.
+
+:func:`overall_simulation` pools the series rows per echelon and target type (a Spark aggregation).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from pyspark.sql import DataFrame
 
 from skuplan.replenishment import replay, undershoot
 from skuplan.replenishment import safety_stock as ss
+from skuplan.replenishment.network import ECHELON_DC, ECHELON_STORE
 from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS, POLICY_SQ
 from skuplan.schemas import POLICY_SIMULATION_SERIES
 
@@ -49,6 +60,9 @@ COST_COLUMNS = (
     "cost_is_formula",
 )
 VARIANT_FORMULA, VARIANT_COST, VARIANT_SHIPPED = "formula", "cost", "shipped"
+# The input column that groups an item's DC with its stores (:func:`simulate_network`): the
+# DC's location on the DC's rows and on those of the stores it supplies, else the series' own.
+NETWORK = "network"
 # Earlier plans' released lines (``reorder_plan``), on zero-demand rows dated by their run date.
 SHIPPED_COLUMNS = (
     "shipped_policy", "shipped_reorder_point", "shipped_order_up_to", "shipped_lot",
@@ -67,8 +81,14 @@ def _empty_result(sku, location, p, status: str, error: str | None = None) -> pd
         target=float(p["target_service_level"]),
         status=status,
         error=error,
+        echelon=_echelon(p),
     )
     return pd.DataFrame([row])
+
+
+def _echelon(p) -> str:
+    echelon = p.get("echelon")
+    return ECHELON_STORE if echelon is None or pd.isna(echelon) else str(echelon)
 
 
 def simulate_series(
@@ -92,7 +112,8 @@ def simulate_series(
             same demand and lead times (``safety_factor`` times the day's sigma over the
             protection period, lots of ``lot_multiplier`` EOQs, reviews every
             ``cost_review_period`` days); rows with ``SHIPPED_COLUMNS`` set (zero ``qty``)
-            are earlier plans' released lines, dated by their run date.
+            are earlier plans' released lines, dated by their run date; ``echelon``, when
+            present, is copied to the result (``store`` when absent).
         run_date: the replay ends the day before.
         weeks: length of the replay.
         warmup_days: history before the replay, for the forecast-error sample.
@@ -108,27 +129,89 @@ def simulate_series(
         is ``ok``, ``no_demand`` or ``short_history`` (too few error windows), or ``failed``
         with the ``error`` (then the formula's row only).
     """
+    settings = _Settings(
+        run_date, weeks, warmup_days, window, seed, anchor_date, method, shipped_base
+    )  # fmt: skip
+    return _series(pdf, settings)[0]
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """:func:`simulate_series`' settings (one per replay)."""
+
+    run_date: dt.date
+    weeks: int
+    warmup_days: int
+    window: int
+    seed: int
+    anchor_date: dt.date
+    method: str = "auto"
+    shipped_base: str = VARIANT_FORMULA
+
+
+def simulate_network(pdf: pd.DataFrame, **settings) -> pd.DataFrame:
+    """One item's replays: a DC and the stores it supplies (``NETWORK`` is the DC's location
+    on all their rows), or one series alone; ``settings`` as :func:`simulate_series`'.
+
+    Rows with ``echelon`` = ``dc`` are the DC's (its parameters, its own sales if it sells,
+    its earlier plan lines); the others are its stores', each replayed by
+    :func:`simulate_series`. The DC's demand is the orders the stores' replays placed with
+    the levels the plan ships, plus its own sales; it is replayed over the second half of
+    the stores' days, the first half its warm-up (module docstring).
+
+    Returns:
+        The stores' rows, then the DC's (``echelon`` says which), in ``POLICY_SIMULATION_SERIES``.
+    """
+    st = _Settings(**settings)
+    is_dc = pdf["echelon"].eq(ECHELON_DC) if "echelon" in pdf else pd.Series(False, pdf.index)
+    dc_rows = pdf[is_dc]
+    frames, orders = [], np.zeros(st.weeks * 7)
+    for _, rows in pdf[~is_dc].groupby("location", sort=True):
+        frame, placed = _series(rows, st, keep_orders=not dc_rows.empty)
+        frames.append(frame)
+        if placed is not None:
+            orders += placed
+    if not dc_rows.empty:
+        frames.append(_dc_series(dc_rows, orders, st))
+    # From the rows (concatenating frames whose `error` is all-NA warns).
+    return pd.DataFrame([row for frame in frames for row in frame.to_dict("records")])
+
+
+def _dc_series(dc_rows: pd.DataFrame, orders: np.ndarray, st: _Settings) -> pd.DataFrame:
+    """The DC's replay on its stores' ``orders`` (one value per day of their replay) and its
+    own rows."""
+    weeks = st.weeks // 2
+    if weeks == 0:
+        p = dc_rows.iloc[0]
+        return _empty_result(p["sku"], p["location"], p, "short_history")
+    days = pd.date_range(end=pd.Timestamp(st.run_date) - pd.Timedelta(days=1), periods=len(orders))
+    constant = [c for c in dc_rows.columns if c not in ("date", "qty", *SHIPPED_COLUMNS)]
+    demand = pd.DataFrame({"date": days.date, "qty": orders}).assign(
+        **{c: dc_rows[c].iloc[0] for c in constant}
+    )
+    pdf = pd.concat([dc_rows, demand], ignore_index=True)
+    warmup = len(orders) - weeks * 7
+    return _series(pdf, dataclasses.replace(st, weeks=weeks, warmup_days=warmup))[0]
+
+
+def _series(pdf, st: _Settings, keep_orders: bool = False):
+    """:func:`simulate_series`' rows, and with ``keep_orders`` the orders the variant the plan
+    ships placed each replayed day (None where the series was not replayed)."""
     sku, location = pdf["sku"].iloc[0], pdf["location"].iloc[0]
     p = pdf.iloc[0]
     try:
-        return _simulate(
-            pdf, p, sku, location, run_date, weeks, warmup_days, window, seed, anchor_date, method,
-            shipped_base,
-        )  # fmt: skip
+        return _simulate(pdf, p, sku, location, st, keep_orders)
     except Exception as exc:  # failures are data: one bad series must not stop the replay
-        return _empty_result(sku, location, p, "failed", f"{type(exc).__name__}: {exc}")
+        return _empty_result(sku, location, p, "failed", f"{type(exc).__name__}: {exc}"), None
 
 
-def _simulate(
-    pdf, p, sku, location, run_date, weeks, warmup_days, window, seed, anchor_date, method,
-    shipped_base,
-):  # fmt: skip
-    n_sim = weeks * 7
-    days, demand = _daily_demand(pdf, run_date, n_sim + warmup_days)
+def _simulate(pdf, p, sku, location, st: _Settings, keep_orders: bool):
+    n_sim, warmup_days, window = st.weeks * 7, st.warmup_days, st.window
+    days, demand = _daily_demand(pdf, st.run_date, n_sim + warmup_days)
     first_sale = int(np.argmax(demand > 0)) if (demand > 0).any() else len(demand)
     sim0 = warmup_days
     if demand[sim0:].sum() <= 0:
-        return _empty_result(sku, location, p, "no_demand")
+        return _empty_result(sku, location, p, "no_demand"), None
 
     L_mean, L_std = float(p["lead_time_days"]), float(p["lead_time_std"])
     R = round(float(p["review_period"]))
@@ -138,14 +221,14 @@ def _simulate(
     forecast, csum = _trailing_mean_forecast(demand, window, first_sale)
     sigma_p = _protection_error_std(csum, forecast, first_sale, window, sim0, P)
     if sigma_p is None:
-        return _empty_result(sku, location, p, "short_history")
-    ss_method = _safety_stock_method(demand[first_sale:sim0], method)
+        return _empty_result(sku, location, p, "short_history"), None
+    ss_method = _safety_stock_method(demand[first_sale:sim0], st.method)
 
     f = forecast[sim0:]
     levels = _policy_levels(p, f, sigma_p, L_std, R, P, ss_method)
-    offset = (days[sim0].date() - anchor_date).days
+    offset = (days[sim0].date() - st.anchor_date).days
 
-    rng = replay.series_rng(seed, sku, location)
+    rng = replay.series_rng(st.seed, sku, location)
     lead_draws = replay.lead_times(rng, L_mean, L_std, n_sim)
     d = demand[sim0:]
     variants = {VARIANT_FORMULA: (levels, R)}
@@ -159,7 +242,7 @@ def _simulate(
         variants[VARIANT_COST] = (_cost_levels(p, levels, f, P_cost, sigma_dl), R_cost)
     at, lines = _shipped_lines(pdf, days[sim0:], policy)
     if len(at):
-        variants[VARIANT_SHIPPED] = variants.get(shipped_base, variants[VARIANT_FORMULA])
+        variants[VARIANT_SHIPPED] = variants.get(st.shipped_base, variants[VARIANT_FORMULA])
     arrays = [np.stack([getattr(v, c) for v, _ in variants.values()]) for c in ("reorder_point", "order_up_to", "eoq")]  # fmt: skip
     reviews = np.stack([_review_days(policy, r, offset, n_sim) for _, r in variants.values()])
     n = len(variants)
@@ -169,14 +252,21 @@ def _simulate(
             values[-1, at] = lines[column].to_numpy(values.dtype)
         can_order[-1, at] = lines["shipped_daily_demand"].to_numpy(float) > 0
     runs = replay.Levels(*arrays, levels.pack, levels.moq)
-    totals = replay.replay(policy, np.tile(d, (n, 1)), can_order, reviews, runs, np.tile(lead_draws, (n, 1)))  # fmt: skip
+    totals = replay.replay(
+        policy, np.tile(d, (n, 1)), can_order, reviews, runs, np.tile(lead_draws, (n, 1)),
+        keep_orders=keep_orders,
+    )  # fmt: skip
     # One frame from the rows (concatenating one-row frames whose `error` is all-NA warns).
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         [
             _result(sku, location, p, ss_method, sigma_p, n_sim, float(d.sum()), levels, totals, i, name, r, len(at) if name == VARIANT_SHIPPED else 0)
             for i, (name, (_, r)) in enumerate(variants.items())
         ]
     )  # fmt: skip
+    if not keep_orders:
+        return frame, None
+    ships = next(v for v in (VARIANT_SHIPPED, st.shipped_base, VARIANT_FORMULA) if v in variants)
+    return frame, totals.placed[list(variants).index(ships)]
 
 
 def _shipped_lines(pdf, days, policy) -> tuple[np.ndarray, pd.DataFrame]:
@@ -343,6 +433,7 @@ def _result(
         "total_cost": holding_cost + ordering_cost + shortage_cost,
         "status": "ok",
         "error": None,
+        "echelon": _echelon(p),
     }
     return row
 
@@ -355,7 +446,8 @@ SUMMED = (
 
 
 def overall_simulation(series_df: DataFrame) -> DataFrame:
-    """Aggregate the series rows per variant and target type (``level = overall``, no keys).
+    """Aggregate the series rows per variant, echelon and target type (``level = overall``, no
+    keys).
 
     Divisions are ``try_divide``: a group without cycles (short replays) has no CSL, not an
     error. CSL is pooled over cycles (stocked-out cycles / cycles) against the cycle-weighted mean
@@ -366,12 +458,12 @@ def overall_simulation(series_df: DataFrame) -> DataFrame:
         series_df: rows of :func:`simulate_series` (the ``POLICY_SIMULATION_SERIES`` columns).
 
     Returns:
-        One row per variant and target type: ``level`` and the ``POLICY_SIMULATION_SERIES``
-        columns.
+        One row per variant, echelon and target type: ``level`` and the
+        ``POLICY_SIMULATION_SERIES`` columns.
     """
     ok = series_df.filter(F.col("status") == "ok")
     return (
-        ok.groupBy("variant", "target_type")
+        ok.groupBy("variant", "target_type", "echelon")
         .agg(
             F.lit("overall").alias("level"),
             F.lit(None).cast("string").alias("sku"),

@@ -16,6 +16,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
 from skuplan.columns import KEYS, PLAN_NEEDS_REVIEW, PLAN_PLANNED
+from skuplan.replenishment.network import ECHELON_STORE
 
 NAIVE = "seasonal_naive"
 CHOSEN = "chosen per series"
@@ -248,14 +249,18 @@ def plan_totals(plan_df: DataFrame) -> DataFrame:
 
 def policy_replay(sim_df: DataFrame) -> DataFrame:
     """The replay of the plan's policies (``policy_simulation``'s ``ok`` series rows) per
-    variant (the formula's levels, the cost-optimised ones) and policy, then per variant over
-    all policies (``policy`` = ``all``): ``series, cycles, target_csl`` (cycle-weighted),
+    variant (the formula's levels, the cost-optimised ones), echelon (stores, then DCs
+    replayed on their stores' orders) and policy, then per variant and echelon over all
+    policies (``policy`` = ``all``): ``series, cycles, target_csl`` (cycle-weighted),
     ``achieved_csl`` (both over cycle-service series), ``fill_rate`` (over all demand) and
     ``total_cost`` (holding + ordering + shortage), and ``plan_share``: the share of the
     replayed days on levels an earlier plan released (variant ``shipped``; null for a table
-    written before ``plan_days`` existed).
+    written before ``plan_days`` existed). A table written before ``echelon`` existed holds
+    stores only.
     """
     ok = sim_df.filter((F.col("level") == "series") & (F.col("status") == "ok"))
+    echelon = F.col("echelon") if "echelon" in sim_df.columns else F.lit(None).cast("string")
+    ok = ok.withColumn("echelon", F.coalesce(echelon, F.lit(ECHELON_STORE)))
     csl = F.col("target_type") == "csl"
     cycles = F.sum(F.when(csl, F.col("cycles")))
     plan_share = (
@@ -264,7 +269,7 @@ def policy_replay(sim_df: DataFrame) -> DataFrame:
         else F.lit(None).cast("double")
     )
     return (
-        ok.rollup("variant", "policy")
+        ok.rollup("variant", "echelon", "policy")
         .agg(
             F.count(F.lit(1)).alias("series"),
             cycles.alias("cycles"),
@@ -278,7 +283,13 @@ def policy_replay(sim_df: DataFrame) -> DataFrame:
             F.sum("total_cost").alias("total_cost"),
             plan_share.alias("plan_share"),
         )
-        .filter(F.col("variant").isNotNull())
+        .filter(F.col("variant").isNotNull() & F.col("echelon").isNotNull())
         .withColumn("policy", F.coalesce("policy", F.lit("all")))
-        .orderBy("variant", F.col("policy") == "all", "policy")
+        .orderBy(
+            "variant",
+            F.col("echelon") != ECHELON_STORE,
+            "echelon",
+            F.col("policy") == "all",
+            "policy",
+        )
     )

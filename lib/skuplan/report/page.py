@@ -143,6 +143,7 @@ STOCKOUT_HEADINGS = {
 EXCEPTION_HEADINGS = {"plan_status": "status", "cause": "cause", "lines": "lines"}
 REPLAY_HEADINGS = {
     "variant": "levels",
+    "echelon": "echelon",
     "policy": "policy",
     "series": "series",
     "cycles": "cycles",
@@ -323,7 +324,8 @@ def plan_section(data: ReportData) -> str:
         "(policy_simulation): the formula's levels and the cost-optimised ones on the same "
         "days and lead times, on a trailing-mean forecast standing in for the plan's; "
         "<em>shipped</em>: what earlier runs' plans released, on the days they planned "
-        "the series. Cycle service over the series with a cycle service target.</p>",
+        "the series. A DC is replayed on the orders its stores placed in their replay. "
+        "Cycle service over the series with a cycle service target.</p>",
         _table(plan.replay, REPLAY_HEADINGS, table_id="policy-replay"),
     ]
     return "\n".join(parts)
