@@ -167,7 +167,7 @@ def _network(*stores, dc_sales=None, weeks=8, **dc_params):
 
 def _orders(pdf, args):
     """The days' orders of a store's replay (the variant the plan ships)."""
-    return simulation._series(pdf, simulation._Settings(**args), keep_orders=True)[1]
+    return simulation._series(pdf, simulation._Settings(**args))[1]
 
 
 def test_a_dc_is_replayed_on_the_orders_its_stores_placed_in_their_replay():
@@ -208,18 +208,15 @@ def test_a_dc_without_a_replay_half_is_not_replayed_and_a_lone_store_is_as_befor
     pd.testing.assert_frame_equal(alone, want, check_dtype=False)
 
 
-def test_the_replay_keeps_each_day_s_orders_on_request():
+def test_the_replay_keeps_each_day_s_orders():
     rng = np.random.default_rng(2)
     demand = rng.poisson(10, (2, 90)).astype(float)
     levels = replay.Levels(np.array([[40.0], [60.0]]), np.array([[100.0], [150.0]]), np.full((2, 1), 60.0), 1.0, 0.0)  # fmt: skip
     leads = np.full((2, 90), 2)
-    plain = replay.replay("sQ", demand, True, True, levels, leads)
-    kept = replay.replay("sQ", demand, True, True, levels, leads, keep_orders=True)
-    assert plain.placed is None and kept.placed.shape == (2, 90)
-    assert ((kept.placed > 0).sum(axis=1) == kept.orders).all()
-    assert (kept.placed % 60 == 0).all()  # whole lots
-    for field in ("cycles", "stockout_cycles", "orders", "filled", "on_hand_days"):
-        assert (getattr(plain, field) == getattr(kept, field)).all(), field
+    got = replay.replay("sQ", demand, True, True, levels, leads)
+    assert got.placed.shape == (2, 90)
+    assert ((got.placed > 0).sum(axis=1) == got.orders).all() and got.orders.min() >= 5
+    assert (got.placed % 60 == 0).all()  # whole lots
 
 
 def test_a_failing_series_is_reported_with_its_error():

@@ -88,7 +88,7 @@ class Totals:
     filled: np.ndarray
     backordered: np.ndarray
     on_hand_days: np.ndarray  # on-hand units summed over the days
-    placed: np.ndarray | None = None  # (runs, days): the units ordered each day, if kept
+    placed: np.ndarray  # (runs, days): the units ordered each day (what a DC's stores ask)
 
 
 def replay(
@@ -98,8 +98,6 @@ def replay(
     review: np.ndarray,
     levels: Levels,
     leads: np.ndarray,
-    *,
-    keep_orders: bool = False,
 ) -> Totals:
     """Step every run through its days (see the module docstring).
 
@@ -113,8 +111,6 @@ def replay(
             runs, or one per run).
         levels: the levels the reviews apply.
         leads: ``(runs, days)`` whole lead times (>= 1) of an order placed that day.
-        keep_orders: also return each run's orders day by day (``Totals.placed``): the
-            demand the run puts on its supplier (a DC's stores, :mod:`.simulation`).
     """
     runs, days = demand.shape
     # Day-major views and copies: each day's values of all runs are contiguous in memory. The
@@ -125,11 +121,10 @@ def replay(
     demand, leads = np.ascontiguousarray(demand.T, float), np.ascontiguousarray(leads.T)
     arrivals = np.zeros((days + int(leads.max()) + 1, runs))
     net = up_to[0].astype(float)
-    on_order = np.zeros(runs)
-    seen = np.zeros(runs, bool)
+    on_order, seen = np.zeros(runs), np.zeros(runs, bool)
     cycles, stockouts, orders = (np.zeros(runs, int) for _ in range(3))
     filled, backordered, on_hand_days, buf = (np.zeros(runs) for _ in range(4))
-    placed = np.zeros((days, runs)) if keep_orders else None
+    placed = np.zeros((days, runs))
     for t in range(days):
         got = np.flatnonzero(arrivals[t] > 0)
         if got.size:
@@ -148,15 +143,11 @@ def replay(
                 arrivals[t + leads[t, due], due] += qty
                 on_order[due] += qty
                 orders[due] += qty > 0
-                if placed is not None:
-                    placed[t, due] = qty
+                placed[t, due] = qty
         day = demand[t]
         np.minimum(day, np.maximum(net, 0.0, out=buf), out=buf)  # served
         filled += buf
         backordered += np.subtract(day, buf, out=buf)
         net -= day
         on_hand_days += np.maximum(net, 0.0, out=buf)
-    return Totals(
-        cycles, stockouts, orders, filled, backordered, on_hand_days,
-        None if placed is None else placed.T,
-    )  # fmt: skip
+    return Totals(cycles, stockouts, orders, filled, backordered, on_hand_days, placed.T)

@@ -37,14 +37,11 @@ import pandas as pd
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
-from skuplan.replenishment import replay, undershoot
+from skuplan.replenishment import replay, stand_in
 from skuplan.replenishment import safety_stock as ss
 from skuplan.replenishment.network import ECHELON_DC, ECHELON_STORE
-from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS, POLICY_SQ
+from skuplan.replenishment.policies import POLICY_SQ
 from skuplan.schemas import POLICY_SIMULATION_SERIES
-
-ADI_CUTOFF = 1.32  # Syntetos-Boylan: a mean inter-demand interval above this is intermittent
-MIN_ERROR_WINDOWS = 8
 
 PARAM_COLUMNS = (
     "policy_name", "lead_time_days", "lead_time_std", "review_period", "target_type",
@@ -167,7 +164,7 @@ def simulate_network(pdf: pd.DataFrame, **settings) -> pd.DataFrame:
     dc_rows = pdf[is_dc]
     frames, orders = [], np.zeros(st.weeks * 7)
     for _, rows in pdf[~is_dc].groupby("location", sort=True):
-        frame, placed = _series(rows, st, keep_orders=not dc_rows.empty)
+        frame, placed = _series(rows, st)
         frames.append(frame)
         if placed is not None:
             orders += placed
@@ -194,20 +191,20 @@ def _dc_series(dc_rows: pd.DataFrame, orders: np.ndarray, st: _Settings) -> pd.D
     return _series(pdf, dataclasses.replace(st, weeks=weeks, warmup_days=warmup))[0]
 
 
-def _series(pdf, st: _Settings, keep_orders: bool = False):
-    """:func:`simulate_series`' rows, and with ``keep_orders`` the orders the variant the plan
-    ships placed each replayed day (None where the series was not replayed)."""
+def _series(pdf, st: _Settings):
+    """:func:`simulate_series`' rows, and the orders the variant the plan ships placed each
+    replayed day (None where the series was not replayed)."""
     sku, location = pdf["sku"].iloc[0], pdf["location"].iloc[0]
     p = pdf.iloc[0]
     try:
-        return _simulate(pdf, p, sku, location, st, keep_orders)
+        return _simulate(pdf, p, sku, location, st)
     except Exception as exc:  # failures are data: one bad series must not stop the replay
         return _empty_result(sku, location, p, "failed", f"{type(exc).__name__}: {exc}"), None
 
 
-def _simulate(pdf, p, sku, location, st: _Settings, keep_orders: bool):
+def _simulate(pdf, p, sku, location, st: _Settings):
     n_sim, warmup_days, window = st.weeks * 7, st.warmup_days, st.window
-    days, demand = _daily_demand(pdf, st.run_date, n_sim + warmup_days)
+    days, demand = stand_in.daily_demand(pdf, st.run_date, n_sim + warmup_days)
     first_sale = int(np.argmax(demand > 0)) if (demand > 0).any() else len(demand)
     sim0 = warmup_days
     if demand[sim0:].sum() <= 0:
@@ -218,14 +215,14 @@ def _simulate(pdf, p, sku, location, st: _Settings, keep_orders: bool):
     policy = p["policy_name"]
     P = L_mean + R
 
-    forecast, csum = _trailing_mean_forecast(demand, window, first_sale)
-    sigma_p = _protection_error_std(csum, forecast, first_sale, window, sim0, P)
+    forecast, csum = stand_in.trailing_mean_forecast(demand, window, first_sale)
+    sigma_p = stand_in.protection_error_std(csum, forecast, first_sale, window, sim0, P)
     if sigma_p is None:
         return _empty_result(sku, location, p, "short_history"), None
-    ss_method = _safety_stock_method(demand[first_sale:sim0], st.method)
+    ss_method = stand_in.safety_stock_method(demand[first_sale:sim0], st.method)
 
     f = forecast[sim0:]
-    levels = _policy_levels(p, f, sigma_p, L_std, R, P, ss_method)
+    levels = stand_in.policy_levels(p, f, sigma_p, L_std, R, P, ss_method)
     offset = (days[sim0].date() - st.anchor_date).days
 
     rng = replay.series_rng(st.seed, sku, location)
@@ -235,11 +232,11 @@ def _simulate(pdf, p, sku, location, st: _Settings, keep_orders: bool):
     if all(c in p.index for c in COST_COLUMNS) and pd.notna(p["cost_safety_factor"]):
         R_cost = R if bool(p["cost_is_formula"]) else round(float(p["cost_review_period"]))
         P_cost = L_mean + R_cost
-        sigma_cost = _protection_error_std(csum, forecast, first_sale, window, sim0, P_cost)
+        sigma_cost = stand_in.protection_error_std(csum, forecast, first_sale, window, sim0, P_cost)
         if sigma_cost is None:  # fewer windows of the longer period: the formula's, scaled
             sigma_cost = sigma_p * float(np.sqrt(P_cost / P))
         sigma_dl = ss.sigma_over_protection(sigma_cost, f, L_std)
-        variants[VARIANT_COST] = (_cost_levels(p, levels, f, P_cost, sigma_dl), R_cost)
+        variants[VARIANT_COST] = (stand_in.cost_levels(p, levels, f, P_cost, sigma_dl), R_cost)
     at, lines = _shipped_lines(pdf, days[sim0:], policy)
     if len(at):
         variants[VARIANT_SHIPPED] = variants.get(st.shipped_base, variants[VARIANT_FORMULA])
@@ -252,10 +249,7 @@ def _simulate(pdf, p, sku, location, st: _Settings, keep_orders: bool):
             values[-1, at] = lines[column].to_numpy(values.dtype)
         can_order[-1, at] = lines["shipped_daily_demand"].to_numpy(float) > 0
     runs = replay.Levels(*arrays, levels.pack, levels.moq)
-    totals = replay.replay(
-        policy, np.tile(d, (n, 1)), can_order, reviews, runs, np.tile(lead_draws, (n, 1)),
-        keep_orders=keep_orders,
-    )  # fmt: skip
+    totals = replay.replay(policy, np.tile(d, (n, 1)), can_order, reviews, runs, np.tile(lead_draws, (n, 1)))  # fmt: skip
     # One frame from the rows (concatenating one-row frames whose `error` is all-NA warns).
     frame = pd.DataFrame(
         [
@@ -263,8 +257,6 @@ def _simulate(pdf, p, sku, location, st: _Settings, keep_orders: bool):
             for i, (name, (_, r)) in enumerate(variants.items())
         ]
     )  # fmt: skip
-    if not keep_orders:
-        return frame, None
     ships = next(v for v in (VARIANT_SHIPPED, st.shipped_base, VARIANT_FORMULA) if v in variants)
     return frame, totals.placed[list(variants).index(ships)]
 
@@ -286,113 +278,6 @@ def _review_days(policy: str, review_period: int, offset: int, n_days: int) -> n
     if policy == POLICY_SQ:
         return np.ones(n_days, bool)
     return (offset + np.arange(n_days)) % max(review_period, 1) == 0
-
-
-def _daily_demand(pdf: pd.DataFrame, run_date: dt.date, n_days: int):
-    """The ``n_days`` days before ``run_date`` and their demand (zero on days without a row)."""
-    end = pd.Timestamp(run_date) - pd.Timedelta(days=1)
-    days = pd.date_range(end=end, periods=n_days, freq="D")
-    demand = (
-        pdf.assign(date=pd.to_datetime(pdf["date"]))
-        .groupby("date")["qty"]
-        .sum()
-        .reindex(days, fill_value=0.0)
-        .to_numpy(dtype=float)
-    )
-    return days, demand
-
-
-def _trailing_mean_forecast(
-    demand: np.ndarray, window: int, first_sale: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Forecast of each day: the mean of the ``window`` days before it (from the first sale
-    on), and the cumulative demand ``csum`` (``csum[i]`` = demand of the days before ``i``)."""
-    csum = np.concatenate([[0.0], np.cumsum(demand)])
-    idx = np.arange(len(demand))
-    lo = np.maximum(idx - window, first_sale)
-    n_obs = idx - lo
-    with np.errstate(invalid="ignore", divide="ignore"):
-        forecast = np.where(n_obs > 0, (csum[idx] - csum[lo]) / n_obs, 0.0)
-    return forecast, csum
-
-
-def _protection_error_std(
-    csum: np.ndarray, forecast: np.ndarray, first_sale: int, window: int, sim0: int, P: float
-) -> float | None:
-    """Standard deviation of the backtest residuals: forecast errors over protection-period
-    (``P`` days) windows in the warm-up; None with fewer than ``MIN_ERROR_WINDOWS``."""
-    P_int = max(round(P), 1)
-    origins = np.arange(max(first_sale + min(window, 7), 0), sim0 - P_int + 1)
-    if len(origins) < MIN_ERROR_WINDOWS:
-        return None
-    errors = (csum[origins + P_int] - csum[origins]) - P * forecast[origins]
-    return float(np.std(errors, ddof=1))
-
-
-def _safety_stock_method(warmup_demand: np.ndarray, method: str) -> str:
-    """``method``, or for ``auto`` gamma when the warm-up demand is intermittent, else normal."""
-    nonzero_share = float((warmup_demand > 0).mean())
-    is_intermittent = nonzero_share < 1 / ADI_CUTOFF
-    return (
-        method if method != "auto" else (ss.METHOD_GAMMA if is_intermittent else ss.METHOD_NORMAL)
-    )
-
-
-@dataclass(frozen=True)
-class _PolicyLevels:
-    """The policy's order sizes and levels on every replay day (they move with the forecast)."""
-
-    pack: float
-    moq: float
-    holding: float  # holding cost per unit and year
-    eoq: np.ndarray
-    reorder_point: np.ndarray
-    order_up_to: np.ndarray
-    sigma_dl: np.ndarray  # the forecast error over the protection period, lead times included
-
-
-def _cost_levels(
-    p, formula: _PolicyLevels, f: np.ndarray, P: float, sigma_dl: np.ndarray
-) -> _PolicyLevels:
-    """The cost-optimised choice applied to the replay's days: the formula's levels when it
-    kept them, else ``f * P + k * sigma_dl`` (``P`` and ``sigma_dl`` of the chosen review
-    period) and lots of ``m`` EOQs."""
-    if bool(p["cost_is_formula"]):
-        return formula
-    k, m = float(p["cost_safety_factor"]), float(p["cost_lot_multiplier"])
-    lot = np.maximum(m * formula.eoq, formula.pack)
-    reorder_point = np.where(f > 0, f * P + k * sigma_dl, 0.0)
-    order_up_to = reorder_point if p["policy_name"] == POLICY_RS else reorder_point + lot
-    return dataclasses.replace(
-        formula, eoq=lot, reorder_point=reorder_point, order_up_to=order_up_to, sigma_dl=sigma_dl
-    )
-
-
-def _policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> _PolicyLevels:
-    """Order quantity, reorder point and order-up-to level per day of forecast ``f``,
-    vectorised, with the plan's safety stock."""
-    policy = p["policy_name"]
-    pack, moq = max(float(p["pack"]), 1.0), float(p["min_order"])
-    holding = float(p["holding_cost_rate"]) * float(p["unit_cost"])
-    eoq_of = lambda daily: np.maximum(ss.eoq(daily * 365.0, float(p["order_cost"]), holding), pack)  # noqa: E731
-    eoq = eoq_of(f)
-    sigma_dl = ss.sigma_over_protection(sigma_p, f, L_std)
-    cycle_qty = f * R if policy == POLICY_RS else eoq
-    k = ss.safety_factor(
-        np.full(len(f), p["target_type"], dtype=object),
-        float(p["target_service_level"]),
-        cycle_qty,
-        sigma_dl,
-    )
-    safety = np.where(f > 0, ss.safety_stock(f * P, sigma_dl, k, ss_method), 0.0)
-    reorder_point = f * P + safety
-    if policy == POLICY_MINMAX:
-        reorder_point = undershoot.reorder_points_along(
-            f, P - R, R, sigma_p, L_std, eoq_of, p["target_type"],
-            float(p["target_service_level"]), ss_method,
-        )  # fmt: skip
-    order_up_to = reorder_point if policy == POLICY_RS else reorder_point + eoq
-    return _PolicyLevels(pack, moq, holding, eoq, reorder_point, order_up_to, sigma_dl)
 
 
 def _result(
