@@ -170,6 +170,10 @@ def _orders(pdf, args):
     return simulation._series(pdf, simulation._Settings(**args))[1]
 
 
+def _dc_demand(rows):
+    return rows[(rows["location"] == "D") & (rows["variant"] == "formula")].iloc[0]["demand"]
+
+
 def test_a_dc_is_replayed_on_the_orders_its_stores_placed_in_their_replay():
     rng = np.random.default_rng(4)
     stores = [
@@ -195,6 +199,13 @@ def test_a_dc_is_replayed_on_the_orders_its_stores_placed_in_their_replay():
     # A DC that sells too adds its own sales on those days.
     pdf, args = _network(*stores, dc_sales=np.full(200, 2.0), weeks=16, lead_time_days=5.0)
     assert simulation.simulate_network(pdf, **args).iloc[2]["demand"] == orders[56:].sum() + 112
+    # The lines the plan shipped for the DC on its replayed days: variant `shipped`.
+    pdf, args = _network(*stores, weeks=16, lead_time_days=5.0)
+    dc = pd.concat([pdf[pdf["location"] == "D"]] * 28, ignore_index=True)
+    lines = _shipped(dc, 28, shipped_policy="RS", shipped_order_up_to=400.0).iloc[28:]
+    got = simulation.simulate_network(pd.concat([pdf, lines], ignore_index=True), **args)
+    shipped = got[(got["location"] == "D") & (got["variant"] == "shipped")].iloc[0]
+    assert shipped["plan_days"] == 28 and shipped["demand"] == _dc_demand(got)
 
 
 def test_a_dc_without_a_replay_half_is_not_replayed_and_a_lone_store_is_as_before():
