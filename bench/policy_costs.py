@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     for view, table in (("sim", "gold/policy_simulation"), ("plan", "gold/reorder_plan")):
         df = spark.read.format("delta").load(str(args.warehouse.resolve() / table))
         df = df.filter(df.run_date == args.run_date)
-        if "echelon" not in df.columns:  # written before the DCs were replayed: stores only
-            df = df.withColumn("echelon", F.lit("store"))
+        # Rows written before the DCs were replayed have no echelon: stores.
+        echelon = F.col("echelon") if "echelon" in df.columns else F.lit(None).cast("string")
+        df = df.withColumn("echelon", F.coalesce(echelon, F.lit("store")))
         df.createOrReplaceTempView(view)
     for title, query in QUERIES.items():
         print(f"\n{title}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
-from skuplan.pipeline import plan_policy
+from skuplan.pipeline import plan, plan_policy
 from skuplan.pipeline.io import StageTables
 from skuplan.replenishment import inputs
 
@@ -113,21 +114,39 @@ def test_a_dc_is_grouped_with_the_stores_it_supplies_and_has_a_row_without_sales
             ("A", "L2", None, "RS", *line, "store", None),  # supplied directly
             ("A", "D1", None, "RS", *line, "dc", None),
             ("B", "L1", None, "RS", *line, "store", "D1"),  # D1 does not plan B
-            ("B", "D2", "no_inventory", "RS", *line, "dc", None),  # an exception: not replayed
+            ("B", "L2", None, "RS", *line, "store", "D2"),  # D2's B line is an exception
+            ("B", "D2", "no_inventory", "RS", *line, "dc", None),  # not replayed
         ],
         PLAN_LINE,
     )
     got = plan_policy.simulation_inputs(StageTables(spark, conf, "plan_replenishment"), plan_df)
     rows = {(r.sku, r.location): r for r in got.collect()}
-    assert set(rows) == {("A", "L1"), ("A", "L2"), ("A", "D1"), ("B", "L1")}
+    assert set(rows) == {("A", "L1"), ("A", "L2"), ("A", "D1"), ("B", "L1"), ("B", "L2")}
     network = {k: (r.network, r.echelon) for k, r in rows.items()}
     assert network == {
         ("A", "L1"): ("D1", "store"), ("A", "L2"): ("L2", "store"), ("A", "D1"): ("D1", "dc"),
-        ("B", "L1"): ("L1", "store"),
+        ("B", "L1"): ("L1", "store"), ("B", "L2"): ("L2", "store"),
     }  # fmt: skip
     # The DC's own row: no sales, one zero-demand day (its demand is its stores' orders).
     dc = rows[("A", "D1")]
     assert (dc.date, dc.qty, dc.lead_time_days) == (RUN - dt.timedelta(days=1), 0.0, 5.0)
+
+
+def test_the_summary_gives_the_dcs_replay_apart_from_the_stores():
+    base = plan.PlanSummary("r1", lines=10, order_lines=3, units=42.0)
+    sim = plan_policy.Replayed(0.963, 0.953, 0.627, 0.902, 0.951, 0.887)
+    both = dataclasses.replace(base, simulated_csl=sim.csl, target_csl=sim.target, cost_ratio=sim.cost_ratio, dc_simulated_csl=sim.dc_csl, dc_target_csl=sim.dc_target, dc_cost_ratio=sim.dc_cost_ratio)  # fmt: skip
+    assert str(both).endswith(
+        "; simulated cycle service level 96.3% (target 95.3%), at DCs 90.2% (target 95.1%);"
+        " cost-optimised levels: -37.3% replayed cost (-11.3% at DCs)"
+    )
+    metrics = both.metrics()
+    assert (metrics["cost_policy_cost_ratio"], metrics["dc_cost_policy_cost_ratio"]) == (0.627, 0.887)  # fmt: skip
+    assert (metrics["dc_simulated_service_level"], metrics["dc_target_service_level"]) == (0.902, 0.951)  # fmt: skip
+    # DCs without a replayed cycle: the stores' figures alone; no replay at all: nothing.
+    stores = dataclasses.replace(both, dc_simulated_csl=None, dc_cost_ratio=None)
+    assert "at DCs" not in str(stores) and str(stores).endswith("-37.3% replayed cost")
+    assert "simulated" not in str(base) and "replayed" not in str(base)
 
 
 def test_a_store_order_its_dc_cut_is_compared_as_asked_the_next_day(spark, make_conf):

@@ -224,10 +224,14 @@ def test_the_replay_keeps_each_day_s_orders():
     demand = rng.poisson(10, (2, 90)).astype(float)
     levels = replay.Levels(np.array([[40.0], [60.0]]), np.array([[100.0], [150.0]]), np.full((2, 1), 60.0), 1.0, 0.0)  # fmt: skip
     leads = np.full((2, 90), 2)
-    got = replay.replay("sQ", demand, True, True, levels, leads)
+    got = replay.replay("sQ", demand, True, True, levels, leads, keep_orders=True)
     assert got.placed.shape == (2, 90)
     assert ((got.placed > 0).sum(axis=1) == got.orders).all() and got.orders.min() >= 5
     assert (got.placed % 60 == 0).all()  # whole lots
+    plain = replay.replay("sQ", demand, True, True, levels, leads)
+    assert plain.placed is None  # not kept unless asked (the cost search replays thousands)
+    for field in ("cycles", "stockout_cycles", "orders", "filled", "on_hand_days"):
+        assert (getattr(plain, field) == getattr(got, field)).all(), field
 
 
 def test_a_failing_series_is_reported_with_its_error():

@@ -63,6 +63,7 @@ class PlanSummary:
     allocated_lines: int = 0  # store orders a short DC cut
     dc_simulated_csl: float | None = None  # the DCs' replay on their stores' orders
     dc_target_csl: float | None = None
+    dc_cost_ratio: float | None = None
 
     def metrics(self) -> dict[str, float | None]:
         """The figures a tracking server gets (see :mod:`skuplan.tracking`)."""
@@ -76,8 +77,10 @@ class PlanSummary:
             "supplier_signal_changes": self.signal_changes,
             "simulated_service_level": self.simulated_csl,
             "target_service_level": self.target_csl,
-            "dc_simulated_service_level": self.dc_simulated_csl,
             "cost_policy_cost_ratio": self.cost_ratio,
+            "dc_simulated_service_level": self.dc_simulated_csl,
+            "dc_target_service_level": self.dc_target_csl,
+            "dc_cost_policy_cost_ratio": self.dc_cost_ratio,
             "dc_lines": self.dc_lines,
             "allocated_lines": self.allocated_lines,
         }
@@ -98,12 +101,20 @@ class PlanSummary:
                 f" (backfill: the outbox and supplier files keep the newer plan of "
                 f"{self.newer_plan})"
             )
+        return text + self._replay()
+
+    def _replay(self) -> str:
+        """The replay's figures: stores, then DCs."""
+        parts = []
         if self.simulated_csl is not None and self.target_csl is not None:
-            text += f"; simulated cycle service level {self.simulated_csl:.1%} (target {self.target_csl:.1%})"
+            parts.append(f"simulated cycle service level {self.simulated_csl:.1%} (target {self.target_csl:.1%})")  # fmt: skip
         if self.dc_simulated_csl is not None and self.dc_target_csl is not None:
-            text += f", at DCs {self.dc_simulated_csl:.1%} (target {self.dc_target_csl:.1%})"
+            parts.append(f"at DCs {self.dc_simulated_csl:.1%} (target {self.dc_target_csl:.1%})")
+        text = "; " + ", ".join(parts) if parts else ""
         if self.cost_ratio is not None:
             text += f"; cost-optimised levels: {self.cost_ratio - 1:+.1%} replayed cost"
+            if self.dc_cost_ratio is not None:
+                text += f" ({self.dc_cost_ratio - 1:+.1%} at DCs)"
         return text
 
 
@@ -262,6 +273,7 @@ def summarise(
         stats["cut"] or 0,
         sim and sim.dc_csl,
         sim and sim.dc_target,
+        sim and sim.dc_cost_ratio,
     )
 
 

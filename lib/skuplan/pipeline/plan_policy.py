@@ -94,7 +94,7 @@ def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
     )
     history_df = history_df.unionByName(anchors_df)
     shipped_df = shipped_lines(tables, run_date - dt.timedelta(days=sim.weeks * 7))
-    if shipped_df is not None:  # of series with sales (as without earlier plans)
+    if shipped_df is not None:  # of series with sales and of DCs (as without earlier plans)
         shipped_df = shipped_df.join(history_df.select(*KEYS).distinct(), [*KEYS], "left_semi")
         history_df = history_df.unionByName(shipped_df, allowMissingColumns=True)
     return history_df.join(params_df, [*KEYS])
@@ -122,16 +122,17 @@ def shipped_lines(tables: StageTables, start: dt.date) -> DataFrame | None:
 
 @dataclass(frozen=True)
 class Replayed:
-    """The replay's headline figures: the cycle service the variant the plan ships achieved
-    over the CSL-target series and its cycle-weighted target, stores and DCs apart (None
-    without cycles), and the cost-optimised variant's total cost relative to the formula's
-    over both echelons (None without it)."""
+    """The replay's headline figures per echelon (stores; DCs on their stores' orders): the
+    cycle service the variant the plan ships achieved over the CSL-target series and its
+    cycle-weighted target (None without cycles), and the cost-optimised variant's total cost
+    relative to the formula's (None without it)."""
 
     csl: float | None
     target: float | None
     cost_ratio: float | None
     dc_csl: float | None = None
     dc_target: float | None = None
+    dc_cost_ratio: float | None = None
 
 
 def simulate(tables: StageTables, plan_df: DataFrame) -> Replayed | None:
@@ -181,13 +182,17 @@ def simulate(tables: StageTables, plan_df: DataFrame) -> Replayed | None:
     }
     if not csl:
         return None
-    totals = {v: sum(r["total_cost"] or 0.0 for r in overall if r["variant"] == v) for v in (simulation.VARIANT_FORMULA, simulation.VARIANT_COST)}  # fmt: skip
-    formula, cost = totals[simulation.VARIANT_FORMULA], totals[simulation.VARIANT_COST]
+
+    def cost_ratio(echelon: str) -> float | None:
+        formula, cost = (sum(r["total_cost"] or 0.0 for r in overall if r["variant"] == v and r["echelon"] == echelon) for v in (simulation.VARIANT_FORMULA, simulation.VARIANT_COST))  # fmt: skip
+        return cost / formula if cost and formula else None
+
     store, dc = csl.get(network.ECHELON_STORE), csl.get(network.ECHELON_DC)
     return Replayed(
         store and store["achieved_csl"],
         store and store["target"],
-        cost / formula if cost and formula else None,
+        cost_ratio(network.ECHELON_STORE),
         dc and dc["achieved_csl"],
         dc and dc["target"],
+        cost_ratio(network.ECHELON_DC),
     )

@@ -88,7 +88,7 @@ class Totals:
     filled: np.ndarray
     backordered: np.ndarray
     on_hand_days: np.ndarray  # on-hand units summed over the days
-    placed: np.ndarray  # (runs, days): the units ordered each day (what a DC's stores ask)
+    placed: np.ndarray | None = None  # (runs, days): units ordered each day, on request
 
 
 def replay(
@@ -98,6 +98,8 @@ def replay(
     review: np.ndarray,
     levels: Levels,
     leads: np.ndarray,
+    *,
+    keep_orders: bool = False,
 ) -> Totals:
     """Step every run through its days (see the module docstring).
 
@@ -111,6 +113,8 @@ def replay(
             runs, or one per run).
         levels: the levels the reviews apply.
         leads: ``(runs, days)`` whole lead times (>= 1) of an order placed that day.
+        keep_orders: also keep each day's orders (``Totals.placed``: what a DC's stores ask
+            of it); off for the cost search's thousands of runs.
     """
     runs, days = demand.shape
     # Day-major views and copies: each day's values of all runs are contiguous in memory. The
@@ -124,16 +128,9 @@ def replay(
     on_order, seen = np.zeros(runs), np.zeros(runs, bool)
     cycles, stockouts, orders = (np.zeros(runs, int) for _ in range(3))
     filled, backordered, on_hand_days, buf = (np.zeros(runs) for _ in range(4))
-    placed = np.zeros((days, runs))
+    placed = np.zeros((days, runs)).T if keep_orders else None  # day-major, like demand
     for t in range(days):
-        got = np.flatnonzero(arrivals[t] > 0)
-        if got.size:
-            arriving, was = arrivals[t, got], seen[got]
-            cycles[got] += was
-            stockouts[got] += was & (net[got] < 0)
-            seen[got] = True
-            net[got] += arriving
-            on_order[got] -= arriving
+        _receive(arrivals[t], net, on_order, seen, cycles, stockouts)
         if review[t].any():
             position = net + on_order
             due = np.flatnonzero(review[t] & can_order[t] & orders_due(policy, position, rop[t], up_to[t]))  # fmt: skip
@@ -143,11 +140,25 @@ def replay(
                 arrivals[t + leads[t, due], due] += qty
                 on_order[due] += qty
                 orders[due] += qty > 0
-                placed[t, due] = qty
+                if placed is not None:
+                    placed[due, t] = qty
         day = demand[t]
         np.minimum(day, np.maximum(net, 0.0, out=buf), out=buf)  # served
         filled += buf
         backordered += np.subtract(day, buf, out=buf)
         net -= day
         on_hand_days += np.maximum(net, 0.0, out=buf)
-    return Totals(cycles, stockouts, orders, filled, backordered, on_hand_days, placed.T)
+    return Totals(cycles, stockouts, orders, filled, backordered, on_hand_days, placed)
+
+
+def _receive(arriving_today, net, on_order, seen, cycles, stockouts) -> None:
+    """The day's receipts, in place: each ends a cycle (counted from the second receipt on,
+    stocked out if net stock was below zero just before) and joins net stock."""
+    got = np.flatnonzero(arriving_today > 0)
+    if got.size:
+        arriving, was = arriving_today[got], seen[got]
+        cycles[got] += was
+        stockouts[got] += was & (net[got] < 0)
+        seen[got] = True
+        net[got] += arriving
+        on_order[got] -= arriving

@@ -249,7 +249,7 @@ def _simulate(pdf, p, sku, location, st: _Settings):
             values[-1, at] = lines[column].to_numpy(values.dtype)
         can_order[-1, at] = lines["shipped_daily_demand"].to_numpy(float) > 0
     runs = replay.Levels(*arrays, levels.pack, levels.moq)
-    totals = replay.replay(policy, np.tile(d, (n, 1)), can_order, reviews, runs, np.tile(lead_draws, (n, 1)))  # fmt: skip
+    totals = replay.replay(policy, np.tile(d, (n, 1)), can_order, reviews, runs, np.tile(lead_draws, (n, 1)), keep_orders=True)  # fmt: skip
     # One frame from the rows (concatenating one-row frames whose `error` is all-NA warns).
     frame = pd.DataFrame(
         [
