@@ -182,17 +182,23 @@ def simulate(tables: StageTables, plan_df: DataFrame) -> Replayed | None:
     }
     if not csl:
         return None
-
-    def cost_ratio(echelon: str) -> float | None:
-        formula, cost = (sum(r["total_cost"] or 0.0 for r in overall if r["variant"] == v and r["echelon"] == echelon) for v in (simulation.VARIANT_FORMULA, simulation.VARIANT_COST))  # fmt: skip
-        return cost / formula if cost and formula else None
-
     store, dc = csl.get(network.ECHELON_STORE), csl.get(network.ECHELON_DC)
     return Replayed(
         store and store["achieved_csl"],
         store and store["target"],
-        cost_ratio(network.ECHELON_STORE),
+        _cost_ratio(overall, network.ECHELON_STORE),
         dc and dc["achieved_csl"],
         dc and dc["target"],
-        cost_ratio(network.ECHELON_DC),
+        _cost_ratio(overall, network.ECHELON_DC),
     )
+
+
+def _cost_ratio(overall: list, echelon: str) -> float | None:
+    """The cost-optimised variant's total cost over the formula's, at ``echelon``."""
+    formula, cost = (
+        sum(
+            r["total_cost"] or 0.0 for r in overall if r["variant"] == v and r["echelon"] == echelon
+        )
+        for v in (simulation.VARIANT_FORMULA, simulation.VARIANT_COST)
+    )
+    return cost / formula if cost and formula else None
