@@ -73,17 +73,21 @@ def test_policy_costs_gives_the_wilson_interval_of_each_policys_cycle_service(sp
     import policy_costs
 
     rows = [  # sQ: 49 of 50 cycles without a stockout, over two series
-        ("sQ", "formula", "csl", 0.95, 30, 1, 10.0, "series", "ok"),
-        ("sQ", "formula", "csl", 0.95, 20, 0, 5.0, "series", "ok"),
-        ("RS", "formula", "csl", 0.90, 7, 7, 1.0, "series", "ok"),  # every cycle stocked out
-        ("RS", "formula", "csl", 0.90, 9, 0, 1.0, "series", "no_demand"),  # left out
+        ("sQ", "formula", "csl", 0.95, 30, 1, 10.0, "series", "ok", "store"),
+        ("sQ", "formula", "csl", 0.95, 20, 0, 5.0, "series", "ok", "store"),
+        ("RS", "formula", "csl", 0.90, 7, 7, 1.0, "series", "ok", "store"),  # all stocked out
+        ("RS", "formula", "csl", 0.90, 9, 0, 1.0, "series", "no_demand", "store"),  # left out
+        ("sQ", "formula", "csl", 0.95, 4, 2, 8.0, "series", "ok", "dc"),  # a DC: on its own
     ]
-    columns = "policy variant target_type target cycles stockout_cycles total_cost level status"
+    columns = "policy variant target_type target cycles stockout_cycles total_cost level status echelon"  # fmt: skip
     spark.createDataFrame(rows, columns.split()).createOrReplaceTempView("sim")
     got = {
-        r.policy: r
+        (r.echelon, r.policy): r
         for r in spark.sql(policy_costs.QUERIES["CSL-target series by policy"]).collect()
     }
+    assert list(got) == [("store", "RS"), ("store", "sQ"), ("dc", "sQ")]
+    assert (got[("dc", "sQ")].cycles, got[("dc", "sQ")].csl) == (4, 0.5)
+    got = {policy: r for (echelon, policy), r in got.items() if echelon == "store"}
     sq = got["sQ"]
     assert (sq.cycles, sq.target, sq.csl, sq.total) == (50, 0.95, 0.98, 15.0)
     assert (sq.csl_low, sq.csl_high) == (0.895, 0.9965)  # Wilson, z = 1.96, by hand
