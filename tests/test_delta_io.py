@@ -96,6 +96,33 @@ def test_table_paths_are_normalised(make_conf, tmp_path):
     assert local.table("runs").path == f"{tmp_path}/wh/meta/runs"
 
 
+def test_the_last_commit_read_from_the_log_files_is_the_one_in_delta_s_history(spark, tmp_path):
+    from delta.tables import DeltaTable
+
+    ref = TableRef(path=str(tmp_path / "t"))
+    for i in range(12):  # past a checkpoint (Delta writes one every 10 commits)
+        with delta_io.tagged_commits(spark, f"run-{i % 3}"):
+            delta_io.append_table(_df(spark, i + 1), ref)
+    assert (tmp_path / "t" / "_delta_log" / "_last_checkpoint").exists()
+    history = DeltaTable.forPath(spark, ref.path).history().collect()
+    newest = max(history, key=lambda r: r.version)
+    got = delta_io.last_commit(spark, ref)
+    assert (
+        got == (11, newest.operation, dict(newest.operationMetrics))
+        and got[2]["numOutputRows"] == "12"
+    )
+    for tag in ("run-0", "run-1", "run-2"):
+        want = max(r.version for r in history if r.userMetadata == tag)
+        assert delta_io.last_commit(spark, ref, tag)[0] == want
+    assert delta_io.last_commit(spark, ref, "a-run-that-wrote-nothing") is None
+    # Older commit files cleaned up: the scan stops at the oldest left.
+    for version in range(0, 9):
+        (tmp_path / "t" / "_delta_log" / f"{version:020d}.json").unlink()
+    assert delta_io.last_commit(spark, ref, "run-0")[0] == 9
+    assert delta_io.last_commit(spark, ref, "run-1")[0] == 10
+    assert delta_io.last_commit(spark, ref, "a-run-that-wrote-nothing") is None
+
+
 def test_a_run_records_the_version_of_its_own_commit_not_a_later_one_of_another_run(
     spark, tmp_path
 ):

@@ -41,7 +41,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DataType, NumericType, StructType
 
-from skuplan import runs
+from skuplan import delta_log, runs
 from skuplan.errors import ConcurrentWriteError, InputError, is_write_conflict, one_line
 from skuplan.tableref import TableRef
 
@@ -103,12 +103,8 @@ def commit_tags(spark: SparkSession, ref: TableRef) -> list[str | None]:
 def own_commit_after(spark: SparkSession, ref: TableRef, version: int) -> int | None:
     """The version of this run's latest commit after ``version`` (commits tagged with the
     run's id, see :func:`tagged_commits`; untagged: the latest commit), or None."""
-    tag = spark.conf.get(COMMIT_TAG, None)
-    history = _delta_table(spark, ref).history(HISTORY_SCAN).filter(F.col("version") > version)
-    if tag:
-        history = history.filter(F.col("userMetadata") == tag)
-    latest = history.agg(F.max("version")).first()[0]
-    return None if latest is None else int(latest)
+    latest = last_commit(spark, ref, spark.conf.get(COMMIT_TAG, None) or None)
+    return latest[0] if latest is not None and latest[0] > version else None
 
 
 def last_commit(
@@ -117,6 +113,9 @@ def last_commit(
     """The latest commit of a Delta table: version, operation and operation metrics. With
     ``tag``, the latest carrying that user metadata among the last ``HISTORY_SCAN`` commits
     (None if there is none), so a concurrent run's later commit is never taken for it."""
+    found = delta_log.newest_commits(spark, ref, HISTORY_SCAN if tag else 1, tag)
+    if found is not None:  # a path table's log files (no Spark job)
+        return found[0] if found else None
     history = _delta_table(spark, ref).history(HISTORY_SCAN if tag else 1)
     if tag:
         history = history.filter(F.col("userMetadata") == tag)
