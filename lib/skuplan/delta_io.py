@@ -113,9 +113,10 @@ def last_commit(
     """The latest commit of a Delta table: version, operation and operation metrics. With
     ``tag``, the latest carrying that user metadata among the last ``HISTORY_SCAN`` commits
     (None if there is none), so a concurrent run's later commit is never taken for it."""
-    found = delta_log.newest_commits(spark, ref, HISTORY_SCAN if tag else 1, tag)
-    if found is not None:  # a path table's log files (no Spark job)
-        return found[0] if found else None
+    commits = delta_log.newest_commits(spark, ref, HISTORY_SCAN if tag else 1)
+    if commits is not None:  # a path table's log files, read up to the first match (no job)
+        v, c = next(((v, c) for v, c in commits if tag in (None, c.get("userMetadata"))), (None, {}))  # fmt: skip
+        return None if v is None else (v, c.get("operation"), dict(c.get("operationMetrics") or {}))  # fmt: skip
     history = _delta_table(spark, ref).history(HISTORY_SCAN if tag else 1)
     if tag:
         history = history.filter(F.col("userMetadata") == tag)

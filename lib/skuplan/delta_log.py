@@ -10,21 +10,20 @@ actions, among them ``commitInfo`` (operation, metrics, user metadata).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 from pyspark.sql import SparkSession
 
 from skuplan.tableref import TableRef
 
 
-def newest_commits(
-    spark: SparkSession, ref: TableRef, n: int, tag: str | None = None
-) -> list[tuple[int, str, dict[str, str]]] | None:
-    """Version, operation and operation metrics of a path table's newest ``n`` commits (with
-    ``tag``, those of them carrying that user metadata), newest first, from the
-    ``_delta_log`` commit files through Hadoop's file system (any storage Spark reads): from
-    the last checkpoint's version up to the newest commit file, then back. None for a catalog
-    table, a log with coordinated commits (``_delta_log/_commits``: the newest may not be a
-    plain file yet) or one without a commit file at its newest version."""
+def newest_commits(spark: SparkSession, ref: TableRef, n: int) -> Iterator[tuple[int, dict]] | None:
+    """A path table's newest ``n`` commits, newest first, as ``(version, commitInfo)`` read
+    lazily from the ``_delta_log`` commit files through Hadoop's file system (any storage
+    Spark reads): from the last checkpoint's version up to the newest commit file, then back
+    one file per commit asked for. None for a catalog table, a log with coordinated commits
+    (``_delta_log/_commits``: the newest may not be a plain file yet) or one without a commit
+    file at its newest version."""
     if ref.name is not None:
         return None
     jvm = spark._jvm
@@ -49,12 +48,12 @@ def newest_commits(
         version += 1
     if not fs.exists(path(log_dir, commit(version))):
         return None
-    commits = []
-    for v in range(version, max(version - n, -1), -1):
-        if v < version and not fs.exists(path(log_dir, commit(v))):
-            break  # older commits cleaned up after a checkpoint
-        actions = (json.loads(line) for line in text(commit(v)).splitlines() if line.strip())
-        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
-        if tag is None or info.get("userMetadata") == tag:
-            commits.append((v, info.get("operation"), dict(info.get("operationMetrics") or {})))
-    return commits
+
+    def back() -> Iterator[tuple[int, dict]]:
+        for v in range(version, max(version - n, -1), -1):
+            if v < version and not fs.exists(path(log_dir, commit(v))):
+                return  # older commits cleaned up after a checkpoint
+            actions = (json.loads(line) for line in text(commit(v)).splitlines() if line.strip())
+            yield v, next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+
+    return back()
