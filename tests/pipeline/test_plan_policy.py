@@ -54,7 +54,8 @@ def test_the_formula_replay_reviews_on_the_master_period_when_the_plan_ships_ano
 
 
 def test_the_replay_reads_the_lines_earlier_plans_shipped_in_its_window(spark, make_conf):
-    conf = make_conf()  # a 26-week replay: from RUN - 182 days
+    conf = make_conf()
+    replayed = conf.plan.simulation.weeks * 7  # the replay runs from RUN minus these days
     items = spark.createDataFrame([("A", 7.0)], "sku string, review_period_days double")
     items.transform(inputs.with_master_fields).write.format("delta").save(conf.table("items").path)
     sales = spark.createDataFrame(
@@ -69,7 +70,7 @@ def test_the_replay_reads_the_lines_earlier_plans_shipped_in_its_window(spark, m
             (day(2), "A", "L1", "planned", "RS", 11.0, 31.0, 5.0, False, 2.0),
             (day(3), "A", "L1", "not_planned", None, None, None, None, None, None),
             (day(4), "A", "L1", "needs_review", "RS", 9.0, 29.0, 5.0, True, 2.0),  # held
-            (day(183), "A", "L1", "planned", "RS", 12.0, 32.0, 5.0, True, 2.0),  # before
+            (day(replayed + 1), "A", "L1", "planned", "RS", 12.0, 32.0, 5.0, True, 2.0),  # before
             (RUN, "A", "L1", "planned", "RS", 13.0, 33.0, 5.0, True, 2.0),  # this run's
             (day(1), "B", "L1", "planned", "RS", 10.0, 30.0, 5.0, True, 2.0),  # no sales
         ],

@@ -48,6 +48,18 @@ def test_short_history_is_reported_not_simulated():
     assert _sim(_series(np.full(60, 3.0)))["status"] == "short_history"
 
 
+def test_a_series_with_less_history_replays_the_days_after_its_own_warm_up():
+    # 8 weeks and 84 days of warm-up want 140 days; 120 days replay the last 36 after 84.
+    got = _sim(_series(np.full(120, 5.0)))
+    assert got["status"] == "ok" and got["sim_days"] == 36 and got["demand"] == 36 * 5.0
+    assert got["sigma_protection"] == 0.0  # its warm-up held its sales only, no empty days
+    assert got["stockout_cycles"] == 0
+    # Fewer than MIN_REPLAY_DAYS after the warm-up: not replayed.
+    days = 84 + simulation.MIN_REPLAY_DAYS - 1
+    assert _sim(_series(np.full(days, 5.0)))["status"] == "short_history"
+    assert _sim(_series(np.full(days + 1, 5.0)))["sim_days"] == simulation.MIN_REPLAY_DAYS
+
+
 def test_seeded_and_near_target_on_poisson_demand():
     rng = np.random.default_rng(3)
     pdf = _series(
@@ -196,6 +208,13 @@ def test_a_dc_is_replayed_on_the_orders_its_stores_placed_in_their_replay():
     assert dc["status"] == "ok" and dc["sim_days"] == 56
     assert dc["demand"] == orders[56:].sum() > 0 and (orders[56:] > 0).sum() >= 5
     assert dc["policy"] == "RS" and dc["cycles"] >= 5
+    # A store with a shorter history orders on its replay's last days only.
+    short = stores[1].iloc[50:].assign(location="L1")
+    pdf, args = _network(stores[0], short, weeks=16, lead_time_days=5.0)
+    got = simulation.simulate_network(pdf, **args)
+    placed = _orders(short, args)
+    assert got.iloc[1]["sim_days"] == len(placed) == 200 - 50 - 84
+    assert got.iloc[2]["demand"] == (_orders(stores[0].assign(location="L0"), args) + np.pad(placed, (112 - len(placed), 0)))[56:].sum()  # fmt: skip
     # A DC that sells too adds its own sales on those days.
     pdf, args = _network(*stores, dc_sales=np.full(200, 2.0), weeks=16, lead_time_days=5.0)
     assert simulation.simulate_network(pdf, **args).iloc[2]["demand"] == orders[56:].sum() + 112

@@ -57,6 +57,7 @@ COST_COLUMNS = (
     "cost_is_formula",
 )
 VARIANT_FORMULA, VARIANT_COST, VARIANT_SHIPPED = "formula", "cost", "shipped"
+MIN_REPLAY_DAYS = 28  # fewer days after a series' warm-up: ``short_history``
 # The input column that groups an item's DC with its stores (:func:`simulate_network`): the
 # DC's location on the DC's rows and on those of the stores it supplies, else the series' own.
 NETWORK = "network"
@@ -112,7 +113,8 @@ def simulate_series(
             are earlier plans' released lines, dated by their run date; ``echelon``, when
             present, is copied to the result (``store`` when absent).
         run_date: the replay ends the day before.
-        weeks: length of the replay.
+        weeks: length of the replay (shorter for a series whose rows start later than
+            ``warmup_days`` before it).
         warmup_days: history before the replay, for the forecast-error sample.
         window: trailing-mean forecast window (days).
         seed: base seed of the lead-time draws.
@@ -123,7 +125,8 @@ def simulate_series(
     Returns:
         Rows in ``POLICY_SIMULATION_SERIES``, one per ``variant`` (``formula``, ``cost``
         when replayed, ``shipped`` with earlier plans' lines of the same policy); ``status``
-        is ``ok``, ``no_demand`` or ``short_history`` (too few error windows), or ``failed``
+        is ``ok``, ``no_demand`` or ``short_history`` (fewer than ``MIN_REPLAY_DAYS`` after
+        the series' first row and ``warmup_days``, or too few error windows), or ``failed``
         with the ``error`` (then the formula's row only).
     """
     settings = _Settings(
@@ -166,8 +169,8 @@ def simulate_network(pdf: pd.DataFrame, **settings) -> pd.DataFrame:
     for _, rows in pdf[~is_dc].groupby("location", sort=True):
         frame, placed = _series(rows, st)
         frames.append(frame)
-        if placed is not None:
-            orders += placed
+        if placed is not None:  # a store with a shorter history replays the last days only
+            orders[len(orders) - len(placed) :] += placed
     if not dc_rows.empty:
         frames.append(_dc_series(dc_rows, orders, st))
     # From the rows (concatenating frames whose `error` is all-NA warns).
@@ -191,6 +194,16 @@ def _dc_series(dc_rows: pd.DataFrame, orders: np.ndarray, st: _Settings) -> pd.D
     return _series(pdf, dataclasses.replace(st, weeks=weeks, warmup_days=warmup))[0]
 
 
+def _history_start(pdf: pd.DataFrame, days: pd.DatetimeIndex) -> int:
+    """The position in ``days`` of the series' first sales row (earlier plans' lines aside),
+    0 when its history starts before them. The replay starts ``warmup_days`` after it: a
+    series with less history than the replay and its warm-up replays fewer days, not days
+    whose warm-up had no history."""
+    sales = pdf[pdf["shipped_policy"].isna()] if "shipped_policy" in pdf else pdf
+    first = pd.to_datetime(sales["date"]).min()
+    return 0 if pd.isna(first) else int(days.searchsorted(first))
+
+
 def _series(pdf, st: _Settings):
     """:func:`simulate_series`' rows, and the orders the variant the plan ships placed each
     replayed day (None where the series was not replayed)."""
@@ -203,10 +216,13 @@ def _series(pdf, st: _Settings):
 
 
 def _simulate(pdf, p, sku, location, st: _Settings):
-    n_sim, warmup_days, window = st.weeks * 7, st.warmup_days, st.window
-    days, demand = stand_in.daily_demand(pdf, st.run_date, n_sim + warmup_days)
+    window = st.window
+    days, demand = stand_in.daily_demand(pdf, st.run_date, st.weeks * 7 + st.warmup_days)
     first_sale = int(np.argmax(demand > 0)) if (demand > 0).any() else len(demand)
-    sim0 = warmup_days
+    sim0 = _history_start(pdf, days) + st.warmup_days
+    n_sim = len(days) - sim0
+    if n_sim < MIN_REPLAY_DAYS:
+        return _empty_result(sku, location, p, "short_history"), None
     if demand[sim0:].sum() <= 0:
         return _empty_result(sku, location, p, "no_demand"), None
 
