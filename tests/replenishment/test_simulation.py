@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skuplan.replenishment import replay, simulation
+from skuplan.replenishment import replay, simulation, stand_in
 
 RUN_DATE = dt.date(2026, 6, 30)
 ANCHOR = dt.date(2024, 1, 2)
@@ -225,6 +225,41 @@ def test_a_dc_is_replayed_on_the_orders_its_stores_placed_in_their_replay():
     got = simulation.simulate_network(pd.concat([pdf, lines], ignore_index=True), **args)
     shipped = got[(got["location"] == "D") & (got["variant"] == "shipped")].iloc[0]
     assert shipped["plan_days"] == 28 and shipped["demand"] == _dc_demand(got)
+
+
+def test_a_dc_whose_stores_replay_fewer_days_replays_the_second_half_of_theirs():
+    # 150 days of history and 84 of warm-up: the stores replay 66 days of the 112 asked for.
+    rng = np.random.default_rng(5)
+    stores = [_series(rng.poisson(m, 150).astype(float), order_cost=10.0) for m in (20, 8)]
+    pdf, args = _network(*stores, weeks=16, lead_time_days=5.0)
+    got = simulation.simulate_network(pdf, **args)
+    assert list(got.iloc[:2]["sim_days"]) == [66, 66]
+    orders = sum(_orders(store.assign(location=f"L{i}"), args) for i, store in enumerate(stores))
+    # The DC's days are the stores' 66, not 112 of which 46 had no orders: 4 whole weeks of
+    # the second half replayed, the 38 days before them its warm-up.
+    dc = got.iloc[2]
+    assert dc["status"] == "ok" and dc["sim_days"] == 28 and dc["demand"] == orders[-28:].sum()
+
+
+def test_a_dc_expects_its_stores_orders_on_their_review_days():
+    # Stores ordering 10 units every 7th day (phase 0) and a 10-day protection period: a
+    # window from a day of phase 0, 5 or 6 holds two review days, from phase 1-4 one.
+    demand = np.tile([10.0, 0, 0, 0, 0, 0, 0], 8)
+    forecast, _ = stand_in.trailing_mean_forecast(demand, 28, 0)
+    args = dict(window=28, first_sale=0)
+    flat = stand_in.protection_demand(demand, forecast, 10.0, **args)
+    np.testing.assert_allclose(flat, 10.0 * forecast)  # one cycle day: the flat rate
+    phased = stand_in.protection_demand(demand, forecast, 10.0, cycle=7, **args)
+    want = np.tile([20.0, 10, 10, 10, 10, 20, 20], 4)
+    np.testing.assert_allclose(phased[28:], want)
+    np.testing.assert_allclose(flat[28:], 100 / 7)  # the flat rate's 14.3 on every day
+    # Orders three days later move the pattern with them; a day of the cycle without
+    # history yet takes the flat forecast.
+    later = np.roll(demand, 3)
+    forecast, _ = stand_in.trailing_mean_forecast(later, 28, 3)
+    shifted = stand_in.protection_demand(later, forecast, 10.0, window=28, first_sale=3, cycle=7)
+    np.testing.assert_allclose(shifted[31:38], want[:7])
+    np.testing.assert_allclose(shifted[:4], 10.0 * forecast[:4])
 
 
 def test_a_dc_without_a_replay_half_is_not_replayed_and_a_lone_store_is_as_before():

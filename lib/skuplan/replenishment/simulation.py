@@ -17,8 +17,10 @@ how cycles and fill rate are counted).
 
 A DC's demand is the orders its stores' replays placed, day by day, with the levels the plan
 ships (variant ``shipped`` where it has lines, else the shipped base), plus the DC's own
-sales: the stores' replays run first, then the DC's over the second half of their days, the
-first half being its warm-up (the trailing mean and its errors need history). The DC is
+sales: the stores' replays run first, then the DC's over the second half of the days its
+stores replayed (the longest store replay's: stores with less history than the replay and its
+warm-up replay fewer days), the first half being its warm-up (the trailing mean and its
+errors need history; days before any store replays would be demand the DC never saw). The DC is
 assumed to fill every store order (the echelons are replayed one after the other, not
 coupled: a DC's stockout does not delay its stores here); stores without a replay
 (``short_history``, ``failed``) add no orders.
@@ -31,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -38,9 +41,8 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
 from skuplan.replenishment import replay, stand_in
-from skuplan.replenishment import safety_stock as ss
 from skuplan.replenishment.network import ECHELON_DC, ECHELON_STORE
-from skuplan.replenishment.policies import POLICY_SQ
+from skuplan.replenishment.policies import POLICY_RS, POLICY_SQ
 from skuplan.schemas import POLICY_SIMULATION_SERIES
 
 PARAM_COLUMNS = (
@@ -147,6 +149,7 @@ class _Settings:
     anchor_date: dt.date
     method: str = "auto"
     shipped_base: str = VARIANT_FORMULA
+    phased: bool = False  # expect demand per day of the review cycle (a DC's: its stores' orders)
 
 
 def simulate_network(pdf: pd.DataFrame, **settings) -> pd.DataFrame:
@@ -165,22 +168,24 @@ def simulate_network(pdf: pd.DataFrame, **settings) -> pd.DataFrame:
     st = _Settings(**settings)
     is_dc = pdf["echelon"].eq(ECHELON_DC) if "echelon" in pdf else pd.Series(False, pdf.index)
     dc_rows = pdf[is_dc]
-    frames, orders = [], np.zeros(st.weeks * 7)
+    frames, orders, span = [], np.zeros(st.weeks * 7), 0
     for _, rows in pdf[~is_dc].groupby("location", sort=True):
         frame, placed = _series(rows, st)
         frames.append(frame)
         if placed is not None:  # a store with a shorter history replays the last days only
             orders[len(orders) - len(placed) :] += placed
+            span = max(span, len(placed))
     if not dc_rows.empty:
-        frames.append(_dc_series(dc_rows, orders, st))
+        frames.append(_dc_series(dc_rows, orders[len(orders) - (span or len(orders)) :], st))
     # From the rows (concatenating frames whose `error` is all-NA warns).
     return pd.DataFrame([row for frame in frames for row in frame.to_dict("records")])
 
 
 def _dc_series(dc_rows: pd.DataFrame, orders: np.ndarray, st: _Settings) -> pd.DataFrame:
-    """The DC's replay on its stores' ``orders`` (one value per day of their replay) and its
-    own rows."""
-    weeks = st.weeks // 2
+    """The DC's replay on its stores' ``orders`` (one value per day their replays span, up to
+    the run date) and its own rows: the whole weeks of the second half replayed, the rest
+    its warm-up."""
+    weeks = len(orders) // 14
     if weeks == 0:
         p = dc_rows.iloc[0]
         return _empty_result(p["sku"], p["location"], p, "short_history")
@@ -191,7 +196,7 @@ def _dc_series(dc_rows: pd.DataFrame, orders: np.ndarray, st: _Settings) -> pd.D
     )
     pdf = pd.concat([dc_rows, demand], ignore_index=True)
     warmup = len(orders) - weeks * 7
-    return _series(pdf, dataclasses.replace(st, weeks=weeks, warmup_days=warmup))[0]
+    return _series(pdf, dataclasses.replace(st, weeks=weeks, warmup_days=warmup, phased=True))[0]
 
 
 def _history_start(pdf: pd.DataFrame, days: pd.DatetimeIndex) -> int:
@@ -216,7 +221,6 @@ def _series(pdf, st: _Settings):
 
 
 def _simulate(pdf, p, sku, location, st: _Settings):
-    window = st.window
     days, demand = stand_in.daily_demand(pdf, st.run_date, st.weeks * 7 + st.warmup_days)
     first_sale = int(np.argmax(demand > 0)) if (demand > 0).any() else len(demand)
     sim0 = _history_start(pdf, days) + st.warmup_days
@@ -231,14 +235,19 @@ def _simulate(pdf, p, sku, location, st: _Settings):
     policy = p["policy_name"]
     P = L_mean + R
 
-    forecast, csum = stand_in.trailing_mean_forecast(demand, window, first_sale)
-    sigma_p = stand_in.protection_error_std(csum, forecast, first_sale, window, sim0, P)
+    forecast, csum = stand_in.trailing_mean_forecast(demand, st.window, first_sale)
+    # A DC's demand comes on its stores' review days: expected per day of the review cycle.
+    protection = partial(
+        stand_in.protection_error, demand, forecast, csum, window=st.window,
+        first_sale=first_sale, sim0=sim0, cycle=R if st.phased and policy == POLICY_RS else 1,
+    )  # fmt: skip
+    expected, sigma_p = protection(P)
     if sigma_p is None:
         return _empty_result(sku, location, p, "short_history"), None
     ss_method = stand_in.safety_stock_method(demand[first_sale:sim0], st.method)
 
     f = forecast[sim0:]
-    levels = stand_in.policy_levels(p, f, sigma_p, L_std, R, P, ss_method)
+    levels = stand_in.policy_levels(p, f, sigma_p, L_std, R, P, ss_method, expected[sim0:])
     offset = (days[sim0].date() - st.anchor_date).days
 
     rng = replay.series_rng(st.seed, sku, location)
@@ -246,13 +255,7 @@ def _simulate(pdf, p, sku, location, st: _Settings):
     d = demand[sim0:]
     variants = {VARIANT_FORMULA: (levels, R)}
     if all(c in p.index for c in COST_COLUMNS) and pd.notna(p["cost_safety_factor"]):
-        R_cost = R if bool(p["cost_is_formula"]) else round(float(p["cost_review_period"]))
-        P_cost = L_mean + R_cost
-        sigma_cost = stand_in.protection_error_std(csum, forecast, first_sale, window, sim0, P_cost)
-        if sigma_cost is None:  # fewer windows of the longer period: the formula's, scaled
-            sigma_cost = sigma_p * float(np.sqrt(P_cost / P))
-        sigma_dl = ss.sigma_over_protection(sigma_cost, f, L_std)
-        variants[VARIANT_COST] = (stand_in.cost_levels(p, levels, f, P_cost, sigma_dl), R_cost)
+        variants[VARIANT_COST] = stand_in.cost_levels(p, levels, f, sim0, sigma_p, protection)
     at, lines = _shipped_lines(pdf, days[sim0:], policy)
     if len(at):
         variants[VARIANT_SHIPPED] = variants.get(st.shipped_base, variants[VARIANT_FORMULA])

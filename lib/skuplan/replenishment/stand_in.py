@@ -6,6 +6,12 @@ the replay (backtest residuals); the policy's levels then come from the plan's o
 safety-stock, EOQ and undershoot functions (:func:`policy_levels`), or from the
 cost-optimised choice applied to the same days (:func:`cost_levels`). Used by
 :mod:`.simulation`.
+
+A distribution centre's demand is its stores' orders, which fall on their review days: the
+plan takes them time-phased (the stores' planned orders day by day), so its stand-in expects
+each day of the review cycle's own trailing mean over the protection period
+(:func:`protection_demand` with the cycle's length), where a flat rate would spread a week's
+orders evenly and under-protect the windows that hold two review days.
 """
 
 from __future__ import annotations
@@ -53,17 +59,59 @@ def trailing_mean_forecast(
     return forecast, csum
 
 
+def protection_demand(
+    demand: np.ndarray, forecast: np.ndarray, P: float, *, window: int, first_sale: int,
+    cycle: int = 1,
+) -> np.ndarray:  # fmt: skip
+    """Each day's expected demand over the ``P`` days from it: ``P * forecast`` when
+    ``cycle`` is 1; else each day of the ``cycle``-day review cycle gets the trailing mean
+    of its own days over the ``window`` (whole cycles, at least one), the flat ``forecast``
+    while a day of the cycle has no history yet. Days are placed in the cycle by their
+    position in ``demand``: where the cycle starts does not change the sums."""
+    if cycle <= 1:
+        return P * forecast
+    n, P_int = len(demand), max(round(P), 1)
+    phase = np.arange(n) % cycle
+    span = max(window // cycle, 1) * cycle
+    lo = np.maximum(np.arange(n) - span, first_sale)
+    means = np.empty((n, cycle))
+    for k in range(cycle):  # the trailing mean of the cycle's k-th day, as of each day
+        on = (phase == k).astype(float)
+        total = np.concatenate([[0.0], np.cumsum(demand * on)])
+        count = np.concatenate([[0.0], np.cumsum(on)])
+        seen = count[np.arange(n)] - count[lo]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[:, k] = np.where(seen > 0, (total[np.arange(n)] - total[lo]) / seen, forecast)
+    # Day j of the window is the cycle's (phase + j) % cycle-th; each comes ceil((P - j) / cycle) times.
+    days = np.maximum(-(-(P_int - np.arange(cycle)) // cycle), 0)
+    which = (phase[:, None] + np.arange(cycle)) % cycle
+    return (means[np.arange(n)[:, None], which] * days).sum(axis=1) * (P / P_int)
+
+
 def protection_error_std(
-    csum: np.ndarray, forecast: np.ndarray, first_sale: int, window: int, sim0: int, P: float
+    csum: np.ndarray, expected: np.ndarray, first_sale: int, window: int, sim0: int, P: float
 ) -> float | None:
-    """Standard deviation of the backtest residuals: forecast errors over protection-period
-    (``P`` days) windows in the warm-up; None with fewer than ``MIN_ERROR_WINDOWS``."""
+    """Standard deviation of the backtest residuals: the demand over protection-period
+    (``P`` days) windows in the warm-up against its ``expected`` value
+    (:func:`protection_demand`); None with fewer than ``MIN_ERROR_WINDOWS``."""
     P_int = max(round(P), 1)
     origins = np.arange(max(first_sale + min(window, 7), 0), sim0 - P_int + 1)
     if len(origins) < MIN_ERROR_WINDOWS:
         return None
-    errors = (csum[origins + P_int] - csum[origins]) - P * forecast[origins]
+    errors = (csum[origins + P_int] - csum[origins]) - expected[origins]
     return float(np.std(errors, ddof=1))
+
+
+def protection_error(
+    demand: np.ndarray, forecast: np.ndarray, csum: np.ndarray, P: float, *, window: int,
+    first_sale: int, sim0: int, cycle: int = 1,
+) -> tuple[np.ndarray, float | None]:  # fmt: skip
+    """Every day's expected demand over the protection period ``P``
+    (:func:`protection_demand`) and the warm-up's error sigma (:func:`protection_error_std`)."""
+    expected = protection_demand(
+        demand, forecast, P, window=window, first_sale=first_sale, cycle=cycle
+    )
+    return expected, protection_error_std(csum, expected, first_sale, window, sim0, P)
 
 
 def safety_stock_method(warmup_demand: np.ndarray, method: str) -> str:
@@ -89,25 +137,38 @@ class PolicyLevels:
 
 
 def cost_levels(
-    p, formula: PolicyLevels, f: np.ndarray, P: float, sigma_dl: np.ndarray
-) -> PolicyLevels:
-    """The cost-optimised choice applied to the replay's days: the formula's levels when it
-    kept them, else ``f * P + k * sigma_dl`` (``P`` and ``sigma_dl`` of the chosen review
-    period) and lots of ``m`` EOQs."""
+    p, formula: PolicyLevels, f: np.ndarray, sim0: int, sigma_p: float, protection
+) -> tuple[PolicyLevels, int]:
+    """The cost-optimised choice applied to the replayed days (``f``: their forecast, from
+    day ``sim0`` of the history) and its review period: the formula's levels when it kept
+    them, else the demand expected over the chosen review period's protection period plus
+    ``k`` times its sigma, and lots of ``m`` EOQs. ``protection`` gives a protection
+    period's expected demand per day and the warm-up's error sigma (:func:`protection_error`;
+    without enough windows of the longer period, ``sigma_p``, the formula's, scaled)."""
+    L_mean, L_std = float(p["lead_time_days"]), float(p["lead_time_std"])
+    R = round(float(p["review_period"]))
     if bool(p["cost_is_formula"]):
-        return formula
+        return formula, R
+    R_cost = round(float(p["cost_review_period"]))
+    expected, sigma = protection(L_mean + R_cost)
+    if sigma is None:
+        sigma = sigma_p * float(np.sqrt((L_mean + R_cost) / (L_mean + R)))
+    sigma_dl = ss.sigma_over_protection(sigma, f, L_std)
     k, m = float(p["cost_safety_factor"]), float(p["cost_lot_multiplier"])
     lot = np.maximum(m * formula.eoq, formula.pack)
-    reorder_point = np.where(f > 0, f * P + k * sigma_dl, 0.0)
+    reorder_point = np.where(f > 0, expected[sim0:] + k * sigma_dl, 0.0)
     order_up_to = reorder_point if p["policy_name"] == POLICY_RS else reorder_point + lot
-    return dataclasses.replace(
+    levels = dataclasses.replace(
         formula, eoq=lot, reorder_point=reorder_point, order_up_to=order_up_to, sigma_dl=sigma_dl
     )
+    return levels, R_cost
 
 
-def policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> PolicyLevels:
+def policy_levels(p, f, sigma_p, L_std, R, P, ss_method, demand_p) -> PolicyLevels:
     """Order quantity, reorder point and order-up-to level per day of forecast ``f``,
-    vectorised, with the plan's safety stock."""
+    vectorised, with the plan's safety stock; ``demand_p``, each day's demand expected over
+    the protection period (:func:`protection_demand`; a ``minmax`` reorder point takes
+    ``f``)."""
     policy = p["policy_name"]
     pack, moq = max(float(p["pack"]), 1.0), float(p["min_order"])
     holding = float(p["holding_cost_rate"]) * float(p["unit_cost"])
@@ -121,8 +182,8 @@ def policy_levels(p, f, sigma_p, L_std, R, P, ss_method) -> PolicyLevels:
         cycle_qty,
         sigma_dl,
     )
-    safety = np.where(f > 0, ss.safety_stock(f * P, sigma_dl, k, ss_method), 0.0)
-    reorder_point = f * P + safety
+    safety = np.where(f > 0, ss.safety_stock(demand_p, sigma_dl, k, ss_method), 0.0)
+    reorder_point = demand_p + safety
     if policy == POLICY_MINMAX:
         reorder_point = undershoot.reorder_points_along(
             f, P - R, R, sigma_p, L_std, eoq_of, p["target_type"],
