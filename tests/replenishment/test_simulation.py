@@ -262,6 +262,29 @@ def test_a_dc_expects_its_stores_orders_on_their_review_days():
     np.testing.assert_allclose(shifted[:4], 10.0 * forecast[:4])
 
 
+def test_a_dc_is_phased_only_when_its_stores_order_on_its_review_days():
+    stores = pd.concat([_series(np.ones(3), policy_name="RS", review_period=7.0)] * 2)
+    dc = stores.iloc[0].copy()
+    assert stand_in.orders_on_review_days(stores, dc, cost_shipped=False)
+    assert not stand_in.orders_on_review_days(stores.iloc[:0], dc, cost_shipped=False)
+    assert not stand_in.orders_on_review_days(stores, dc.replace("RS", "sQ"), cost_shipped=False)
+    mixed = stores.assign(policy_name=["RS", "RS", "sQ", "sQ", "sQ", "sQ"])
+    assert not stand_in.orders_on_review_days(mixed, dc, cost_shipped=False)
+    assert not stand_in.orders_on_review_days(stores.assign(review_period=14.0), dc, cost_shipped=False)  # fmt: skip
+    # Shipping the cost-optimised levels: a store whose choice reviews every 14 days does not.
+    chosen = stores.assign(cost_review_period=14.0, cost_is_formula=[False] * 3 + [True] * 3)
+    assert stand_in.orders_on_review_days(chosen, dc, cost_shipped=False)
+    assert not stand_in.orders_on_review_days(chosen, dc, cost_shipped=True)
+    assert stand_in.orders_on_review_days(chosen.assign(cost_is_formula=True), dc, cost_shipped=True)  # fmt: skip
+    # In the replay: RS stores of steady demand order 35 units a week each on the DC's review
+    # days; phased, each 10-day window of the DC holds what it expects (a flat rate expects
+    # 100 units of the 70 or 140 a window holds).
+    store = _series(np.full(200, 5.0), policy_name="RS", review_period=7.0, lead_time_days=3.0)
+    pdf, args = _network(store, store, weeks=16, lead_time_days=3.0)
+    got = simulation.simulate_network(pdf, **args).iloc[-1]
+    assert got["status"] == "ok" and got["sigma_protection"] == 0.0 and got["stockout_cycles"] == 0
+
+
 def test_a_dc_without_a_replay_half_is_not_replayed_and_a_lone_store_is_as_before():
     store = _series(np.full(140, 5.0))
     pdf, args = _network(store, weeks=1)

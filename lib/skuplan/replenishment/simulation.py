@@ -42,7 +42,7 @@ from pyspark.sql import DataFrame
 
 from skuplan.replenishment import replay, stand_in
 from skuplan.replenishment.network import ECHELON_DC, ECHELON_STORE
-from skuplan.replenishment.policies import POLICY_RS, POLICY_SQ
+from skuplan.replenishment.policies import POLICY_SQ
 from skuplan.schemas import POLICY_SIMULATION_SERIES
 
 PARAM_COLUMNS = (
@@ -149,7 +149,7 @@ class _Settings:
     anchor_date: dt.date
     method: str = "auto"
     shipped_base: str = VARIANT_FORMULA
-    phased: bool = False  # expect demand per day of the review cycle (a DC's: its stores' orders)
+    phased: bool = False  # expect demand per day of the review cycle (a DC's stores' orders)
 
 
 def simulate_network(pdf: pd.DataFrame, **settings) -> pd.DataFrame:
@@ -168,15 +168,18 @@ def simulate_network(pdf: pd.DataFrame, **settings) -> pd.DataFrame:
     st = _Settings(**settings)
     is_dc = pdf["echelon"].eq(ECHELON_DC) if "echelon" in pdf else pd.Series(False, pdf.index)
     dc_rows = pdf[is_dc]
-    frames, orders, span = [], np.zeros(st.weeks * 7), 0
-    for _, rows in pdf[~is_dc].groupby("location", sort=True):
+    frames, orders, span, stores = [], np.zeros(st.weeks * 7), 0, pdf[~is_dc]
+    for _, rows in stores.groupby("location", sort=True):
         frame, placed = _series(rows, st)
         frames.append(frame)
         if placed is not None:  # a store with a shorter history replays the last days only
             orders[len(orders) - len(placed) :] += placed
             span = max(span, len(placed))
     if not dc_rows.empty:
-        frames.append(_dc_series(dc_rows, orders[len(orders) - (span or len(orders)) :], st))
+        days = orders[len(orders) - (span or len(orders)) :]
+        cost = st.shipped_base == VARIANT_COST
+        phased = stand_in.orders_on_review_days(stores, dc_rows.iloc[0], cost_shipped=cost)
+        frames.append(_dc_series(dc_rows, days, dataclasses.replace(st, phased=phased)))
     # From the rows (concatenating frames whose `error` is all-NA warns).
     return pd.DataFrame([row for frame in frames for row in frame.to_dict("records")])
 
@@ -196,7 +199,7 @@ def _dc_series(dc_rows: pd.DataFrame, orders: np.ndarray, st: _Settings) -> pd.D
     )
     pdf = pd.concat([dc_rows, demand], ignore_index=True)
     warmup = len(orders) - weeks * 7
-    return _series(pdf, dataclasses.replace(st, weeks=weeks, warmup_days=warmup, phased=True))[0]
+    return _series(pdf, dataclasses.replace(st, weeks=weeks, warmup_days=warmup))[0]
 
 
 def _history_start(pdf: pd.DataFrame, days: pd.DatetimeIndex) -> int:
@@ -236,10 +239,10 @@ def _simulate(pdf, p, sku, location, st: _Settings):
     P = L_mean + R
 
     forecast, csum = stand_in.trailing_mean_forecast(demand, st.window, first_sale)
-    # A DC's demand comes on its stores' review days: expected per day of the review cycle.
+    # A DC whose stores order on its review days: expected per day of the review cycle.
     protection = partial(
         stand_in.protection_error, demand, forecast, csum, window=st.window,
-        first_sale=first_sale, sim0=sim0, cycle=R if st.phased and policy == POLICY_RS else 1,
+        first_sale=first_sale, sim0=sim0, cycle=R if st.phased else 1,
     )  # fmt: skip
     expected, sigma_p = protection(P)
     if sigma_p is None:

@@ -59,6 +59,21 @@ def trailing_mean_forecast(
     return forecast, csum
 
 
+def orders_on_review_days(stores: pd.DataFrame, dc, *, cost_shipped: bool) -> bool:
+    """Whether an ``RS`` DC's stores (their replay inputs) all order on its review days:
+    ``RS`` stores reviewing every ``review_period`` days of the DC's (``cost_shipped``: the
+    chosen period where the cost-optimised levels are not the formula's); one anchor date
+    for all. Their orders are then expected per day of the cycle (:func:`protection_demand`)."""
+    if stores.empty or dc["policy_name"] != POLICY_RS:
+        return False
+    period = stores["review_period"]
+    if cost_shipped and "cost_review_period" in stores:
+        chosen = ~stores["cost_is_formula"].fillna(True).astype(bool)
+        period = period.where(~chosen, stores["cost_review_period"])
+    same = period.round().eq(round(float(dc["review_period"])))
+    return bool(stores["policy_name"].eq(POLICY_RS).all() and same.all())
+
+
 def protection_demand(
     demand: np.ndarray, forecast: np.ndarray, P: float, *, window: int, first_sale: int,
     cycle: int = 1,
