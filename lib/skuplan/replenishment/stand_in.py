@@ -7,9 +7,10 @@ safety-stock, EOQ and undershoot functions (:func:`policy_levels`), or from the
 cost-optimised choice applied to the same days (:func:`cost_levels`). Used by
 :mod:`.simulation`.
 
-A distribution centre's demand is its stores' orders, which fall on their review days: the
-plan takes them time-phased (the stores' planned orders day by day), so its stand-in expects
-each day of the review cycle's own trailing mean over the protection period
+A distribution centre's demand is its stores' orders, which fall on its review days when
+they all review on its cycle (:func:`orders_on_review_days`): the plan takes them
+time-phased (the stores' planned orders day by day), so the stand-in then expects each day
+of the review cycle's own trailing mean over the protection period
 (:func:`protection_demand` with the cycle's length), where a flat rate would spread a week's
 orders evenly and under-protect the windows that hold two review days.
 """
