@@ -262,6 +262,22 @@ def test_a_dc_expects_its_stores_orders_on_their_review_days():
     np.testing.assert_allclose(shifted[:4], 10.0 * forecast[:4])
 
 
+def test_an_rs_dc_s_error_sigma_comes_from_the_windows_of_its_review_days():
+    demand = np.random.default_rng(3).poisson(5, 120).astype(float)
+    csum, expected = np.concatenate([[0.0], np.cumsum(demand)]), np.full(120, 50.0)
+
+    def sigma(review=None):
+        return stand_in.protection_error_std(csum, expected, 0, 28, 100, 10.0, review)
+
+    review = np.arange(120) % 7 == 2
+    origins = np.arange(7, 91)  # from a week after the first sale to the last whole window
+    aligned = origins[origins % 7 == 2]
+    want = np.std(csum[aligned + 10] - csum[aligned] - 50.0, ddof=1)
+    assert sigma(review) == pytest.approx(want) and sigma(review) != sigma()
+    # Fewer than MIN_ERROR_WINDOWS windows from review days (5 here): all windows.
+    assert sigma(review & (np.arange(120) < 40)) == sigma()
+
+
 def test_a_dc_is_phased_only_when_its_stores_order_on_its_review_days():
     stores = pd.concat([_series(np.ones(3), policy_name="RS", review_period=7.0)] * 2)
     dc = stores.iloc[0].copy()

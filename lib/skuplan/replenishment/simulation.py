@@ -243,6 +243,7 @@ def _simulate(pdf, p, sku, location, st: _Settings):
     protection = partial(
         stand_in.protection_error, demand, forecast, csum, window=st.window,
         first_sale=first_sale, sim0=sim0, cycle=R if st.phased else 1,
+        phase0=(days[0].date() - st.anchor_date).days % max(R, 1),
     )  # fmt: skip
     expected, sigma_p = protection(P)
     if sigma_p is None:

@@ -105,13 +105,17 @@ def protection_demand(
 
 
 def protection_error_std(
-    csum: np.ndarray, expected: np.ndarray, first_sale: int, window: int, sim0: int, P: float
-) -> float | None:
+    csum: np.ndarray, expected: np.ndarray, first_sale: int, window: int, sim0: int, P: float,
+    review: np.ndarray | None = None,
+) -> float | None:  # fmt: skip
     """Standard deviation of the backtest residuals: the demand over protection-period
     (``P`` days) windows in the warm-up against its ``expected`` value
-    (:func:`protection_demand`); None with fewer than ``MIN_ERROR_WINDOWS``."""
+    (:func:`protection_demand`); with ``review`` (a day mask), only the windows that start
+    on a review day, when there are ``MIN_ERROR_WINDOWS`` of them; None with fewer windows."""
     P_int = max(round(P), 1)
     origins = np.arange(max(first_sale + min(window, 7), 0), sim0 - P_int + 1)
+    if review is not None and review[origins].sum() >= MIN_ERROR_WINDOWS:
+        origins = origins[review[origins]]
     if len(origins) < MIN_ERROR_WINDOWS:
         return None
     errors = (csum[origins + P_int] - csum[origins]) - expected[origins]
@@ -120,14 +124,18 @@ def protection_error_std(
 
 def protection_error(
     demand: np.ndarray, forecast: np.ndarray, csum: np.ndarray, P: float, *, window: int,
-    first_sale: int, sim0: int, cycle: int = 1,
+    first_sale: int, sim0: int, cycle: int = 1, phase0: int = 0,
 ) -> tuple[np.ndarray, float | None]:  # fmt: skip
     """Every day's expected demand over the protection period ``P``
-    (:func:`protection_demand`) and the warm-up's error sigma (:func:`protection_error_std`)."""
+    (:func:`protection_demand`) and the warm-up's error sigma (:func:`protection_error_std`).
+    Phased (``cycle`` > 1; ``phase0``: the first day's distance from a review day), the
+    sigma is that of the windows from the review days: an ``RS`` DC is exposed from them,
+    and the windows from other days hold other numbers of its stores' order days."""
     expected = protection_demand(
         demand, forecast, P, window=window, first_sale=first_sale, cycle=cycle
     )
-    return expected, protection_error_std(csum, expected, first_sale, window, sim0, P)
+    review = (phase0 + np.arange(len(demand))) % cycle == 0 if cycle > 1 else None
+    return expected, protection_error_std(csum, expected, first_sale, window, sim0, P, review)
 
 
 def safety_stock_method(warmup_demand: np.ndarray, method: str) -> str:
