@@ -176,10 +176,10 @@ def simulate_network(pdf: pd.DataFrame, **settings) -> pd.DataFrame:
             orders[len(orders) - len(placed) :] += placed
             span = max(span, len(placed))
     if not dc_rows.empty:
-        days = orders[len(orders) - (span or len(orders)) :]
+        spanned = orders[len(orders) - (span or len(orders)) :]
         cost = st.shipped_base == VARIANT_COST
         phased = stand_in.orders_on_review_days(stores, dc_rows.iloc[0], cost_shipped=cost)
-        frames.append(_dc_series(dc_rows, days, dataclasses.replace(st, phased=phased)))
+        frames.append(_dc_series(dc_rows, spanned, dataclasses.replace(st, phased=phased)))
     # From the rows (concatenating frames whose `error` is all-NA warns).
     return pd.DataFrame([row for frame in frames for row in frame.to_dict("records")])
 
@@ -240,10 +240,11 @@ def _simulate(pdf, p, sku, location, st: _Settings):
 
     forecast, csum = stand_in.trailing_mean_forecast(demand, st.window, first_sale)
     # A DC whose stores order on its review days: expected per day of the review cycle.
+    offset0 = (days[0].date() - st.anchor_date).days
     protection = partial(
         stand_in.protection_error, demand, forecast, csum, window=st.window,
         first_sale=first_sale, sim0=sim0, cycle=R if st.phased else 1,
-        phase0=(days[0].date() - st.anchor_date).days % max(R, 1),
+        review=_review_days(policy, R, offset0, len(days)) if st.phased else None,
     )  # fmt: skip
     expected, sigma_p = protection(P)
     if sigma_p is None:
@@ -252,7 +253,7 @@ def _simulate(pdf, p, sku, location, st: _Settings):
 
     f = forecast[sim0:]
     levels = stand_in.policy_levels(p, f, sigma_p, L_std, R, P, ss_method, expected[sim0:])
-    offset = (days[sim0].date() - st.anchor_date).days
+    offset = offset0 + sim0
 
     rng = replay.series_rng(st.seed, sku, location)
     lead_draws = replay.lead_times(rng, L_mean, L_std, n_sim)

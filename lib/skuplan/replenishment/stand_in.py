@@ -124,17 +124,16 @@ def protection_error_std(
 
 def protection_error(
     demand: np.ndarray, forecast: np.ndarray, csum: np.ndarray, P: float, *, window: int,
-    first_sale: int, sim0: int, cycle: int = 1, phase0: int = 0,
+    first_sale: int, sim0: int, cycle: int = 1, review: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float | None]:  # fmt: skip
     """Every day's expected demand over the protection period ``P``
     (:func:`protection_demand`) and the warm-up's error sigma (:func:`protection_error_std`).
-    Phased (``cycle`` > 1; ``phase0``: the first day's distance from a review day), the
-    sigma is that of the windows from the review days: an ``RS`` DC is exposed from them,
-    and the windows from other days hold other numbers of its stores' order days."""
+    Phased (``cycle`` > 1, with ``review`` its review days), the sigma is that of the
+    windows from the review days: an ``RS`` DC is exposed from them, and the windows from
+    other days hold other numbers of its stores' order days."""
     expected = protection_demand(
         demand, forecast, P, window=window, first_sale=first_sale, cycle=cycle
     )
-    review = (phase0 + np.arange(len(demand))) % cycle == 0 if cycle > 1 else None
     return expected, protection_error_std(csum, expected, first_sale, window, sim0, P, review)
 
 
