@@ -262,6 +262,32 @@ def test_a_dc_expects_its_stores_orders_on_their_review_days():
     np.testing.assert_allclose(shifted[:4], 10.0 * forecast[:4])
 
 
+def test_a_sparse_series_keeps_the_rate_of_its_lumps_between_them():
+    # A lot of 600 every 60 days (a DC whose stores order quarterly lots): 28 days after a
+    # lot the 28-day mean expects nothing; the longer mean (4 lots' span: 240 days) keeps
+    # their rate, and right after a lot the 28-day mean's higher value stands.
+    demand = np.zeros(480)
+    demand[::60] = 600.0
+    short, _ = stand_in.trailing_mean_forecast(demand, 28, 0)
+    got, csum = stand_in.sparse_aware_forecast(demand, 28, 0, 240)
+    np.testing.assert_allclose(csum[1:], np.cumsum(demand))
+    assert short[300 + 30] == 0.0 and got[300 + 30] == pytest.approx(2400 / 240)
+    assert got[301] == short[301] == pytest.approx(600 / 28)
+    assert (got >= short).all()
+    # Dense demand keeps the 28-day mean.
+    daily = np.tile([3.0, 5.0, 0.0, 4.0], 120)
+    np.testing.assert_array_equal(
+        stand_in.sparse_aware_forecast(daily, 28, 0, 240)[0],
+        stand_in.trailing_mean_forecast(daily, 28, 0)[0],
+    )
+    # Replayed, a lot 22 days in and 60 days after the last one: the levels no longer drop
+    # to nothing before it, so it is served (the 28-day mean alone fills two thirds).
+    lots = np.zeros(224)
+    lots[10::60] = 600.0
+    row = _sim(_series(lots, lead_time_days=7.0), weeks=8, warmup_days=168)
+    assert row["status"] == "ok" and row["achieved_fill_rate"] == pytest.approx(1.0)
+
+
 def test_an_rs_dc_s_error_sigma_comes_from_the_windows_of_its_review_days():
     demand = np.random.default_rng(3).poisson(5, 120).astype(float)
     csum, expected = np.concatenate([[0.0], np.cumsum(demand)]), np.full(120, 50.0)

@@ -5,7 +5,9 @@ of a distribution centre's on the orders its stores placed in their replays.
 (one item's DC and the stores it supplies, or one series alone) with
 ``groupBy("sku", NETWORK).applyInPandas``. The formula's levels (and the cost-optimised
 ones) are replayed on a stand-in that is honest about what the policy knew: it forecasts
-with a trailing mean of the demand before that day, and its safety stock comes from the
+with a trailing mean of the demand before that day (over a longer window where that is
+higher, for demand sparser than its window: :func:`.stand_in.sparse_aware_forecast`), and
+its safety stock comes from the
 errors of that same forecast over protection-period windows in the warm-up history before
 the replay (backtest residuals), combined with lead-time variability as the plan does. When
 earlier runs planned the series on replayed days, variant ``shipped`` replays what their
@@ -238,7 +240,7 @@ def _simulate(pdf, p, sku, location, st: _Settings):
     policy = p["policy_name"]
     P = L_mean + R
 
-    forecast, csum = stand_in.trailing_mean_forecast(demand, st.window, first_sale)
+    forecast, csum = stand_in.sparse_aware_forecast(demand, st.window, first_sale, sim0)
     # A DC whose stores order on its review days: expected per day of the review cycle.
     offset0 = (days[0].date() - st.anchor_date).days
     protection = partial(

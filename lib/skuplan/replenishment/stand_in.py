@@ -1,6 +1,8 @@
 """The replay's stand-in for the plan's forecast: what a policy knew on each replayed day.
 
-The stand-in forecasts a day with the trailing mean of the demand before it, and takes its
+The stand-in forecasts a day with the trailing mean of the demand before it (for demand
+sparser than the window, the higher of that and a longer window's mean:
+:func:`sparse_aware_forecast`), and takes its
 error from that same forecast's errors over protection-period windows in the warm-up before
 the replay (backtest residuals); the policy's levels then come from the plan's own
 safety-stock, EOQ and undershoot functions (:func:`policy_levels`), or from the
@@ -30,6 +32,7 @@ from skuplan.replenishment.policies import POLICY_MINMAX, POLICY_RS
 
 ADI_CUTOFF = 1.32  # Syntetos-Boylan: a mean inter-demand interval above this is intermittent
 MIN_ERROR_WINDOWS = 8
+DEMANDS_PER_WINDOW = 4  # demand days a sparse series' longer window holds on average
 
 
 def daily_demand(pdf: pd.DataFrame, run_date: dt.date, n_days: int):
@@ -57,6 +60,25 @@ def trailing_mean_forecast(
     n_obs = idx - lo
     with np.errstate(invalid="ignore", divide="ignore"):
         forecast = np.where(n_obs > 0, (csum[idx] - csum[lo]) / n_obs, 0.0)
+    return forecast, csum
+
+
+def sparse_aware_forecast(
+    demand: np.ndarray, window: int, first_sale: int, sim0: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`trailing_mean_forecast` over ``window`` days, or over a longer window where
+    that is higher, when the warm-up's demand days (``first_sale`` to ``sim0``) are sparser
+    than ``DEMANDS_PER_WINDOW`` per ``window``: long enough to hold that many on average.
+
+    A DC whose stores order a few big lots a quarter can go 28 days without an order; the
+    28-day mean then expects nothing and its levels drop to one pack just before the next
+    lot, a forecast the plan (which knows the stores' planned orders) never makes. The
+    longer mean keeps the rate of those lots; the 28-day one still follows a rise."""
+    forecast, csum = trailing_mean_forecast(demand, window, first_sale)
+    seen = int((demand[first_sale:sim0] > 0).sum())
+    longer = int(np.ceil(DEMANDS_PER_WINDOW * (sim0 - first_sale) / seen)) if seen else 0
+    if longer > window:
+        forecast = np.maximum(forecast, trailing_mean_forecast(demand, longer, first_sale)[0])
     return forecast, csum
 
 
