@@ -20,6 +20,24 @@ def test_sigma_over_protection_is_the_textbook_formula():
     assert ss.sigma_over_protection(6.0, 10.0, 1.0) == pytest.approx(math.sqrt(36 + 100))
 
 
+def test_a_sample_sigma_is_widened_to_cover_a_new_error():
+    # Tables: t_0.95 with 12 degrees of freedom is 1.782, z_0.95 1.645.
+    assert ss.predictive_sigma_factor(13, 0.95) == pytest.approx(
+        math.sqrt(1 + 1 / 13) * 1.782 / 1.645, rel=1e-3
+    )
+    assert ss.predictive_sigma_factor(13, 0.5) == pytest.approx(math.sqrt(1 + 1 / 13))
+    # 20,000 samples of 13 normal errors: the normal quantile of each one's sigma covers a
+    # new error 93% of the time; widened, the 95% it aims at.
+    errors = np.random.default_rng(11).normal(size=(20_000, 14))
+    sample, new = errors[:, :13], errors[:, 13]
+    bound = sample.mean(axis=1) + norm.ppf(0.95) * sample.std(axis=1, ddof=1)
+    assert (new <= bound).mean() == pytest.approx(0.93, abs=0.006)
+    widened = sample.mean(axis=1) + (bound - sample.mean(axis=1)) * ss.predictive_sigma_factor(
+        13, 0.95
+    )
+    assert (new <= widened).mean() == pytest.approx(0.95, abs=0.004)
+
+
 def test_normal_loss_known_values():
     # Tabulated G(k): G(0) = phi(0) = 0.3989, G(1) = 0.0833, G(2) = 0.0085.
     assert ss.normal_loss([0.0, 1.0, 2.0]) == pytest.approx([0.39894, 0.08332, 0.00849], abs=1e-5)

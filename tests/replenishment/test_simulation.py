@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from skuplan.replenishment import replay, simulation, stand_in
+from skuplan.replenishment import safety_stock as ss
 
 RUN_DATE = dt.date(2026, 6, 30)
 ANCHOR = dt.date(2024, 1, 2)
@@ -292,14 +293,17 @@ def test_an_rs_dc_s_error_sigma_comes_from_the_windows_of_its_review_days():
     demand = np.random.default_rng(3).poisson(5, 120).astype(float)
     csum, expected = np.concatenate([[0.0], np.cumsum(demand)]), np.full(120, 50.0)
 
-    def sigma(review=None):
-        return stand_in.protection_error_std(csum, expected, 0, 28, 100, 10.0, review)
+    def sigma(review=None, quantile=None):
+        return stand_in.protection_error_std(csum, expected, 0, 28, 100, 10.0, review, quantile)
 
     review = np.arange(120) % 7 == 2
     origins = np.arange(7, 91)  # from a week after the first sale to the last whole window
     aligned = origins[origins % 7 == 2]
     want = np.std(csum[aligned + 10] - csum[aligned] - 50.0, ddof=1)
     assert sigma(review) == pytest.approx(want) and sigma(review) != sigma()
+    # At a target quantile, widened for the small sample: 12 windows here.
+    assert len(aligned) == 12
+    assert sigma(review, 0.95) == pytest.approx(want * ss.predictive_sigma_factor(12, 0.95))
     # Fewer than MIN_ERROR_WINDOWS windows from review days (5 here): all windows.
     assert sigma(review & (np.arange(120) < 40)) == sigma()
 

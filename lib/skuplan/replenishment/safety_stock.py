@@ -25,7 +25,7 @@ quantile of observed errors where a sample exists.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import gamma, norm
+from scipy.stats import gamma, norm, t
 
 METHOD_NORMAL = "normal"
 METHOD_GAMMA = "gamma"
@@ -42,6 +42,17 @@ def sigma_over_protection(sigma_protection, daily_demand, lead_time_std) -> np.n
     """``sqrt(sigma_P^2 + d^2 * sigma_L^2)``: forecast error plus lead-time variability."""
     s, d, sl = (np.asarray(x, dtype=float) for x in (sigma_protection, daily_demand, lead_time_std))
     return np.sqrt(s**2 + d**2 * sl**2)
+
+
+def predictive_sigma_factor(n_errors: int, quantile: float) -> float:
+    """How much a sigma estimated from ``n_errors`` errors must be widened for its normal
+    ``quantile`` to cover a new error: ``sqrt(1 + 1/n) t_q(n - 1) / z_q``, the prediction
+    interval of a normal sample (at 95%: 1.12 for 13 errors, 1.06 for 26, 1.01 for 150); just
+    ``sqrt(1 + 1/n)`` at or below the median, where ``z_q`` is not positive."""
+    widen = float(np.sqrt(1 + 1 / n_errors))
+    if quantile <= 0.5:
+        return widen
+    return widen * float(t.ppf(quantile, n_errors - 1) / norm.ppf(quantile))
 
 
 def normal_loss(k) -> np.ndarray:

@@ -237,8 +237,7 @@ def _simulate(pdf, p, sku, location, st: _Settings):
 
     L_mean, L_std = float(p["lead_time_days"]), float(p["lead_time_std"])
     R = round(float(p["review_period"]))
-    policy = p["policy_name"]
-    P = L_mean + R
+    policy, P = p["policy_name"], L_mean + R
 
     forecast, csum = stand_in.sparse_aware_forecast(demand, st.window, first_sale, sim0)
     # A DC whose stores order on its review days: expected per day of the review cycle.
@@ -247,6 +246,7 @@ def _simulate(pdf, p, sku, location, st: _Settings):
         stand_in.protection_error, demand, forecast, csum, window=st.window,
         first_sale=first_sale, sim0=sim0, cycle=R if st.phased else 1,
         review=_review_days(policy, R, offset0, len(days)) if st.phased else None,
+        quantile=float(p["target_service_level"]),
     )  # fmt: skip
     expected, sigma_p = protection(P)
     if sigma_p is None:

@@ -2,10 +2,10 @@
 
 The stand-in forecasts a day with the trailing mean of the demand before it (for demand
 sparser than the window, the higher of that and a longer window's mean:
-:func:`sparse_aware_forecast`), and takes its
-error from that same forecast's errors over protection-period windows in the warm-up before
-the replay (backtest residuals); the policy's levels then come from the plan's own
-safety-stock, EOQ and undershoot functions (:func:`policy_levels`), or from the
+:func:`sparse_aware_forecast`), and takes its error from that same forecast's errors over
+protection-period windows in the warm-up before the replay (backtest residuals, widened for
+the sample's size at the series' target); the policy's levels then come from the plan's
+own safety-stock, EOQ and undershoot functions (:func:`policy_levels`), or from the
 cost-optimised choice applied to the same days (:func:`cost_levels`). Used by
 :mod:`.simulation`.
 
@@ -128,12 +128,15 @@ def protection_demand(
 
 def protection_error_std(
     csum: np.ndarray, expected: np.ndarray, first_sale: int, window: int, sim0: int, P: float,
-    review: np.ndarray | None = None,
+    review: np.ndarray | None = None, quantile: float | None = None,
 ) -> float | None:  # fmt: skip
     """Standard deviation of the backtest residuals: the demand over protection-period
     (``P`` days) windows in the warm-up against its ``expected`` value
     (:func:`protection_demand`); with ``review`` (a day mask), only the windows that start
-    on a review day, when there are ``MIN_ERROR_WINDOWS`` of them; None with fewer windows."""
+    on a review day, when there are ``MIN_ERROR_WINDOWS`` of them; None with fewer windows.
+    With a ``quantile``, widened by the small-sample prediction factor at it
+    (:func:`~skuplan.replenishment.safety_stock.predictive_sigma_factor`): a phased DC's 13-26
+    review-day windows under-cover a new window at the normal quantile."""
     P_int = max(round(P), 1)
     origins = np.arange(max(first_sale + min(window, 7), 0), sim0 - P_int + 1)
     if review is not None and review[origins].sum() >= MIN_ERROR_WINDOWS:
@@ -141,12 +144,14 @@ def protection_error_std(
     if len(origins) < MIN_ERROR_WINDOWS:
         return None
     errors = (csum[origins + P_int] - csum[origins]) - expected[origins]
-    return float(np.std(errors, ddof=1))
+    factor = 1.0 if quantile is None else ss.predictive_sigma_factor(len(origins), quantile)
+    return float(np.std(errors, ddof=1)) * factor
 
 
 def protection_error(
     demand: np.ndarray, forecast: np.ndarray, csum: np.ndarray, P: float, *, window: int,
     first_sale: int, sim0: int, cycle: int = 1, review: np.ndarray | None = None,
+    quantile: float | None = None,
 ) -> tuple[np.ndarray, float | None]:  # fmt: skip
     """Every day's expected demand over the protection period ``P``
     (:func:`protection_demand`) and the warm-up's error sigma (:func:`protection_error_std`).
@@ -156,7 +161,9 @@ def protection_error(
     expected = protection_demand(
         demand, forecast, P, window=window, first_sale=first_sale, cycle=cycle
     )
-    return expected, protection_error_std(csum, expected, first_sale, window, sim0, P, review)
+    return expected, protection_error_std(
+        csum, expected, first_sale, window, sim0, P, review, quantile
+    )
 
 
 def safety_stock_method(warmup_demand: np.ndarray, method: str) -> str:
