@@ -26,6 +26,12 @@ def test_a_sample_sigma_is_widened_to_cover_a_new_error():
         math.sqrt(1 + 1 / 13) * 1.782 / 1.645, rel=1e-3
     )
     assert ss.predictive_sigma_factor(13, 0.5) == pytest.approx(math.sqrt(1 + 1 / 13))
+    assert ss.predictive_sigma_factor(13, float("nan")) == pytest.approx(math.sqrt(1 + 1 / 13))
+    # A 100% target takes 99.9%'s factor (t_0.999 with 12 degrees of freedom: 3.930).
+    assert ss.predictive_sigma_factor(13, 1.0) == ss.predictive_sigma_factor(13, 0.999)
+    assert ss.predictive_sigma_factor(13, 0.999) == pytest.approx(
+        math.sqrt(1 + 1 / 13) * 3.930 / norm.ppf(0.999), rel=1e-3
+    )
     # 20,000 samples of 13 normal errors: the normal quantile of each one's sigma covers a
     # new error 93% of the time; widened, the 95% it aims at.
     errors = np.random.default_rng(11).normal(size=(20_000, 14))

@@ -59,11 +59,21 @@ def test_the_reorder_point_meets_its_target_in_a_replay(
     assert 0 < float(mean_undershoot[0]) < daily_mean * review_period * 1.5
 
 
-@pytest.mark.parametrize(("lot_days", "lot_in_periods"), [(33, 8.0), (10, 4.0)])
+@pytest.mark.parametrize("c", [0.3, 0.5, 0.75, 2.0, 6.0])
+def test_review_periods_demand_has_mean_one_and_the_asked_variation(c):
+    x = undershoot._period_demand(np.random.default_rng(1), c, 1_000_000)
+    assert x.mean() == pytest.approx(1.0, abs=0.02) and x.std() == pytest.approx(c, rel=0.02)
+    # Above LOT_CV a lot or nothing: the share of periods with demand falls as c rises.
+    with_demand = (1 + undershoot.LOT_CV**2) / (1 + c**2) if c > undershoot.LOT_CV else 1.0
+    assert (x > 0).mean() == pytest.approx(with_demand, abs=0.005)
+
+
+@pytest.mark.parametrize(("lot_days", "lot_in_periods"), [(33, 8.0), (10, 4.0), (90, 16.0)])
 def test_a_stream_of_lots_meets_its_target_too(lot_days, lot_in_periods):
     # A DC's demand: its stores' lots of about 100 (coefficient of variation 0.3), one every
     # `lot_days` days on average, reviewed weekly: review periods' coefficient of variation
-    # 2.25 and 1.19. Gamma periods varying that much over-served it (98.6% and 97.5%).
+    # 2.25, 1.19 and 3.72. Gamma periods varying that much over-served the first two (98.6%
+    # and 97.5%); the third under-served (83.5%) while the grid stopped at 3.
     rng = np.random.default_rng(5)
     size, cv, lead_time, review_period = 100.0, 0.3, 3, 7
     lots = rng.gamma(1 / cv**2, size * cv**2, (150, 1500))

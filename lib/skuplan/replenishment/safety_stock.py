@@ -36,6 +36,7 @@ TARGET_FILL_RATE = "fill_rate"
 # Safety factors are kept in this range: below -K_MAX the loss function is ~ -k (no stock
 # needed at all), above K_MAX the service level is 1 to machine precision.
 K_MIN, K_MAX = -4.0, 6.0
+MAX_PREDICTIVE_QUANTILE = 0.999  # the highest level whose small-sample factor is applied
 
 
 def sigma_over_protection(sigma_protection, daily_demand, lead_time_std) -> np.ndarray:
@@ -45,14 +46,17 @@ def sigma_over_protection(sigma_protection, daily_demand, lead_time_std) -> np.n
 
 
 def predictive_sigma_factor(n_errors: int, quantile: float) -> float:
-    """How much a sigma estimated from ``n_errors`` errors must be widened for its normal
-    ``quantile`` to cover a new error: ``sqrt(1 + 1/n) t_q(n - 1) / z_q``, the prediction
-    interval of a normal sample (at 95%: 1.12 for 13 errors, 1.06 for 26, 1.01 for 150); just
-    ``sqrt(1 + 1/n)`` at or below the median, where ``z_q`` is not positive."""
+    """How much a sigma estimated from ``n_errors`` (at least 2) errors must be widened for
+    its normal ``quantile`` to cover a new error: ``sqrt(1 + 1/n) t_q(n - 1) / z_q``, the
+    prediction interval of a normal sample (at 95%: 1.12 for 13 errors, 1.06 for 26, 1.01
+    for 150); just ``sqrt(1 + 1/n)`` at or below the median (or no number), where ``z_q`` is
+    not positive. Quantiles above ``MAX_PREDICTIVE_QUANTILE`` take its factor: at 100% the
+    ratio has no limit."""
     widen = float(np.sqrt(1 + 1 / n_errors))
-    if quantile <= 0.5:
+    if not quantile > 0.5:
         return widen
-    return widen * float(t.ppf(quantile, n_errors - 1) / norm.ppf(quantile))
+    q = min(quantile, MAX_PREDICTIVE_QUANTILE)
+    return widen * float(t.ppf(q, n_errors - 1) / norm.ppf(q))
 
 
 def normal_loss(k) -> np.ndarray:

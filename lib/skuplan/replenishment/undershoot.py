@@ -30,10 +30,11 @@ from scipy import special
 
 from skuplan.replenishment import safety_stock as ss
 
-# Lots in review periods' demand, and the review period demand's coefficient of variation.
+# Lots in review periods' demand, and the review period demand's coefficient of variation
+# (up to a lot about every 30 periods: a weekly DC whose stores order a few times a year).
 # Past the last lot the undershoot has settled to its long-run (renewal) distribution.
 Q_GRID = np.concatenate([np.arange(0.0, 4.0, 0.125), np.arange(4.0, 16.01, 0.5)])
-C_GRID = np.array([0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
+C_GRID = np.array([0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])
 N_QUANTILES = 200
 N_PATHS = 8000
 SEED = 20261205
