@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,49 @@ def make_conf(tmp_path):
         return conf_under(tmp_path, *overrides, run_date=run_date, env=env)
 
     return _make
+
+
+# The end-to-end run the pipeline tests share (``end_to_end``): small demo inputs, every
+# model family that explains its forecasts (the local overlay leaves Prophet out).
+END_TO_END = [
+    "demo.n_series=24",
+    "demo.n_locations=4",
+    "demo.history_days=120",
+    "demo.dirty_share=0.02",
+    "forecast.horizon=14",
+    "forecast.models=[seasonal_naive, moving_average, croston, sba, tsb, lightgbm_global, lightgbm, prophet]",
+    "plan.simulation.weeks=4",
+    "plan.simulation.warmup_days=56",
+    "report.max_drivers=2",
+]
+
+
+@dataclass(frozen=True)
+class EndToEnd:
+    """The demo's inputs and one ``run_pipeline`` of ``END_TO_END`` in ``folder``: read it
+    through :meth:`copy_to`, never in place (a test that writes must not change another's)."""
+
+    folder: Path
+    generated: dict  # the demo's rows per table
+    summary: object  # the run's run_all.PipelineSummary (its paths are under ``folder``)
+    outbox_version: int  # the ERP outbox's version after the run
+
+    def copy_to(self, folder: Path, *overrides: str, run_date: dt.date = RUN_DATE) -> Conf:
+        """A copy of the run's tables in ``folder``; its Conf (``END_TO_END`` then ``overrides``)."""
+        shutil.copytree(self.folder, folder, dirs_exist_ok=True)
+        return conf_under(folder, *END_TO_END, *overrides, run_date=run_date)
+
+
+@pytest.fixture(scope="session")
+def end_to_end(spark, tmp_path_factory) -> EndToEnd:
+    """One end-to-end run for the session: the run_all, report browser and plan consistency
+    tests start from copies of it instead of each generating and running their own."""
+    from skuplan.pipeline import demo, run_all
+
+    folder = tmp_path_factory.mktemp("end_to_end")
+    conf = conf_under(folder, *END_TO_END)
+    generated = demo.run(spark, conf)
+    summary = run_all.run(spark, conf)
+    outbox = conf.table("erp_outbox").path
+    version = spark.sql(f"DESCRIBE HISTORY delta.`{outbox}` LIMIT 1").first()["version"]
+    return EndToEnd(folder, generated, summary, version)

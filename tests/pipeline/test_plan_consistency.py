@@ -1,10 +1,10 @@
 """Nothing stale or partial reaches the ERP: backfills, inventory snapshot history and
 forecasts from runs that did not finish.
 
-One small warehouse for the module, run in file order: forecast and plan D, then D+1 (with
-a second inventory snapshot), re-plan D (a backfill), then plan D+1 on forecasts of an
-unrecorded run, then on a recorded one. A stale snapshot is tested in
-``tests/replenishment/test_inputs.py``.
+One small warehouse for the module, run in file order: a copy of the session's end-to-end
+run of D (``conftest.END_TO_END``), then forecast and plan D+1 (with a second inventory
+snapshot), re-plan D (a backfill), then plan D+1 on forecasts of an unrecorded run, then on a
+recorded one. A stale snapshot is tested in ``tests/replenishment/test_inputs.py``.
 """
 
 import datetime as dt
@@ -16,28 +16,28 @@ from delta.tables import DeltaTable
 
 from skuplan import cli, delta_io, schemas
 from skuplan.errors import UnfinishedInputError
-from skuplan.pipeline import demo, forecast, plan, run_all, validate
+from skuplan.pipeline import forecast, plan, run_all
 from skuplan.replenishment import network
 
-from conftest import ROOT, RUN_DATE, conf_under
+from conftest import END_TO_END, ROOT, RUN_DATE, conf_under
 
 pytestmark = pytest.mark.slow
 
 D, NEXT = RUN_DATE, RUN_DATE + dt.timedelta(days=1)
+# The runs after the session's: two quick models, no replay.
 SMALL = [
-    "demo.n_series=20",
-    "demo.n_locations=4",
-    "demo.history_days=120",
-    "demo.dirty_share=0",
-    "forecast.horizon=14",
+    *END_TO_END,
     "forecast.models=[seasonal_naive, moving_average]",
     "plan.simulation.enabled=false",
 ]
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    return tmp_path_factory.mktemp("plan_consistency")
+def warehouse(end_to_end, tmp_path_factory):
+    """A copy of the session's end-to-end run of D."""
+    folder = tmp_path_factory.mktemp("plan_consistency")
+    end_to_end.copy_to(folder)
+    return folder
 
 
 def _conf(warehouse, run_date):
@@ -75,18 +75,15 @@ def _snapshot_next_day(spark, conf_next) -> None:
 
 def test_plans_use_the_latest_snapshot_on_or_before_their_date(spark, warehouse):
     conf_d, conf_next = _conf(warehouse, D), _conf(warehouse, NEXT)
-    demo.run(spark, conf_d)
-    validate.run(spark, conf_d)
-    _forecast_and_plan(spark, conf_d)
     _snapshot_next_day(spark, conf_next)
     due, kept = _schedule_reviews_off_the_grid(spark, conf_d)
     summary = _forecast_and_plan(spark, conf_next)
 
     plan_df = _read(spark, conf_next, "reorder_plan").filter(F.col("run_date") == NEXT)
-    # 20 store lines and the two DCs' lines for the 5 SKUs of their stores.
-    assert plan_df.count() == plan_df.select("sku", "location").distinct().count() == 30
-    assert plan_df.filter(F.col("echelon") == "store").count() == 20
-    assert summary.lines == 30
+    # 24 store lines and the two DCs' lines for the 6 SKUs of their stores.
+    assert plan_df.count() == plan_df.select("sku", "location").distinct().count() == 36
+    assert plan_df.filter(F.col("echelon") == "store").count() == 24
+    assert summary.lines == 36
     assert {r[0] for r in plan_df.select("inventory_snapshot_date").distinct().collect()} == {NEXT}
     stock = _read(spark, conf_next, "inventory").filter(F.col("snapshot_date") == NEXT)
     planned = plan_df.filter(F.col("exception_reason").isNull())
@@ -137,7 +134,7 @@ def test_a_backfill_plans_its_date_but_leaves_the_outbox_to_the_newer_plan(spark
     assert sorted(_read(spark, conf_d, "erp_outbox").collect()) == sorted(outbox_before)
     # The re-planned date uses the snapshot it had, not the later one, and its own forecasts.
     plan_df = _read(spark, conf_d, "reorder_plan").filter(F.col("run_date") == D)
-    assert plan_df.count() == 30
+    assert plan_df.count() == 36
     assert {r[0] for r in plan_df.select("inventory_snapshot_date").distinct().collect()} == {D}
     forecast_ids = _read(spark, conf_d, "forecasts").filter(F.col("run_date") == D)
     assert {r[0] for r in plan_df.select("forecast_run_id").distinct().collect()} == {
@@ -216,8 +213,14 @@ def test_dcs_are_planned_on_their_stores_orders_and_a_short_dc_allocates(spark, 
     released = released.loc["SKU00000"]
     requested = released["requested_qty"].fillna(released["order_qty"])
     assert requested.loc["LOC000"] == 50.0 and released["order_qty"].sum() <= 30.0
-    share = 30.0 / requested.sum()
-    expected = np.floor(requested * share / released["pack"] + 1e-9) * released["pack"]
+    # Each its share in whole packs; the packs left go one each to the largest remainders.
+    packs = requested * (30.0 / requested.sum()) / released["pack"]
+    whole = np.floor(packs + 1e-9)
+    remainder = (packs - whole).sort_index().sort_values(ascending=False, kind="stable")
+    left = 30.0 - (whole * released["pack"]).sum()
+    fits = released["pack"][remainder.index].cumsum() <= left + 1e-9
+    whole += ((remainder > 1e-9) & fits).reindex(whole.index).astype(float)
+    expected = np.minimum(whole * released["pack"], requested)
     assert np.allclose(released["order_qty"], expected)
     assert "allocated" in released.loc["LOC000", "reason"] and "DC01 is short" in released.loc["LOC000", "reason"]  # fmt: skip
 

@@ -17,26 +17,12 @@ from skuplan.columns import DRIVERS
 from skuplan.conf import Conf
 from skuplan.forecasting.combination import COMBINED
 from skuplan.models import explain
-from skuplan.pipeline import demo, run_all
+from skuplan.pipeline import run_all
 from skuplan.replenishment import network
-
-from conftest import conf_under
 
 pytestmark = pytest.mark.slow
 
-SMALL = [
-    "demo.n_series=24",
-    "demo.n_locations=4",
-    "demo.history_days=120",
-    "demo.dirty_share=0.02",
-    "forecast.horizon=14",
-    "plan.simulation.weeks=4",
-    "plan.simulation.warmup_days=56",
-]
-HORIZON = 14
-
-# Every model family that explains its forecasts competes (the local overlay leaves Prophet out).
-EXPLAINED = "forecast.models=[seasonal_naive, moving_average, croston, sba, tsb, lightgbm_global, lightgbm, prophet]"
+HORIZON = 14  # conftest.END_TO_END's
 
 
 @dataclass(frozen=True)
@@ -48,14 +34,11 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def pipeline(spark, tmp_path_factory) -> Run:
-    """The demo inputs and one run of every stage, shared by the tests of this module."""
-    conf = conf_under(tmp_path_factory.mktemp("run_all"), *SMALL, EXPLAINED)
-    generated = demo.run(spark, conf)
-    summary = run_all.run(spark, conf)
-    outbox_path = conf.table("erp_outbox").path
-    version = spark.sql(f"DESCRIBE HISTORY delta.`{outbox_path}` LIMIT 1").first()["version"]
-    return Run(conf, generated, summary, version)
+def pipeline(end_to_end, tmp_path_factory) -> Run:
+    """The session's end-to-end run (demo inputs and one run of every stage), copied for the
+    tests of this module: the last one re-runs it."""
+    conf = end_to_end.copy_to(tmp_path_factory.mktemp("run_all"))
+    return Run(conf, end_to_end.generated, end_to_end.summary, end_to_end.outbox_version)
 
 
 Read = Callable[[str], DataFrame]
