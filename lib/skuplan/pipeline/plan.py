@@ -286,13 +286,15 @@ def write_plan(
     decided_df = planned.decided_df.transform(order_details, tables.conf)
     decided_df = decided_df.persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        tables.describe("write plan")
+        # Checkpointed: both writes read it (the plan lines for their stockout dates); computed
+        # twice, it cost a warm plan run on 6 series about 3 s of 38 (2026-12-07).
         projection_df = planned.forecasts_df.transform(
             projection.project_inventory,
             decided_df.select(*KEYS, "on_hand", "backorders"),
             receipts_df,
             decided_df.select(*KEYS, "expected_arrival", "order_qty"),
-        )
-        tables.describe("write plan")
+        ).localCheckpoint()
         lines_df = plan_lines(decided_df, series_df, projection_df, tables, forecast_run)
         tables.replace(lines_df, "reorder_plan")
         tables.replace(tables.stamp(projection_df, INVENTORY_PROJECTION), "inventory_projection")
