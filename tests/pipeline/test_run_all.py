@@ -1,7 +1,8 @@
 """End to end: demo data -> validate -> forecast -> plan -> report, on local Spark and Delta.
 
-The pipeline runs once for this module (the ``pipeline`` fixture); each test checks one
-stage's outputs of that run. The last test re-runs the same run date: it stays last in the file.
+The tests read a copy of the session's end-to-end run (the ``pipeline`` fixture, from
+``conftest.end_to_end``); each checks one stage's outputs of that run. The last test re-runs
+the same run date in the copy: it stays last in the file.
 """
 
 import re
