@@ -88,12 +88,13 @@ def make_conf(tmp_path):
 
 # The end-to-end run the pipeline tests share (``end_to_end``): small demo inputs, every
 # model family that explains its forecasts (the local overlay leaves Prophet out).
+END_TO_END_HORIZON = 14
 END_TO_END = [
     "demo.n_series=24",
     "demo.n_locations=4",
     "demo.history_days=120",
     "demo.dirty_share=0.02",
-    "forecast.horizon=14",
+    f"forecast.horizon={END_TO_END_HORIZON}",
     "forecast.models=[seasonal_naive, moving_average, croston, sba, tsb, lightgbm_global, lightgbm, prophet]",
     "plan.simulation.weeks=4",
     "plan.simulation.warmup_days=56",

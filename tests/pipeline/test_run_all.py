@@ -21,9 +21,9 @@ from skuplan.models import explain
 from skuplan.pipeline import run_all
 from skuplan.replenishment import network
 
-pytestmark = pytest.mark.slow
+from conftest import END_TO_END_HORIZON as HORIZON
 
-HORIZON = 14  # conftest.END_TO_END's
+pytestmark = pytest.mark.slow
 
 
 @dataclass(frozen=True)
