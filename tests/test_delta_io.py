@@ -1,6 +1,7 @@
 """Reads pinned to a version, writes reported to the active run, catalog names quoted."""
 
 import datetime as dt
+import logging
 
 import pyspark.sql.functions as F
 import pytest
@@ -139,3 +140,22 @@ def test_a_run_records_the_version_of_its_own_commit_not_a_later_one_of_another_
     assert mine.outputs[0].version == 0
     assert delta_io.commit_tags(spark, ref) == [mine.run_id, "another-run"]
     assert spark.conf.get(delta_io.COMMIT_TAG, None) is None  # restored after the run
+
+
+def test_a_write_that_changes_nothing_is_logged_as_such_not_as_a_lost_commit(
+    spark, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger=delta_io.__name__)
+    ref = TableRef(path=str(tmp_path / "t"))
+    delta_io.replace_partition(_df(spark, 3), ref, "run_date", DAY)
+    later = DAY + dt.timedelta(1)
+    run = runs.Run("job", later)
+    with runs.activate(run), delta_io.tagged_commits(spark, run.run_id):
+        # Nothing to delete and no rows to replace an empty partition with: Delta commits
+        # nothing, and the run says so instead of warning that its commit is missing.
+        delta_io.delete_partitions(spark, ref, "run_date", [later])
+        delta_io.replace_partition(_df(spark, 0, later), ref, "run_date", later)
+    assert delta_io.last_commit(spark, ref)[0] == 0
+    assert caplog.text.count(f"nothing committed to {ref}: the write changed nothing") == 2
+    assert "not found in its history" not in caplog.text
+    assert [(w.version, w.operation) for w in run.outputs] == [(None, None), (None, None)]

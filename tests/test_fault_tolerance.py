@@ -27,7 +27,7 @@ from chispa import assert_approx_df_equality
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from skuplan import cli, delta_io, erp, errors, fanout
+from skuplan import cli, delta_io, erp, errors, fanout, fault_hooks
 from skuplan.columns import FORECAST_FAILED as STATUS_FAILED
 from skuplan.columns import FORECAST_FALLBACK as STATUS_FALLBACK
 from skuplan.columns import FORECAST_OK as STATUS_OK
@@ -265,7 +265,7 @@ def test_a_job_killed_mid_write_then_rerun_equals_an_uninterrupted_run(
     _copy_tables(baseline, warehouse, INPUTS[job])
     runs_before = _runs(spark, warehouse)
 
-    killed = Job(job, warehouse, env={delta_io.PAUSE_ENV: str(commits)})
+    killed = Job(job, warehouse, env={fault_hooks.PAUSE_ENV: str(commits)})
     killed.wait_for(f"test hook: paused after commit {commits}")
     killed.kill()  # SIGKILL to the driver, its JVM and its workers: no cleanup runs
     assert killed.proc.returncode == -signal.SIGKILL
@@ -308,7 +308,7 @@ def test_a_rerun_killed_over_its_own_outputs_then_rerun_equals_an_uninterrupted_
     outbox_version = delta_io.last_commit(spark, outbox_ref)[0]
     signal_ids = _read(spark, warehouse, "supplier_signal").select("run_id").distinct().collect()
 
-    killed = Job(job, warehouse, env={delta_io.PAUSE_AT_ENV: "export moved aside"})
+    killed = Job(job, warehouse, env={fault_hooks.PAUSE_AT_ENV: "export moved aside"})
     killed.wait_for("test hook: paused")
     killed.kill()
     assert _export_rows(warehouse) == collections.Counter()  # moved aside, not yet back
@@ -342,17 +342,17 @@ def test_two_concurrent_runs_of_a_date_end_consistent(
     job = "plan_replenishment"
     _copy_tables(baseline, warehouse, INPUTS[job])
     go = tmp_path / "go"
-    monkeypatch.setenv(delta_io.HOLD_ENV, str(go))
-    monkeypatch.setitem(delta_io._hooks, "held", False)
+    monkeypatch.setenv(fault_hooks.HOLD_ENV, str(go))
+    monkeypatch.setitem(fault_hooks.state, "held", False)
     other = Job(job, warehouse)
     codes = {}
     thread = threading.Thread(target=lambda: codes.update(here=here(job, warehouse)))
     thread.start()
     other.wait_for("test hook: holding before writing")
     deadline = time.monotonic() + JOB_TIMEOUT
-    while not delta_io._hooks["held"] and thread.is_alive() and time.monotonic() < deadline:
+    while not fault_hooks.state["held"] and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert delta_io._hooks["held"], "the run in this process did not reach its first write"
+    assert fault_hooks.state["held"], "the run in this process did not reach its first write"
     go.touch()  # both start their first write together: one of them must lose the commit
     codes["other"] = other.wait()
     thread.join(JOB_TIMEOUT)

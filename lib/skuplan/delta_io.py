@@ -17,11 +17,7 @@ whole partition or table, so they are safe to repeat: :func:`retry_on_conflict` 
 with a jittered exponential backoff and, past ``WRITE_ATTEMPTS``, raises
 :class:`~skuplan.errors.ConcurrentWriteError` (exit code 8).
 
-Test-only fault injection: with ``SKUPLAN_TEST_HOLD_BEFORE_WRITE=<file>`` in the environment
-the first write waits until that file exists, and with ``SKUPLAN_TEST_PAUSE_AFTER_COMMIT=<n>``
-the job sleeps after its n-th commit through :func:`retry_on_conflict` (each logs one line
-first), so that a test can start two runs' writes together or kill a job at a known point of
-its write phase. Nothing sets them outside ``tests/test_fault_tolerance.py``.
+The writes call the test-only fault injection of :mod:`skuplan.fault_hooks`.
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -41,7 +36,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DataType, NumericType, StructType
 
-from skuplan import delta_log, runs
+from skuplan import delta_log, fault_hooks, runs
 from skuplan.errors import ConcurrentWriteError, InputError, is_write_conflict, one_line
 from skuplan.tableref import TableRef
 
@@ -57,10 +52,6 @@ BACKOFF_SECONDS = 1.0
 # ``userMetadata``): a run records the versions it wrote by that tag, never another's.
 COMMIT_TAG = "spark.databricks.delta.commitInfo.userMetadata"
 HISTORY_SCAN = 100  # commits searched for a run's own, newest first
-HOLD_ENV = "SKUPLAN_TEST_HOLD_BEFORE_WRITE"
-PAUSE_ENV = "SKUPLAN_TEST_PAUSE_AFTER_COMMIT"
-PAUSE_AT_ENV = "SKUPLAN_TEST_PAUSE_AT"  # a named point (pause_point), e.g. in the export
-_hooks = {"held": False, "commits": 0}
 
 
 def quoted_name(name: str) -> str:
@@ -207,7 +198,7 @@ def retry_on_conflict(write: Callable[[], T], what: str, *, attempts: int | None
             )  # fmt: skip
             time.sleep(delay)
         else:
-            _after_commit(what)
+            fault_hooks.after_commit(what)
             return result
     raise AssertionError("unreachable")
 
@@ -218,42 +209,36 @@ def _lost_create_race(exc: Exception) -> bool:
     return callable(condition) and condition() == "TABLE_OR_VIEW_ALREADY_EXISTS"
 
 
-def _before_write(ref: TableRef) -> None:
-    hold = os.environ.get(HOLD_ENV)
-    if hold and not _hooks["held"]:
-        _hooks["held"] = True
-        log.warning("test hook: holding before writing %s until %s exists", ref, hold)
-        while not os.path.exists(hold):
-            time.sleep(0.05)
+def _before_write(spark: SparkSession, ref: TableRef) -> int | None:
+    """The tests' hold (:mod:`.fault_hooks`); returns the table's newest version."""
+    fault_hooks.hold_first_write(ref)
+    return _version(spark, ref)
 
 
-def _report_write(spark: SparkSession | None, ref: TableRef) -> None:
+def _version(spark: SparkSession, ref: TableRef) -> int | None:
+    """A path table's newest version, read from its log in a run (no Spark job), else None."""
+    commits = delta_log.newest_commits(spark, ref, 1) if runs.active() is not None else None
+    return next(commits, (None,))[0] if commits is not None else None
+
+
+def _report_write(spark: SparkSession, ref: TableRef, before: int | None) -> None:
+    """Record the run's commit to ``ref`` in its run (``before``: the version before)."""
     run = runs.active()
     if run is not None:
-        spark = spark or SparkSession.getActiveSession()
         commit = last_commit(spark, ref, spark.conf.get(COMMIT_TAG, None))
         if commit is None:
-            log.warning("committed %s: this run's commit not found in its history", ref)
+            # Delta commits nothing for a write that changes nothing (say, no rows replacing
+            # an empty partition): not a lost commit.
+            if before is not None and _version(spark, ref) == before:
+                log.info("nothing committed to %s: the write changed nothing", ref)
+            else:
+                log.warning("committed %s: this run's commit not found in its history", ref)
             run.record_write(str(ref), None, None, None)
             return
         version, operation, metrics = commit
         rows = metrics.get("numOutputRows")
         log.info("committed %s: version %d, %s, %s row(s)", ref, version, operation, rows)
         run.record_write(str(ref), version, operation, int(rows) if rows is not None else None)
-
-
-def _after_commit(what: str) -> None:
-    _hooks["commits"] += 1
-    if os.environ.get(PAUSE_ENV) == str(_hooks["commits"]):
-        log.warning("test hook: paused after commit %d (%s)", _hooks["commits"], what)
-        time.sleep(3600)
-
-
-def pause_point(name: str) -> None:
-    """Test hook: a job run with ``PAUSE_AT_ENV=name`` stops here (for the test to kill it)."""
-    if os.environ.get(PAUSE_AT_ENV) == name:
-        log.warning("test hook: paused at %s", name)
-        time.sleep(3600)
 
 
 def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date) -> None:
@@ -263,7 +248,7 @@ def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date)
     must carry ``value`` in ``column``; Delta refuses the write otherwise. A commit conflict
     with another run is retried (:func:`retry_on_conflict`).
     """
-    _before_write(ref)
+    before = _before_write(df.sparkSession, ref)
 
     def write() -> None:
         if ref.name is not None:
@@ -288,20 +273,21 @@ def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date)
         )
 
     retry_on_conflict(write, f"write {ref} ({column} = {value})")
-    _report_write(df.sparkSession, ref)
+    _report_write(df.sparkSession, ref, before)
 
 
 def delete_partitions(spark: SparkSession, ref: TableRef, column: str, values: list) -> None:
     """Delete ``ref``'s rows whose ``column`` is one of the dates ``values`` (one commit)."""
     dates = ", ".join(f"DATE'{v.isoformat()}'" for v in values)
+    before = _version(spark, ref)
     delete = lambda: _delta_table(spark, ref).delete(f"`{column}` IN ({dates})")  # noqa: E731
     retry_on_conflict(delete, f"delete from {ref} ({len(values)} {column} values)")
-    _report_write(spark, ref)
+    _report_write(spark, ref, before)
 
 
 def overwrite_table(df: DataFrame, ref: TableRef, partition_by: str | None = None) -> None:
     """Replace a whole table, schema included (master data snapshots, generated inputs)."""
-    _before_write(ref)
+    before = _before_write(df.sparkSession, ref)
 
     def write() -> None:
         if ref.name is not None:
@@ -316,7 +302,7 @@ def overwrite_table(df: DataFrame, ref: TableRef, partition_by: str | None = Non
             writer.save(ref.path)
 
     retry_on_conflict(write, f"write {ref}")
-    _report_write(df.sparkSession, ref)
+    _report_write(df.sparkSession, ref, before)
 
 
 def upsert(
@@ -339,8 +325,8 @@ def upsert(
         changed: columns: a row replaces its match only when one of them differs (the
             others are not rewritten).
     """
-    _before_write(ref)
     spark = df.sparkSession
+    before = _before_write(spark, ref)
     match = [f"t.`{k}` <=> s.`{k}`" for k in keys]
     update = [f"s.`{newer}` >= t.`{newer}`"] if newer else []
     if changed:
@@ -364,12 +350,12 @@ def upsert(
         )
 
     retry_on_conflict(write, f"upsert into {ref}")
-    _report_write(spark, ref)
+    _report_write(spark, ref, before)
 
 
 def append_table(df: DataFrame, ref: TableRef) -> None:
     """Append ``df`` to an existing table (inputs generated in chunks)."""
-    _before_write(ref)
+    before = _before_write(df.sparkSession, ref)
 
     def write() -> None:
         if ref.name is not None:
@@ -377,7 +363,7 @@ def append_table(df: DataFrame, ref: TableRef) -> None:
         df.write.format("delta").mode("append").save(ref.path)
 
     retry_on_conflict(write, f"append to {ref}")
-    _report_write(df.sparkSession, ref)
+    _report_write(df.sparkSession, ref, before)
 
 
 def write_run(spark: SparkSession, ref: TableRef, row: dict) -> None:

@@ -31,8 +31,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from skuplan.columns import KEYS
-from skuplan.delta_io import own_commit_after, pause_point, retry_on_conflict
+from skuplan.delta_io import own_commit_after, retry_on_conflict
 from skuplan.errors import ConcurrentWriteError, ConfigError
+from skuplan.fault_hooks import pause_point
 from skuplan.schemas import ERP_OUTBOX, SUPPLIER_SIGNAL
 from skuplan.tableref import TableRef
 
