@@ -209,27 +209,21 @@ def _lost_create_race(exc: Exception) -> bool:
     return callable(condition) and condition() == "TABLE_OR_VIEW_ALREADY_EXISTS"
 
 
-def _before_write(spark: SparkSession, ref: TableRef) -> int | None:
-    """The tests' hold (:mod:`.fault_hooks`); returns the table's newest version."""
+def _before_write(ref: TableRef) -> float:
+    """The tests' hold (:mod:`.fault_hooks`); returns when the write starts (epoch seconds)."""
     fault_hooks.hold_first_write(ref)
-    return _version(spark, ref)
+    return time.time()
 
 
-def _version(spark: SparkSession, ref: TableRef) -> int | None:
-    """A path table's newest version, read from its log in a run (no Spark job), else None."""
-    commits = delta_log.newest_commits(spark, ref, 1) if runs.active() is not None else None
-    return next(commits, (None,))[0] if commits is not None else None
-
-
-def _report_write(spark: SparkSession, ref: TableRef, before: int | None) -> None:
-    """Record the run's commit to ``ref`` in its run (``before``: the version before)."""
+def _report_write(spark: SparkSession, ref: TableRef, started: float) -> None:
+    """Record the run's commit to ``ref`` in its run (the write began at ``started``)."""
     run = runs.active()
     if run is not None:
         commit = last_commit(spark, ref, spark.conf.get(COMMIT_TAG, None))
         if commit is None:
             # Delta commits nothing for a write that changes nothing (say, no rows replacing
             # an empty partition): not a lost commit.
-            if before is not None and _version(spark, ref) == before:
+            if _untouched_since(spark, ref, started):
                 log.info("nothing committed to %s: the write changed nothing", ref)
             else:
                 log.warning("committed %s: this run's commit not found in its history", ref)
@@ -241,6 +235,16 @@ def _report_write(spark: SparkSession, ref: TableRef, before: int | None) -> Non
         run.record_write(str(ref), version, operation, int(rows) if rows is not None else None)
 
 
+def _untouched_since(spark: SparkSession, ref: TableRef, started: float) -> bool:
+    """Whether the table's newest commit, anyone's, is older than ``started``."""
+    commits = delta_log.newest_commits(spark, ref, 1)
+    if commits is not None:
+        stamp = next(commits, (None, {}))[1].get("timestamp")
+        return stamp is not None and stamp / 1000 < started
+    row = _delta_table(spark, ref).history(1).select("timestamp").first()
+    return row is not None and row["timestamp"].timestamp() < started
+
+
 def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date) -> None:
     """Replace the rows of ``ref`` where ``column == value`` with ``df`` (one atomic commit).
 
@@ -248,7 +252,7 @@ def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date)
     must carry ``value`` in ``column``; Delta refuses the write otherwise. A commit conflict
     with another run is retried (:func:`retry_on_conflict`).
     """
-    before = _before_write(df.sparkSession, ref)
+    started = _before_write(ref)
 
     def write() -> None:
         if ref.name is not None:
@@ -273,21 +277,21 @@ def replace_partition(df: DataFrame, ref: TableRef, column: str, value: dt.date)
         )
 
     retry_on_conflict(write, f"write {ref} ({column} = {value})")
-    _report_write(df.sparkSession, ref, before)
+    _report_write(df.sparkSession, ref, started)
 
 
 def delete_partitions(spark: SparkSession, ref: TableRef, column: str, values: list) -> None:
     """Delete ``ref``'s rows whose ``column`` is one of the dates ``values`` (one commit)."""
     dates = ", ".join(f"DATE'{v.isoformat()}'" for v in values)
-    before = _version(spark, ref)
+    started = time.time()
     delete = lambda: _delta_table(spark, ref).delete(f"`{column}` IN ({dates})")  # noqa: E731
     retry_on_conflict(delete, f"delete from {ref} ({len(values)} {column} values)")
-    _report_write(spark, ref, before)
+    _report_write(spark, ref, started)
 
 
 def overwrite_table(df: DataFrame, ref: TableRef, partition_by: str | None = None) -> None:
     """Replace a whole table, schema included (master data snapshots, generated inputs)."""
-    before = _before_write(df.sparkSession, ref)
+    started = _before_write(ref)
 
     def write() -> None:
         if ref.name is not None:
@@ -302,7 +306,7 @@ def overwrite_table(df: DataFrame, ref: TableRef, partition_by: str | None = Non
             writer.save(ref.path)
 
     retry_on_conflict(write, f"write {ref}")
-    _report_write(df.sparkSession, ref, before)
+    _report_write(df.sparkSession, ref, started)
 
 
 def upsert(
@@ -326,7 +330,7 @@ def upsert(
             others are not rewritten).
     """
     spark = df.sparkSession
-    before = _before_write(spark, ref)
+    started = _before_write(ref)
     match = [f"t.`{k}` <=> s.`{k}`" for k in keys]
     update = [f"s.`{newer}` >= t.`{newer}`"] if newer else []
     if changed:
@@ -350,12 +354,12 @@ def upsert(
         )
 
     retry_on_conflict(write, f"upsert into {ref}")
-    _report_write(spark, ref, before)
+    _report_write(spark, ref, started)
 
 
 def append_table(df: DataFrame, ref: TableRef) -> None:
     """Append ``df`` to an existing table (inputs generated in chunks)."""
-    before = _before_write(df.sparkSession, ref)
+    started = _before_write(ref)
 
     def write() -> None:
         if ref.name is not None:
@@ -363,7 +367,7 @@ def append_table(df: DataFrame, ref: TableRef) -> None:
         df.write.format("delta").mode("append").save(ref.path)
 
     retry_on_conflict(write, f"append to {ref}")
-    _report_write(df.sparkSession, ref, before)
+    _report_write(df.sparkSession, ref, started)
 
 
 def write_run(spark: SparkSession, ref: TableRef, row: dict) -> None:
