@@ -331,6 +331,7 @@ def run_dataset(
     prophet_alone: bool = True,
     peer: bool = False,
     hierarchy: tuple[str, str] | None = None,
+    sets: list[str] = (),
 ) -> list[dict]:
     run_date, freq = spec["run_date"], spec["freq"]
     train = sales[sales["date"] < pd.Timestamp(run_date)]
@@ -356,6 +357,7 @@ def run_dataset(
             # Gap filling is daily and the freshness gate counts days: fit both to the data.
             "validation.impute_missing_dates=false", "validation.max_staleness_days=62",
             *spec.get("overrides", []),
+            *sets,
         ]  # fmt: skip
         if hierarchy and label == "final":
             overrides.append(f"forecast.hierarchy.levels={hierarchy[0]}")
@@ -510,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--hierarchy", help="forecast.hierarchy.levels (YAML) for the final run")
     parser.add_argument("--hierarchy-method", help="forecast.hierarchy.method (default: the job's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for the job runs, after the benchmark's own")  # fmt: skip
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(
@@ -537,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
                 name, sales, spec, models, Path(tmp), not args.no_prophet_alone,
                 args.peer and name == "store_item",
                 (args.hierarchy, args.hierarchy_method) if args.hierarchy else None,
+                args.set,
             )  # fmt: skip
             print(pd.DataFrame(rows).to_string(index=False), flush=True)
             results += rows
