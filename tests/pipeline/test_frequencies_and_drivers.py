@@ -12,6 +12,7 @@ import pytest
 from pyspark.sql import Window
 
 from skuplan import delta_io
+from skuplan.errors import DataQualityError
 from skuplan.pipeline import demo, forecast, run_all, validate
 
 from conftest import conf_under
@@ -105,6 +106,12 @@ def test_weekly_sales_run_end_to_end(spark, tmp_path):
     weekly = weekly.filter(~gap)
     delta_io.overwrite_table(weekly, conf.table("raw_sales"))
     rows = weekly.count()
+    # Read as days (the default forecast.freq D), the load is refused instead of getting six
+    # zero days imputed a week; nothing reaches the clean table.
+    as_days = conf_under(tmp_path, *DEMO, MODELS, run_date=run_date)
+    with pytest.raises(DataQualityError, match=r"all \d+ sale dates fall on a FRI: weekly data\? .*: W-FRI"):  # fmt: skip
+        validate.run(spark, as_days)
+    assert not delta_io.table_exists(spark, conf.table("clean_sales"))
 
     summary = run_all.run(spark, conf)
     clean = _read(spark, conf, "clean_sales")

@@ -85,7 +85,7 @@ def test_validation_writes_clean_quarantine_results_and_docs(spark, make_conf, c
     gates = {r.name: r for r in dq.filter("kind = 'gate'").collect()}
     assert set(gates) == {
         "schema_raw_sales", "schema_items", "schema_locations", "schema_inventory",
-        "quarantine_share", "row_count_change", "freshness", "master_coverage",
+        "quarantine_share", "row_count_change", "freshness", "master_coverage", "frequency",
         "suite_clean_sales", "suite_items", "suite_locations", "suite_inventory",
     }  # fmt: skip
     assert all(g.success for g in gates.values())

@@ -1,6 +1,7 @@
 """Each gate, fed figures that pass and figures that break it (no Spark needed)."""
 
 import datetime as dt
+import re
 
 import pytest
 from pyspark.sql import types as T
@@ -67,6 +68,51 @@ def test_freshness_gate_fails_without_any_date():
 @pytest.mark.parametrize(("known", "ok"), [(95, True), (94, False)])
 def test_master_coverage_gate(known, ok):
     assert gates.master_coverage_gate(known, 100, 0.95).success is ok
+
+
+FRI, SAT = 6, 7  # Spark's dayofweek
+
+
+@pytest.mark.parametrize(
+    ("freq", "dates", "weekdays", "monthdays", "problem"),
+    [
+        ("D", 30, [1, 2, 3, 4, 5, 6, 7], range(1, 31), None),  # daily
+        (
+            "D",
+            12,
+            [FRI],
+            [3, 10, 17, 24],
+            "all 12 sale dates fall on a FRI: weekly data\\? .*: W-FRI",
+        ),
+        ("D", 7, [FRI], [3, 10, 17, 24], None),  # too few dates to tell
+        (
+            "D",
+            24,
+            [1, 3, 4, 6],
+            [1],
+            "all 24 sale dates are the 1st of a month: monthly data\\? .*: MS",
+        ),
+        ("W-FRI", 52, [FRI], range(1, 31), None),
+        (
+            "W-FRI",
+            52,
+            [SAT],
+            range(1, 31),
+            "sale dates fall on SAT, not on forecast.freq W-FRI's day",
+        ),
+        ("MS", 24, [1, 3, 4, 6], [1], None),
+        ("MS", 24, [1, 3, 4, 6], [1, 31], "not all the 1st of a month"),
+        ("D", 0, [], [], None),  # no clean rows: other gates say so
+    ],
+)
+def test_frequency_gate_refuses_dates_that_do_not_fit_the_configured_frequency(
+    freq, dates, weekdays, monthdays, problem
+):
+    outcome = gates.frequency_gate(freq, dates, weekdays, monthdays)
+    assert outcome.success is (problem is None)
+    if problem:
+        assert re.search(problem, outcome.message), outcome.message
+        assert "set forecast.freq" in outcome.message
 
 
 def test_suite_gate_names_the_first_failed_expectation():

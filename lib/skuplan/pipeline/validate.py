@@ -86,6 +86,9 @@ class Measures:
     known: int
     latest_clean_date: dt.date | None
     by_reason: dict[str, int]
+    dates: int = 0  # distinct clean sale dates, their weekdays and days of the month
+    weekdays: tuple[int, ...] = ()
+    monthdays: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,8 @@ def flag_rows(
 
 
 def table_gates(m: Measures, raw_all_df: DataFrame, conf: Conf) -> list[GateOutcome]:
-    """The gates on the load as a whole: quarantine share, row count change, freshness and
-    master coverage."""
+    """The gates on the load as a whole: quarantine share, row count change, freshness,
+    master coverage and the dates' frequency."""
     v = conf.validation
     previous = _previous_load_rows(raw_all_df, conf.run_date)
     return [
@@ -205,6 +208,7 @@ def table_gates(m: Measures, raw_all_df: DataFrame, conf: Conf) -> list[GateOutc
         gates.row_count_change_gate(m.rows_in, previous, v.max_row_count_change),
         gates.freshness_gate(m.latest_clean_date, conf.run_date, v.max_staleness_days),
         gates.master_coverage_gate(m.known, m.keyed, v.min_master_coverage),
+        gates.frequency_gate(conf.forecast.freq, m.dates, m.weekdays, m.monthdays),
     ]
 
 
@@ -291,6 +295,9 @@ def _measure(flagged_df: DataFrame) -> Measures:
         F.count_if(keyed).alias("keyed"),
         F.count_if(known).alias("known"),
         F.max(F.when(is_clean, F.col("p_date"))).alias("latest"),
+        F.size(F.collect_set(F.when(is_clean, F.col("p_date")))).alias("dates"),
+        F.collect_set(F.when(is_clean, F.dayofweek("p_date"))).alias("weekdays"),
+        F.collect_set(F.when(is_clean, F.dayofmonth("p_date"))).alias("monthdays"),
         *[F.count_if(cond).alias(code) for code, cond in has.items()],
     ).first()
     return Measures(
@@ -300,6 +307,9 @@ def _measure(flagged_df: DataFrame) -> Measures:
         known=row["known"],
         latest_clean_date=row["latest"],
         by_reason={code: row[code] for code in rules.REASONS if row[code]},
+        dates=row["dates"],
+        weekdays=tuple(row["weekdays"]),
+        monthdays=tuple(row["monthdays"]),
     )
 
 

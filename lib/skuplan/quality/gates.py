@@ -119,6 +119,37 @@ def freshness_gate(latest: dt.date | None, run_date: dt.date, max_days: int) -> 
     )
 
 
+WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # Spark's dayofweek 1..7
+
+
+def frequency_gate(
+    freq: str, dates: int, weekdays: Iterable[int], monthdays: Iterable[int]
+) -> GateOutcome:
+    """The clean sales' dates fit ``forecast.freq``. Read as days, weekly or monthly data
+    would get zero days imputed between its periods and daily forecasts: dates (at least 8,
+    or 6 for months) that all fall on one weekday or on the 1st are refused under ``D``, and
+    under ``W-XXX`` or ``MS`` every date must be on its weekday or the 1st. ``weekdays``:
+    Spark's ``dayofweek`` values (1 Sunday .. 7 Saturday) of the dates; ``monthdays``: their
+    days of the month."""
+    days, code, first = sorted(set(weekdays)), freq.upper(), set(monthdays) == {1}
+    names = ", ".join(WEEKDAYS[d - 1] for d in days)
+    fix = "set forecast.freq (and season_length and horizon in its periods) for every stage"
+    if code == "D" and dates >= 6 and first:
+        problem = f"all {dates} sale dates are the 1st of a month: monthly data? {fix}: MS"
+    elif code == "D" and dates >= 8 and len(days) == 1:
+        problem = f"all {dates} sale dates fall on a {names}: weekly data? {fix}: W-{names}"
+    elif code.startswith("W-") and days and days != [WEEKDAYS.index(code[2:5]) + 1]:
+        problem = f"sale dates fall on {names}, not on forecast.freq {freq}'s day: {fix}"
+    elif code == "MS" and monthdays and not first:
+        problem = f"sale dates are not all the 1st of a month, as forecast.freq MS has them: {fix}"
+    else:
+        problem = None
+    return GateOutcome(
+        "frequency", "clean_sales", problem is None, f"{dates} dates on {names or 'no day'}",
+        freq, problem or f"the {dates} sale date(s) fit forecast.freq {freq}",
+    )  # fmt: skip
+
+
 def master_coverage_gate(known: int, keyed: int, min_coverage: float) -> GateOutcome:
     """Share of rows with keys whose SKU and location are both in the master data."""
     coverage = known / keyed if keyed else 1.0
