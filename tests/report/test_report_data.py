@@ -81,18 +81,35 @@ PLAN = (
     "sku string, location string, supplier string, plan_status string, order_qty double, "
     "order_value double, projected_stockout_date date, run_id string"
 )
+DAY = dt.timedelta(days=1)
 
 
 def _plan(spark):
     rows = [
         ("A", "L", "S1", "planned", 10.0, 100.0, None, "p1"),
         ("B", "L", "S1", "needs_review", 5.0, 50.0, RUN, "p1"),
-        ("C", "L", "S2", "planned", 2.0, 40.0, RUN, "p1"),
+        ("C", "L", "S2", "planned", 2.0, 40.0, RUN + 3 * DAY, "p1"),
         ("D", "L", None, "planned", 1.0, 5.0, None, "p1"),
         ("E", "L", "S2", "planned", 0.0, 0.0, None, "p1"),  # no order
         ("F", "L", None, "not_planned", None, None, None, "p1"),
     ]
-    return spark.createDataFrame(rows, PLAN)
+    # Reviewed today, every 7 days, with 2 days' lead time: the next review's order arrives
+    # at the start of day 9. B is short before it; C, with this plan's order, on day 9 only.
+    timing = {"B": (RUN, RUN, 7.0, 2.0), "C": (RUN + 9 * DAY, RUN, 7.0, 2.0)}
+    extra = spark.createDataFrame(
+        [(k, *v) for k, v in timing.items()],
+        "sku string, projected_stockout_date_with_plan date, next_review_date date, "
+        "review_period double, lead_time_days double",
+    )
+    return (
+        spark.createDataFrame(rows, PLAN)
+        .join(extra, "sku", "left")
+        .withColumn("run_date", F.lit(RUN))
+        .withColumn("on_hand", F.lit(0.0))
+        .withColumn("inventory_position", F.lit(0.0))
+        .withColumn("daily_demand", F.lit(1.0))
+        .withColumn("expected_arrival", F.lit(None).cast("date"))
+    )
 
 
 def test_orders_by_supplier_count_released_and_held_lines(spark):
@@ -122,9 +139,21 @@ def test_lines_are_counted_per_echelon_and_status(spark):
 
 def test_plan_totals_count_lines_needing_review_and_stockouts(spark):
     expected = spark.createDataFrame(
-        [(6, 1, 2, "p1")], "lines bigint, review bigint, stockouts bigint, run_id string"
+        [(6, 1, 2, 1, "p1")],
+        "lines bigint, review bigint, stockouts bigint, at_risk bigint, run_id string",
     )
     assert_df_equality(data.plan_totals(_plan(spark)), expected, ignore_nullable=True)
+
+
+def test_stockouts_short_before_a_later_order_could_arrive_come_first(spark):
+    got = data.projected_stockouts(_plan(spark)).collect()
+    # B's next review after today is day 7, its order arrives on day 9: B is short before.
+    assert [(r.sku, r.later_receipt) for r in got] == [("B", RUN + 9 * DAY), ("C", RUN + 9 * DAY)]
+    # A review later than today counts as it is: reviewed on day 3, the order arrives on day 5.
+    plan = _plan(spark).withColumn("next_review_date", F.lit(RUN + 3 * DAY))
+    assert {r.sku: r.later_receipt for r in data.projected_stockouts(plan).collect()} == {
+        "B": RUN + 5 * DAY, "C": RUN + 5 * DAY
+    }  # fmt: skip
 
 
 def test_realised_accuracy_per_model_and_over_all(spark):

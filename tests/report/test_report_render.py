@@ -85,10 +85,11 @@ def _data(series, *, plan=True, series_total=None):
         ),
         review_total=5,
         stockouts=pd.DataFrame(
-            [("A", "L1", "S1", "planned", 1.0, 0.0, 2.0, 12.0, RUN, RUN, None)],
-            columns=STOCKOUT_COLUMNS,
+            [("A", "L1", "S1", "planned", 1.0, 0.0, 2.0, 12.0, RUN, RUN, None, RUN)],
+            columns=[*STOCKOUT_COLUMNS, "later_receipt"],
         ),
         stockouts_total=1,
+        at_risk_total=1,
         exceptions=pd.DataFrame(
             [("not_planned", "missing_inventory", 2)], columns=["plan_status", "cause", "lines"]
         ),

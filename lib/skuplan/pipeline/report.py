@@ -296,6 +296,7 @@ def _plan(
         stockouts=projected_stockouts(plan_df).limit(max_table_rows).toPandas(),
         stockouts_total=totals["stockouts"],
         exceptions=exception_counts(plan_df).toPandas(),
+        at_risk_total=totals["at_risk"],
         replay=_replay(tables),
     )
     return plan, totals["run_id"]

@@ -9,6 +9,8 @@ from pyspark.sql import DataFrame, Window
 
 from skuplan.columns import KEYS
 
+SHORT_UNITS = 0.5  # a projected shortfall that rounds to a whole unit
+
 
 def receipts_from_open_orders(open_orders_df: DataFrame, run_date: dt.date) -> DataFrame:
     """Open purchase-order lines -> ``sku, location, date, receipt_qty`` (one row per day).
@@ -77,15 +79,17 @@ def project_inventory(
 
 
 def stockout_dates(projection_df: DataFrame) -> DataFrame:
-    """First day each series' projection (without new orders) goes below zero, or null.
+    """First day each series' projection (without new orders; with this plan's) is short by
+    at least ``SHORT_UNITS``, or null. The projection is of expected demand: a series without
+    stock whose demand is a few thousandths of a unit a day is not short tomorrow.
 
     Output: ``sku, location, projected_stockout_date, projected_stockout_date_with_plan``.
     """
     return projection_df.groupBy(*KEYS).agg(
-        F.min(F.when(F.col("projected_on_hand") < 0, F.col("date"))).alias(
+        F.min(F.when(F.col("projected_on_hand") < -SHORT_UNITS, F.col("date"))).alias(
             "projected_stockout_date"
         ),
-        F.min(F.when(F.col("projected_with_plan") < 0, F.col("date"))).alias(
+        F.min(F.when(F.col("projected_with_plan") < -SHORT_UNITS, F.col("date"))).alias(
             "projected_stockout_date_with_plan"
         ),
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 
 from skuplan.columns import KEYS, PLAN_NEEDS_REVIEW, PLAN_PLANNED
 from skuplan.replenishment.network import ECHELON_STORE
@@ -36,6 +36,8 @@ class PlanTables:
     stockouts: pd.DataFrame  # lines with a projected stockout (first max_table_rows)
     stockouts_total: int
     exceptions: pd.DataFrame  # plan_status, cause, lines
+    # Of the stockouts, those short before a later order could arrive.
+    at_risk_total: int = 0
     # The policy replay by policy and variant (see policy_replay); empty without one.
     replay: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -219,30 +221,57 @@ def lines_needing_review(plan_df: DataFrame) -> DataFrame:
     )
 
 
+def later_receipt() -> Column:
+    """The earliest day an order placed after the run date could arrive: the next review
+    after it plus the lead time (null on lines without them)."""
+    next_review = F.when(F.col("next_review_date") > F.col("run_date"), F.col("next_review_date"))
+    after = F.coalesce(
+        next_review,
+        F.date_add("run_date", F.greatest(F.ceil("review_period"), F.lit(1)).cast("int")),
+    )
+    return F.date_add(after, F.ceil("lead_time_days").cast("int"))
+
+
+def short_before_later_receipt() -> Column:
+    """Short even with this plan's order before a later order could arrive: the stockouts
+    the plan's next reviews cannot prevent (the others are what those reviews order for)."""
+    return F.coalesce(F.col("projected_stockout_date_with_plan") < later_receipt(), F.lit(False))
+
+
 def projected_stockouts(plan_df: DataFrame) -> DataFrame:
-    """Lines (``STOCKOUT_COLUMNS``) whose projected stock without the new order goes below
-    zero within the horizon: those still short with it first, then the earliest."""
+    """Lines (``STOCKOUT_COLUMNS`` and ``later_receipt``) whose projected stock without new
+    orders runs short within the horizon: those short before a later order could arrive
+    first, then those still short with this plan's order, then the earliest."""
     return (
         plan_df.filter(F.col("projected_stockout_date").isNotNull())
-        .select(*STOCKOUT_COLUMNS)
+        .select(
+            *STOCKOUT_COLUMNS,
+            later_receipt().alias("later_receipt"),
+            short_before_later_receipt().alias("_risk"),
+        )
         .orderBy(
+            F.col("_risk").desc(),
             F.col("projected_stockout_date_with_plan").asc_nulls_last(),
             "projected_stockout_date",
             *KEYS,
         )
+        .drop("_risk")
     )
 
 
 def plan_totals(plan_df: DataFrame) -> DataFrame:
     """One row: ``lines, review`` (lines needing review), ``stockouts`` (lines with a projected
-    stockout) and the plan's ``run_id``.
+    stockout without new orders), ``at_risk`` (those short before a later order could
+    arrive, :func:`short_before_later_receipt`) and the plan's ``run_id``.
 
-    Input: ``plan_status, projected_stockout_date, run_id``.
+    Input: ``plan_status, projected_stockout_date, projected_stockout_date_with_plan,
+    run_date, next_review_date, review_period, lead_time_days, run_id``.
     """
     return plan_df.agg(
         F.count(F.lit(1)).alias("lines"),
         F.count_if(F.col("plan_status") == PLAN_NEEDS_REVIEW).alias("review"),
         F.count_if(F.col("projected_stockout_date").isNotNull()).alias("stockouts"),
+        F.count_if(short_before_later_receipt()).alias("at_risk"),
         F.max("run_id").alias("run_id"),
     )
 

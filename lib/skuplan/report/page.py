@@ -139,6 +139,7 @@ STOCKOUT_HEADINGS = {
     "expected_arrival": "arrives",
     "projected_stockout_date": "short from",
     "projected_stockout_date_with_plan": "short with the order",
+    "later_receipt": "a later order arrives",
 }
 EXCEPTION_HEADINGS = {"plan_status": "status", "cause": "cause", "lines": "lines"}
 REPLAY_HEADINGS = {
@@ -311,10 +312,12 @@ def plan_section(data: ReportData) -> str:
         f"<h3>Lines needing review: {plan.review_total:,}</h3>",
         _shown_note(len(plan.review), plan.review_total),
         _table(plan.review, REVIEW_HEADINGS, table_id="review-lines", text_columns=("reason",)),
-        f"<h3>Projected stockouts: {plan.stockouts_total:,}</h3>",
-        '<p class="note">Projected on hand (forecast demand, open orders) goes below zero '
-        "before the horizon ends; the last column is the first short day even with this "
-        "plan's order.</p>",
+        f"<h3>Short before a later order can arrive: {plan.at_risk_total:,}</h3>",
+        f'<p class="note">Of {plan.stockouts_total:,} lines whose projected on hand (forecast '
+        "demand, open orders) runs at least half a unit short before the horizon ends without "
+        f"new orders, {plan.at_risk_total:,} are short even with this plan's order before an "
+        "order placed at a later review could arrive (<em>a later order arrives</em>): listed "
+        "first. The others are what the next reviews will order for.</p>",
         _shown_note(len(plan.stockouts), plan.stockouts_total),
         _table(plan.stockouts, STOCKOUT_HEADINGS, table_id="stockouts"),
         "<h3>Not planned</h3>",
