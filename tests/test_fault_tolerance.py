@@ -476,6 +476,9 @@ def test_a_model_that_kills_its_worker_loses_one_series_only(spark, baseline, tm
     )  # fmt: skip
     assert job.wait() == 0, job.stderr
     assert "Python worker exited unexpectedly" in job.stderr  # the first attempt did die
+    # The job's log names the series that fell back, and why.
+    named = f"1 series fell back to a simpler model (model_runs.error), e.g. {victim.sku} at {victim.location}: "
+    assert named in job.stderr, job.stderr
 
     runs_df = _read(spark, warehouse, "model_runs")
     series = clean_df.select("sku", "location").distinct().count()

@@ -108,6 +108,7 @@ def test_validation_writes_clean_quarantine_results_and_docs(spark, make_conf, c
         assert suite in index
     assert caplog.records[-1].getMessage() == str(summary)
     assert str(summary).startswith("validate_sales: rows in 20, clean 19, quarantined 1")
+    assert "(negative_qty=1; returns are kept with validation.allow_returns=true)" in str(summary)
 
 
 def _suite_file(tmp_path):

@@ -179,6 +179,14 @@ def check_failures(runs_df: DataFrame, settings: ForecastSettings, tables: Stage
             f"{failed} of {series} series ({failed / series:.1%}) fell back to a simpler model, "
             f"limit {settings.max_failure_share:.1%}; nothing written"
         )
+    if failed:  # which ones, and why: model_runs has them all
+        shown = (
+            runs_df.filter(F.col("status") != FORECAST_OK).select(*KEYS, "error").limit(3).collect()
+        )
+        log.warning(
+            "%d series fell back to a simpler model (model_runs.error), e.g. %s", failed,
+            "; ".join(f"{r.sku} at {r.location}: {r.error}" for r in shown),
+        )  # fmt: skip
     models: dict[str, int] = {}
     for r in per_model:
         models[r["chosen_model"]] = models.get(r["chosen_model"], 0) + r["count"]

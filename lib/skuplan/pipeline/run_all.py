@@ -46,7 +46,8 @@ class PipelineSummary:
 
     def __str__(self) -> str:
         lines = [str(self.validation), str(self.forecast), str(self.plan), "output tables:"]
-        lines += [f"  {key:<17} {where}" for key, where in self.tables.items()]
+        width = max((len(key) for key in self.tables), default=0)
+        lines += [f"  {key:<{width}}  {where}" for key, where in self.tables.items()]
         # The report's path last: the line to open after a demo.
         return "\n".join([*lines, str(self.report)])
 

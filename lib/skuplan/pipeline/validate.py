@@ -63,6 +63,8 @@ class ValidationSummary:
 
     def __str__(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.by_reason.items())) or "none"
+        if "negative_qty" in self.by_reason:  # returns, most often: say how to keep them
+            reasons += "; returns are kept with validation.allow_returns=true"
         warned = f", warnings: {', '.join(self.warnings)}" if self.warnings else ""
         derived = (
             f"; no {' or '.join(self.derived)} table: taken from the sales' keys"
