@@ -313,11 +313,8 @@ def plan_section(data: ReportData) -> str:
         _shown_note(len(plan.review), plan.review_total),
         _table(plan.review, REVIEW_HEADINGS, table_id="review-lines", text_columns=("reason",)),
         f"<h3>Short before a later order can arrive: {plan.at_risk_total:,}</h3>",
-        f'<p class="note">Of {plan.stockouts_total:,} lines whose projected on hand (forecast '
-        "demand, open orders) runs at least half a unit short before the horizon ends without "
-        f"new orders, {plan.at_risk_total:,} are short even with this plan's order before an "
-        "order placed at a later review could arrive (<em>a later order arrives</em>): listed "
-        "first. The others are what the next reviews will order for.</p>",
+        f'<p class="note">{plan.stockouts_total:,} lines run short in the horizon without new orders; '
+        "first, those short even with this plan's order before a later one could arrive.</p>",
         _shown_note(len(plan.stockouts), plan.stockouts_total),
         _table(plan.stockouts, STOCKOUT_HEADINGS, table_id="stockouts"),
         "<h3>Not planned</h3>",
