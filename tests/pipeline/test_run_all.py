@@ -248,6 +248,10 @@ def test_erp_outbox_and_supplier_files_hold_the_released_lines(spark, pipeline, 
         erp.export_folder(pipeline.conf.table("supplier_exports"), pipeline.conf.run_date)
     )
     assert sum(len(p.read_text().splitlines()) - 1 for p in exports) == released.count()
+    # The run's summary says where the files are (of the shared run this one copied).
+    text = str(pipeline.summary)
+    assert "\nsupplier files (CSV, a folder per run date and supplier):\n" in text
+    assert re.search(r"^  supplier_exports +/\S+/exports/supplier_orders$", text, re.M), text
 
 
 def test_supplier_signal_holds_each_suppliers_weeks_and_the_released_orders(pipeline, tables):

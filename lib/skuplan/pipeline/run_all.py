@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
@@ -27,6 +27,8 @@ OUTPUT_TABLES = (
     "supplier_signal",
     "policy_simulation",
 )
+# Folders of CSV files for suppliers, one sub-folder per run date and supplier.
+OUTPUT_FOLDERS = ("supplier_exports", "supplier_signal_exports")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class PipelineSummary:
     plan: plan.PlanSummary
     report: report.ReportSummary
     tables: dict[str, str]
+    folders: dict[str, str] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float | None]:
         stages = (self.validation, self.forecast, self.plan, self.report)
@@ -46,8 +49,11 @@ class PipelineSummary:
 
     def __str__(self) -> str:
         lines = [str(self.validation), str(self.forecast), str(self.plan), "output tables:"]
-        width = max((len(key) for key in self.tables), default=0)
+        width = max((len(key) for key in [*self.tables, *self.folders]), default=0)
         lines += [f"  {key:<{width}}  {where}" for key, where in self.tables.items()]
+        if self.folders:
+            lines.append("supplier files (CSV, a folder per run date and supplier):")
+            lines += [f"  {key:<{width}}  {where}" for key, where in self.folders.items()]
         # The report's path last: the line to open after a demo.
         return "\n".join([*lines, str(self.report)])
 
@@ -88,4 +94,5 @@ def _run_stages(spark: SparkSession, conf: Conf) -> PipelineSummary:
         plan=planned,
         report=reported,
         tables={key: str(conf.table(key)) for key in OUTPUT_TABLES},
+        folders={key: str(conf.table(key)) for key in OUTPUT_FOLDERS},
     )
