@@ -163,6 +163,9 @@ def read_inputs(tables: StageTables):
     )
 
 
+NO_INVENTORY = "no inventory table: validation goes on without it, planning needs it"
+
+
 def _schema_gates(inputs) -> list[GateOutcome]:
     raw_all_df, items_df, locations_df, inventory_df = inputs
     outcomes = [
@@ -172,7 +175,7 @@ def _schema_gates(inputs) -> list[GateOutcome]:
     ]
     if inventory_df is None:
         outcomes.append(
-            GateOutcome("schema_inventory", "inventory", False, None, None, "table not found")
+            GateOutcome("schema_inventory", "inventory", False, None, None, NO_INVENTORY)
         )
     else:
         outcomes.append(gates.schema_gate("inventory", inventory_df.schema, INVENTORY))
