@@ -236,7 +236,7 @@ def reconciled_trees(stacked_df: DataFrame, levels, trees, method: str, spec: Fo
 def _log_levels(metrics_df: DataFrame) -> None:
     for row in hierarchy_levels(metrics_df).collect():
         log.info(
-            "hierarchy level %s: %d nodes, backtest RMSSE %.3f own, %.3f %s%s",
+            "hierarchy level %s: backtest RMSSE over %d scored nodes %.3f own, %.3f %s%s",
             row["level"], row["nodes"], row["rmsse_base"], row["rmsse"], row["method"],
             " (in use)" if row["is_selected"] else "",
         )  # fmt: skip
