@@ -24,6 +24,7 @@ def _assert_one_line_error(proc, code, text):
         line for line in proc.stderr.splitlines() if line.startswith("validate_sales: error:")
     ]
     assert len(errors) == 1 and text in errors[0], proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == errors[0], "the error is the last line"
 
 
 def test_unknown_env():

@@ -158,7 +158,9 @@ def test_progress_counts_the_series_of_the_tasks_done():
     shuffle = SparkStageInfo(3, 0, "read", 4, 1, 3, 0)
     assert progress.line([shuffle], now=30.0) == ("forecast: 0.5 min, preparing (stage 3 3/4)")
     fan = SparkStageInfo(5, 0, "fan-out", 8, 2, 0, 0)
-    assert progress.line([fan], now=60.0).endswith("0/8 tasks done (~0/984 series, 2 running)")
+    assert progress.line([fan], now=60.0).endswith(
+        "0/8 tasks done (~0/984 series, 2 running), no estimate before a task ends"
+    )
     fan = SparkStageInfo(5, 0, "fan-out", 8, 2, 2, 0)
     assert progress.line([fan], now=180.0) == (
         "forecast: 3.0 min, 2/8 tasks done (~246/984 series, 2 running), 82 series/min, "

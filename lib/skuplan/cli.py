@@ -89,6 +89,7 @@ def execute(job: str, run: Callable[[Any, Conf], Any], args: argparse.Namespace)
         table_keys={str(conf.table(key)): key for key in conf.tables},
     )
     status, exit_code, error, result = runs.STATUS_FAILED, 1, None, None
+    refusal = None  # a known failure's one line, printed last (after the run is recorded)
     try:
         from skuplan import delta_io
 
@@ -103,15 +104,16 @@ def execute(job: str, run: Callable[[Any, Conf], Any], args: argparse.Namespace)
         if known is None:
             error = f"{type(exc).__name__}: {exc}"
             raise
-        exit_code, error = known.exit_code, str(known)
-        print(f"{job}: error: {known}", file=sys.stderr)
-        return exit_code
+        exit_code, error, refusal = known.exit_code, str(known), f"{job}: error: {known}"
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
         _record_run(spark, conf, record, status, exit_code, error)
         tracking.record(conf, record, status, exit_code, result, error)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return exit_code
     if result is not None:
         print(result)
     return 0

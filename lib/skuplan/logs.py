@@ -137,4 +137,6 @@ class Progress:
             rate = done / (now - self._started)
             left = (self.groups - done) / rate / 60
             text += f", {rate * 60:.0f} {self.unit}/min, ~{left:.1f} min left"
+        elif stage.numCompletedTasks == 0:
+            text += ", no estimate before a task ends"
         return text
