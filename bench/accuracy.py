@@ -14,7 +14,7 @@ held-out tail:
 
 Each dataset reports the final forecast, every single candidate (from the
 ``candidate_forecasts`` table: its forecast refitted on the whole history), a 28-period
-moving average and seasonal naive: RMSSE (M5's scaling) as a ratio to seasonal naive's,
+moving average, the last value (naive) and seasonal naive: RMSSE (M5's scaling) as a ratio to seasonal naive's,
 WAPE, MASE and the P10-P90 coverage of the final forecast.
 
 With ``--peer`` (store_item only), the same run also times the widely copied pattern
@@ -387,18 +387,27 @@ def run_dataset(
             fc, seconds = run_peer(spark, conf, work / name / "peer")
             rows.append({"dataset": name, "forecast": PEER, **score(fc, actual, train, spec["season_length"]),
                          "seconds": round(seconds, 1)})  # fmt: skip
-    window = {"D": 28, "W": 13}.get(freq[0], 12)
+    rows += baseline_rows(name, train, actual, spec, dates)
+    naive = next(r["rmsse"] for r in rows if r["forecast"] == "seasonal naive")
+    return [{**r, "rmsse_ratio": r["rmsse"] / naive} if "rmsse" in r else r for r in rows]
+
+
+def baseline_rows(name, train, actual, spec, dates) -> list[dict]:
+    """Seasonal naive, a moving average (28 days, 13 weeks or 12 months) and the last value
+    (naive), scored like the job's forecasts."""
+    window = {"D": 28, "W": 13}.get(spec["freq"][0], 12)
     baselines = {
         "seasonal naive": seasonal_naive_forecasts(train, spec["horizon"], spec["season_length"], dates),
         f"moving average ({window})": moving_average_forecasts(train, window, dates),
+        "naive (last value)": moving_average_forecasts(train, 1, dates),
     }  # fmt: skip
+    rows = []
     for label, fc in baselines.items():
         fc["date"] = fc["date"].dt.date
         rows.append(
             {"dataset": name, "forecast": label, **score(fc, actual, train, spec["season_length"])}
         )
-    naive = rows[-2]["rmsse"]
-    return [{**r, "rmsse_ratio": r["rmsse"] / naive} if "rmsse" in r else r for r in rows]
+    return rows
 
 
 def candidate_rows(spark, conf, name, actual, train, m) -> list[dict]:

@@ -45,6 +45,24 @@ def test_the_band_score_splits_its_misses_and_counts_zeros_at_a_zero_p10():
     assert got["zero_at_p10"] == 0.25
 
 
+def test_the_baselines_are_seasonal_naive_the_moving_average_and_the_last_value():
+    import accuracy
+    import pandas as pd
+
+    days = pd.date_range("2026-01-01", periods=21, freq="D")
+    train = pd.DataFrame({"sku": "a", "location": "l", "date": days, "qty": [1.0, 2, 3, 4, 5, 6, 7] * 3})  # fmt: skip
+    dates = pd.date_range("2026-01-22", periods=2, freq="D")
+    actual = pd.DataFrame({"sku": "a", "location": "l", "date": dates.date, "qty": [1.0, 2.0]})
+    spec = {"freq": "D", "horizon": 2, "season_length": 7}
+    rows = accuracy.baseline_rows("tiny", train, actual, spec, dates)
+    assert [r["forecast"] for r in rows] == [
+        "seasonal naive", "moving average (28)", "naive (last value)",
+    ]  # fmt: skip
+    # Seasonal naive repeats last week (1, 2: exact); the mean of 21 days is 4 (errors 3, 2);
+    # the last value is 7 (errors 6, 5).
+    assert [r["wape"] for r in rows] == [0.0, 5 / 3, 11 / 3]
+
+
 def test_smoke_run_writes_every_section(tmp_path):
     out = tmp_path / "BENCHMARKS.md"
     subprocess.run(
