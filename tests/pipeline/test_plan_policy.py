@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import pyspark.sql.functions as F
+
+from skuplan.columns import KEYS
 from skuplan.pipeline import plan, plan_policy
 from skuplan.pipeline.io import StageTables
 from skuplan.replenishment import inputs
@@ -148,6 +151,58 @@ def test_the_summary_gives_the_dcs_replay_apart_from_the_stores():
     stores = dataclasses.replace(both, dc_simulated_csl=None, dc_cost_ratio=None)
     assert "at DCs" not in str(stores) and str(stores).endswith("-37.3% replayed cost")
     assert "simulated" not in str(base) and "replayed" not in str(base)
+
+
+def test_a_line_held_for_review_is_held_again_until_a_planner_overrides_it(spark, make_conf):
+    from skuplan.columns import PLAN_NEEDS_REVIEW, PLAN_PLANNED
+    from skuplan.pipeline.plan_inputs import read_previous_plan
+    from skuplan.replenishment import rules
+
+    conf = make_conf()
+    yesterday = RUN - dt.timedelta(days=1)
+    # Yesterday H's order jumped from 50 (released the day before) to 192 and was held; P's
+    # went from 50 to 60 and was released.
+    spark.createDataFrame(
+        [
+            (yesterday, "H", "L1", PLAN_NEEDS_REVIEW, 192.0, 9.0, 50.0, 2.0),
+            (yesterday, "P", "L1", PLAN_PLANNED, 60.0, 2.2, 50.0, 2.0),
+        ],
+        "run_date date, sku string, location string, plan_status string, order_qty double, "
+        "daily_demand double, prev_order_qty double, prev_daily_demand double",
+    ).withColumn("next_review_date", F.lit(None).cast("date")).write.format("delta").save(
+        conf.table("reorder_plan").path
+    )
+    previous = read_previous_plan(StageTables(spark, conf, "plan_replenishment"))
+    got = {r.sku: (r.prev_order_qty, r.prev_daily_demand) for r in previous.collect()}
+    assert got == {"H": (50.0, 2.0), "P": (60.0, 2.2)}
+    # Today both compute yesterday's order and demand again: H, never released, is still a
+    # jump from what the ERP last got; P is no change.
+    today = spark.createDataFrame(
+        [("H", "L1", 192.0, 9.0, None), ("P", "L1", 60.0, 2.2, None)],
+        "sku string, location string, order_qty double, daily_demand double, override_qty double",
+    ).withColumns({"plan_status": F.lit(PLAN_PLANNED), "override_service_level": F.lit(None).cast("double"),
+                   "override_lead_time_days": F.lit(None).cast("double")})  # fmt: skip
+    decided = today.join(previous, [*KEYS]).transform(
+        rules.with_overrides_and_review,
+        max_order_change_share=0.5, jump_share=0.5, jump_min_units=1.0,
+    )  # fmt: skip
+    statuses = {r.sku: (r.plan_status, r.review_reasons) for r in decided.collect()}
+    assert statuses == {
+        "H": (PLAN_NEEDS_REVIEW, "order_change,forecast_jump"),
+        "P": (PLAN_PLANNED, None),
+    }
+
+
+def test_the_plan_takes_the_model_runs_of_the_run_that_wrote_its_forecasts(spark, make_conf):
+    from skuplan.pipeline.plan_inputs import read_model_runs
+
+    conf = make_conf()
+    spark.createDataFrame(
+        [(RUN, "ok-run", "A", "L1", "smooth"), (RUN, "re-run", "A", "L1", "lumpy")],
+        "run_date date, run_id string, sku string, location string, demand_class string",
+    ).write.format("delta").save(conf.table("model_runs").path)
+    got = read_model_runs(StageTables(spark, conf, "plan_replenishment"), "ok-run").collect()
+    assert [(r.run_id, r.demand_class) for r in got] == [("ok-run", "smooth")]
 
 
 def test_a_store_order_its_dc_cut_is_compared_as_asked_the_next_day(spark, make_conf):

@@ -140,9 +140,9 @@ REASON_CASES = {
             "prev_order_qty": 50.0,
             "prev_daily_demand": 1.25,
         },
-        "held for review: order 192 vs 50 in the previous plan, daily demand 3.8 vs 1.3 in the "
-        "previous plan; position 40 below reorder point 55: forecast demand 30 over 8 days "
-        "(lead time 7 + review 1) + safety stock 25 for 95% cycle service; order 192",
+        "held for review: order 192 vs 50 in the last released plan, daily demand 3.8 vs 1.3 in "
+        "the last released plan; position 40 below reorder point 55: forecast demand 30 over 8 "
+        "days (lead time 7 + review 1) + safety stock 25 for 95% cycle service; order 192",
     ),
     "overridden": (
         {

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from skuplan import runs
-from skuplan.columns import KEYS, quantile_column
+from skuplan.columns import KEYS, PLAN_NEEDS_REVIEW, quantile_column
 from skuplan.errors import InputError, UnfinishedInputError
 from skuplan.pipeline.io import StageTables
 from skuplan.replenishment import inputs
@@ -108,7 +108,13 @@ def newer_plan_date(tables: StageTables) -> dt.date | None:
 
 def read_previous_plan(tables: StageTables) -> DataFrame:
     """The latest earlier plan's order (as asked, before a DC's allocation), demand, run date
-    and next review per series (empty when there is none)."""
+    and next review per series (empty when there is none).
+
+    The order and demand are what today's line is compared with for review holds
+    (:func:`skuplan.replenishment.rules.with_overrides_and_review`): those of the last line
+    released to the ERP. A line the previous plan held for review and nobody overrode never
+    reached the ERP, so its own baseline carries forward; otherwise a held order would pass
+    unreviewed the next day, compared with itself."""
     empty = tables.spark.createDataFrame(
         [],
         "sku string, location string, prev_order_qty double, prev_daily_demand double, "
@@ -120,10 +126,15 @@ def read_previous_plan(tables: StageTables) -> DataFrame:
     # A store order its DC cut: the order it asked for is what today's compares with.
     asked = "requested_qty" in plan_df.columns
     order = F.coalesce("requested_qty", "order_qty") if asked else F.col("order_qty")
+    demand = F.col("daily_demand")
+    if {"plan_status", "prev_order_qty", "prev_daily_demand"} <= set(plan_df.columns):
+        held = F.col("plan_status") == F.lit(PLAN_NEEDS_REVIEW)
+        order = F.when(held, F.col("prev_order_qty")).otherwise(order)
+        demand = F.when(held, F.col("prev_daily_demand")).otherwise(demand)
     return plan_df.select(
         *KEYS,
         order.alias("prev_order_qty"),
-        F.col("daily_demand").alias("prev_daily_demand"),
+        demand.alias("prev_daily_demand"),
         F.col("run_date").alias("prev_run_date"),
         F.col("next_review_date").alias("prev_next_review_date"),
     )
@@ -154,6 +165,13 @@ def read_overrides(tables: StageTables) -> DataFrame | None:
     return overrides_df
 
 
+def read_model_runs(tables: StageTables, forecast_run: str) -> DataFrame | None:
+    """The model runs of the run that wrote the forecasts (a re-run of the date writing its
+    own meanwhile does not mix in), when the table exists."""
+    runs_df = tables.optional("model_runs", required=["run_date", "run_id", *KEYS, "demand_class"])
+    return None if runs_df is None else runs_df.filter(F.col("run_id") == F.lit(forecast_run))
+
+
 def read_inputs(tables: StageTables, quantiles: tuple[float, ...]) -> PlanInputs:
     forecasts_df = read_forecasts(tables, quantiles)
     run_id = forecast_run_id(tables, forecasts_df)
@@ -168,6 +186,6 @@ def read_inputs(tables: StageTables, quantiles: tuple[float, ...]) -> PlanInputs
         inventory_df=inventory_df,
         open_orders_df=tables.optional("open_orders", required=[*KEYS, "qty", "expected_arrival"]),
         overrides_df=read_overrides(tables),
-        runs_df=tables.optional("model_runs", required=["run_date", *KEYS, "demand_class"]),
+        runs_df=read_model_runs(tables, run_id),
         previous_df=read_previous_plan(tables),
     )

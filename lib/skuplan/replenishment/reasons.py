@@ -200,7 +200,7 @@ def _review_text() -> Column:
                 _num("order_qty"),
                 " vs ",
                 _num("prev_order_qty"),
-                " in the previous plan",
+                " in the last released plan",
             ),
         ),
         F.when(
@@ -210,7 +210,7 @@ def _review_text() -> Column:
                 _num("daily_demand"),
                 " vs ",
                 _num("prev_daily_demand"),
-                " in the previous plan",
+                " in the last released plan",
             ),
         ),
     )
