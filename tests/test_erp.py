@@ -109,6 +109,46 @@ EXPORT = (
 )
 
 
+def test_a_backfill_leaves_the_outbox_and_signal_to_a_later_plan_even_on_a_retry(
+    spark, tmp_path, monkeypatch
+):
+    from delta.exceptions import ConcurrentAppendException
+
+    ref = TableRef(path=str(tmp_path / "outbox"))
+    later_df = spark.createDataFrame([_line("a", 30.0, day=D2)], LINES)
+    later = erp.merge_outbox(spark, later_df, ref, run_date=D2, run_id="later")
+    backfill = spark.createDataFrame([_line("a", 12.0)], LINES)
+    # A later plan known before the MERGE: nothing merged.
+    kwargs = {"run_date": D1, "run_id": "backfill"}
+    with pytest.raises(erp.Superseded, match=str(D2)):
+        erp.merge_outbox(spark, backfill, ref, **kwargs, newer_plan=lambda: D2)
+    # Not known at the first attempt, which a concurrent commit (the later run's MERGE) made
+    # Delta refuse: the retry asks again and leaves the outbox to the later plan.
+    asked, merge = [], erp._merge_outbox
+
+    def refused_once(*args, **kwargs):
+        if len(asked) == 1:
+            raise ConcurrentAppendException(message="files were added by a concurrent update")
+        return merge(*args, **kwargs)
+
+    def newer_plan():
+        asked.append(1)
+        return None if len(asked) == 1 else D2
+
+    monkeypatch.setattr(erp, "_merge_outbox", refused_once)
+    monkeypatch.setattr("skuplan.delta_io.BACKOFF_SECONDS", 0.0)
+    with pytest.raises(erp.Superseded):
+        erp.merge_outbox(spark, backfill, ref, **kwargs, newer_plan=newer_plan)
+    assert len(asked) == 2
+    rows = spark.read.format("delta").load(ref.path).select("sku", "order_qty", "run_id").collect()
+    assert [tuple(r) for r in rows] == [("a", 30.0, "later")]
+    assert erp._version(erp._feed_table(spark, ref, erp.ERP_OUTBOX)) == later
+    # The signal's MERGE asks the same way.
+    signal_ref = TableRef(path=str(tmp_path / "signal"))
+    with pytest.raises(erp.Superseded):
+        erp.merge_signal(spark, None, signal_ref, **kwargs, newer_plan=lambda: D2)
+
+
 def test_supplier_exports_one_folder_per_supplier_overwritten_on_rerun(spark, tmp_path):
     ref = TableRef(path=str(tmp_path / "exports"))
     schema = EXPORT

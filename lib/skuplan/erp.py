@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pyspark.sql.functions as F
@@ -54,6 +56,27 @@ SOURCE_COLUMNS = [
 ]  # fmt: skip
 
 
+class Superseded(Exception):
+    """A later run date's plan appeared before this plan's MERGE (a backfill racing the newer
+    run): the hand-over is left to it. ``newer``: that plan's run date."""
+
+    def __init__(self, newer: dt.date):
+        super().__init__(f"a plan of {newer} came first")
+        self.newer = newer
+
+
+def _guarded(write: Callable[[], int | None], newer_plan: Callable[[], dt.date | None] | None):
+    """``write`` preceded, at each attempt, by the check for a later run date's plan."""
+
+    def attempt() -> int | None:
+        newer = newer_plan() if newer_plan is not None else None
+        if newer is not None:
+            raise Superseded(newer)
+        return write()
+
+    return attempt
+
+
 def _feed_table(spark: SparkSession, ref: TableRef, schema) -> DeltaTable:
     """The MERGE-maintained table at ``ref``, created with Change Data Feed on if missing."""
     builder = DeltaTable.createIfNotExists(spark)
@@ -62,7 +85,13 @@ def _feed_table(spark: SparkSession, ref: TableRef, schema) -> DeltaTable:
 
 
 def merge_outbox(
-    spark: SparkSession, lines_df: DataFrame, ref: TableRef, *, run_date: dt.date, run_id: str
+    spark: SparkSession,
+    lines_df: DataFrame,
+    ref: TableRef,
+    *,
+    run_date: dt.date,
+    run_id: str,
+    newer_plan: Callable[[], dt.date | None] | None = None,
 ) -> int | None:
     """MERGE this plan's lines into the outbox; returns the version it wrote (None: no commit).
 
@@ -70,13 +99,16 @@ def merge_outbox(
         lines_df: one row per planned series with ``SOURCE_COLUMNS``; ``is_held`` true for
             lines that must not reach the ERP (needs review, not planned).
         ref: the outbox table (created with Change Data Feed on if missing).
+        newer_plan: the run date of a later plan, if any, asked before each attempt.
+
+    Raises:
+        Superseded: ``newer_plan`` gave a date: nothing was merged.
     """
     # A concurrent run's MERGE makes Delta refuse this one: it is retried against the new
-    # version, where an unchanged plan finds nothing to change.
-    return retry_on_conflict(
-        lambda: _merge_outbox(spark, lines_df, ref, run_date=run_date, run_id=run_id),
-        f"merge into {ref}",
-    )
+    # version, where an unchanged plan finds nothing to change, unless that run planned a
+    # later date (a backfill racing the daily run), whose plan the outbox then keeps.
+    write = partial(_merge_outbox, spark, lines_df, ref, run_date=run_date, run_id=run_id)
+    return retry_on_conflict(_guarded(write, newer_plan), f"merge into {ref}")
 
 
 def _merge_outbox(
@@ -119,7 +151,13 @@ def _merge_outbox(
 
 
 def merge_signal(
-    spark: SparkSession, signal_df: DataFrame, ref: TableRef, *, run_date: dt.date, run_id: str
+    spark: SparkSession,
+    signal_df: DataFrame,
+    ref: TableRef,
+    *,
+    run_date: dt.date,
+    run_id: str,
+    newer_plan: Callable[[], dt.date | None] | None = None,
 ) -> int | None:
     """MERGE this plan's supplier signal into ``ref``; returns the version it wrote (None:
     no commit). Rows are keyed by ``SIGNAL_KEYS``; changed ones take this run's date and id.
@@ -127,11 +165,10 @@ def merge_signal(
     Args:
         signal_df: ``SIGNAL_KEYS`` and ``SIGNAL_VALUES`` (:func:`skuplan.replenishment.signal.weekly_signal`).
         ref: the signal table (created with Change Data Feed on if missing).
+        newer_plan: as for :func:`merge_outbox` (raises :class:`Superseded`).
     """
-    return retry_on_conflict(
-        lambda: _merge_signal(spark, signal_df, ref, run_date=run_date, run_id=run_id),
-        f"merge into {ref}",
-    )
+    write = partial(_merge_signal, spark, signal_df, ref, run_date=run_date, run_id=run_id)
+    return retry_on_conflict(_guarded(write, newer_plan), f"merge into {ref}")
 
 
 def _merge_signal(spark, signal_df, ref, *, run_date, run_id) -> int | None:

@@ -31,3 +31,15 @@ def test_the_latest_snapshot_on_or_before_the_run_date_wins(spark):
         f"{SNAPSHOT}, inventory_age_days int",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_snapshot_stamped_with_a_time_counts_as_its_day(spark):
+    import pyspark.sql.functions as F
+
+    rows = [("A", "L1", RUN - DAY, 7.0, 0.0), ("A", "L1", RUN, 4.0, 0.0)]
+    stamped = spark.createDataFrame(rows, SNAPSHOT).withColumn(
+        "snapshot_date",
+        F.to_timestamp(F.concat(F.col("snapshot_date").cast("string"), F.lit(" 08:30"))),
+    )
+    (got,) = inputs.latest_snapshots(stamped, RUN).collect()
+    assert (got.snapshot_date, got.on_hand, got.inventory_age_days) == (RUN, 4.0, 0)

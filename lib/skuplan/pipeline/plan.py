@@ -191,13 +191,18 @@ def plan_lines(
 
 
 def hand_over(tables: StageTables, plan_df: DataFrame) -> int:
-    """MERGE the plan into the ERP outbox and write the supplier files; returns outbox changes."""
+    """MERGE the plan into the ERP outbox and write the supplier files; returns outbox changes.
+
+    Raises:
+        erp.Superseded: a later run date has a plan (checked before each MERGE attempt).
+    """
     lines_df = plan_df.withColumn("is_held", F.col("plan_status") != F.lit(PLAN_PLANNED))
     tables.describe("ERP outbox")
     ref = tables.ref("erp_outbox")
     version = erp.merge_outbox(
-        tables.spark, lines_df, ref, run_date=tables.run_date, run_id=tables.run_id
-    )
+        tables.spark, lines_df, ref, run_date=tables.run_date, run_id=tables.run_id,
+        newer_plan=lambda: newer_plan_date(tables),
+    )  # fmt: skip
     changes = 0 if version is None else erp.read_outbox_changes(tables.spark, ref, version).count()
     order_lines_df = lines_df.filter(~F.col("is_held") & (F.col("order_qty") > 0))
     erp.write_supplier_exports(order_lines_df, tables.ref("supplier_exports"), tables.run_date)
@@ -209,7 +214,7 @@ def supplier_signal(tables: StageTables, forecasts_df: DataFrame, plan_df: DataF
     supplier and week (:mod:`skuplan.replenishment.signal`), MERGE them into
     ``supplier_signal`` and write them as files per supplier; returns the signal's changed rows.
     Stores supplied by a planned DC are left out: its lines carry their demand
-    (:func:`network.signal_lines`).
+    (:func:`network.signal_lines`). Raises ``erp.Superseded`` as :func:`hand_over` does.
     """
     conf, run_date = tables.conf, tables.run_date
     quantiles = conf.forecast.quantiles
@@ -225,8 +230,9 @@ def supplier_signal(tables: StageTables, forecasts_df: DataFrame, plan_df: DataF
     try:
         ref = tables.ref("supplier_signal")
         version = erp.merge_signal(
-            tables.spark, signal_df, ref, run_date=run_date, run_id=tables.run_id
-        )
+            tables.spark, signal_df, ref, run_date=run_date, run_id=tables.run_id,
+            newer_plan=lambda: newer_plan_date(tables),
+        )  # fmt: skip
         erp.write_supplier_exports(
             tables.stamp(signal_df), tables.ref("supplier_signal_exports"), run_date,
             erp.SIGNAL_FILE_COLUMNS,
@@ -335,14 +341,16 @@ def run(spark, conf: Conf) -> PlanSummary:
     planned = plan_network.plan(conf, given.forecasts_df, given.locations_df, plan_series)
     try:
         written_df = write_plan(tables, planned, receipts_df, given.forecast_run_id)
-        # The outbox holds the latest plan: a backfill must not roll it back.
-        newer = newer_plan_date(tables)
+        # The outbox holds the latest plan: a backfill must not roll it back, nor a backfill
+        # whose MERGE retries after the daily run of a later date merged (each attempt asks).
         changes = signal_changes = 0
-        if newer is None:
+        newer = None
+        try:
             changes = hand_over(tables, written_df)
             if settings.supplier_signal.enabled:
                 signal_changes = supplier_signal(tables, planned.forecasts_df, written_df)
-        else:
+        except erp.Superseded as exc:
+            newer = exc.newer
             log.warning(
                 "backfill of %s: the outbox and the supplier signal keep the newer plan of %s",
                 conf.run_date, newer,

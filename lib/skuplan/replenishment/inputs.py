@@ -142,8 +142,10 @@ def latest_snapshots(inventory_df: DataFrame, run_date: dt.date) -> DataFrame:
 
     Later snapshots are ignored, so a re-run of an earlier date plans on what was known then.
     Two rows of one series and date (a double load) resolve by their values, the same way on
-    every run.
+    every run. A ``snapshot_date`` given as a timestamp (an extract's) counts as its day:
+    compared with the run date's midnight, today's 08:30 snapshot would be ignored.
     """
+    inventory_df = inventory_df.withColumn("snapshot_date", F.to_date("snapshot_date"))
     order = [F.col("snapshot_date").desc(), *[F.col(c).asc_nulls_last() for c in inventory_df.columns
                                               if c not in (*KEYS, "snapshot_date")]]  # fmt: skip
     latest = Window.partitionBy(*KEYS).orderBy(*order)
