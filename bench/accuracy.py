@@ -13,9 +13,10 @@ held-out tail:
   as attributes of one global model.
 
 Each dataset reports the final forecast, every single candidate (from the
-``candidate_forecasts`` table: its forecast refitted on the whole history), a 28-period
-moving average, the last value (naive) and seasonal naive: RMSSE (M5's scaling) as a ratio to seasonal naive's,
-WAPE, MASE and the P10-P90 coverage of the final forecast.
+``candidate_forecasts`` table: its forecast refitted on the whole history), a moving
+average (28 days, 13 weeks or 12 months), the last value (naive) and seasonal naive: RMSSE
+(M5's scaling) as a ratio to seasonal naive's, WAPE, MASE and the P10-P90 coverage of the
+final forecast.
 
 With ``--peer`` (store_item only), the same run also times the widely copied pattern
 "Prophet per store-item via applyInPandas" (multiplicative weekly and yearly seasonality, a
