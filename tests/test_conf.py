@@ -96,6 +96,8 @@ def test_conf_is_frozen():
         ),
         ({"overrides": ["validation.sources.skuplan.delimiter=;;"]}, "delimiter must be one"),
         ({"overrides": ["validation.sources.skuplan.encoding=klingon"]}, "unknown encoding"),
+        ({"overrides": ["forecast.freq=7D"]}, "'7D': use D (days), W-<day>"),
+        ({"overrides": ["forecast.freq=ME"]}, "or MS (months)"),
     ],
 )
 def test_bad_configuration_is_one_clear_error(kwargs, message):

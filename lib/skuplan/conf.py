@@ -145,9 +145,15 @@ class ForecastSettings(_Frozen):
         import pandas as pd
 
         try:
-            pd.tseries.frequencies.to_offset(value)
+            code = pd.tseries.frequencies.to_offset(value).freqstr  # 7D stays 7D
         except ValueError:
             raise ValueError(f"not a pandas frequency: {value!r} (e.g. D, W-FRI, MS)") from None
+        if code != "D" and code != "MS" and not code.startswith("W-"):
+            # Planning spreads each period over its days: weeks labelled by their last day,
+            # months by their first (replenishment.inputs.daily_forecasts).
+            raise ValueError(
+                f"{value!r}: use D (days), W-<day> (weeks ending that day) or MS (months)"
+            )
         return value
 
     @field_validator("models")

@@ -130,3 +130,17 @@ def test_weekly_sales_run_end_to_end(spark, tmp_path):
     checked = plan.join(weekly_mean, ["sku", "location"]).filter("week > 1")
     assert checked.count() > 0
     assert checked.filter("abs(daily_demand - week / 7) > 0.35 * week / 7").count() == 0
+
+
+def test_monthly_forecasts_run_on_the_first_of_a_month():
+    """A monthly run on the 17th would count the month's first 16 days as a whole month of
+    history and forecast from the next month on: refused in one line (exit 3)."""
+    from skuplan.errors import ConfigError
+    from skuplan.pipeline.forecast_inputs import check_run_date
+
+    for ok, freq in ((dt.date(2026, 6, 1), "MS"), (dt.date(2026, 6, 17), "W-SUN"),
+                     (dt.date(2026, 6, 17), "D")):  # fmt: skip
+        check_run_date(ok, freq)
+    with pytest.raises(ConfigError, match=r"run date 2026-06-17 is not the 1st of a month: .*2026-06-01") as info:  # fmt: skip
+        check_run_date(dt.date(2026, 6, 17), "MS")
+    assert info.value.exit_code == 3 and "\n" not in str(info.value)

@@ -1,7 +1,9 @@
-"""Planning inputs: which inventory snapshot a series is planned on."""
+"""Planning inputs: which inventory snapshot a series is planned on, periods as days."""
 
 import datetime as dt
 
+import pyspark.sql.functions as F
+import pytest
 from chispa import assert_df_equality
 
 from skuplan.replenishment import inputs
@@ -43,3 +45,42 @@ def test_a_snapshot_stamped_with_a_time_counts_as_its_day(spark):
     )
     (got,) = inputs.latest_snapshots(stamped, RUN).collect()
     assert (got.snapshot_date, got.on_hand, got.inventory_age_days) == (RUN, 4.0, 0)
+
+
+def test_weeks_and_months_are_spread_over_their_days_with_the_periods_spread(spark):
+    """A week ending Sunday 5 July (7 units, P10 0, P90 20) planned on Wednesday 1 July: its
+    five days left, a unit each, and a daily P10-P90 spread that adds back up (over
+    independent days) to the week's 20, the P10 below 0 kept; July's 31 days share a month."""
+    forecasts = spark.createDataFrame(
+        [("A", "L1", dt.date(2026, 7, 5), 1, 7.0, 0.0, 6.0, 20.0)],
+        "sku string, location string, date date, step int, yhat double, q10 double, "
+        "q50 double, q90 double",
+    )
+    run = dt.date(2026, 7, 1)
+    got = (
+        inputs.daily_forecasts(
+            forecasts, freq="W-SUN", run_date=run, quantile_columns=["q10", "q50", "q90"]
+        )
+        .orderBy("step")
+        .collect()
+    )
+    assert [(r.date, r.step) for r in got] == [(run + d * DAY, d + 1) for d in range(5)]
+    day = got[0]
+    assert day.yhat == pytest.approx(1.0) and day.q10 == pytest.approx(1 - 7 / 7**0.5)
+    assert (day.q90 - day.q10) * 7**0.5 == pytest.approx(20.0)
+    month = forecasts.withColumn("date", F.lit(run))
+    days = inputs.daily_forecasts(month, freq="MS", run_date=run, quantile_columns=["q90"])
+    assert days.count() == 31 and days.agg(F.sum("yhat")).first()[0] == pytest.approx(7.0)
+
+
+def test_a_negative_on_order_in_the_snapshot_is_not_planned_as_nothing_on_order(spark):
+    from skuplan.replenishment import projection
+
+    snapshot = spark.createDataFrame(
+        [("A", "L1", RUN, 5.0, -200.0, 0.0, None), ("B", "L1", RUN, 5.0, 30.0, 0.0, None)],
+        "sku string, location string, snapshot_date date, on_hand double, on_order double, "
+        "backorders double, on_order_arrival date",
+    ).transform(inputs.latest_snapshots, RUN)
+    keys = snapshot.select("sku", "location")
+    stock = inputs.with_stock(keys, snapshot, projection.receipts_from_inventory(snapshot, RUN))
+    assert {r.sku: r.on_order for r in stock.collect()} == {"A": -200.0, "B": 30.0}

@@ -232,11 +232,13 @@ def run(spark, conf: Conf) -> ForecastSummary:
     """Forecast every series in the clean sales from ``conf.run_date`` on.
 
     Raises:
+        ConfigError: monthly data on a run date that is not the 1st.
         InputError: no clean sales before the run date.
         ModelFailureError: more series fell back than ``forecast.max_failure_share`` allows;
             nothing is written.
     """
     tables, settings = StageTables(spark, conf, "train_forecast"), conf.forecast
+    forecast_inputs.check_run_date(conf.run_date, settings.freq)
     spec = engine_spec(settings)
     # Read by every step below (scores, paths, both fan-outs, their task plans): kept, not
     # read and deduplicated again each time.

@@ -22,7 +22,7 @@ from pyspark.sql.types import StructType
 
 from skuplan.columns import KEYS
 from skuplan.conf import ForecastSettings
-from skuplan.errors import InputError
+from skuplan.errors import ConfigError, InputError
 from skuplan.pipeline.io import StageTables
 from skuplan.schemas import CLEAN_SALES
 
@@ -72,6 +72,22 @@ def read_history(tables: StageTables, settings: ForecastSettings) -> DataFrame:
         .transform(filter_history_window, tables.run_date, settings.max_history_days)
         .transform(latest_loaded)
     )
+
+
+def check_run_date(run_date: dt.date, freq: str) -> None:
+    """Monthly data (``MS``) is forecast on the 1st: the months before are the history and
+    the run date's month the first forecast. Another day would count its month's first days
+    as a whole month of history and leave the rest of it without a forecast.
+
+    Raises:
+        ConfigError: a monthly run date that is not the 1st.
+    """
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if offset.name == "MS" and not offset.is_on_offset(pd.Timestamp(run_date)):
+        raise ConfigError(
+            f"forecast.freq is MS (months) but run date {run_date} is not the 1st of a month: "
+            f"run monthly forecasts on the 1st ({run_date.replace(day=1)} for this month)"
+        )
 
 
 def horizon_dates(run_date: dt.date, horizon: int, freq: str) -> list[dt.date]:

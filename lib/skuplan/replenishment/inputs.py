@@ -225,9 +225,12 @@ def daily_forecasts(
 
     A period's demand is shared equally among its days (a week labelled by its last day,
     ``W-*``, covers the 7 days up to it; a month, ``MS``, its calendar days) and each
-    quantile's distance from the point forecast shrinks by ``sqrt(days)`` (independent days).
-    Days before the run date are dropped; ``step`` counts days from the run date (1 = the
-    run date). Daily forecasts are returned as they are.
+    quantile's distance from the point forecast shrinks by ``sqrt(days)`` (independent days),
+    so the days' spread adds back up to the period's. A day's lower quantile can so fall
+    below 0: it is kept, as the policies read only spreads (clipped, a week with a P10 of 0
+    would lose a fifth of its P10-P90 spread, and its safety stock with it). Days before the
+    run date are dropped; ``step`` counts days from the run date (1 = the run date). Daily
+    forecasts are returned as they are.
 
     Input: ``sku, location, date, step, yhat`` and the quantile columns.
     """
@@ -241,7 +244,7 @@ def daily_forecasts(
     days = F.datediff(last, first) + 1
     daily_cols = {
         "yhat": F.col("yhat") / days,
-        **{c: F.greatest(F.col("yhat") / days + (F.col(c) - F.col("yhat")) / F.sqrt(days), F.lit(0.0))
+        **{c: F.col("yhat") / days + (F.col(c) - F.col("yhat")) / F.sqrt(days)
            for c in quantile_columns},
     }  # fmt: skip
     spread = forecasts_df.select(

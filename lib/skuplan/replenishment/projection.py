@@ -20,24 +20,26 @@ def receipts_from_open_orders(open_orders_df: DataFrame, run_date: dt.date) -> D
     so they will arrive, and planning on their earliest possible arrival is conservative
     about nothing but the stockout date.
     """
-    arrival = F.greatest(F.coalesce("expected_arrival", F.lit(run_date)), F.lit(run_date))
     return (
         open_orders_df.filter(F.col("qty") > 0)
-        .groupBy(*KEYS, arrival.alias("date"))
+        .groupBy(*KEYS, _arrival("expected_arrival", run_date).alias("date"))
         .agg(F.sum("qty").alias("receipt_qty"))
     )
 
 
 def receipts_from_inventory(inventory_df: DataFrame, run_date: dt.date) -> DataFrame:
-    """The snapshot's single ``on_order`` / ``on_order_arrival`` as receipts (no order lines)."""
-    return receipts_from_open_orders(
-        inventory_df.select(
-            *KEYS,
-            F.col("on_order").alias("qty"),
-            F.col("on_order_arrival").alias("expected_arrival"),
-        ),
-        run_date,
+    """The snapshot's single ``on_order`` / ``on_order_arrival`` as receipts (no order lines).
+    A negative ``on_order`` is kept: bad data, it keeps the series from being planned
+    (``negative_on_order_or_backorders``) instead of counting as nothing on order."""
+    return inventory_df.filter(F.col("on_order") != 0).select(
+        *KEYS,
+        _arrival("on_order_arrival", run_date).alias("date"),
+        F.col("on_order").alias("receipt_qty"),
     )
+
+
+def _arrival(column: str, run_date: dt.date):
+    return F.greatest(F.coalesce(column, F.lit(run_date)), F.lit(run_date))
 
 
 def project_inventory(
