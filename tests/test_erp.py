@@ -34,7 +34,7 @@ def test_outbox_marks_new_changed_cancelled_and_holds_lines_for_review(spark, tm
     ref = TableRef(path=str(tmp_path / "outbox"))
     day1 = spark.createDataFrame(
         [
-            _line("keep", 12.0),
+            _line("again", 12.0),
             _line("grow", 6.0),
             _line("stop", 24.0),
             _line("gone", 6.0),
@@ -47,7 +47,7 @@ def test_outbox_marks_new_changed_cancelled_and_holds_lines_for_review(spark, tm
         spark,
         _changes(spark, ref, v1),
         [
-            ("keep", "new", 12.0),
+            ("again", "new", 12.0),
             ("grow", "new", 6.0),
             ("stop", "new", 24.0),
             ("gone", "new", 6.0),
@@ -55,11 +55,12 @@ def test_outbox_marks_new_changed_cancelled_and_holds_lines_for_review(spark, tm
         ],
     )
 
-    # Next day: keep unchanged, grow changes, stop no longer orders, gone left the plan,
-    # held is held for review with another quantity, fresh is new, zero never orders.
+    # Next day: again orders the same quantity again, grow changes, stop no longer orders,
+    # gone left the plan, held is held for review with another quantity, fresh is new, zero
+    # never orders.
     day2 = spark.createDataFrame(
         [
-            _line("keep", 12.0, day=D2),
+            _line("again", 12.0, day=D2),
             _line("grow", 18.0, day=D2),
             _line("stop", 0.0, day=D2),
             _line("held", 60.0, held=True, day=D2),
@@ -70,11 +71,14 @@ def test_outbox_marks_new_changed_cancelled_and_holds_lines_for_review(spark, tm
     )
     v2 = erp.merge_outbox(spark, day2, ref, run_date=D2, run_id="r2")
     assert v2 == v1 + 1
-    # The change feed carries only what the ERP must act on; "keep" and "held" are absent.
+    # The change feed carries only what the ERP must act on; "held" is absent. The same
+    # quantity ordered on a later day is that day's order (yesterday's, if the ERP placed it,
+    # is on order by now): a changed row, as each day's supplier file lists it.
     _assert_changes(
         spark,
         _changes(spark, ref, v2),
         [
+            ("again", "changed", 12.0),
             ("grow", "changed", 18.0),
             ("stop", "cancelled", 24.0),
             ("gone", "cancelled", 6.0),
@@ -82,9 +86,8 @@ def test_outbox_marks_new_changed_cancelled_and_holds_lines_for_review(spark, tm
         ],
     )
     table = spark.read.format("delta").load(ref.path)
-    keep = table.filter(F.col("sku") == "keep").first()
-    # An unchanged recommendation keeps its first dates and run.
-    assert (keep.change_type, keep.order_date, keep.run_id) == ("new", D1, "r1")
+    again = table.filter(F.col("sku") == "again").first()
+    assert (again.change_type, again.order_date, again.run_id) == ("changed", D2, "r2")
     assert table.filter(F.col("sku") == "held").first().order_qty == 6.0
 
     # Re-running the same plan changes nothing: idempotent.

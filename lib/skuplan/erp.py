@@ -33,7 +33,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from skuplan.columns import KEYS
-from skuplan.delta_io import own_commit_after, retry_on_conflict
+from skuplan.delta_io import own_commit_after, read_table, retry_on_conflict, table_exists
 from skuplan.errors import ConcurrentWriteError, ConfigError
 from skuplan.fault_hooks import pause_point
 from skuplan.schemas import ERP_OUTBOX, SUPPLIER_SIGNAL
@@ -120,7 +120,12 @@ def _merge_outbox(
     stamp = {"run_date": F.lit(run_date), "run_id": F.lit(run_id)}
     values = {c: F.col(f"s.{c}") for c in SOURCE_COLUMNS if c != "is_held"}
     is_open = "NOT s.is_held AND s.order_qty > 0"
-    differs = "(t.change_type = 'cancelled' OR NOT (t.order_qty <=> s.order_qty) OR NOT (t.supplier <=> s.supplier))"
+    # A later day's order is that day's, even of the same quantity: once the ERP placed
+    # yesterday's it is on order, so the same quantity today is a new need.
+    differs = (
+        "(t.change_type = 'cancelled' OR NOT (t.order_qty <=> s.order_qty) "
+        "OR NOT (t.supplier <=> s.supplier) OR NOT (t.order_date <=> s.order_date))"
+    )
     (
         table.alias("t")
         .merge(src.alias("s"), " AND ".join(f"t.{k} = s.{k}" for k in KEYS))
@@ -189,6 +194,23 @@ def _merge_signal(spark, signal_df, ref, *, run_date, run_id) -> int | None:
         .execute()
     )
     return own_commit_after(spark, ref, before)
+
+
+def kept_signal_rows(
+    spark: SparkSession, ref: TableRef, kept_df: DataFrame, run_date: dt.date
+) -> DataFrame | None:
+    """The signal's rows (``SIGNAL_KEYS``, ``SIGNAL_VALUES``) of ``kept_df``'s series
+    (``sku, location``) from the run date's week on, as the table holds them (None: no
+    table yet). Merged again with today's rows, they stay as they are."""
+    if not table_exists(spark, ref):
+        return None
+    this_week = run_date - dt.timedelta(days=run_date.weekday())
+    return (
+        read_table(spark, ref)
+        .filter(F.col("week_start") >= F.lit(this_week))
+        .join(kept_df.select(*KEYS).distinct(), [*KEYS], "left_semi")
+        .select(*SIGNAL_KEYS, *SIGNAL_VALUES)
+    )
 
 
 def read_changes(spark: SparkSession, ref: TableRef, starting_version: int) -> DataFrame:

@@ -181,7 +181,8 @@ def test_a_line_held_for_review_is_held_again_until_a_planner_overrides_it(spark
         [("H", "L1", 192.0, 9.0, None), ("P", "L1", 60.0, 2.2, None)],
         "sku string, location string, order_qty double, daily_demand double, override_qty double",
     ).withColumns({"plan_status": F.lit(PLAN_PLANNED), "override_service_level": F.lit(None).cast("double"),
-                   "override_lead_time_days": F.lit(None).cast("double")})  # fmt: skip
+                   "override_lead_time_days": F.lit(None).cast("double"),
+                   "override_placed_on": F.lit(None).cast("date")})  # fmt: skip
     decided = today.join(previous, [*KEYS]).transform(
         rules.with_overrides_and_review,
         max_order_change_share=0.5, jump_share=0.5, jump_min_units=1.0,
@@ -191,6 +192,70 @@ def test_a_line_held_for_review_is_held_again_until_a_planner_overrides_it(spark
         "H": (PLAN_NEEDS_REVIEW, "order_change,forecast_jump"),
         "P": (PLAN_PLANNED, None),
     }
+
+
+def test_a_quantity_override_goes_out_once_and_the_policy_orders_after_it(spark, make_conf):
+    """Yesterday a planner's 500 went out instead of the computed 40. Today, the override
+    still valid, the line orders what the policy computes, compared with yesterday's 40
+    (not the planner's 500, which would hold it for review)."""
+    from skuplan.columns import PLAN_PLANNED
+    from skuplan.pipeline.plan_inputs import read_overrides, read_previous_plan
+    from skuplan.replenishment import rules
+    from skuplan.schemas import PLAN_OVERRIDES
+
+    conf = make_conf()
+    yesterday = RUN - dt.timedelta(days=1)
+    spark.createDataFrame(
+        [
+            (
+                "A",
+                "L1",
+                500.0,
+                None,
+                None,
+                "promo",
+                "ana",
+                yesterday,
+                RUN + dt.timedelta(days=7),
+                None,
+            )
+        ],
+        PLAN_OVERRIDES,
+    ).write.format("delta").save(conf.table("plan_overrides").path)
+    spark.createDataFrame(
+        [(yesterday, "A", "L1", PLAN_PLANNED, True, 500.0, "ana", "promo", 40.0, 500.0, 2.0)],
+        "run_date date, sku string, location string, plan_status string, is_overridden boolean, "
+        "override_qty double, override_author string, override_reason string, "
+        "computed_order_qty double, order_qty double, daily_demand double",
+    ).withColumn("next_review_date", F.lit(None).cast("date")).write.format("delta").save(
+        conf.table("reorder_plan").path
+    )
+    tables = StageTables(spark, conf, "plan_replenishment")
+    previous = read_previous_plan(tables)
+    assert [(r.prev_order_qty, r.prev_daily_demand) for r in previous.collect()] == [(40.0, 2.0)]
+    today = spark.createDataFrame(
+        [("A", "L1", 35.0, 2.1, 0.95, 7.0, PLAN_PLANNED)],
+        "sku string, location string, order_qty double, daily_demand double, "
+        "target_service_level double, lead_time_days double, plan_status string",
+    )
+    decided = (
+        today.transform(rules.with_overrides, read_overrides(tables), RUN)
+        .join(previous, [*KEYS])
+        .transform(
+            rules.with_overrides_and_review,
+            max_order_change_share=0.5, jump_share=0.5, jump_min_units=1.0,
+        )
+    ).first()  # fmt: skip
+    assert decided.override_placed_on == yesterday and decided.override_qty == 500.0
+    assert (decided.order_qty, decided.is_overridden, decided.plan_status) == (
+        35.0,
+        False,
+        PLAN_PLANNED,
+    )
+    # On the override's first day (a re-run of yesterday), it is the order.
+    again = StageTables(spark, make_conf(run_date=yesterday), "plan_replenishment")
+    first = rules.with_overrides(today, read_overrides(again), yesterday).first()
+    assert first.override_qty == 500.0 and first.override_placed_on is None
 
 
 def test_the_plan_takes_the_model_runs_of_the_run_that_wrote_its_forecasts(spark, make_conf):

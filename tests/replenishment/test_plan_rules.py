@@ -30,9 +30,10 @@ def test_latest_valid_override_wins(spark):
     ]
     df = spark.createDataFrame(rows, PLAN_OVERRIDES)
     expected = spark.createDataFrame(
-        [("A", "L", 20.0, None, None, "new", "p2")],
+        [("A", "L", 20.0, None, None, "new", "p2", None, dt.date(2026, 7, 5))],
         "sku string, location string, override_qty double, override_service_level double, "
-        "override_lead_time_days double, override_reason string, override_author string",
+        "override_lead_time_days double, override_reason string, override_author string, "
+        "override_placed_on date, override_valid_to date",
     )
     assert_df_equality(rules.active_overrides(df, RUN), expected, ignore_nullable=True)
 
@@ -56,13 +57,15 @@ def test_overrides_keep_both_values_and_unusual_lines_are_held(spark):
     schema = (
         "sku string, order_qty double, override_qty double, override_service_level double, "
         "override_lead_time_days double, daily_demand double, prev_order_qty double, "
-        "prev_daily_demand double, plan_status string"
+        "prev_daily_demand double, plan_status string, override_placed_on date"
     )
     rows = [
-        ("same", 100.0, None, None, None, 5.0, 90.0, 5.0, "planned"),  # |100-90| = 10 <= 0.5*90
-        ("jump_qty", 200.0, None, None, None, 5.0, 100.0, 5.0, "planned"),  # 100 > 0.5*100
-        ("jump_fc", 10.0, None, None, None, 9.0, None, 4.0, "planned"),  # |9-4| = 5 > 2 and > 0.5
-        ("tiny_fc", 10.0, None, None, None, 0.3, None, 0.1, "planned"),  # 0.2 units/day: < 0.5
+        ("same", 100.0, None, None, None, 5.0, 90.0, 5.0, "planned", None),  # 10 <= 0.5*90
+        ("jump_qty", 200.0, None, None, None, 5.0, 100.0, 5.0, "planned", None),  # 100 > 0.5*100
+        ("jump_fc", 10.0, None, None, None, 9.0, None, 4.0, "planned", None),  # 5 > 2 and > 0.5
+        ("tiny_fc", 10.0, None, None, None, 0.3, None, 0.1, "planned", None),  # 0.2/day: < 0.5
+        # The override's order went out two days ago: today's order is the policy's.
+        ("placed", 40.0, 150.0, None, None, 5.0, 40.0, 5.0, "planned", dt.date(2026, 6, 28)),
         (
             "overridden",
             200.0,
@@ -73,6 +76,7 @@ def test_overrides_keep_both_values_and_unusual_lines_are_held(spark):
             50.0,
             5.0,
             "planned",
+            None,
         ),  # reviewed by a planner
     ]
     got = (
@@ -94,6 +98,7 @@ def test_overrides_keep_both_values_and_unusual_lines_are_held(spark):
             ("jump_qty", "needs_review", "order_change", 200.0, 200.0, False),
             ("jump_fc", "needs_review", "forecast_jump", 10.0, 10.0, False),
             ("tiny_fc", "planned", None, 10.0, 10.0, False),
+            ("placed", "planned", None, 40.0, 40.0, False),
             # Both quantities kept; the change is noted but the line is not held.
             ("overridden", "planned", "order_change", 200.0, 150.0, True),
         ],
@@ -101,6 +106,43 @@ def test_overrides_keep_both_values_and_unusual_lines_are_held(spark):
         "order_qty double, is_overridden boolean",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_quantity_override_is_one_order_and_a_zero_holds_every_day(spark):
+    """``placed_on``: the first earlier released line in the override's validity that ordered
+    its quantity (same author and reason); none for 0, for a line before ``valid_from`` or
+    for another planner's or quantity's line."""
+    june = lambda d: dt.date(2026, 6, d)  # noqa: E731
+    overrides = spark.createDataFrame(
+        [
+            ("A", "L", 500.0, None, None, "promo", "ana", june(25), june(30), None),
+            ("B", "L", 0.0, None, None, "closing", "ana", june(25), june(30), None),
+            ("C", "L", 80.0, None, None, "promo", "ana", june(28), None, None),
+            ("D", "L", 60.0, None, None, None, None, None, None, None),
+            ("E", "L", 70.0, None, None, "promo", "ana", june(20), None, None),
+        ],
+        PLAN_OVERRIDES,
+    )
+    released = spark.createDataFrame(
+        [
+            ("A", "L", june(26), 500.0, "ana", "promo"),
+            ("A", "L", june(27), 500.0, "ana", "promo"),
+            ("B", "L", june(26), 0.0, "ana", "closing"),  # 0 holds orders back every day
+            ("C", "L", june(27), 80.0, "ana", "promo"),  # before valid_from: another override
+            ("D", "L", june(29), 60.0, None, None),  # no author, no reason, no validity
+            ("E", "L", june(29), 70.0, "bob", "promo"),  # another planner's
+            ("E", "L", june(30), 70.0, "ana", "promo"),  # today's own line: a re-run
+        ],
+        "sku string, location string, run_date date, override_qty double, "
+        "override_author string, override_reason string",
+    )
+    got = rules.placed_overrides(overrides, released, RUN)
+    assert got.count() == overrides.count()
+    assert {r.sku: r.placed_on for r in got.collect()} == {
+        "A": june(26), "B": None, "C": None, "D": june(29), "E": None,
+    }  # fmt: skip
+    active = {r.sku: r.override_placed_on for r in rules.active_overrides(got, RUN).collect()}
+    assert active == {"A": june(26), "B": None, "C": None, "D": june(29), "E": None}
 
 
 def test_exception_reasons(spark):

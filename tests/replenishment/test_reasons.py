@@ -19,7 +19,8 @@ REASON_SCHEMA = (
     "is_review_day boolean, next_review_date date, daily_demand double, review_reasons string, "
     "prev_order_qty double, prev_daily_demand double, is_overridden boolean, "
     "override_qty double, override_service_level double, override_lead_time_days double, "
-    "override_reason string, override_author string, is_default_lead_time boolean, "
+    "override_reason string, override_author string, override_placed_on date, "
+    "is_default_lead_time boolean, "
     "lead_time_issue string, inventory_age_days int, echelon string, source_location string, "
     "requested_qty double, demand_over_lead_time double, policy_parameters string"
 )
@@ -35,7 +36,7 @@ def _line(sku, **kw):
         is_review_day=True, next_review_date=RUN, daily_demand=3.75, review_reasons=None,
         prev_order_qty=None, prev_daily_demand=None, is_overridden=False, override_qty=None,
         override_service_level=None, override_lead_time_days=None, override_reason=None,
-        override_author=None, is_default_lead_time=False, lead_time_issue=None,
+        override_author=None, override_placed_on=None, is_default_lead_time=False, lead_time_issue=None,
         inventory_age_days=0, echelon="store", source_location=None, requested_qty=None,
         demand_over_lead_time=26.25, policy_parameters="formula",
     )  # fmt: skip
@@ -157,6 +158,17 @@ REASON_CASES = {
         },
         "overridden by ana (store closing): order 0 instead of computed 0; "
         "position 80 above reorder point 55: no order",
+    ),
+    "override_placed": (
+        {
+            "override_qty": 500.0,
+            "override_author": "ana",
+            "override_reason": "promotion",
+            "override_placed_on": dt.date(2026, 6, 28),
+        },
+        "override order 500 by ana (promotion) went out on 2026-06-28: computed order applies; "
+        "position 40 below reorder point 55: forecast demand 30 over 8 days (lead time 7 + "
+        "review 1) + safety stock 25 for 95% cycle service; order 192",
     ),
     "default_lead_time": (
         {"is_default_lead_time": True, "lead_time_issue": "missing", "inventory_position": 80.0},

@@ -23,6 +23,7 @@ def _series(days, yhat=10.0, **plan):
         sku="A", location="L", policy="sQ", inventory_position=50.0, released_qty=0.0,
         daily_demand=yhat, reorder_point=40.0, order_up_to=70.0, eoq=30.0, pack=1.0,
         min_order=0.0, review_period=1.0, next_review_date=None, lead_time_days=3.0,
+        override_qty=None, override_valid_to=None,
     )  # fmt: skip
     base.update(plan)
     dates = [RUN + dt.timedelta(days=i) for i in range(days)]
@@ -73,6 +74,18 @@ def test_a_review_the_plan_kept_is_a_later_review_day():
     assert _orders(pdf) == [(day(2), day(5), 40.0), (day(6), day(9), 40.0)]
     # The line's next review on the anchor's grid (no kept review) changes nothing.
     assert _orders(pdf.assign(next_review_date=day(2))) == _orders(pdf)
+
+
+def test_a_planners_zero_holds_the_orders_it_covers():
+    # The continuous-review series above orders 30 on days 1, 4 and 7; a store closing
+    # (override 0) valid to day 5 holds days 1 and 4: the position is -10 on day 6, which
+    # orders two lots (60 -> 50, then 40 after the day), and day 7 one more.
+    closing = _series(10, override_qty=0.0, override_valid_to=RUN + dt.timedelta(days=5))
+    day = lambda d: RUN + dt.timedelta(days=d)  # noqa: E731
+    assert _orders(closing) == [(day(6), day(9), 60.0), (day(7), day(10), 30.0)]
+    # Without an end it holds the whole horizon; a planner's quantity holds nothing later.
+    assert _orders(_series(10, override_qty=0.0)) == []
+    assert _orders(_series(14, override_qty=50.0)) == _orders(_series(14))
 
 
 def test_no_demand_never_orders():
@@ -178,3 +191,27 @@ def test_the_signal_table_feeds_only_changed_rows(spark, tmp_path):
     table = {(r.sku, r.week_start): r for r in spark.read.format("delta").load(ref.path).collect()}
     assert table["A", w1].run_id == "r1"  # untouched since the first run
     assert (table["A", w2].run_id, table["A", w2].run_date) == ("r3", day2)
+
+
+def test_a_series_not_planned_for_a_day_keeps_its_signal_rows(spark, tmp_path):
+    """B's snapshot is late today: B is not planned and has no rows of its own, but the
+    signal keeps the rows it had from this week on instead of deleting them for a day."""
+    ref = TableRef(path=str(tmp_path / "signal"))
+    last, w1, w2 = dt.date(2026, 6, 22), dt.date(2026, 6, 29), dt.date(2026, 7, 6)
+    rows = [
+        ("S1", "A", "L", w1, 6, 60.0, 66.3, 30.0, 1),
+        ("S2", "B", "L", last, 7, 12.0, 15.0, 0.0, 0),  # a past week: goes as usual
+        ("S2", "B", "L", w1, 6, 12.0, 15.0, 0.0, 0),
+        ("S2", "B", "L", w2, 7, 14.0, 17.0, 10.0, 1),
+    ]
+    first = erp.merge_signal(spark, _signal_rows(spark, rows), ref, run_date=RUN, run_id="r1")
+    assert first is not None
+    not_planned = spark.createDataFrame([("B", "L")], "sku string, location string")
+    kept = erp.kept_signal_rows(spark, ref, not_planned, RUN)
+    today = _signal_rows(spark, rows[:1]).unionByName(kept)
+    version = erp.merge_signal(spark, today, ref, run_date=RUN, run_id="r2")
+    changes = erp.read_changes(spark, ref, version).collect()
+    assert [(r._change_type, r.sku, r.week_start) for r in changes] == [("delete", "B", last)]
+    assert (
+        erp.kept_signal_rows(spark, TableRef(path=str(tmp_path / "none")), not_planned, RUN) is None
+    )

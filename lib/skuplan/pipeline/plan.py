@@ -226,9 +226,17 @@ def supplier_signal(tables: StageTables, forecasts_df: DataFrame, plan_df: DataF
         forecasts_df, orders_df, plan_df, run_date=run_date,
         weeks=conf.plan.supplier_signal.weeks, q_lo=q_lo, q_hi=q_hi,
         spread_divisor=policies.quantile_spread_sigma(min(quantiles), max(quantiles)),
-    ).persist(StorageLevel.MEMORY_AND_DISK)  # fmt: skip
+    )  # fmt: skip
+    ref = tables.ref("supplier_signal")
+    # A series not planned today (a late snapshot...) keeps its rows, as its outbox line
+    # does, instead of leaving the signal for a day; a DC's are its stores' today.
+    is_dc = F.coalesce(F.col("echelon") == F.lit(network.ECHELON_DC), F.lit(False))
+    kept_df = plan_df.filter(F.col("exception_reason").isNotNull() & ~is_dc)
+    kept_rows_df = erp.kept_signal_rows(tables.spark, ref, kept_df, run_date)
+    if kept_rows_df is not None:
+        signal_df = signal_df.unionByName(kept_rows_df)
+    signal_df = signal_df.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        ref = tables.ref("supplier_signal")
         version = erp.merge_signal(
             tables.spark, signal_df, ref, run_date=run_date, run_id=tables.run_id,
             newer_plan=lambda: newer_plan_date(tables),

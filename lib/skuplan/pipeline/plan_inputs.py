@@ -11,10 +11,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from skuplan import runs
-from skuplan.columns import KEYS, PLAN_NEEDS_REVIEW, quantile_column
+from skuplan.columns import KEYS, PLAN_NEEDS_REVIEW, PLAN_PLANNED, quantile_column
 from skuplan.errors import InputError, UnfinishedInputError
 from skuplan.pipeline.io import StageTables
-from skuplan.replenishment import inputs
+from skuplan.replenishment import inputs, rules
 from skuplan.schemas import PLAN_OVERRIDES
 
 # Jobs whose successful run completes the forecast stage.
@@ -127,6 +127,12 @@ def read_previous_plan(tables: StageTables) -> DataFrame:
     asked = "requested_qty" in plan_df.columns
     order = F.coalesce("requested_qty", "order_qty") if asked else F.col("order_qty")
     demand = F.col("daily_demand")
+    if {"is_overridden", "override_qty", "computed_order_qty"} <= set(plan_df.columns):
+        # A planner's quantity is not the policy's: the policy's own order is the baseline.
+        by_planner = F.col("is_overridden") & F.col("override_qty").isNotNull()
+        if "override_placed_on" in plan_df.columns:
+            by_planner = by_planner & F.col("override_placed_on").isNull()
+        order = F.when(by_planner, F.col("computed_order_qty")).otherwise(order)
     if {"plan_status", "prev_order_qty", "prev_daily_demand"} <= set(plan_df.columns):
         held = F.col("plan_status") == F.lit(PLAN_NEEDS_REVIEW)
         order = F.when(held, F.col("prev_order_qty")).otherwise(order)
@@ -157,12 +163,40 @@ def read_inventory(tables: StageTables) -> DataFrame:
 
 
 def read_overrides(tables: StageTables) -> DataFrame | None:
-    """Planner overrides, when the table exists (``created_at`` null in tables without it)."""
+    """Planner overrides, when the table exists (``created_at`` null in tables without it),
+    with the day each quantity's order went out (``placed_on``, :func:`rules.placed_overrides`)."""
     required = [c for c in PLAN_OVERRIDES.fieldNames() if c != "created_at"]
     overrides_df = tables.optional("plan_overrides", required=required)
-    if overrides_df is not None and "created_at" not in overrides_df.columns:
+    if overrides_df is None:
+        return None
+    if "created_at" not in overrides_df.columns:
         overrides_df = overrides_df.withColumn("created_at", F.lit(None).cast("timestamp"))
-    return overrides_df
+    released_df = read_released_overrides(tables)
+    if released_df is None:
+        return overrides_df
+    return rules.placed_overrides(overrides_df, released_df, tables.run_date)
+
+
+def read_released_overrides(tables: StageTables) -> DataFrame | None:
+    """Earlier plan lines released with a planner's quantity as their order: ``run_date,
+    sku, location, override_qty, override_author, override_reason`` (None: no plan yet)."""
+    columns = ["run_date", *KEYS, "plan_status", "order_qty", "is_overridden", "override_qty",
+               "override_author", "override_reason"]  # fmt: skip
+    plan_df = tables.optional("reorder_plan")
+    if plan_df is None or not set(columns) <= set(plan_df.columns):
+        return None
+    ordered = (
+        (F.col("run_date") < F.lit(tables.run_date))
+        & F.col("is_overridden")
+        & (F.col("override_qty") > 0)
+        & (F.col("plan_status") == F.lit(PLAN_PLANNED))
+        & (F.col("order_qty") > 0)  # not all cut away by a short DC
+    )
+    if "override_placed_on" in plan_df.columns:  # absent in plans written before it existed
+        ordered = ordered & F.col("override_placed_on").isNull()
+    return plan_df.filter(ordered).select(
+        "run_date", *KEYS, "override_qty", "override_author", "override_reason"
+    )
 
 
 def read_model_runs(tables: StageTables, forecast_run: str) -> DataFrame | None:

@@ -165,11 +165,12 @@ def _decision_text() -> Column:
 
 
 def _override_text() -> Column:
-    """Who overrode what, on lines with any planner override."""
+    """Who overrode what, on lines with any planner override; a quantity override whose
+    order went out on an earlier day says so (:func:`skuplan.replenishment.rules.placed_overrides`)."""
     changes = F.concat_ws(
         ", ",
         F.when(
-            F.col("override_qty").isNotNull(),
+            F.col("override_qty").isNotNull() & F.col("override_placed_on").isNull(),
             _text("order ", _num("order_qty"), " instead of computed ", _num("computed_order_qty")),
         ),
         F.when(
@@ -185,7 +186,17 @@ def _override_text() -> Column:
         F.col("override_reason").isNotNull(), _text(" (", F.col("override_reason"), ")")
     ).otherwise(F.lit(""))
     author = F.coalesce(F.col("override_author"), F.lit("unknown"))
-    return F.when(F.col("is_overridden"), _text("overridden by ", author, why, ": ", changes))
+    placed = F.col("override_placed_on")
+    text = F.concat_ws(
+        "; ",
+        F.when(F.col("is_overridden"), _text("overridden by ", author, why, ": ", changes)),
+        F.when(
+            placed.isNotNull(),
+            _text("override order ", _num("override_qty"), " by ", author, why,
+                  " went out on ", placed.cast("string"), ": computed order applies"),
+        ),
+    )  # fmt: skip
+    return F.when(text != "", text)
 
 
 def _review_text() -> Column:
@@ -246,8 +257,8 @@ def with_reason(df: DataFrame) -> DataFrame:
     raw_order_qty, computed_order_qty, order_qty, pack, min_order, is_review_day,
     next_review_date, daily_demand, review_reasons, prev_order_qty, prev_daily_demand,
     is_overridden, override_qty, override_service_level, override_lead_time_days,
-    override_reason, override_author, is_default_lead_time, lead_time_issue, echelon,
-    requested_qty, source_location``); lines with an
+    override_reason, override_author, override_placed_on, is_default_lead_time,
+    lead_time_issue, echelon, requested_qty, source_location``); lines with an
     ``exception_reason`` need only it and ``on_hand, on_order, backorders,
     inventory_age_days``.
     Output adds ``reason``. Numbers are the line's columns rounded to one decimal.

@@ -26,7 +26,41 @@ OVERRIDE_COLUMNS = {
     "override_lead_time_days": "double",
     "override_reason": "string",
     "override_author": "string",
+    "override_placed_on": "date",
+    "override_valid_to": "date",
 }
+
+
+def placed_overrides(
+    overrides_df: DataFrame, released_df: DataFrame, run_date: dt.date
+) -> DataFrame:
+    """``placed_on`` for each override: the first earlier run date in its validity whose
+    released plan line (:func:`skuplan.pipeline.plan_inputs.read_released_overrides`)
+    ordered its quantity, null when none did or the quantity is not above 0.
+
+    A quantity above 0 is one order: once it went out, the days after in its validity order
+    what the policy computes (the override's order counts through ``open_orders``), or each
+    day's supplier file would repeat it. An override of 0 holds orders back on every day.
+    A line matches an override of its series by quantity, author and reason (what a plan line
+    keeps of it), on or after the override's ``valid_from``.
+
+    Input: ``PLAN_OVERRIDES`` columns; ``released_df``: ``sku, location, run_date,
+    override_qty, override_author, override_reason``. Output: the overrides and ``placed_on``.
+    """
+    r = released_df.select(*[F.col(c).alias(f"_r_{c}") for c in released_df.columns])
+    matched = (
+        (F.col("sku") == F.col("_r_sku")) & (F.col("location") == F.col("_r_location"))
+        & (F.col("override_qty") > 0) & (F.col("override_qty") == F.col("_r_override_qty"))
+        & F.col("author").eqNullSafe(F.col("_r_override_author"))
+        & F.col("reason").eqNullSafe(F.col("_r_override_reason"))
+        & (F.col("_r_run_date") >= F.coalesce("valid_from", F.col("_r_run_date")))
+        & (F.col("_r_run_date") < F.lit(run_date))
+    )  # fmt: skip
+    return (
+        overrides_df.join(r, matched, "left")
+        .groupBy(*overrides_df.columns)
+        .agg(F.min("_r_run_date").alias("placed_on"))
+    )
 
 
 def active_overrides(overrides_df: DataFrame, run_date: dt.date) -> DataFrame:
@@ -34,13 +68,15 @@ def active_overrides(overrides_df: DataFrame, run_date: dt.date) -> DataFrame:
     latest ``created_at`` (when the planner wrote it); rows equal on both resolve by their
     values, so every run keeps the same one.
 
-    Input: ``PLAN_OVERRIDES`` columns. Output: ``sku, location, override_qty,
-    override_service_level, override_lead_time_days, override_reason, override_author``.
+    Input: ``PLAN_OVERRIDES`` columns, and ``placed_on`` (:func:`placed_overrides`) when
+    known. Output: ``sku, location`` and ``OVERRIDE_COLUMNS``.
     """
     day = F.lit(run_date)
     valid = (F.coalesce("valid_from", day) <= day) & (F.coalesce("valid_to", day) >= day)
+    if "placed_on" not in overrides_df.columns:
+        overrides_df = overrides_df.withColumn("placed_on", F.lit(None).cast("date"))
     rest = [F.col(c).asc_nulls_last() for c in overrides_df.columns
-            if c not in (*KEYS, "valid_from", "created_at")]  # fmt: skip
+            if c not in (*KEYS, "valid_from", "created_at", "placed_on")]  # fmt: skip
     w = Window.partitionBy(*KEYS).orderBy(
         F.col("valid_from").desc_nulls_last(), F.col("created_at").desc_nulls_last(), *rest
     )
@@ -55,6 +91,8 @@ def active_overrides(overrides_df: DataFrame, run_date: dt.date) -> DataFrame:
             "override_lead_time_days",
             F.col("reason").alias("override_reason"),
             F.col("author").alias("override_author"),
+            F.col("placed_on").alias("override_placed_on"),
+            F.col("valid_to").alias("override_valid_to"),
         )
     )
 
@@ -93,19 +131,21 @@ def with_overrides_and_review(
 ) -> DataFrame:
     """Apply quantity overrides (both values kept) and hold unusual lines for review.
 
-    Input: ``order_qty`` (computed), ``override_qty``, ``daily_demand``, ``prev_order_qty``,
-    ``prev_daily_demand``. Output: ``computed_order_qty``, ``order_qty`` (the override when
-    given, taken as the planner wrote it), ``is_overridden``, ``review_reasons`` and
-    ``plan_status`` = ``needs_review`` for held lines. An overridden line has been reviewed.
+    Input: ``order_qty`` (computed), ``OVERRIDE_COLUMNS``, ``daily_demand``,
+    ``prev_order_qty``, ``prev_daily_demand``. Output: ``computed_order_qty``, ``order_qty``
+    (the override when given and not placed yet (:func:`placed_overrides`), taken as the
+    planner wrote it), ``is_overridden``, ``review_reasons`` and ``plan_status`` =
+    ``needs_review`` for held lines. An overridden line has been reviewed.
     """
-    qty, prev = F.coalesce("override_qty", "order_qty"), F.col("prev_order_qty")
+    override = F.when(F.col("override_placed_on").isNull(), F.col("override_qty"))
+    qty, prev = F.coalesce(override, "order_qty"), F.col("prev_order_qty")
     order_jump = (prev > 0) & (qty > 0) & (F.abs(qty - prev) > F.lit(max_order_change_share) * prev)
     change = F.abs(F.col("daily_demand") - F.col("prev_daily_demand"))
     forecast_jump = (change > F.lit(jump_share) * F.col("prev_daily_demand")) & (
         change > F.lit(jump_min_units)
     )
     is_overridden = (
-        F.col("override_qty").isNotNull()
+        override.isNotNull()
         | F.col("override_service_level").isNotNull()
         | F.col("override_lead_time_days").isNotNull()
     )

@@ -48,6 +48,8 @@ PLAN_COLUMNS = (
     "review_period",
     "next_review_date",
     "lead_time_days",
+    "override_qty",  # a planner's 0 holds every order through its override_valid_to
+    "override_valid_to",
 )
 PLANNED_ORDERS = (
     "sku string, location string, order_date date, expected_arrival date, order_qty double"
@@ -64,7 +66,8 @@ def planned_orders(pdf: pd.DataFrame, *, run_date: dt.date, anchor_date: dt.date
         pdf: one series, one row per forecast day: ``sku, location, date, yhat`` and the
             ``PLAN_COLUMNS`` (the same on every row); ``released_qty`` is today's order as
             it reaches the ERP (0 when the line is held or orders nothing);
-            ``next_review_date`` the plan line's (null: the anchor's days only).
+            ``next_review_date`` the plan line's (null: the anchor's days only); an
+            ``override_qty`` of 0 orders nothing up to ``override_valid_to`` (null: ever).
         run_date: the plan's date (today: its order is the released one).
         anchor_date: periodic reviews fall every ``review_period`` days from this date.
 
@@ -79,12 +82,18 @@ def planned_orders(pdf: pd.DataFrame, *, run_date: dt.date, anchor_date: dt.date
     levels = (float(p["reorder_point"]), float(p["order_up_to"]), float(p["eoq"]))
     next_review = p["next_review_date"]
     next_review = pd.Timestamp(next_review).date() if pd.notna(next_review) else None
+    held_until = None  # a planner's override of 0 orders nothing while it is valid
+    if pd.notna(p["override_qty"]) and float(p["override_qty"]) == 0:
+        until = p["override_valid_to"]
+        held_until = pd.Timestamp(until).date() if pd.notna(until) else dt.date.max
     position, rows = float(p["inventory_position"]), []
     for day, demand in zip(
         pd.to_datetime(pdf["date"]).dt.date, pdf["yhat"].to_numpy(float), strict=True
     ):
         if day == run_date:
             qty = float(p["released_qty"])
+        elif held_until is not None and day <= held_until:
+            qty = 0.0
         elif float(p["daily_demand"]) > 0 and (
             policy == POLICY_SQ or (day - anchor_date).days % review == 0 or day == next_review
         ):
