@@ -146,3 +146,9 @@ def test_a_conf_folder_in_the_working_directory_is_the_default(tmp_path, monkeyp
     )
     monkeypatch.chdir(tmp_path)
     assert load_conf(None, "local").table("raw_sales").path.startswith(str(tmp_path / "elsewhere"))
+
+
+def test_a_frequency_is_kept_in_its_canonical_spelling():
+    for given, kept in (("W", "W-SUN"), ("1D", "D"), ("MS", "MS"), ("W-FRI", "W-FRI")):
+        conf = load_conf(ROOT / "conf", "local", overrides=[f"forecast.freq={given}"])
+        assert conf.forecast.freq == kept

@@ -154,7 +154,7 @@ class ForecastSettings(_Frozen):
             raise ValueError(
                 f"{value!r}: use D (days), W-<day> (weeks ending that day) or MS (months)"
             )
-        return value
+        return code  # the canonical spelling (W is W-SUN, 1D is D): code compares it
 
     @field_validator("models")
     @classmethod

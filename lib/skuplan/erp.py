@@ -9,15 +9,17 @@ only what changed since the version it last read::
         .option("startingVersion", last_version + 1).load(path)
 
 Each changed row carries ``change_type``: ``new`` (no open recommendation before, or the
-previous one was cancelled), ``changed`` (quantity or supplier differ) or ``cancelled`` (no
-longer recommended, or the series left the plan). An unchanged recommendation is not
-touched, so it produces no change rows; its dates stay those of its first recommendation.
-Lines held for review (or not planned) leave the outbox as it was.
+previous one was cancelled), ``changed`` (quantity, supplier or order date differ: the same
+quantity ordered on a later day is that day's order, as that day's supplier file lists it) or
+``cancelled`` (no longer recommended, or the series left the plan). A re-run of a date
+touches nothing the ERP has. Lines held for review (or not planned) leave the outbox as it
+was.
 
 The supplier signal (``supplier_signal``) is kept the same way, one row per supplier, series
 and week: a row whose figures moved is updated, a row that left the signal (its week passed,
-or the series left the plan) is deleted, an unchanged row is not touched. Its change feed
-therefore holds only what changed for the supplier since they last read it.
+or the series left the plan) is deleted, an unchanged row is not touched; a series not
+planned for a day keeps its rows (:func:`kept_signal_rows`). Its change feed therefore holds
+only what changed for the supplier since they last read it.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import pyspark.sql.functions as F
 import pytest
 from chispa import assert_df_equality
 
-from skuplan.replenishment import inputs
+from skuplan.replenishment import inputs, rules
 
 RUN = dt.date(2026, 6, 30)
 DAY = dt.timedelta(days=1)
@@ -84,3 +84,9 @@ def test_a_negative_on_order_in_the_snapshot_is_not_planned_as_nothing_on_order(
     keys = snapshot.select("sku", "location")
     stock = inputs.with_stock(keys, snapshot, projection.receipts_from_inventory(snapshot, RUN))
     assert {r.sku: r.on_order for r in stock.collect()} == {"A": -200.0, "B": 30.0}
+    checked = stock.withColumns(
+        {"_has_item": F.lit(True), "missing_master": F.lit(None).cast("string")}
+    ).transform(rules.with_exception_reason, inventory_max_age_days=1)
+    assert {r.sku: r.exception_reason for r in checked.collect()} == {
+        "A": "negative_on_order_or_backorders", "B": None,
+    }  # fmt: skip

@@ -120,6 +120,8 @@ def test_a_quantity_override_is_one_order_and_a_zero_holds_every_day(spark):
             ("C", "L", 80.0, None, None, "promo", "ana", june(28), None, None),
             ("D", "L", 60.0, None, None, None, None, None, None, None),
             ("E", "L", 70.0, None, None, "promo", "ana", june(20), None, None),
+            # No valid_from: lines before the day it was written are another override's.
+            ("F", "L", 90.0, None, None, "promo", "ana", None, None, dt.datetime(2026, 6, 28, 9)),
         ],
         PLAN_OVERRIDES,
     )
@@ -132,6 +134,7 @@ def test_a_quantity_override_is_one_order_and_a_zero_holds_every_day(spark):
             ("D", "L", june(29), 60.0, None, None),  # no author, no reason, no validity
             ("E", "L", june(29), 70.0, "bob", "promo"),  # another planner's
             ("E", "L", june(30), 70.0, "ana", "promo"),  # today's own line: a re-run
+            ("F", "L", june(20), 90.0, "ana", "promo"),
         ],
         "sku string, location string, run_date date, override_qty double, "
         "override_author string, override_reason string",
@@ -139,10 +142,10 @@ def test_a_quantity_override_is_one_order_and_a_zero_holds_every_day(spark):
     got = rules.placed_overrides(overrides, released, RUN)
     assert got.count() == overrides.count()
     assert {r.sku: r.placed_on for r in got.collect()} == {
-        "A": june(26), "B": None, "C": None, "D": june(29), "E": None,
+        "A": june(26), "B": None, "C": None, "D": june(29), "E": None, "F": None,
     }  # fmt: skip
     active = {r.sku: r.override_placed_on for r in rules.active_overrides(got, RUN).collect()}
-    assert active == {"A": june(26), "B": None, "C": None, "D": june(29), "E": None}
+    assert active == {"A": june(26), "B": None, "C": None, "D": june(29), "E": None, "F": None}
 
 
 def test_exception_reasons(spark):

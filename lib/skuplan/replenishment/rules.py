@@ -42,7 +42,8 @@ def placed_overrides(
     what the policy computes (the override's order counts through ``open_orders``), or each
     day's supplier file would repeat it. An override of 0 holds orders back on every day.
     A line matches an override of its series by quantity, author and reason (what a plan line
-    keeps of it), on or after the override's ``valid_from``.
+    keeps of it), on or after the override's ``valid_from`` (without one, the day it was
+    written, ``created_at``).
 
     Input: ``PLAN_OVERRIDES`` columns; ``released_df``: ``sku, location, run_date,
     override_qty, override_author, override_reason``. Output: the overrides and ``placed_on``.
@@ -53,7 +54,8 @@ def placed_overrides(
         & (F.col("override_qty") > 0) & (F.col("override_qty") == F.col("_r_override_qty"))
         & F.col("author").eqNullSafe(F.col("_r_override_author"))
         & F.col("reason").eqNullSafe(F.col("_r_override_reason"))
-        & (F.col("_r_run_date") >= F.coalesce("valid_from", F.col("_r_run_date")))
+        & (F.col("_r_run_date") >= F.coalesce("valid_from", F.to_date("created_at"),
+                                              F.col("_r_run_date")))
         & (F.col("_r_run_date") < F.lit(run_date))
     )  # fmt: skip
     return (
