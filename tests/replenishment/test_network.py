@@ -252,3 +252,17 @@ def test_the_signal_carries_a_planned_dcs_orders_instead_of_its_stores(spark):
     )
     got = {(r.sku, r.location): r.supplier for r in network.signal_lines(plan_df).collect()}
     assert got == {("X", "DC1"): "SUP1", ("X", "B"): "SUP1", ("Y", "DC2"): "SUP2", ("Y", "C"): "SUP2"}  # fmt: skip
+
+
+def test_a_store_not_planned_for_a_day_keeps_its_signal_rows_but_not_a_dc_or_a_delisted_one(spark):
+    lines = spark.createDataFrame(
+        [
+            ("A", "L1", "store", None),  # planned: its own rows
+            ("B", "L1", "store", "stale_inventory"),
+            ("C", "L1", None, "missing_master_data:supplier"),
+            ("D", "DC01", "dc", "stale_inventory"),  # its stores stand in
+            ("E", "L1", "store", "missing_item_master"),  # delisted
+        ],
+        "sku string, location string, echelon string, exception_reason string",
+    )
+    assert sorted(r.sku for r in network.kept_in_signal(lines).collect()) == ["B", "C"]

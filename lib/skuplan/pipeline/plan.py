@@ -228,11 +228,9 @@ def supplier_signal(tables: StageTables, forecasts_df: DataFrame, plan_df: DataF
         spread_divisor=policies.quantile_spread_sigma(min(quantiles), max(quantiles)),
     )  # fmt: skip
     ref = tables.ref("supplier_signal")
-    # A series not planned today (a late snapshot...) keeps its rows, as its outbox line
-    # does, instead of leaving the signal for a day; a DC's are its stores' today.
-    is_dc = F.coalesce(F.col("echelon") == F.lit(network.ECHELON_DC), F.lit(False))
-    kept_df = plan_df.filter(F.col("exception_reason").isNotNull() & ~is_dc)
-    kept_rows_df = erp.kept_signal_rows(tables.spark, ref, kept_df, run_date)
+    kept_rows_df = erp.kept_signal_rows(
+        tables.spark, ref, network.kept_in_signal(plan_df), run_date
+    )
     if kept_rows_df is not None:
         signal_df = signal_df.unionByName(kept_rows_df)
     signal_df = signal_df.persist(StorageLevel.MEMORY_AND_DISK)

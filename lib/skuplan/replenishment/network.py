@@ -237,6 +237,19 @@ def signal_lines(plan_df: DataFrame) -> DataFrame:
     )
 
 
+def kept_in_signal(plan_df: DataFrame) -> DataFrame:
+    """The series not planned today whose supplier-signal rows stay as they are
+    (:func:`skuplan.erp.kept_signal_rows`), as their outbox lines do, instead of leaving the
+    signal for a day (a late snapshot, a master field missing): not a DC (its stores take its
+    place that day, :func:`signal_lines`) nor a series gone from the item master (delisted).
+
+    Input: :func:`signal_lines`' rows (``sku, location, echelon, exception_reason``).
+    """
+    is_dc = F.coalesce(F.col("echelon") == F.lit(ECHELON_DC), F.lit(False))
+    delisted = F.col("exception_reason") == F.lit("missing_item_master")
+    return plan_df.filter(F.col("exception_reason").isNotNull() & ~is_dc & ~delisted).select(*KEYS)
+
+
 def allocate(store_df: DataFrame, dc_series_df: DataFrame) -> DataFrame:
     """Cut today's store orders to what their DC holds, in equal shares (fair share).
 
