@@ -41,6 +41,7 @@ def spark(tmp_path_factory):
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # As conf/base.yaml: keep the generated classes (Spark keeps 100, and recompiles).
         "spark.sql.codegen.cache.maxEntries": "5000",
+        "spark.sql.unionOutputPartitioning": "false",  # as conf/base.yaml (a Spark 4.1 fault)
     }
     session = local_builder(
         "local[2]", ROOT / ".cache" / "jars", options, "skuplan-tests"

@@ -218,6 +218,7 @@ class PlanSettings(_Frozen):
     safety_stock_method: Literal["auto", "normal", "gamma"]
     skew_ratio: float = Field(gt=1)
     inventory_max_age_days: int = Field(ge=0)
+    inventory_snapshot_time: Literal["start_of_day", "end_of_day"]
     review: ReviewSettings
     simulation: SimulationSettings
     cost_policy: CostPolicySettings

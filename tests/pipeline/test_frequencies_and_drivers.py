@@ -6,6 +6,7 @@ daily sales into weekly ones and runs the whole pipeline at that frequency.
 """
 
 import datetime as dt
+from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
@@ -144,3 +145,12 @@ def test_monthly_forecasts_run_on_the_first_of_a_month():
     with pytest.raises(ConfigError, match=r"run date 2026-06-17 is not the 1st of a month: .*2026-06-01") as info:  # fmt: skip
         check_run_date(dt.date(2026, 6, 17), "MS")
     assert info.value.exit_code == 3 and "\n" not in str(info.value)
+
+
+def test_a_monthly_pipeline_run_off_the_first_is_refused_before_it_validates(spark, make_conf):
+    from skuplan.errors import ConfigError
+
+    conf = make_conf("forecast.freq=MS", run_date=dt.date(2026, 6, 17))
+    with pytest.raises(ConfigError, match="not the 1st of a month"):
+        run_all.run(spark, conf)
+    assert not Path(conf.table("clean_sales").path).exists()

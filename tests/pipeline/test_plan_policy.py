@@ -291,3 +291,34 @@ def test_a_store_order_its_dc_cut_is_compared_as_asked_the_next_day(spark, make_
         "A": (yesterday, RUN + dt.timedelta(days=3)),
         "B": (yesterday, None),
     }
+
+
+def test_a_plan_on_yesterdays_snapshot_counts_yesterdays_released_order_as_on_order(
+    spark, make_conf
+):
+    """The snapshot of yesterday was taken before yesterday's plan: its 30 released to the
+    ERP is on order today, a held order or one of an older plan is not added again."""
+    from skuplan.columns import PLAN_NEEDS_REVIEW, PLAN_PLANNED
+    from skuplan.pipeline.plan_inputs import read_released_orders
+
+    conf = make_conf()
+    day = dt.timedelta(days=1)
+    spark.createDataFrame(
+        [
+            (RUN - 2 * day, "A", "L1", PLAN_PLANNED, 70.0, RUN + day),  # before the window
+            (RUN - day, "A", "L1", PLAN_PLANNED, 30.0, RUN + 2 * day),  # released yesterday
+            (RUN - day, "B", "L1", PLAN_NEEDS_REVIEW, 90.0, RUN + 2 * day),  # held
+            (RUN - day, "C", "L1", PLAN_PLANNED, 0.0, RUN + 2 * day),  # nothing ordered
+            (RUN, "A", "L1", PLAN_PLANNED, 55.0, RUN + 3 * day),  # this date's own (a re-run)
+        ],
+        "run_date date, sku string, location string, plan_status string, order_qty double, "
+        "expected_arrival date",
+    ).write.format("delta").save(conf.table("reorder_plan").path)
+    released = read_released_orders(StageTables(spark, conf, "plan_replenishment"), 1)
+    snapshot = spark.createDataFrame(
+        [(s, "L1", RUN - day, 5.0, 0.0, 0.0, None) for s in "ABC"],
+        "sku string, location string, snapshot_date date, on_hand double, on_order double, "
+        "backorders double, on_order_arrival date",
+    ).transform(inputs.latest_snapshots, RUN)
+    receipts = inputs.receipts(None, snapshot, RUN, released, snapshot_time="start_of_day")
+    assert [tuple(r) for r in receipts.collect()] == [("A", "L1", RUN + 2 * day, 30.0)]

@@ -90,3 +90,55 @@ def test_a_negative_on_order_in_the_snapshot_is_not_planned_as_nothing_on_order(
     assert {r.sku: r.exception_reason for r in checked.collect()} == {
         "A": "negative_on_order_or_backorders", "B": None,
     }  # fmt: skip
+
+
+def _on_order(spark, released, *, snapshot_time, open_orders=None):
+    """``sku -> on order`` on RUN for three series whose snapshots are one day old (A, C) or
+    of the run date (B), with ``released`` lines of earlier plans."""
+    yesterday = RUN - DAY
+    snapshot = spark.createDataFrame(
+        [("A", "L1", yesterday, 5.0, 10.0, 0.0, None), ("B", "L1", RUN, 5.0, 0.0, 0.0, None),
+         ("C", "L1", yesterday, 5.0, -3.0, 0.0, None)],
+        "sku string, location string, snapshot_date date, on_hand double, on_order double, "
+        "backorders double, on_order_arrival date",
+    ).transform(inputs.latest_snapshots, RUN)  # fmt: skip
+    released_df = spark.createDataFrame(
+        released, "run_date date, sku string, location string, order_qty double, "
+        "expected_arrival date",
+    )  # fmt: skip
+    receipts_df = inputs.receipts(
+        open_orders, snapshot, RUN, released_df, snapshot_time=snapshot_time
+    )
+    stock = inputs.with_stock(snapshot.select("sku", "location"), snapshot, receipts_df)
+    return {r.sku: r.on_order for r in stock.collect()}
+
+
+@pytest.mark.parametrize(
+    ("snapshot_time", "expected"),
+    [("start_of_day", {"A": 10.0 + 40.0, "B": 0.0, "C": -3.0}),
+     ("end_of_day", {"A": 10.0, "B": 0.0, "C": -3.0})],
+)  # fmt: skip
+def test_orders_released_after_the_snapshot_was_taken_count_as_on_order(
+    spark, snapshot_time, expected
+):
+    yesterday, before = RUN - DAY, RUN - 2 * DAY
+    arrival = RUN + 3 * DAY
+    released = [
+        (yesterday, "A", "L1", 40.0, arrival),  # after a start-of-day snapshot of yesterday
+        (before, "A", "L1", 25.0, arrival),  # before the snapshot: in its on order already
+        (yesterday, "B", "L1", 15.0, arrival),  # B's snapshot is of the run date: in it
+        (yesterday, "C", "L1", 8.0, arrival),  # a negative on order stays negative
+    ]
+    assert _on_order(spark, released, snapshot_time=snapshot_time) == expected
+
+
+def test_released_orders_add_to_the_erps_order_lines_too(spark):
+    open_orders = spark.createDataFrame(
+        [("A", "L1", 12.0, RUN + DAY), ("C", "L1", 4.0, None)],
+        "sku string, location string, qty double, expected_arrival date",
+    )
+    released = [(RUN - DAY, "A", "L1", 40.0, RUN - DAY), (RUN - DAY, "C", "L1", 8.0, RUN)]
+    # With order lines the snapshot's on order is not read, so C's -3 does not stop its 8.
+    assert _on_order(spark, released, snapshot_time="start_of_day", open_orders=open_orders) == {
+        "A": 52.0, "B": 0.0, "C": 12.0,
+    }  # fmt: skip

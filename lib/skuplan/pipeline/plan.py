@@ -324,8 +324,11 @@ def run(spark, conf: Conf) -> PlanSummary:
         UnfinishedInputError: the forecasts do not come from a successful forecast run.
     """
     tables, settings = StageTables(spark, conf, "plan_replenishment"), conf.plan
-    given = read_inputs(tables, conf.forecast.quantiles)
-    receipts_df = inputs.receipts(given.open_orders_df, given.inventory_df, conf.run_date)
+    given = read_inputs(tables, conf.forecast.quantiles, settings.inventory_max_age_days)
+    receipts_df = inputs.receipts(
+        given.open_orders_df, given.inventory_df, conf.run_date, given.released_df,
+        snapshot_time=settings.inventory_snapshot_time,
+    )  # fmt: skip
     defaults = {
         "default_lead_time_days": settings.default_lead_time_days,
         "default_service_level": settings.default_service_level,

@@ -35,6 +35,7 @@ class PlanInputs:
     locations_df: DataFrame | None  # the location master, for the DC network
     inventory_df: DataFrame
     open_orders_df: DataFrame | None
+    released_df: DataFrame | None  # orders of recent earlier plans (receipts_since_snapshot)
     overrides_df: DataFrame | None
     runs_df: DataFrame | None
     previous_df: DataFrame
@@ -199,6 +200,22 @@ def read_released_overrides(tables: StageTables) -> DataFrame | None:
     )
 
 
+def read_released_orders(tables: StageTables, max_age_days: int) -> DataFrame | None:
+    """The orders released by the plans of the ``max_age_days`` days before the run date
+    (an older snapshot is stale anyway): ``run_date, sku, location, order_qty,
+    expected_arrival`` (None: no plan yet)."""
+    plan_df = tables.optional("reorder_plan")
+    if plan_df is None:
+        return None
+    first = tables.run_date - dt.timedelta(days=max_age_days)
+    released = (
+        F.col("run_date").between(F.lit(first), F.lit(tables.run_date - dt.timedelta(days=1)))
+        & (F.col("plan_status") == F.lit(PLAN_PLANNED))
+        & (F.col("order_qty") > 0)
+    )
+    return plan_df.filter(released).select("run_date", *KEYS, "order_qty", "expected_arrival")
+
+
 def read_model_runs(tables: StageTables, forecast_run: str) -> DataFrame | None:
     """The model runs of the run that wrote the forecasts (a re-run of the date writing its
     own meanwhile does not mix in), when the table exists."""
@@ -206,7 +223,9 @@ def read_model_runs(tables: StageTables, forecast_run: str) -> DataFrame | None:
     return None if runs_df is None else runs_df.filter(F.col("run_id") == F.lit(forecast_run))
 
 
-def read_inputs(tables: StageTables, quantiles: tuple[float, ...]) -> PlanInputs:
+def read_inputs(
+    tables: StageTables, quantiles: tuple[float, ...], inventory_max_age_days: int
+) -> PlanInputs:
     forecasts_df = read_forecasts(tables, quantiles)
     run_id = forecast_run_id(tables, forecasts_df)
     items_df, item_locations_df = read_master(tables)
@@ -219,6 +238,7 @@ def read_inputs(tables: StageTables, quantiles: tuple[float, ...]) -> PlanInputs
         locations_df=tables.optional("locations", required=["location"], what="location master"),
         inventory_df=inventory_df,
         open_orders_df=tables.optional("open_orders", required=[*KEYS, "qty", "expected_arrival"]),
+        released_df=read_released_orders(tables, inventory_max_age_days),
         overrides_df=read_overrides(tables),
         runs_df=read_model_runs(tables, run_id),
         previous_df=read_previous_plan(tables),

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from skuplan import delta_io, logs, runs
 from skuplan.conf import Conf
-from skuplan.pipeline import forecast, plan, report, validate
+from skuplan.pipeline import forecast, forecast_inputs, plan, report, validate
 
 OUTPUT_TABLES = (
     "clean_sales",
@@ -80,6 +80,8 @@ def run(spark: SparkSession, conf: Conf) -> PipelineSummary:
 
 
 def _run_stages(spark: SparkSession, conf: Conf) -> PipelineSummary:
+    # The forecast stage's refusal, before validation spends its time on a run that stops.
+    forecast_inputs.check_run_date(conf.run_date, conf.forecast.freq)
     with logs.stage(spark, "validate_sales", run_date=conf.run_date):
         validation = validate.run(spark, conf)
     with logs.stage(spark, "train_forecast", run_date=conf.run_date):

@@ -127,13 +127,29 @@ def with_item_parameters(
 
 
 def receipts(
-    open_orders_df: DataFrame | None, inventory_df: DataFrame, run_date: dt.date
+    open_orders_df: DataFrame | None,
+    inventory_df: DataFrame,
+    run_date: dt.date,
+    released_df: DataFrame | None = None,
+    *,
+    snapshot_time: str = "start_of_day",
 ) -> DataFrame:
-    """Expected receipts per day: the order lines when the ERP gives them, else the
-    snapshot's single on-order (``sku, location, date, receipt_qty``)."""
+    """Expected receipts per day (``sku, location, date, receipt_qty``): the order lines when
+    the ERP gives them, else the snapshot's single on-order, and the orders earlier plans
+    released after the snapshot was taken (``released_df``,
+    :func:`projection.receipts_since_snapshot`). A series whose snapshot has a negative on
+    order gets none of the latter, so the bad value is not hidden by the sum."""
     if open_orders_df is not None:
-        return projection.receipts_from_open_orders(open_orders_df, run_date)
-    return projection.receipts_from_inventory(inventory_df, run_date)
+        given = projection.receipts_from_open_orders(open_orders_df, run_date)
+    else:
+        given = projection.receipts_from_inventory(inventory_df, run_date)
+        inventory_df = inventory_df.filter(F.coalesce("on_order", F.lit(0.0)) >= 0)
+    if released_df is None:
+        return given
+    since = projection.receipts_since_snapshot(
+        released_df, inventory_df, run_date, snapshot_time=snapshot_time
+    )
+    return given.unionByName(since)
 
 
 def latest_snapshots(inventory_df: DataFrame, run_date: dt.date) -> DataFrame:

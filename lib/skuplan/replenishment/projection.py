@@ -38,6 +38,33 @@ def receipts_from_inventory(inventory_df: DataFrame, run_date: dt.date) -> DataF
     )
 
 
+def receipts_since_snapshot(
+    released_df: DataFrame, inventory_df: DataFrame, run_date: dt.date, *, snapshot_time: str
+) -> DataFrame:
+    """Orders earlier plans released after each series' snapshot was taken, as receipts.
+
+    The snapshot's on order (or the ERP's order lines) cannot hold an order placed after it
+    was taken: without these, a plan on yesterday's start-of-day snapshot would order
+    yesterday's order again. Input: ``released_df`` (``run_date, sku, location, order_qty,
+    expected_arrival``: released lines of plans dated before ``run_date``); ``inventory_df``
+    (one snapshot per series, ``snapshot_date``). ``snapshot_time``: ``start_of_day`` (a
+    snapshot dated D lacks the orders of D's plan) or ``end_of_day`` (it holds them).
+    """
+    after = F.col("r.run_date") >= F.col("i.snapshot_date")
+    if snapshot_time == "end_of_day":
+        after = F.col("r.run_date") > F.col("i.snapshot_date")
+    return (
+        released_df.alias("r")
+        .join(inventory_df.alias("i"), [*KEYS])
+        .filter(after & (F.col("r.run_date") < F.lit(run_date)) & (F.col("r.order_qty") > 0))
+        .select(
+            *KEYS,
+            _arrival("r.expected_arrival", run_date).alias("date"),
+            F.col("r.order_qty").alias("receipt_qty"),
+        )
+    )
+
+
 def _arrival(column: str, run_date: dt.date):
     return F.greatest(F.coalesce(column, F.lit(run_date)), F.lit(run_date))
 
