@@ -120,6 +120,7 @@ class ForecastSettings(_Frozen):
     min_history: int = Field(gt=0)
     max_failure_share: float = Field(ge=0, le=1)
     max_history_days: int | None = Field(gt=0)
+    unloaded_periods: Literal["refuse", "no_sales"]
     models: tuple[str, ...]
     selection_metric: Literal["mae", "rmse", "wape", "smape", "mase", "bias"]
     ensemble_size: int = Field(ge=0)

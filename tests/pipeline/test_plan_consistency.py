@@ -2,9 +2,10 @@
 forecasts from runs that did not finish.
 
 One small warehouse for the module, run in file order: a copy of the session's end-to-end
-run of D (``conftest.END_TO_END``), then forecast and plan D+1 (with a second inventory
-snapshot), re-plan D (a backfill), then plan D+1 on forecasts of an unrecorded run, then on a
-recorded one. A stale snapshot is tested in ``tests/replenishment/test_inputs.py``.
+run of D (``conftest.END_TO_END``), then forecast D+1 before D's sales are loaded (refused),
+forecast and plan D+1 (with D's sales and a second inventory snapshot), re-plan D (a
+backfill), then plan D+1 on forecasts of an unrecorded run, then on a recorded one. A stale
+snapshot is tested in ``tests/replenishment/test_inputs.py``.
 """
 
 import datetime as dt
@@ -15,7 +16,7 @@ import pytest
 from delta.tables import DeltaTable
 
 from skuplan import cli, delta_io, schemas
-from skuplan.errors import UnfinishedInputError
+from skuplan.errors import InputError, UnfinishedInputError
 from skuplan.pipeline import forecast, plan, run_all
 from skuplan.replenishment import network
 
@@ -73,8 +74,27 @@ def _snapshot_next_day(spark, conf_next) -> None:
     _append(later_df, conf_next, "inventory")
 
 
+def _sales_of_d(spark, conf_next) -> None:
+    """D's sales, loaded on D+1 (a week earlier's, moved on by seven days)."""
+    week_before = D - dt.timedelta(days=7)
+    sales_df = _read(spark, conf_next, "clean_sales").filter(F.col("date") == week_before)
+    moved = {"date": F.lit(D), "load_date": F.lit(NEXT)}
+    _append(sales_df.withColumns(moved), conf_next, "clean_sales")
+
+
+def test_a_forecast_before_the_days_sales_are_loaded_is_refused(spark, warehouse):
+    """D+1's forecast with sales only through D-1: every series would count D as a day
+    without sales."""
+    conf_next = _conf(warehouse, NEXT)
+    before = _read(spark, conf_next, "forecasts").count()
+    with pytest.raises(InputError, match=f"clean sales end on {D - dt.timedelta(days=1)}"):
+        forecast.run(spark, conf_next)
+    assert _read(spark, conf_next, "forecasts").count() == before
+
+
 def test_plans_use_the_latest_snapshot_on_or_before_their_date(spark, warehouse):
     conf_d, conf_next = _conf(warehouse, D), _conf(warehouse, NEXT)
+    _sales_of_d(spark, conf_next)
     _snapshot_next_day(spark, conf_next)
     due, kept = _schedule_reviews_off_the_grid(spark, conf_d)
     summary = _forecast_and_plan(spark, conf_next)

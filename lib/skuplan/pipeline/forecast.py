@@ -233,18 +233,15 @@ def run(spark, conf: Conf) -> ForecastSummary:
 
     Raises:
         ConfigError: monthly data on a run date that is not the 1st.
-        InputError: no clean sales before the run date.
+        InputError: no clean sales before the run date, or none in its last periods
+            (``forecast.unloaded_periods``).
         ModelFailureError: more series fell back than ``forecast.max_failure_share`` allows;
             nothing is written.
     """
     tables, settings = StageTables(spark, conf, "train_forecast"), conf.forecast
     forecast_inputs.check_run_date(conf.run_date, settings.freq)
     spec = engine_spec(settings)
-    # Read by every step below (scores, paths, both fan-outs, their task plans): kept, not
-    # read and deduplicated again each time.
-    history_df = forecast_inputs.read_history(tables, settings).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    history_df = forecast_inputs.read_history(tables, settings)  # kept until the end
     scored_df = paths_df = global_df = records_df = None
     outputs: dict[str, DataFrame] = {}
     try:

@@ -17,12 +17,14 @@ import logging
 
 import pandas as pd
 import pyspark.sql.functions as F
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
 from skuplan.columns import KEYS
 from skuplan.conf import ForecastSettings
 from skuplan.errors import ConfigError, InputError
+from skuplan.models.data import last_period
 from skuplan.pipeline.io import StageTables
 from skuplan.schemas import CLEAN_SALES
 
@@ -64,14 +66,23 @@ def filter_loaded_by(df: DataFrame, run_date: dt.date) -> DataFrame:
 
 def read_history(tables: StageTables, settings: ForecastSettings) -> DataFrame:
     """Clean sales of the history window as known on the run date, the latest load of each
-    day (``HISTORY_COLUMNS``)."""
+    day (``HISTORY_COLUMNS``), persisted: every step of the stage reads it (scores, paths,
+    both fan-outs, their task plans). Refused when not loaded through the last period
+    before the run date (:func:`check_loaded_through`)."""
     types = StructType([CLEAN_SALES[c] for c in (*HISTORY_COLUMNS, "load_date")])
-    return (
+    history_df = (
         tables.read("clean_sales", types=types)
         .transform(filter_loaded_by, tables.run_date)
         .transform(filter_history_window, tables.run_date, settings.max_history_days)
         .transform(latest_loaded)
+        .persist(StorageLevel.MEMORY_AND_DISK)
     )
+    try:
+        check_loaded_through(history_df, tables.run_date, settings)
+    except InputError:
+        history_df.unpersist()
+        raise
+    return history_df
 
 
 def check_run_date(run_date: dt.date, freq: str) -> None:
@@ -87,6 +98,30 @@ def check_run_date(run_date: dt.date, freq: str) -> None:
         raise ConfigError(
             f"forecast.freq is MS (months) but run date {run_date} is not the 1st of a month: "
             f"run monthly forecasts on the 1st ({run_date.replace(day=1)} for this month)"
+        )
+
+
+def check_loaded_through(
+    history_df: DataFrame, run_date: dt.date, settings: ForecastSettings
+) -> None:
+    """Refuse a history that ends before the last period before the run date in every
+    series (a load not made yet): the models would read the periods between as periods
+    without sales, and a series whose last days are zeros is forecast low.
+
+    Raises:
+        InputError: with ``forecast.unloaded_periods`` ``refuse``, the latest clean sale of
+            all series is older than the last period before the run date.
+    """
+    if settings.unloaded_periods != "refuse":
+        return
+    needed = last_period(run_date, settings.freq)
+    latest = history_df.agg(F.max("date")).first()[0]
+    if latest is not None and latest < needed:
+        raise InputError(
+            f"clean sales end on {latest}, but forecasts from {run_date} need them through "
+            f"{needed}: no series has a row after {latest}, and counting those periods as "
+            f"without sales would forecast low; validate their sales first, or set "
+            f"forecast.unloaded_periods=no_sales"
         )
 
 
