@@ -40,15 +40,18 @@ def test_quarantine_share_gate(quarantined, ok):
 
 
 @pytest.mark.parametrize(
-    ("rows", "previous", "ok"), [(150, 100, True), (151, 100, False), (49, 100, False)]
-)
-def test_row_count_change_gate(rows, previous, ok):
-    outcome = gates.row_count_change_gate(rows, previous, 0.5)
+    ("load", "previous", "ok"),
+    [((150, 1), (100, 1), True), ((151, 1), (100, 1), False), ((49, 1), (100, 1), False),
+     # A day's load after the whole history's: rows per sale date compare.
+     ((187, 1), (202_650, 1_095), True), ((90, 1), (202_650, 1_095), False)],
+)  # fmt: skip
+def test_row_count_change_gate(load, previous, ok):
+    outcome = gates.row_count_change_gate(load, previous, 0.5)
     assert outcome.success is ok
 
 
 def test_row_count_change_gate_passes_on_a_first_load():
-    outcome = gates.row_count_change_gate(10, None, 0.5)
+    outcome = gates.row_count_change_gate((10, 2), None, 0.5)
     assert outcome.success and outcome.observed is None
 
 

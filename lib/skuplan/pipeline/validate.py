@@ -207,10 +207,10 @@ def table_gates(m: Measures, raw_all_df: DataFrame, conf: Conf) -> list[GateOutc
     """The gates on the load as a whole: quarantine share, row count change, freshness,
     master coverage and the dates' frequency."""
     v = conf.validation
-    previous = _previous_load_rows(raw_all_df, conf.run_date)
+    load, previous = _load_sizes(raw_all_df, conf.run_date)
     return [
         gates.quarantine_share_gate(m.rows_in - m.clean, m.rows_in, v.max_quarantine_share),
-        gates.row_count_change_gate(m.rows_in, previous, v.max_row_count_change),
+        gates.row_count_change_gate(load, previous, v.max_row_count_change),
         gates.freshness_gate(m.latest_clean_date, conf.run_date, v.max_staleness_days),
         gates.master_coverage_gate(m.known, m.keyed, v.min_master_coverage),
         gates.frequency_gate(conf.forecast.freq, m.dates, m.weekdays, m.monthdays),
@@ -318,16 +318,22 @@ def _measure(flagged_df: DataFrame) -> Measures:
     )
 
 
-def _previous_load_rows(raw_all_df: DataFrame, run_date: dt.date) -> int | None:
-    """Rows of the latest load before ``run_date``, or None when there is none."""
-    row = (
-        raw_all_df.filter(F.col("load_date") < F.lit(run_date))
+def _load_sizes(
+    raw_all_df: DataFrame, run_date: dt.date
+) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    """``(rows, distinct sale dates)`` of the run date's load and of the latest load before
+    it (None when there is none); dates as given, malformed ones too."""
+    sizes = (
+        raw_all_df.filter(F.col("load_date") <= F.lit(run_date))
         .groupBy("load_date")
-        .count()
+        .agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("date").alias("dates"))
         .orderBy(F.col("load_date").desc())
-        .first()
+        .limit(2)
+        .collect()
     )
-    return None if row is None else row["count"]
+    current = [(r["rows"], r["dates"]) for r in sizes if r["load_date"] == run_date]
+    earlier = [(r["rows"], r["dates"]) for r in sizes if r["load_date"] != run_date]
+    return (current[0] if current else (0, 0)), (earlier[0] if earlier else None)
 
 
 def _record(

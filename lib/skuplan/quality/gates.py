@@ -77,10 +77,13 @@ def quarantine_share_gate(quarantined: int, rows_in: int, max_share: float) -> G
 
 
 def row_count_change_gate(
-    rows_in: int, previous_rows: int | None, max_change: float
+    load: tuple[int, int], previous: tuple[int, int] | None, max_change: float
 ) -> GateOutcome:
-    """Rows in this load against the previous load's; passes when there is no previous load."""
-    if not previous_rows:
+    """Rows per sale date in this load against the previous load's (``(rows, distinct sale
+    dates)`` each): a daily load after a load of the whole history compares a day with a
+    day. Passes when there is no previous load."""
+    rows_in, dates_in = load
+    if not previous or not previous[0]:
         return GateOutcome(
             "row_count_change",
             "raw_sales",
@@ -89,14 +92,16 @@ def row_count_change_gate(
             f"{max_change}",
             f"{rows_in} rows, no previous load to compare with",
         )
-    change = (rows_in - previous_rows) / previous_rows
+    per_date, before = rows_in / max(dates_in, 1), previous[0] / max(previous[1], 1)
+    change = (per_date - before) / before
     return GateOutcome(
         name="row_count_change",
         table="raw_sales",
         success=abs(change) <= max_change,
         observed=f"{change:.6f}",
         threshold=f"{max_change}",
-        message=f"{rows_in} rows against {previous_rows} in the previous load "
+        message=f"{rows_in} rows over {dates_in} sale date(s) ({per_date:.1f} a date) against "
+        f"{previous[0]} over {previous[1]} ({before:.1f}) in the previous load "
         f"({change:+.1%}), limit ±{max_change:.0%}",
     )
 
