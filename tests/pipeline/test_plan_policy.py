@@ -36,7 +36,9 @@ def test_the_formula_replay_reviews_on_the_master_period_when_the_plan_ships_ano
         [(s, "L1", RUN - dt.timedelta(days=d), 3.0) for s in "ABC" for d in (1, 2)],
         "sku string, location string, date date, qty double",
     )
-    sales.write.format("delta").save(conf.table("clean_sales").path)
+    sales.withColumn("load_date", F.lit(RUN)).write.format("delta").save(
+        conf.table("clean_sales").path
+    )
     line = ("csl", 0.95, 1.0, 0.0, 10.0, 50.0, 0.25)
     plan_df = spark.createDataFrame(
         [
@@ -65,7 +67,9 @@ def test_the_replay_reads_the_lines_earlier_plans_shipped_in_its_window(spark, m
         [("A", "L1", RUN - dt.timedelta(days=1), 3.0)],
         "sku string, location string, date date, qty double",
     )
-    sales.write.format("delta").save(conf.table("clean_sales").path)
+    sales.withColumn("load_date", F.lit(RUN)).write.format("delta").save(
+        conf.table("clean_sales").path
+    )
     day = lambda d: RUN - dt.timedelta(days=d)  # noqa: E731
     stored = spark.createDataFrame(
         [
@@ -110,7 +114,9 @@ def test_a_dc_is_grouped_with_the_stores_it_supplies_and_has_a_row_without_sales
         [(s, loc, RUN - dt.timedelta(days=1), 3.0) for s in "AB" for loc in ("L1", "L2")],
         "sku string, location string, date date, qty double",
     )
-    sales.write.format("delta").save(conf.table("clean_sales").path)
+    sales.withColumn("load_date", F.lit(RUN)).write.format("delta").save(
+        conf.table("clean_sales").path
+    )
     line = (5.0, 1.0, 7.0, "csl", 0.95, 1.0, 0.0, 10.0, 50.0, 0.25, "formula", 1.5, 1.0, 7.0, True)
     plan_df = spark.createDataFrame(
         [
@@ -322,3 +328,21 @@ def test_a_plan_on_yesterdays_snapshot_counts_yesterdays_released_order_as_on_or
     ).transform(inputs.latest_snapshots, RUN)
     receipts = inputs.receipts(None, snapshot, RUN, released, snapshot_time="start_of_day")
     assert [tuple(r) for r in receipts.collect()] == [("A", "L1", RUN + 2 * day, 30.0)]
+
+
+def test_the_plan_reads_the_days_sales_as_loaded_by_its_date(spark, make_conf):
+    """Yesterday's sales, the latest load of it on or before the run date: a correction
+    loaded today counts, one loaded tomorrow (a later run's) and older days do not."""
+    from skuplan.pipeline.plan_inputs import read_recent_sales
+
+    conf, day = make_conf(), dt.timedelta(days=1)
+    spark.createDataFrame(
+        [("A", "L1", RUN - day, 4.0, RUN - day), ("A", "L1", RUN - day, 6.0, RUN),
+         ("A", "L1", RUN - day, 9.0, RUN + day), ("A", "L1", RUN - 2 * day, 3.0, RUN - day)],
+        "sku string, location string, date date, qty double, load_date date",
+    ).write.format("delta").save(conf.table("clean_sales").path)  # fmt: skip
+    tables = StageTables(spark, conf, "plan_replenishment")
+    assert [tuple(r) for r in read_recent_sales(tables, 1, "D").collect()] == [
+        ("A", "L1", RUN - day, 6.0)
+    ]
+    assert read_recent_sales(tables, 1, "W-SUN") is None  # weeks' rows are not days

@@ -142,3 +142,27 @@ def test_released_orders_add_to_the_erps_order_lines_too(spark):
     assert _on_order(spark, released, snapshot_time="start_of_day", open_orders=open_orders) == {
         "A": 52.0, "B": 0.0, "C": 12.0,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("snapshot_time", "expected"),
+    [("start_of_day", {"A": (6.0, 0.0), "B": (9.0, 0.0), "C": (0.0, 3.0), "D": (-2.0, 0.0)}),
+     ("end_of_day", {"A": (10.0, 0.0), "B": (9.0, 0.0), "C": (3.0, 1.0), "D": (-2.0, 0.0)})],
+)  # fmt: skip
+def test_what_sold_since_the_snapshot_comes_off_its_stock(spark, snapshot_time, expected):
+    """A (C, D) snapshot of yesterday, B's of today; C sold past its stock (a receipt came
+    in and sold): the rest is a backorder; D's negative on hand is left for the rules."""
+    yesterday = RUN - DAY
+    snapshot = spark.createDataFrame(
+        [("A", "L1", yesterday, 10.0, 0.0, 0.0, None), ("B", "L1", RUN, 9.0, 0.0, 0.0, None),
+         ("C", "L1", yesterday, 3.0, 0.0, 1.0, None), ("D", "L1", yesterday, -2.0, 0.0, 0.0, None)],
+        "sku string, location string, snapshot_date date, on_hand double, on_order double, "
+        "backorders double, on_order_arrival date",
+    ).transform(inputs.latest_snapshots, RUN)  # fmt: skip
+    sales = spark.createDataFrame(
+        [("A", "L1", yesterday, 4.0), ("A", "L1", RUN - 2 * DAY, 7.0), ("B", "L1", yesterday, 5.0),
+         ("C", "L1", yesterday, 5.0), ("D", "L1", yesterday, 1.0)],
+        "sku string, location string, date date, qty double",
+    )  # fmt: skip
+    got = inputs.after_sales_since_snapshot(snapshot, sales, snapshot_time=snapshot_time)
+    assert {r.sku: (r.on_hand, r.backorders) for r in got.collect()} == expected

@@ -324,7 +324,7 @@ def run(spark, conf: Conf) -> PlanSummary:
         UnfinishedInputError: the forecasts do not come from a successful forecast run.
     """
     tables, settings = StageTables(spark, conf, "plan_replenishment"), conf.plan
-    given = read_inputs(tables, conf.forecast.quantiles, settings.inventory_max_age_days)
+    given = read_inputs(tables)
     receipts_df = inputs.receipts(
         given.open_orders_df, given.inventory_df, conf.run_date, given.released_df,
         snapshot_time=settings.inventory_snapshot_time,

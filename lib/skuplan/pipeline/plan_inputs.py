@@ -216,6 +216,37 @@ def read_released_orders(tables: StageTables, max_age_days: int) -> DataFrame | 
     return plan_df.filter(released).select("run_date", *KEYS, "order_qty", "expected_arrival")
 
 
+def daily_sales(tables: StageTables, first: dt.date, required: bool = True) -> DataFrame | None:
+    """Clean sales from ``first`` to the day before the run date as loaded by the run date,
+    the latest load of each day (a correction loaded later replaces the day, once):
+    ``sku, location, date, qty`` (None: no table, when not ``required``)."""
+    columns = [*KEYS, "date", "qty", "load_date"]
+    if required:
+        sales_df = tables.read("clean_sales", required=columns, what="clean sales")
+    else:
+        sales_df = tables.optional("clean_sales", required=columns)
+    if sales_df is None:
+        return None
+    last = tables.run_date - dt.timedelta(days=1)
+    return (
+        sales_df.filter(
+            (F.col("load_date") <= F.lit(tables.run_date))
+            & F.col("date").between(F.lit(first), F.lit(last))
+        )
+        .groupBy(*KEYS, "date")
+        .agg(F.max_by("qty", "load_date").alias("qty"))
+    )
+
+
+def read_recent_sales(tables: StageTables, max_age_days: int, freq: str) -> DataFrame | None:
+    """Daily sales of the ``max_age_days`` days before the run date (:func:`daily_sales`;
+    None: not daily data, whose periods are not days, or no clean sales)."""
+    if freq != "D" or max_age_days == 0:
+        return None
+    first = tables.run_date - dt.timedelta(days=max_age_days)
+    return daily_sales(tables, first, required=False)
+
+
 def read_model_runs(tables: StageTables, forecast_run: str) -> DataFrame | None:
     """The model runs of the run that wrote the forecasts (a re-run of the date writing its
     own meanwhile does not mix in), when the table exists."""
@@ -223,13 +254,18 @@ def read_model_runs(tables: StageTables, forecast_run: str) -> DataFrame | None:
     return None if runs_df is None else runs_df.filter(F.col("run_id") == F.lit(forecast_run))
 
 
-def read_inputs(
-    tables: StageTables, quantiles: tuple[float, ...], inventory_max_age_days: int
-) -> PlanInputs:
-    forecasts_df = read_forecasts(tables, quantiles)
+def read_inputs(tables: StageTables) -> PlanInputs:
+    """Everything the plan reads; a snapshot taken before a day's sales or orders is brought
+    to the run date by them (``plan.inventory_snapshot_time``)."""
+    forecast, settings = tables.conf.forecast, tables.conf.plan
+    max_age = settings.inventory_max_age_days
+    forecasts_df = read_forecasts(tables, forecast.quantiles)
     run_id = forecast_run_id(tables, forecasts_df)
     items_df, item_locations_df = read_master(tables)
-    inventory_df = read_inventory(tables)
+    inventory_df = inputs.after_sales_since_snapshot(
+        read_inventory(tables), read_recent_sales(tables, max_age, forecast.freq),
+        snapshot_time=settings.inventory_snapshot_time,
+    )  # fmt: skip
     return PlanInputs(
         forecasts_df=forecasts_df,
         forecast_run_id=run_id,
@@ -238,7 +274,7 @@ def read_inputs(
         locations_df=tables.optional("locations", required=["location"], what="location master"),
         inventory_df=inventory_df,
         open_orders_df=tables.optional("open_orders", required=[*KEYS, "qty", "expected_arrival"]),
-        released_df=read_released_orders(tables, inventory_max_age_days),
+        released_df=read_released_orders(tables, max_age),
         overrides_df=read_overrides(tables),
         runs_df=read_model_runs(tables, run_id),
         previous_df=read_previous_plan(tables),

@@ -14,7 +14,7 @@ from skuplan import fanout
 from skuplan.columns import KEYS, PLAN_PLANNED
 from skuplan.conf import PlanSettings
 from skuplan.pipeline.io import StageTables
-from skuplan.pipeline.plan_inputs import read_master
+from skuplan.pipeline.plan_inputs import daily_sales, read_master
 from skuplan.replenishment import cost_policy, inputs, network, policies, simulation
 from skuplan.schemas import POLICY_SIMULATION, POLICY_SIMULATION_SERIES
 
@@ -84,11 +84,7 @@ def simulation_inputs(tables: StageTables, plan_df: DataFrame) -> DataFrame:
         )
         .drop("_dc", "source_location")
     )
-    history_df = (
-        tables.read("clean_sales", required=[*KEYS, "date", "qty"], what="clean sales")
-        .filter((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(run_date)))
-        .select(*KEYS, "date", "qty")
-    )
+    history_df = daily_sales(tables, start)
     anchors_df = dcs_df.select(
         *KEYS, F.lit(run_date - dt.timedelta(days=1)).alias("date"), F.lit(0.0).alias("qty")
     )

@@ -152,6 +152,48 @@ def receipts(
     return given.unionByName(since)
 
 
+def after_sales_since_snapshot(
+    inventory_df: DataFrame, sales_df: DataFrame | None, *, snapshot_time: str = "start_of_day"
+) -> DataFrame:
+    """Snapshots with the daily sales made since they were taken taken off their stock.
+
+    A snapshot dated D (``start_of_day``: before D's sales; ``end_of_day``: after them)
+    planned on a later day still holds what sold in between. What sold comes off on hand;
+    past on hand (a receipt arrived and sold, which the receipts still count) it is a
+    backorder, so net stock is right. A negative on hand is bad data and stays as it is.
+    Input: ``inventory_df`` (one snapshot per series); ``sales_df`` (``sku, location, date,
+    qty``: one row per series and day, days before the run date; None: nothing to take).
+    """
+    if sales_df is None:
+        return inventory_df
+    after = F.col("s.date") >= F.col("i.snapshot_date")
+    if snapshot_time == "end_of_day":
+        after = F.col("s.date") > F.col("i.snapshot_date")
+    sold = (
+        sales_df.alias("s")
+        .join(inventory_df.select(*KEYS, "snapshot_date").alias("i"), [*KEYS])
+        .filter(after)
+        .groupBy(*KEYS)
+        .agg(F.sum(F.greatest("s.qty", F.lit(0.0))).alias("_sold"))
+    )
+    on_hand, backorders = (F.coalesce(c, F.lit(0.0)) for c in ("on_hand", "backorders"))
+    adjust = (F.col("_sold") > 0) & (on_hand >= 0) & (backorders >= 0)
+    return (
+        inventory_df.join(sold, [*KEYS], "left")
+        .withColumns(
+            {
+                "on_hand": F.when(
+                    adjust, F.greatest(on_hand - F.col("_sold"), F.lit(0.0))
+                ).otherwise(F.col("on_hand")),
+                "backorders": F.when(
+                    adjust, backorders + F.greatest(F.col("_sold") - on_hand, F.lit(0.0))
+                ).otherwise(F.col("backorders")),
+            }
+        )
+        .drop("_sold")
+    )
+
+
 def latest_snapshots(inventory_df: DataFrame, run_date: dt.date) -> DataFrame:
     """Each series' latest inventory snapshot dated on or before ``run_date``, with
     ``inventory_age_days`` (days from the snapshot to the run date).
