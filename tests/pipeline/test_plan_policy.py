@@ -346,3 +346,29 @@ def test_the_plan_reads_the_days_sales_as_loaded_by_its_date(spark, make_conf):
         ("A", "L1", RUN - day, 6.0)
     ]
     assert read_recent_sales(tables, 1, "W-SUN") is None  # weeks' rows are not days
+
+
+def test_a_dcs_stock_gives_up_what_its_stores_ordered_since_its_snapshot(spark, make_conf):
+    """Yesterday two stores of DC1 ordered 30 and 20 from it (a store of no DC, 40 from its
+    supplier): DC1's start-of-day snapshot of yesterday still holds the 50 it shipped."""
+    from skuplan.columns import PLAN_PLANNED
+    from skuplan.pipeline.plan_inputs import dc_shipments, read_released_orders
+
+    conf, day = make_conf(), dt.timedelta(days=1)
+    spark.createDataFrame(
+        [(RUN - day, "A", "S1", 30.0, "DC1"), (RUN - day, "A", "S2", 20.0, "DC1"),
+         (RUN - day, "A", "S3", 40.0, None)],
+        "run_date date, sku string, location string, order_qty double, source_location string",
+    ).withColumns({"plan_status": F.lit(PLAN_PLANNED), "expected_arrival": F.lit(RUN)}).write.format(
+        "delta"
+    ).save(conf.table("reorder_plan").path)  # fmt: skip
+    released = read_released_orders(StageTables(spark, conf, "plan_replenishment"), 1)
+    shipped = dc_shipments(released)
+    assert [tuple(r) for r in shipped.collect()] == [("A", "DC1", RUN - day, 50.0)]
+    snapshot = spark.createDataFrame(
+        [("A", "DC1", RUN - day, 500.0, 0.0, 0.0, None)],
+        "sku string, location string, snapshot_date date, on_hand double, on_order double, "
+        "backorders double, on_order_arrival date",
+    )
+    after = inputs.after_sales_since_snapshot(snapshot, shipped, snapshot_time="start_of_day")
+    assert after.first().on_hand == 450.0

@@ -41,9 +41,12 @@ def test_quarantine_share_gate(quarantined, ok):
 
 @pytest.mark.parametrize(
     ("load", "previous", "ok"),
-    [((150, 1), (100, 1), True), ((151, 1), (100, 1), False), ((49, 1), (100, 1), False),
-     # A day's load after the whole history's: rows per sale date compare.
-     ((187, 1), (202_650, 1_095), True), ((90, 1), (202_650, 1_095), False)],
+    [((150, 150), (100, 100), True), ((151, 151), (100, 100), False),
+     ((49, 49), (100, 100), False),
+     # A day's load after the whole history's: their busiest days compare.
+     ((187, 187), (202_650, 190), True), ((90, 90), (202_650, 190), False),
+     # A day's rows with corrections of four older days beside them.
+     ((1_010, 1_000), (1_000, 1_000), True)],
 )  # fmt: skip
 def test_row_count_change_gate(load, previous, ok):
     outcome = gates.row_count_change_gate(load, previous, 0.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import reduce
 
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
@@ -213,7 +214,23 @@ def read_released_orders(tables: StageTables, max_age_days: int) -> DataFrame | 
         & (F.col("plan_status") == F.lit(PLAN_PLANNED))
         & (F.col("order_qty") > 0)
     )
-    return plan_df.filter(released).select("run_date", *KEYS, "order_qty", "expected_arrival")
+    source = F.col("source_location") if "source_location" in plan_df.columns else F.lit(None)
+    return plan_df.filter(released).select(
+        "run_date", *KEYS, "order_qty", "expected_arrival",
+        source.cast("string").alias("source_location"),
+    )  # fmt: skip
+
+
+def dc_shipments(released_df: DataFrame | None) -> DataFrame | None:
+    """What the DCs shipped to their stores on the days of ``released_df``'s plans (a store's
+    released order leaves its DC that day), as the DCs' sales: ``sku, location, date, qty``."""
+    if released_df is None:
+        return None
+    return (
+        released_df.filter(F.col("source_location").isNotNull())
+        .groupBy("sku", F.col("source_location").alias("location"), F.col("run_date").alias("date"))
+        .agg(F.sum("order_qty").alias("qty"))
+    )
 
 
 def daily_sales(tables: StageTables, first: dt.date, required: bool = True) -> DataFrame | None:
@@ -255,17 +272,22 @@ def read_model_runs(tables: StageTables, forecast_run: str) -> DataFrame | None:
 
 
 def read_inputs(tables: StageTables) -> PlanInputs:
-    """Everything the plan reads; a snapshot taken before a day's sales or orders is brought
-    to the run date by them (``plan.inventory_snapshot_time``)."""
+    """Everything the plan reads; a snapshot taken before a day's sales (a DC's: its stores'
+    released orders) or orders is brought to the run date by them
+    (``plan.inventory_snapshot_time``)."""
     forecast, settings = tables.conf.forecast, tables.conf.plan
     max_age = settings.inventory_max_age_days
     forecasts_df = read_forecasts(tables, forecast.quantiles)
     run_id = forecast_run_id(tables, forecasts_df)
     items_df, item_locations_df = read_master(tables)
+    released_df = read_released_orders(tables, max_age)
+    taken = [read_recent_sales(tables, max_age, forecast.freq), dc_shipments(released_df)]
+    taken = [df for df in taken if df is not None]
     inventory_df = inputs.after_sales_since_snapshot(
-        read_inventory(tables), read_recent_sales(tables, max_age, forecast.freq),
+        read_inventory(tables),
+        reduce(DataFrame.unionByName, taken) if taken else None,
         snapshot_time=settings.inventory_snapshot_time,
-    )  # fmt: skip
+    )
     return PlanInputs(
         forecasts_df=forecasts_df,
         forecast_run_id=run_id,
@@ -274,7 +296,7 @@ def read_inputs(tables: StageTables) -> PlanInputs:
         locations_df=tables.optional("locations", required=["location"], what="location master"),
         inventory_df=inventory_df,
         open_orders_df=tables.optional("open_orders", required=[*KEYS, "qty", "expected_arrival"]),
-        released_df=read_released_orders(tables, max_age),
+        released_df=released_df,
         overrides_df=read_overrides(tables),
         runs_df=read_model_runs(tables, run_id),
         previous_df=read_previous_plan(tables),

@@ -321,18 +321,23 @@ def _measure(flagged_df: DataFrame) -> Measures:
 def _load_sizes(
     raw_all_df: DataFrame, run_date: dt.date
 ) -> tuple[tuple[int, int], tuple[int, int] | None]:
-    """``(rows, distinct sale dates)`` of the run date's load and of the latest load before
-    it (None when there is none); dates as given, malformed ones too."""
-    sizes = (
+    """``(rows, rows on its busiest sale date)`` of the run date's load and of the latest
+    load before it (None when there is none). Dates are compared by their first ten
+    characters (a time of day does not make a date of its own), malformed ones too."""
+    per_date = (
         raw_all_df.filter(F.col("load_date") <= F.lit(run_date))
-        .groupBy("load_date")
-        .agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("date").alias("dates"))
+        .groupBy("load_date", F.substring(F.trim("date"), 1, 10).alias("_day"))
+        .count()
+    )
+    sizes = (
+        per_date.groupBy("load_date")
+        .agg(F.sum("count").alias("rows"), F.max("count").alias("peak"))
         .orderBy(F.col("load_date").desc())
         .limit(2)
         .collect()
     )
-    current = [(r["rows"], r["dates"]) for r in sizes if r["load_date"] == run_date]
-    earlier = [(r["rows"], r["dates"]) for r in sizes if r["load_date"] != run_date]
+    current = [(r["rows"], r["peak"]) for r in sizes if r["load_date"] == run_date]
+    earlier = [(r["rows"], r["peak"]) for r in sizes if r["load_date"] != run_date]
     return (current[0] if current else (0, 0)), (earlier[0] if earlier else None)
 
 

@@ -79,11 +79,13 @@ def quarantine_share_gate(quarantined: int, rows_in: int, max_share: float) -> G
 def row_count_change_gate(
     load: tuple[int, int], previous: tuple[int, int] | None, max_change: float
 ) -> GateOutcome:
-    """Rows per sale date in this load against the previous load's (``(rows, distinct sale
-    dates)`` each): a daily load after a load of the whole history compares a day with a
-    day. Passes when there is no previous load."""
-    rows_in, dates_in = load
-    if not previous or not previous[0]:
+    """Rows on the busiest sale date of this load against the previous load's (``(rows,
+    rows on the busiest date)`` each): a daily load after a load of the whole history
+    compares a full day with a full day, and a few corrections of older days beside a day's
+    rows change nothing; a load missing stores or items shows on its busiest day. Passes
+    when there is no previous load."""
+    rows_in, peak = load
+    if not previous or not previous[1]:
         return GateOutcome(
             "row_count_change",
             "raw_sales",
@@ -92,17 +94,15 @@ def row_count_change_gate(
             f"{max_change}",
             f"{rows_in} rows, no previous load to compare with",
         )
-    per_date, before = rows_in / max(dates_in, 1), previous[0] / max(previous[1], 1)
-    change = (per_date - before) / before
+    change = (peak - previous[1]) / previous[1]
     return GateOutcome(
         name="row_count_change",
         table="raw_sales",
         success=abs(change) <= max_change,
         observed=f"{change:.6f}",
         threshold=f"{max_change}",
-        message=f"{rows_in} rows over {dates_in} sale date(s) ({per_date:.1f} a date) against "
-        f"{previous[0]} over {previous[1]} ({before:.1f}) in the previous load "
-        f"({change:+.1%}), limit ±{max_change:.0%}",
+        message=f"{rows_in} rows, {peak} on the busiest sale date, against {previous[1]} "
+        f"on the previous load's ({previous[0]} rows) ({change:+.1%}), limit ±{max_change:.0%}",
     )
 
 
