@@ -166,9 +166,7 @@ def after_sales_since_snapshot(
     """
     if sales_df is None:
         return inventory_df
-    after = F.col("s.date") >= F.col("i.snapshot_date")
-    if snapshot_time == "end_of_day":
-        after = F.col("s.date") > F.col("i.snapshot_date")
+    after = projection.since_snapshot(F.col("s.date"), F.col("i.snapshot_date"), snapshot_time)
     sold = (
         sales_df.alias("s")
         .join(inventory_df.select(*KEYS, "snapshot_date").alias("i"), [*KEYS])

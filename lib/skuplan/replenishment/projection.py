@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 
 from skuplan.columns import KEYS
 
@@ -50,9 +50,7 @@ def receipts_since_snapshot(
     (one snapshot per series, ``snapshot_date``). ``snapshot_time``: ``start_of_day`` (a
     snapshot dated D lacks the orders of D's plan) or ``end_of_day`` (it holds them).
     """
-    after = F.col("r.run_date") >= F.col("i.snapshot_date")
-    if snapshot_time == "end_of_day":
-        after = F.col("r.run_date") > F.col("i.snapshot_date")
+    after = since_snapshot(F.col("r.run_date"), F.col("i.snapshot_date"), snapshot_time)
     return (
         released_df.alias("r")
         .join(inventory_df.alias("i"), [*KEYS])
@@ -63,6 +61,12 @@ def receipts_since_snapshot(
             F.col("r.order_qty").alias("receipt_qty"),
         )
     )
+
+
+def since_snapshot(day: Column, snapshot_date: Column, snapshot_time: str) -> Column:
+    """``day`` is after the snapshot was taken: on or after its date when it is taken at the
+    start of the day, after its date when at the end."""
+    return day > snapshot_date if snapshot_time == "end_of_day" else day >= snapshot_date
 
 
 def _arrival(column: str, run_date: dt.date):
