@@ -26,7 +26,7 @@ def add_planning_data(
     seed = np.atleast_1d(seed).tolist()
     rng = np.random.default_rng([*seed, 5])
     _add_planning_fields(rng, items, inventory)
-    open_orders = _open_orders(rng, inventory, seed)
+    open_orders = _open_orders(rng, inventory, seed, run_date)
     return open_orders, _plan_overrides(rng, inventory, run_date)
 
 
@@ -53,9 +53,10 @@ def _add_planning_fields(
 
 
 def _open_orders(
-    rng: np.random.Generator, inventory: pd.DataFrame, seed: list[int]
+    rng: np.random.Generator, inventory: pd.DataFrame, seed: list[int], run_date: dt.date
 ) -> pd.DataFrame:
-    """Open purchase-order lines: the snapshot's on-order, some split over two deliveries."""
+    """Open purchase-order lines: the snapshot's on-order, some split over two deliveries,
+    placed a week before the run date (before its snapshot)."""
     has_order = inventory["on_order"].to_numpy() > 0
     rows = inventory.loc[
         has_order, ["sku", "location", "on_order", "on_order_arrival"]
@@ -78,7 +79,9 @@ def _open_orders(
     )
     prefix = "PO" + "-".join(f"{s:02d}" for s in seed)
     lines["po_id"] = [f"{prefix}{i:06d}" for i in range(len(lines))]
-    return lines[lines["qty"] > 0][["sku", "location", "po_id", "qty", "expected_arrival"]]
+    lines["order_date"] = run_date - dt.timedelta(days=7)
+    columns = ["sku", "location", "po_id", "qty", "expected_arrival", "order_date"]
+    return lines[lines["qty"] > 0][columns]
 
 
 def _plan_overrides(

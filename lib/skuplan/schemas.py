@@ -103,7 +103,9 @@ INVENTORY = schema(
     SERIES, "snapshot_date:date! on_hand:d on_order:d on_order_arrival:date backorders:d"
 )
 
-OPEN_ORDERS = schema(SERIES, "po_id:s qty:d expected_arrival:date")
+# order_date (optional): the day the ERP placed the order; a plan's released order of that
+# day is then known to be among the lines (skuplan.replenishment.projection.not_in_order_lines).
+OPEN_ORDERS = schema(SERIES, "po_id:s qty:d expected_arrival:date order_date:date")
 
 PLAN_OVERRIDES = schema(
     SERIES,

@@ -144,6 +144,22 @@ def test_released_orders_add_to_the_erps_order_lines_too(spark):
     }  # fmt: skip
 
 
+def test_a_release_the_erps_dated_order_lines_hold_is_not_added_again(spark):
+    """Order lines fresher than the snapshot: A's release of yesterday is among them (a line
+    of A dated yesterday, at the quantity the ERP placed); C's line of yesterday is at
+    another location, so C's release is not placed yet and still counts."""
+    yesterday = RUN - DAY
+    open_orders = spark.createDataFrame(
+        [("A", "L1", 12.0, RUN + DAY, RUN - 5 * DAY), ("A", "L1", 38.0, RUN + 3 * DAY, yesterday),
+         ("C", "L1", 4.0, None, None), ("C", "L2", 6.0, RUN, yesterday)],
+        "sku string, location string, qty double, expected_arrival date, order_date date",
+    )  # fmt: skip
+    released = [(yesterday, "A", "L1", 40.0, RUN + 3 * DAY), (yesterday, "C", "L1", 8.0, RUN)]
+    assert _on_order(spark, released, snapshot_time="start_of_day", open_orders=open_orders) == {
+        "A": 12.0 + 38.0, "B": 0.0, "C": 4.0 + 8.0,
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("snapshot_time", "expected"),
     [("start_of_day", {"A": (6.0, 0.0), "B": (9.0, 0.0), "C": (0.0, 3.0), "D": (-2.0, 0.0)}),

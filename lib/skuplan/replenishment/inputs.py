@@ -137,10 +137,13 @@ def receipts(
     """Expected receipts per day (``sku, location, date, receipt_qty``): the order lines when
     the ERP gives them, else the snapshot's single on-order, and the orders earlier plans
     released after the snapshot was taken (``released_df``,
-    :func:`projection.receipts_since_snapshot`). A series whose snapshot has a negative on
+    :func:`projection.receipts_since_snapshot`) that the order lines do not hold already
+    (:func:`projection.not_in_order_lines`). A series whose snapshot has a negative on
     order gets none of the latter, so the bad value is not hidden by the sum."""
     if open_orders_df is not None:
         given = projection.receipts_from_open_orders(open_orders_df, run_date)
+        if released_df is not None:
+            released_df = projection.not_in_order_lines(released_df, open_orders_df)
     else:
         given = projection.receipts_from_inventory(inventory_df, run_date)
         inventory_df = inventory_df.filter(F.coalesce("on_order", F.lit(0.0)) >= 0)

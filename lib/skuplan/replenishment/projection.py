@@ -38,6 +38,22 @@ def receipts_from_inventory(inventory_df: DataFrame, run_date: dt.date) -> DataF
     )
 
 
+def not_in_order_lines(released_df: DataFrame, open_orders_df: DataFrame) -> DataFrame:
+    """The released lines (``run_date, sku, location, ...``) that the ERP's order lines do not
+    hold yet. Order lines dated (an optional ``order_date``) show which releases the ERP has
+    placed: a line of the series dated a release's run date is that order, with the quantity
+    the ERP placed, so the release is not added again, however fresh the lines are against
+    the snapshot. Lines without a date leave every release in (the snapshot's date rules)."""
+    if "order_date" not in open_orders_df.columns:
+        return released_df
+    placed = (
+        open_orders_df.filter(F.col("order_date").isNotNull())
+        .select(*KEYS, F.col("order_date").alias("run_date"))
+        .distinct()
+    )
+    return released_df.join(placed, [*KEYS, "run_date"], "left_anti")
+
+
 def receipts_since_snapshot(
     released_df: DataFrame, inventory_df: DataFrame, run_date: dt.date, *, snapshot_time: str
 ) -> DataFrame:
