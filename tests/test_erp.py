@@ -1,4 +1,5 @@
 import datetime as dt
+import shutil
 
 import pyspark.sql.functions as F
 import pytest
@@ -196,3 +197,28 @@ def test_a_failed_export_leaves_the_previous_one_whole(spark, tmp_path):
     assert [p.name for p in (tmp_path / "exports").iterdir() if p.name[0] != "_"] == [
         "run_date=2026-06-30"
     ]
+
+
+def test_orders_handed_over_are_the_feeds_last_order_per_date_or_a_one_line_refusal(
+    spark, tmp_path
+):
+    """The orders of D1's plans as the ERP got them (D1's re-run changed A, cancelled B),
+    read back past D2's commit; once the feed's files are gone, a one-line refusal."""
+    from skuplan.errors import InputError
+
+    ref = TableRef(path=str(tmp_path / "outbox"))
+    for day, lines in (
+        (D1, [_line("A", 5.0), _line("B", 3.0)]),
+        (D1, [_line("A", 6.0), _line("B", 0.0)]),  # a re-run of D1
+        (D2, [_line("A", 4.0, day=D2), _line("B", 2.0, day=D2)]),
+    ):
+        erp.merge_outbox(
+            spark, spark.createDataFrame(lines, LINES), ref, run_date=day, run_id=f"r{day}"
+        )
+    got = erp.orders_handed_over(spark, ref, D1, D1).collect()
+    assert [(r.run_date, r.sku, r.order_qty) for r in got] == [(D1, "A", 6.0)]
+
+    shutil.rmtree(tmp_path / "outbox" / "_change_data")  # as VACUUM does past its retention
+    with pytest.raises(InputError, match=r"change feed of .* cannot be read .*VACUUM") as info:
+        erp.orders_handed_over(spark, ref, D1, D1)
+    assert "\n" not in str(info.value)

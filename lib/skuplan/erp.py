@@ -32,11 +32,17 @@ from pathlib import Path
 
 import pyspark.sql.functions as F
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 
 from skuplan.columns import KEYS
-from skuplan.delta_io import own_commit_after, read_table, retry_on_conflict, table_exists
-from skuplan.errors import ConcurrentWriteError, ConfigError
+from skuplan.delta_io import (
+    last_commit,
+    own_commit_after,
+    read_table,
+    retry_on_conflict,
+    table_exists,
+)
+from skuplan.errors import ConcurrentWriteError, ConfigError, InputError, one_line
 from skuplan.fault_hooks import pause_point
 from skuplan.schemas import ERP_OUTBOX, SUPPLIER_SIGNAL
 from skuplan.tableref import TableRef
@@ -238,6 +244,60 @@ def read_outbox_changes(spark: SparkSession, ref: TableRef, starting_version: in
     """
     changes_df = read_changes(spark, ref, starting_version)
     return changes_df.filter(F.col("_change_type").isin("insert", "update_postimage"))
+
+
+def orders_handed_over(
+    spark: SparkSession, ref: TableRef, first: dt.date, last: dt.date
+) -> DataFrame:
+    """The orders the ERP got from the plans dated ``first`` .. ``last``: per series and plan
+    date, the outbox row that date's plans left last in the change feed, when it orders
+    (``new`` or ``changed``, above 0). This is what the ERP read, whatever ``reorder_plan``
+    holds now (a backfill rewrites an old date's plan lines, never the outbox); a run that
+    died before its MERGE handed nothing over, one that died after it did.
+
+    The outbox's commits come in run-date order (a plan of an older date leaves it to the
+    newer plan), so the feed is read back from the latest version, twice as far each time,
+    until a commit of a date before ``first`` (or the table's first version).
+    Output: ``run_date, sku, location, order_qty, expected_arrival, supplier``.
+
+    Raises:
+        InputError: the feed of those commits is gone (their files vacuumed).
+    """
+    latest = last_commit(spark, ref)[0]
+    start = max(0, latest - 2)  # a date's commit, a re-run's, the day before's
+    while True:
+        changes_df = read_outbox_changes(spark, ref, start)
+        oldest = _oldest_date(changes_df, start, ref)
+        if start == 0 or (oldest is not None and oldest < first):
+            break
+        start = max(0, 2 * start - latest - 1)
+    latest_row = Window.partitionBy(*KEYS, "run_date").orderBy(F.col("_commit_version").desc())
+    return (
+        changes_df.filter(F.col("run_date").between(F.lit(first), F.lit(last)))
+        .withColumn("_n", F.row_number().over(latest_row))
+        .filter(
+            (F.col("_n") == 1)
+            & F.col("change_type").isin(CHANGE_NEW, CHANGE_CHANGED)
+            & (F.col("order_qty") > 0)
+        )
+        .select("run_date", *KEYS, "order_qty", "expected_arrival", "supplier")
+    )
+
+
+def _oldest_date(changes_df: DataFrame, version: int, ref: TableRef) -> dt.date | None:
+    """The earliest plan date among the changes of commit ``version`` (None: it has none),
+    reading every change from it on (a filter on the version would skip the later commits'
+    files, which the orders are then read from)."""
+    of_version = F.when(F.col("_commit_version") == version, F.col("run_date"))
+    try:
+        row = changes_df.agg(F.min(of_version)).first()
+    except Exception as exc:  # Delta's missing-file errors have no common type
+        raise InputError(
+            f"the change feed of {ref} from version {version} cannot be read "
+            f"({one_line(str(exc), 200)}): the plan cannot tell which orders the ERP got "
+            "(VACUUM must keep the outbox's files longer than plan.inventory_max_age_days)"
+        ) from exc
+    return row[0]
 
 
 def export_folder(ref: TableRef, run_date: dt.date) -> str:

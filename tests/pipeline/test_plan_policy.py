@@ -299,35 +299,54 @@ def test_a_store_order_its_dc_cut_is_compared_as_asked_the_next_day(spark, make_
     }
 
 
-def test_a_plan_on_yesterdays_snapshot_counts_yesterdays_released_order_as_on_order(
-    spark, make_conf
-):
-    """The snapshot of yesterday was taken before yesterday's plan: its 30 released to the
-    ERP is on order today, a held order or one of an older plan is not added again."""
-    from skuplan.columns import PLAN_NEEDS_REVIEW, PLAN_PLANNED
+def _hand_over(spark, conf, run_date, lines) -> None:
+    """A plan of ``run_date`` handed to the ERP outbox as the plan stage does (``lines``:
+    ``sku, location, supplier, order_qty, is_held``; series left out are cancelled)."""
+    from skuplan import erp
+
+    lines_df = spark.createDataFrame(
+        lines, "sku string, location string, supplier string, order_qty double, is_held boolean"
+    ).withColumns(
+        {
+            "policy": F.lit("sQ"),
+            "order_date": F.when(F.col("order_qty") > 0, F.lit(run_date)),
+            "expected_arrival": F.lit(run_date + dt.timedelta(days=3)),
+            "unit_cost": F.lit(1.0),
+            "order_value": F.col("order_qty"),
+        }
+    )
+    ref = conf.table("erp_outbox")
+    erp.merge_outbox(spark, lines_df, ref, run_date=run_date, run_id=f"plan-{run_date}")
+
+
+def test_a_plan_on_yesterdays_snapshot_counts_the_order_the_erp_got_yesterday(spark, make_conf):
+    """The snapshot of yesterday was taken before yesterday's plan: the order the outbox
+    handed over yesterday is on order today, as a re-run of yesterday left it (35, not the
+    first run's 30); a held line (never handed over), an older plan's order and this date's
+    own are not added. ``reorder_plan`` is not read: a backfill rewriting yesterday's lines
+    does not change what the ERP got."""
     from skuplan.pipeline.plan_inputs import read_released_orders
 
     conf = make_conf()
     day = dt.timedelta(days=1)
-    spark.createDataFrame(
-        [
-            (RUN - 2 * day, "A", "L1", PLAN_PLANNED, 70.0, RUN + day),  # before the window
-            (RUN - day, "A", "L1", PLAN_PLANNED, 30.0, RUN + 2 * day),  # released yesterday
-            (RUN - day, "B", "L1", PLAN_NEEDS_REVIEW, 90.0, RUN + 2 * day),  # held
-            (RUN - day, "C", "L1", PLAN_PLANNED, 0.0, RUN + 2 * day),  # nothing ordered
-            (RUN, "A", "L1", PLAN_PLANNED, 55.0, RUN + 3 * day),  # this date's own (a re-run)
-        ],
-        "run_date date, sku string, location string, plan_status string, order_qty double, "
-        "expected_arrival date",
-    ).write.format("delta").save(conf.table("reorder_plan").path)
-    released = read_released_orders(StageTables(spark, conf, "plan_replenishment"), 1)
+    _hand_over(spark, conf, RUN - 2 * day, [("A", "L1", "S", 70.0, False)])
+    _hand_over(spark, conf, RUN - day, [("A", "L1", "S", 30.0, False), ("B", "L1", "S", 90.0, True),
+                                        ("C", "L1", "S", 0.0, False)])  # fmt: skip
+    _hand_over(spark, conf, RUN - day, [("A", "L1", "S", 35.0, False)])  # a re-run of it
+    _hand_over(spark, conf, RUN, [("A", "L1", "S", 55.0, False)])  # this date's own
+    released = read_released_orders(StageTables(spark, conf, "plan_replenishment"), 1, None)
     snapshot = spark.createDataFrame(
         [(s, "L1", RUN - day, 5.0, 0.0, 0.0, None) for s in "ABC"],
         "sku string, location string, snapshot_date date, on_hand double, on_order double, "
         "backorders double, on_order_arrival date",
     ).transform(inputs.latest_snapshots, RUN)
     receipts = inputs.receipts(None, snapshot, RUN, released, snapshot_time="start_of_day")
-    assert [tuple(r) for r in receipts.collect()] == [("A", "L1", RUN + 2 * day, 30.0)]
+    assert [tuple(r) for r in receipts.collect()] == [("A", "L1", RUN + 2 * day, 35.0)]
+    # Two days back, the feed is read further back: yesterday's 35 and the day before's 70.
+    released = read_released_orders(StageTables(spark, conf, "plan_replenishment"), 2, None)
+    assert sorted((r.run_date, r.order_qty) for r in released.collect()) == [
+        (RUN - 2 * day, 70.0), (RUN - day, 35.0),
+    ]  # fmt: skip
 
 
 def test_the_plan_reads_the_days_sales_as_loaded_by_its_date(spark, make_conf):
@@ -351,18 +370,15 @@ def test_the_plan_reads_the_days_sales_as_loaded_by_its_date(spark, make_conf):
 def test_a_dcs_stock_gives_up_what_its_stores_ordered_since_its_snapshot(spark, make_conf):
     """Yesterday two stores of DC1 ordered 30 and 20 from it (a store of no DC, 40 from its
     supplier): DC1's start-of-day snapshot of yesterday still holds the 50 it shipped."""
-    from skuplan.columns import PLAN_PLANNED
     from skuplan.pipeline.plan_inputs import dc_shipments, read_released_orders
 
     conf, day = make_conf(), dt.timedelta(days=1)
-    spark.createDataFrame(
-        [(RUN - day, "A", "S1", 30.0, "DC1"), (RUN - day, "A", "S2", 20.0, "DC1"),
-         (RUN - day, "A", "S3", 40.0, None)],
-        "run_date date, sku string, location string, order_qty double, source_location string",
-    ).withColumns({"plan_status": F.lit(PLAN_PLANNED), "expected_arrival": F.lit(RUN)}).write.format(
-        "delta"
-    ).save(conf.table("reorder_plan").path)  # fmt: skip
-    released = read_released_orders(StageTables(spark, conf, "plan_replenishment"), 1)
+    _hand_over(spark, conf, RUN - day, [("A", "S1", "DC1", 30.0, False), ("A", "S2", "DC1", 20.0, False),
+                                        ("A", "S3", "SUP", 40.0, False)])  # fmt: skip
+    lanes = spark.createDataFrame(
+        [("S1", "DC1"), ("S2", "DC1")], "location string, source_location string"
+    )
+    released = read_released_orders(StageTables(spark, conf, "plan_replenishment"), 1, lanes)
     shipped = dc_shipments(released)
     assert [tuple(r) for r in shipped.collect()] == [("A", "DC1", RUN - day, 50.0)]
     snapshot = spark.createDataFrame(

@@ -11,11 +11,11 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 from pyspark.sql.types import DoubleType, StructField, StructType
 
-from skuplan import runs
+from skuplan import erp, runs
 from skuplan.columns import KEYS, PLAN_NEEDS_REVIEW, PLAN_PLANNED, quantile_column
 from skuplan.errors import InputError, UnfinishedInputError
 from skuplan.pipeline.io import StageTables
-from skuplan.replenishment import inputs, rules
+from skuplan.replenishment import inputs, network, rules
 from skuplan.schemas import PLAN_OVERRIDES
 
 # Jobs whose successful run completes the forecast stage.
@@ -36,7 +36,7 @@ class PlanInputs:
     locations_df: DataFrame | None  # the location master, for the DC network
     inventory_df: DataFrame
     open_orders_df: DataFrame | None
-    released_df: DataFrame | None  # orders of recent earlier plans (receipts_since_snapshot)
+    released_df: DataFrame | None  # orders the ERP got from recent plans (receipts_since_snapshot)
     overrides_df: DataFrame | None
     runs_df: DataFrame | None
     previous_df: DataFrame
@@ -201,24 +201,28 @@ def read_released_overrides(tables: StageTables) -> DataFrame | None:
     )
 
 
-def read_released_orders(tables: StageTables, max_age_days: int) -> DataFrame | None:
-    """The orders released by the plans of the ``max_age_days`` days before the run date
-    (an older snapshot is stale anyway): ``run_date, sku, location, order_qty,
-    expected_arrival`` (None: no plan yet)."""
-    plan_df = tables.optional("reorder_plan")
-    if plan_df is None:
+def read_released_orders(
+    tables: StageTables, max_age_days: int, lanes_df: DataFrame | None
+) -> DataFrame | None:
+    """The orders the ERP got from the plans of the ``max_age_days`` days before the run date
+    (an older snapshot is stale anyway), from the outbox's change feed
+    (:func:`erp.orders_handed_over`): ``run_date, sku, location, order_qty, expected_arrival,
+    source_location`` (the DC a store ordered from, by ``lanes_df``, :func:`network.lanes`;
+    else null). None: no outbox yet."""
+    if max_age_days < 1 or not tables.exists("erp_outbox"):
         return None
+    last = tables.run_date - dt.timedelta(days=1)
     first = tables.run_date - dt.timedelta(days=max_age_days)
-    released = (
-        F.col("run_date").between(F.lit(first), F.lit(tables.run_date - dt.timedelta(days=1)))
-        & (F.col("plan_status") == F.lit(PLAN_PLANNED))
-        & (F.col("order_qty") > 0)
+    orders_df = erp.orders_handed_over(tables.spark, tables.ref("erp_outbox"), first, last)
+    if lanes_df is None:
+        return orders_df.withColumn("source_location", F.lit(None).cast("string")).drop("supplier")
+    # A store supplied by a DC orders from it: its outbox line names the DC as its supplier.
+    dc = lanes_df.select("location", F.col("source_location").alias("_dc"))
+    return (
+        orders_df.join(dc, "location", "left")
+        .withColumn("source_location", F.when(F.col("supplier") == F.col("_dc"), F.col("_dc")))
+        .drop("_dc", "supplier")
     )
-    source = F.col("source_location") if "source_location" in plan_df.columns else F.lit(None)
-    return plan_df.filter(released).select(
-        "run_date", *KEYS, "order_qty", "expected_arrival",
-        source.cast("string").alias("source_location"),
-    )  # fmt: skip
 
 
 def dc_shipments(released_df: DataFrame | None) -> DataFrame | None:
@@ -280,7 +284,8 @@ def read_inputs(tables: StageTables) -> PlanInputs:
     forecasts_df = read_forecasts(tables, forecast.quantiles)
     run_id = forecast_run_id(tables, forecasts_df)
     items_df, item_locations_df = read_master(tables)
-    released_df = read_released_orders(tables, max_age)
+    locations_df = tables.optional("locations", required=["location"], what="location master")
+    released_df = read_released_orders(tables, max_age, network.lanes(locations_df))
     taken = [read_recent_sales(tables, max_age, forecast.freq), dc_shipments(released_df)]
     taken = [df for df in taken if df is not None]
     inventory_df = inputs.after_sales_since_snapshot(
@@ -293,7 +298,7 @@ def read_inputs(tables: StageTables) -> PlanInputs:
         forecast_run_id=run_id,
         items_df=items_df,
         item_locations_df=item_locations_df,
-        locations_df=tables.optional("locations", required=["location"], what="location master"),
+        locations_df=locations_df,
         inventory_df=inventory_df,
         open_orders_df=tables.optional("open_orders", required=[*KEYS, "qty", "expected_arrival"]),
         released_df=released_df,
