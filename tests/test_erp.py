@@ -1,5 +1,5 @@
 import datetime as dt
-import shutil
+import json
 
 import pyspark.sql.functions as F
 import pytest
@@ -199,26 +199,43 @@ def test_a_failed_export_leaves_the_previous_one_whole(spark, tmp_path):
     ]
 
 
+def _drop_files_of(path, versions) -> None:
+    """Delete the data and change files that commits ``versions`` added (as VACUUM does
+    once they are past its retention and out of the table's current version)."""
+    for version in versions:
+        log = path / "_delta_log" / f"{version:020d}.json"
+        for line in log.read_text().splitlines():
+            action = json.loads(line)
+            for kind in ("add", "cdc"):
+                if kind in action:
+                    (path / action[kind]["path"]).unlink()
+
+
 def test_orders_handed_over_are_the_feeds_last_order_per_date_or_a_one_line_refusal(
     spark, tmp_path
 ):
     """The orders of D1's plans as the ERP got them (D1's re-run changed A, cancelled B),
-    read back past D2's commit; once the feed's files are gone, a one-line refusal."""
+    read back past D2's and D3's commits; D3's alone are read from the two latest commits,
+    so the files of older ones may be gone; once D1's are, asking for D1 is a one-line
+    refusal."""
     from skuplan.errors import InputError
 
+    d3 = D2 + dt.timedelta(days=1)
     ref = TableRef(path=str(tmp_path / "outbox"))
     for day, lines in (
-        (D1, [_line("A", 5.0), _line("B", 3.0)]),
+        (D1, [_line("A", 5.0), _line("B", 3.0)]),  # version 1 (0 creates the table)
         (D1, [_line("A", 6.0), _line("B", 0.0)]),  # a re-run of D1
         (D2, [_line("A", 4.0, day=D2), _line("B", 2.0, day=D2)]),
+        (d3, [_line("A", 7.0, day=d3), _line("B", 2.0, day=d3)]),
     ):
-        erp.merge_outbox(
-            spark, spark.createDataFrame(lines, LINES), ref, run_date=day, run_id=f"r{day}"
-        )
+        lines_df = spark.createDataFrame(lines, LINES)
+        erp.merge_outbox(spark, lines_df, ref, run_date=day, run_id=f"r{day}")
     got = erp.orders_handed_over(spark, ref, D1, D1).collect()
     assert [(r.run_date, r.sku, r.order_qty) for r in got] == [(D1, "A", 6.0)]
 
-    shutil.rmtree(tmp_path / "outbox" / "_change_data")  # as VACUUM does past its retention
+    _drop_files_of(tmp_path / "outbox", [1, 2])
+    got = erp.orders_handed_over(spark, ref, d3, d3).collect()
+    assert sorted((r.run_date, r.sku, r.order_qty) for r in got) == [(d3, "A", 7.0), (d3, "B", 2.0)]
     with pytest.raises(InputError, match=r"change feed of .* cannot be read .*VACUUM") as info:
         erp.orders_handed_over(spark, ref, D1, D1)
     assert "\n" not in str(info.value)

@@ -34,6 +34,7 @@ import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 
+from skuplan import runs
 from skuplan.columns import KEYS
 from skuplan.delta_io import (
     last_commit,
@@ -256,21 +257,26 @@ def orders_handed_over(
     died before its MERGE handed nothing over, one that died after it did.
 
     The outbox's commits come in run-date order (a plan of an older date leaves it to the
-    newer plan), so the feed is read back from the latest version, twice as far each time,
-    until a commit of a date before ``first`` (or the table's first version).
+    newer plan: :class:`Superseded`, checked before each MERGE attempt), so the feed is read
+    back from the latest version, twice as far each time, until a commit of a date before
+    ``first`` (or the table's first version). A backfill racing the newer date's run can
+    still commit after it, in the instant between its check and its MERGE; a later read
+    that stops at that commit misses the newer date's orders before it.
     Output: ``run_date, sku, location, order_qty, expected_arrival, supplier``.
 
     Raises:
         InputError: the feed of those commits is gone (their files vacuumed).
     """
     latest = last_commit(spark, ref)[0]
-    start = max(0, latest - 2)  # a date's commit, a re-run's, the day before's
+    start = max(0, latest - 1)  # the latest commit and the one before (yesterday's plan)
     while True:
         changes_df = read_outbox_changes(spark, ref, start)
         oldest = _oldest_date(changes_df, start, ref)
         if start == 0 or (oldest is not None and oldest < first):
             break
         start = max(0, 2 * start - latest - 1)
+    if (run := runs.active()) is not None:
+        run.record_read(str(ref), latest)
     latest_row = Window.partitionBy(*KEYS, "run_date").orderBy(F.col("_commit_version").desc())
     return (
         changes_df.filter(F.col("run_date").between(F.lit(first), F.lit(last)))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
+from pathlib import Path
 
 import pyspark.sql.functions as F
+import pytest
 
 from skuplan.columns import KEYS
 from skuplan.pipeline import plan, plan_policy
@@ -349,6 +352,32 @@ def test_a_plan_on_yesterdays_snapshot_counts_the_order_the_erp_got_yesterday(sp
     ]  # fmt: skip
 
 
+def test_a_backfill_whose_outbox_feed_is_gone_reads_its_days_released_plan_lines(spark, make_conf):
+    """Yesterday's outbox changes are gone (vacuumed): today's plan, the one the ERP gets,
+    stops in one line; as a backfill (a later date has a plan), it reads what yesterday's
+    plan released from ``reorder_plan``."""
+    from skuplan.columns import PLAN_PLANNED
+    from skuplan.errors import InputError
+    from skuplan.pipeline.plan_inputs import read_released_orders
+
+    conf, day = make_conf(), dt.timedelta(days=1)
+    _hand_over(spark, conf, RUN - day, [("A", "L1", "S", 30.0, False)])
+    _hand_over(spark, conf, RUN - day, [("A", "L1", "S", 35.0, False)])  # its change file
+    shutil.rmtree(Path(conf.table("erp_outbox").path) / "_change_data")
+    tables = StageTables(spark, conf, "plan_replenishment")
+    with pytest.raises(InputError, match="change feed"):
+        read_released_orders(tables, 1, None)
+    spark.createDataFrame(
+        [(RUN - day, PLAN_PLANNED, 33.0), (RUN + day, PLAN_PLANNED, 12.0)],
+        "run_date date, plan_status string, order_qty double",
+    ).withColumns(
+        {"sku": F.lit("A"), "location": F.lit("L1"), "supplier": F.lit("S"),
+         "expected_arrival": F.lit(RUN + day)}
+    ).write.format("delta").save(conf.table("reorder_plan").path)  # fmt: skip
+    released = read_released_orders(tables, 1, None)
+    assert [(r.run_date, r.order_qty) for r in released.collect()] == [(RUN - day, 33.0)]
+
+
 def test_the_plan_reads_the_days_sales_as_loaded_by_its_date(spark, make_conf):
     """Yesterday's sales, the latest load of it on or before the run date: a correction
     loaded today counts, one loaded tomorrow (a later run's) and older days do not."""
@@ -375,10 +404,8 @@ def test_a_dcs_stock_gives_up_what_its_stores_ordered_since_its_snapshot(spark, 
     conf, day = make_conf(), dt.timedelta(days=1)
     _hand_over(spark, conf, RUN - day, [("A", "S1", "DC1", 30.0, False), ("A", "S2", "DC1", 20.0, False),
                                         ("A", "S3", "SUP", 40.0, False)])  # fmt: skip
-    lanes = spark.createDataFrame(
-        [("S1", "DC1"), ("S2", "DC1")], "location string, source_location string"
-    )
-    released = read_released_orders(StageTables(spark, conf, "plan_replenishment"), 1, lanes)
+    dcs = spark.createDataFrame([("DC1",), ("DC2",)], "location string")
+    released = read_released_orders(StageTables(spark, conf, "plan_replenishment"), 1, dcs)
     shipped = dc_shipments(released)
     assert [tuple(r) for r in shipped.collect()] == [("A", "DC1", RUN - day, 50.0)]
     snapshot = spark.createDataFrame(

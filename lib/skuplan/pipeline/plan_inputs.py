@@ -4,6 +4,7 @@ master data, each series' inventory snapshot, optional tables and the previous p
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from functools import reduce
 
@@ -17,6 +18,8 @@ from skuplan.errors import InputError, UnfinishedInputError
 from skuplan.pipeline.io import StageTables
 from skuplan.replenishment import inputs, network, rules
 from skuplan.schemas import PLAN_OVERRIDES
+
+log = logging.getLogger(__name__)
 
 # Jobs whose successful run completes the forecast stage.
 FORECAST_JOBS = ("train_forecast", "run_pipeline")
@@ -202,26 +205,55 @@ def read_released_overrides(tables: StageTables) -> DataFrame | None:
 
 
 def read_released_orders(
-    tables: StageTables, max_age_days: int, lanes_df: DataFrame | None
+    tables: StageTables, max_age_days: int, dcs_df: DataFrame | None
 ) -> DataFrame | None:
     """The orders the ERP got from the plans of the ``max_age_days`` days before the run date
     (an older snapshot is stale anyway), from the outbox's change feed
     (:func:`erp.orders_handed_over`): ``run_date, sku, location, order_qty, expected_arrival,
-    source_location`` (the DC a store ordered from, by ``lanes_df``, :func:`network.lanes`;
-    else null). None: no outbox yet."""
+    source_location`` (the DC a store ordered from: its line's supplier when that is a DC of
+    ``dcs_df``, :func:`network.dc_locations`; else null). None: no outbox yet.
+
+    A backfill (a later date has a plan) whose days' feed is gone reads the lines its days'
+    plans released from ``reorder_plan`` instead: its own plan never reaches the ERP.
+
+    Raises:
+        InputError: the feed is gone and this is not a backfill.
+    """
     if max_age_days < 1 or not tables.exists("erp_outbox"):
         return None
     last = tables.run_date - dt.timedelta(days=1)
     first = tables.run_date - dt.timedelta(days=max_age_days)
-    orders_df = erp.orders_handed_over(tables.spark, tables.ref("erp_outbox"), first, last)
-    if lanes_df is None:
+    try:
+        orders_df = erp.orders_handed_over(tables.spark, tables.ref("erp_outbox"), first, last)
+    except InputError as exc:
+        if newer_plan_date(tables) is None:
+            raise
+        log.warning("backfill of %s: released orders from reorder_plan (%s)", tables.run_date, exc)
+        orders_df = _released_plan_lines(tables, first, last)
+    if dcs_df is None:
         return orders_df.withColumn("source_location", F.lit(None).cast("string")).drop("supplier")
-    # A store supplied by a DC orders from it: its outbox line names the DC as its supplier.
-    dc = lanes_df.select("location", F.col("source_location").alias("_dc"))
+    # A store supplied by a DC orders from it: its line names the DC as its supplier.
+    dcs = dcs_df.select(F.col("location").alias("_dc"))
     return (
-        orders_df.join(dc, "location", "left")
-        .withColumn("source_location", F.when(F.col("supplier") == F.col("_dc"), F.col("_dc")))
+        orders_df.join(F.broadcast(dcs), F.col("supplier") == F.col("_dc"), "left")
+        .withColumn("source_location", F.col("_dc"))
         .drop("_dc", "supplier")
+    )
+
+
+def _released_plan_lines(tables: StageTables, first: dt.date, last: dt.date) -> DataFrame:
+    """The lines the plans of ``first`` .. ``last`` released (planned, order above 0), as
+    ``reorder_plan`` holds them: ``run_date, sku, location, order_qty, expected_arrival,
+    supplier``."""
+    released = (
+        F.col("run_date").between(F.lit(first), F.lit(last))
+        & (F.col("plan_status") == F.lit(PLAN_PLANNED))
+        & (F.col("order_qty") > 0)
+    )
+    return (
+        tables.read("reorder_plan")
+        .filter(released)
+        .select("run_date", *KEYS, "order_qty", "expected_arrival", "supplier")
     )
 
 
@@ -285,7 +317,7 @@ def read_inputs(tables: StageTables) -> PlanInputs:
     run_id = forecast_run_id(tables, forecasts_df)
     items_df, item_locations_df = read_master(tables)
     locations_df = tables.optional("locations", required=["location"], what="location master")
-    released_df = read_released_orders(tables, max_age, network.lanes(locations_df))
+    released_df = read_released_orders(tables, max_age, network.dc_locations(locations_df))
     taken = [read_recent_sales(tables, max_age, forecast.freq), dc_shipments(released_df)]
     taken = [df for df in taken if df is not None]
     inventory_df = inputs.after_sales_since_snapshot(
