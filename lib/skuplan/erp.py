@@ -270,8 +270,9 @@ def orders_handed_over(
     latest = last_commit(spark, ref)[0]
     start = max(0, latest - 1)  # the latest commit and the one before (yesterday's plan)
     while True:
-        changes_df = read_outbox_changes(spark, ref, start)
-        oldest = _oldest_date(changes_df, start, ref)
+        changes_df = _read_feed(spark, ref, start)
+        of_start = changes_df.filter(F.col("_commit_version") == start)
+        oldest = of_start.agg(F.min("run_date")).first()[0]  # None: no change rows
         if start == 0 or (oldest is not None and oldest < first):
             break
         start = max(0, 2 * start - latest - 1)
@@ -290,20 +291,21 @@ def orders_handed_over(
     )
 
 
-def _oldest_date(changes_df: DataFrame, version: int, ref: TableRef) -> dt.date | None:
-    """The earliest plan date among the changes of commit ``version`` (None: it has none),
-    reading every change from it on (a filter on the version would skip the later commits'
-    files, which the orders are then read from)."""
-    of_version = F.when(F.col("_commit_version") == version, F.col("run_date"))
+def _read_feed(spark: SparkSession, ref: TableRef, start: int) -> DataFrame:
+    """The outbox's change rows from version ``start``, read once (local checkpoint: the
+    walk back and the plan's two uses then read no file again).
+
+    Raises:
+        InputError: the files are gone (vacuumed).
+    """
     try:
-        row = changes_df.agg(F.min(of_version)).first()
+        return read_outbox_changes(spark, ref, start).localCheckpoint()
     except Exception as exc:  # Delta's missing-file errors have no common type
         raise InputError(
-            f"the change feed of {ref} from version {version} cannot be read "
+            f"the change feed of {ref} from version {start} cannot be read "
             f"({one_line(str(exc), 200)}): the plan cannot tell which orders the ERP got "
             "(VACUUM must keep the outbox's files longer than plan.inventory_max_age_days)"
         ) from exc
-    return row[0]
 
 
 def export_folder(ref: TableRef, run_date: dt.date) -> str:
