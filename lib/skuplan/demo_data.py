@@ -347,15 +347,16 @@ def _inventory(
 
 
 def _calendar(dates: pd.DatetimeIndex, run_date: dt.date) -> pd.DataFrame:
-    """Events over the history and a year ahead, so forecasts see the coming holidays too."""
+    """Events over the history and a year ahead, so forecasts see the coming holidays too
+    (the demo's stores are open every day)."""
     all_days = pd.date_range(dates[0], pd.Timestamp(run_date) + pd.Timedelta(days=365), freq="D")
     return pd.DataFrame(
         [
-            (d.date(), HOLIDAYS[(d.month, d.day)][0])
+            (d.date(), HOLIDAYS[(d.month, d.day)][0], False)
             for d in all_days
             if (d.month, d.day) in HOLIDAYS
         ],
-        columns=["date", "event"],
+        columns=["date", "event", "closed"],
     )
 
 

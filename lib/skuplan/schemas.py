@@ -97,7 +97,8 @@ LOCATION_MASTER = schema(
     "location_type:s supplied_by:s lane_lead_time_days:d lane_lead_time_std_days:d",
 )
 
-CALENDAR = schema("date:date! event:s!")
+# closed (optional): the whole business is closed that day (skuplan.forecasting.closures).
+CALENDAR = schema("date:date! event:s! closed:b")
 
 INVENTORY = schema(
     SERIES, "snapshot_date:date! on_hand:d on_order:d on_order_arrival:date backorders:d"

@@ -24,6 +24,7 @@ DEMO = ["demo.n_series=16", "demo.n_locations=2", "demo.history_days=420", "demo
 MODELS = "forecast.models=[seasonal_naive, moving_average, lightgbm_global]"
 PROMO_DAYS = range(7, 14)  # the horizon's second week is promoted (0-based days)
 DISCOUNT = 0.3
+CLOSED_STEP = 3  # the horizon's fourth day is a closed day
 
 
 def _read(spark, conf, key):
@@ -44,6 +45,13 @@ def _planned_promotions(spark, conf):
     )  # fmt: skip
 
 
+def _close(spark, conf, day):
+    """The calendar with ``day`` closed (the demo's stores are open every day)."""
+    calendar_df = _read(spark, conf, "calendar").filter(F.col("date") != day)
+    closed_df = spark.createDataFrame([(day, "closed", True)], calendar_df.schema)
+    delta_io.overwrite_table(calendar_df.unionByName(closed_df), conf.table("calendar"))
+
+
 def test_a_planned_promotion_raises_the_forecast_through_the_job(spark, tmp_path):
     conf = conf_under(
         tmp_path, *DEMO, MODELS, "forecast.horizon=14",
@@ -51,12 +59,28 @@ def test_a_planned_promotion_raises_the_forecast_through_the_job(spark, tmp_path
     )  # fmt: skip
     demo.run(spark, conf)
     delta_io.overwrite_table(_planned_promotions(spark, conf), conf.table("drivers"))
+    closed = conf.run_date + dt.timedelta(days=CLOSED_STEP)
+    _close(spark, conf, closed)
     validate.run(spark, conf)
     forecast.run(spark, conf)
 
     step = F.datediff("date", F.lit(conf.run_date))
+    forecasts_df = _read(spark, conf, "forecasts")
+    # The closed day is forecast zero, its drop explained as the holiday's.
+    on_closed = forecasts_df.filter(F.col("date") == closed).collect()
+    assert len(on_closed) == 16 and all(r.yhat == r.q10 == r.q90 == 0 for r in on_closed)
+    holiday = F.sum(F.when(F.col("driver") == "holiday", F.col("contribution")))
+    explained = (
+        _read(spark, conf, "explanations")
+        .groupBy("sku", "location", "date")
+        .agg(F.sum("contribution").alias("total"), holiday.alias("holiday"))
+        .join(forecasts_df, ["sku", "location", "date"])
+    )
+    assert explained.filter(F.abs(F.col("total") - F.col("yhat")) > 1e-6).isEmpty()
+    assert explained.filter((F.col("date") == closed) & (F.col("holiday") < -0.5)).count() > 8
+    # The weeks compare the same weekdays: the closed one is left out of both.
     weeks = (
-        _read(spark, conf, "forecasts")
+        forecasts_df.filter(F.pmod(step, F.lit(7)) != CLOSED_STEP)
         .groupBy("sku", "location")
         .agg(
             F.sum(F.when(step < 7, F.col("yhat"))).alias("plain"),

@@ -9,9 +9,9 @@ import pytest
 from chispa import assert_df_equality
 
 from skuplan import cli, delta_io
-from skuplan.errors import DataQualityError
+from skuplan.errors import DataQualityError, InputError
 from skuplan.pipeline import validate
-from skuplan.schemas import INVENTORY, ITEMS, LOCATIONS, RAW_SALES
+from skuplan.schemas import CALENDAR, INVENTORY, ITEMS, LOCATIONS, RAW_SALES
 
 from conftest import ROOT, RUN_DATE
 
@@ -219,6 +219,30 @@ def test_a_new_load_keeps_earlier_loads_and_a_rerun_replaces_its_own(spark, make
         .agg(F.countDistinct("run_id").alias("runs"))
     )
     assert {r.run_date: r.runs for r in dq_runs.collect()} == {first: 1, second: 1}
+
+
+def test_an_empty_load_after_a_closed_day_passes_and_after_an_open_one_is_refused(spark, make_conf):
+    closed = RUN_DATE - dt.timedelta(days=1)
+    conf1, conf2 = make_conf(*NO_SUITES, run_date=closed), make_conf(*NO_SUITES)
+    _write(spark, conf1, _sales(load_date=closed, n_days=5), load_date=closed)
+    validate.run(spark, conf1)
+    _write(spark, conf2, [])  # the morning after the closed day: nothing was sold
+    with pytest.raises(
+        InputError,
+        match=f"no raw sales loaded on {RUN_DATE} .* closed on {closed}, give that day closed=true",
+    ):
+        validate.run(spark, conf2)
+
+    calendar = [(closed, "christmas", True), (RUN_DATE, "boxing day", False)]
+    delta_io.overwrite_table(spark.createDataFrame(calendar, CALENDAR), conf2.table("calendar"))
+    summary = validate.run(spark, conf2)
+    assert (summary.rows_in, summary.clean, summary.quarantined) == (0, 0, 0)
+    gates = _read(spark, conf2, "dq_results").filter(F.col("run_date") == RUN_DATE).collect()
+    assert ("closed_day", True) in [(g.name, g.success) for g in gates]
+    assert _read(spark, conf2, "clean_sales").filter(F.col("load_date") == RUN_DATE).isEmpty()
+    # Only the day before counts: an empty load two days after the closure is refused.
+    with pytest.raises(InputError, match="no raw sales loaded"):
+        validate.run(spark, make_conf(*NO_SUITES, run_date=RUN_DATE + dt.timedelta(days=1)))
 
 
 @pytest.mark.parametrize("max_shared_keys", [validate.MAX_SHARED_KEYS, 0])

@@ -21,10 +21,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql.types import StructType
 
 from skuplan import fanout, logs
-from skuplan.columns import FORECAST_OK, KEYS
+from skuplan.columns import FORECAST_OK, KEYS, quantile_columns
 from skuplan.conf import Conf, ForecastSettings
 from skuplan.errors import InputError, ModelFailureError
-from skuplan.forecasting import cold_start, transport
+from skuplan.forecasting import closures, cold_start, transport
 from skuplan.forecasting.spec import ForecastSpec
 from skuplan.models import registry
 from skuplan.pipeline import (
@@ -241,7 +241,8 @@ def run(spark, conf: Conf) -> ForecastSummary:
     tables, settings = StageTables(spark, conf, "train_forecast"), conf.forecast
     forecast_inputs.check_run_date(conf.run_date, settings.freq)
     spec = engine_spec(settings)
-    history_df = forecast_inputs.read_history(tables, settings)  # kept until the end
+    closed = tables.closed_days() if settings.freq == "D" else []
+    history_df = forecast_inputs.read_history(tables, settings, closed)  # kept until the end
     scored_df = paths_df = global_df = records_df = None
     outputs: dict[str, DataFrame] = {}
     try:
@@ -269,6 +270,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
             models = chosen_models(outputs["model_runs"])
         outputs = completed(tables, outputs, history_df, paths_df, spec, paths)
         outputs = with_hierarchy(tables, outputs, records_df, history_df, spec, holidays)
+        outputs = with_closures(outputs, closed, spec)
         if models_df is not None:
             outputs[forecast_global.TABLE] = models_df
         scores = backtest_scores(outputs["backtest_metrics"])
@@ -295,6 +297,21 @@ def write(tables: StageTables, outputs: dict[str, DataFrame]) -> None:
     if forecast_global.TABLE in outputs:
         forecast_global.prune(tables)
     forecast_global.expire(tables)
+
+
+def with_closures(outputs: dict, closed: list, spec: ForecastSpec) -> dict:
+    """The outputs with the shipped forecasts and bands zero on closed days (daily data),
+    explained by the ``holiday`` driver (:mod:`skuplan.forecasting.closures`)."""
+    if not closed:
+        return outputs
+    columns = ["yhat", *quantile_columns(spec.quantiles)]
+    return {
+        **outputs,
+        "forecasts": outputs["forecasts"].transform(
+            closures.with_closed_days_zeroed, closed, columns
+        ),
+        "explanations": outputs["explanations"].transform(closures.with_closures_explained, closed),
+    }
 
 
 def combined(tables: StageTables, records_df: DataFrame, outputs: dict, spec: ForecastSpec):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 
 import pandas as pd
 import pyspark.sql.functions as F
@@ -24,6 +25,7 @@ from pyspark.sql.types import StructType
 from skuplan.columns import KEYS
 from skuplan.conf import ForecastSettings
 from skuplan.errors import ConfigError, InputError
+from skuplan.forecasting import closures
 from skuplan.models.data import last_period
 from skuplan.pipeline.io import StageTables
 from skuplan.schemas import CLEAN_SALES
@@ -64,11 +66,13 @@ def filter_loaded_by(df: DataFrame, run_date: dt.date) -> DataFrame:
     return df.filter(F.col("load_date") <= F.lit(run_date))
 
 
-def read_history(tables: StageTables, settings: ForecastSettings) -> DataFrame:
+def read_history(
+    tables: StageTables, settings: ForecastSettings, closed: Collection[dt.date] = ()
+) -> DataFrame:
     """Clean sales of the history window as known on the run date, the latest load of each
     day (``HISTORY_COLUMNS``), persisted: every step of the stage reads it (scores, paths,
     both fan-outs, their task plans). Refused when not loaded through the last period
-    before the run date (:func:`check_loaded_through`)."""
+    before the run date that is not a ``closed`` day (:func:`check_loaded_through`)."""
     types = StructType([CLEAN_SALES[c] for c in (*HISTORY_COLUMNS, "load_date")])
     history_df = (
         tables.read("clean_sales", types=types)
@@ -78,7 +82,7 @@ def read_history(tables: StageTables, settings: ForecastSettings) -> DataFrame:
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        check_loaded_through(history_df, tables.run_date, settings)
+        check_loaded_through(history_df, tables.run_date, settings, closed)
     except InputError:
         history_df.unpersist()
         raise
@@ -102,11 +106,15 @@ def check_run_date(run_date: dt.date, freq: str) -> None:
 
 
 def check_loaded_through(
-    history_df: DataFrame, run_date: dt.date, settings: ForecastSettings
+    history_df: DataFrame,
+    run_date: dt.date,
+    settings: ForecastSettings,
+    closed: Collection[dt.date] = (),
 ) -> None:
     """Refuse a history that ends before the last period before the run date in every
     series (a load not made yet): the models would read the periods between as periods
-    without sales, and a series whose last days are zeros is forecast low.
+    without sales, and a series whose last days are zeros is forecast low. Daily data need
+    not reach ``closed`` days (nothing sells then, so no load brings them).
 
     Raises:
         InputError: with ``forecast.unloaded_periods`` ``refuse``, the latest clean sale of
@@ -115,6 +123,8 @@ def check_loaded_through(
     if settings.unloaded_periods != "refuse":
         return
     needed = last_period(run_date, settings.freq)
+    if settings.freq == "D":
+        needed = closures.last_open_day(needed, closed)
     latest = history_df.agg(F.max("date")).first()[0]
     if latest is not None and latest < needed:
         raise InputError(

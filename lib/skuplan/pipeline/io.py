@@ -104,6 +104,15 @@ class StageTables:
             ]
         )
 
+    def closed_days(self) -> list[dt.date]:
+        """Dates the whole business is closed: the calendar's rows with ``closed`` true (none
+        without a calendar or without that column)."""
+        calendar_df = self.optional("calendar", required=["date"])
+        if calendar_df is None or "closed" not in calendar_df.columns:
+            return []
+        closed_df = calendar_df.filter(F.col("closed").cast("boolean"))
+        return sorted(r["date"] for r in closed_df.select("date").distinct().collect())
+
     def newest_before(self, key: str) -> DataFrame | None:
         """The rows of table ``key`` that the newest run before this run date wrote (by
         ``run_date``), or None without any."""

@@ -261,31 +261,54 @@ def evaluate(
 ) -> Evaluation:
     """Measure, gate and run the suites; return the outcomes and the (lazy) output frames.
 
+    An empty load is one when the day before the run date is a closed day (daily data: the
+    calendar's ``closed``): it passes, and replaces the run date's rows with none.
+
     Raises:
-        InputError: no raw sales were loaded on the run date.
+        InputError: no raw sales were loaded on the run date, and the day before is open.
     """
     conf = tables.conf
     raw_all_df, items_df, locations_df, inventory_df = inputs
     m = _measure(flagged_df)
-    if m.rows_in == 0:
-        raise InputError(f"no raw sales loaded on {conf.run_date} in {tables.ref('raw_sales')}")
     clean_df = typed_clean(flagged_df, tables.run_id)
+    quarantined_df = rules.filter_quarantined(flagged_df).select(*RAW_COLUMNS, "reasons")
+    outputs = {
+        "clean_df": with_hygiene(clean_df, conf),
+        "quarantine_df": tables.stamp(quarantined_df, QUARANTINE),
+    }
+    if m.rows_in == 0:
+        return Evaluation(m, [_closed_day_gate(tables)], {}, **outputs)
     frames = {"clean_sales": clean_df, "items": items_df, "locations": locations_df,
               "inventory": inventory_df}  # fmt: skip
     # A master taken from the sales' keys is no table: its suite would judge made-up rows.
     frames = {k: None if k in tables.missing else df for k, df in frames.items()}
     expectations = run_suites(conf, runner, frames)
     suite_gates = [gates.suite_gate(table, outcomes) for table, outcomes in expectations.items()]
-    quarantined_df = rules.filter_quarantined(flagged_df).select(*RAW_COLUMNS, "reasons")
     return Evaluation(
         measures=m,
         gates=gates.with_severity(
             table_gates(m, raw_all_df, conf) + suite_gates, conf.validation.warning_gates
         ),
         expectations=expectations,
-        clean_df=with_hygiene(clean_df, conf),
-        quarantine_df=tables.stamp(quarantined_df, QUARANTINE),
+        **outputs,
     )
+
+
+def _closed_day_gate(tables: StageTables) -> GateOutcome:
+    """The passed gate of an empty load after a closed day.
+
+    Raises:
+        InputError: the day before the run date is not closed (or the data are not daily).
+    """
+    conf, day = tables.conf, tables.run_date - dt.timedelta(days=1)
+    if conf.forecast.freq != "D" or day not in tables.closed_days():
+        raise InputError(
+            f"no raw sales loaded on {conf.run_date} in {tables.ref('raw_sales')} (if the "
+            f"business was closed on {day}, give that day closed=true in the calendar table)"
+        )
+    message = f"no rows: {day} is a closed day (calendar)"
+    log.info("validate_sales: %s", message)
+    return GateOutcome("closed_day", "raw_sales", True, "0", "0", message)
 
 
 def _measure(flagged_df: DataFrame) -> Measures:
