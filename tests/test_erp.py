@@ -239,3 +239,11 @@ def test_orders_handed_over_are_the_feeds_last_order_per_date_or_a_one_line_refu
     with pytest.raises(InputError, match=r"change feed of .* cannot be read .*VACUUM") as info:
         erp.orders_handed_over(spark, ref, D1, D1)
     assert "\n" not in str(info.value)
+
+
+def test_an_unreadable_feed_blames_vacuum_only_for_missing_files():
+    ref = TableRef(path="/w/gold/erp_outbox")
+    gone = erp.feed_error(ref, 3, "[FAILED_READ_FILE.FILE_NOT_EXIST] ... File does not exist.\nat")
+    assert str(gone).endswith("longer than plan.inventory_max_age_days)") and "\n" not in str(gone)
+    other = str(erp.feed_error(ref, 3, "[DELTA_MISSING_CHANGE_DATA] change data was not recorded"))
+    assert "VACUUM" not in other and other.endswith("cannot tell which orders the ERP got")

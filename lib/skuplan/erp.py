@@ -296,16 +296,27 @@ def _read_feed(spark: SparkSession, ref: TableRef, start: int) -> DataFrame:
     walk back and the plan's two uses then read no file again).
 
     Raises:
-        InputError: the files are gone (vacuumed).
+        InputError: the feed cannot be read (its files vacuumed, most often).
     """
     try:
         return read_outbox_changes(spark, ref, start).localCheckpoint()
     except Exception as exc:  # Delta's missing-file errors have no common type
-        raise InputError(
-            f"the change feed of {ref} from version {start} cannot be read "
-            f"({one_line(str(exc), 200)}): the plan cannot tell which orders the ERP got "
-            "(VACUUM must keep the outbox's files longer than plan.inventory_max_age_days)"
-        ) from exc
+        raise feed_error(ref, start, str(exc)) from exc
+
+
+MISSING_FILE_MARKS = ("FILE_NOT_EXIST", "FileNotFound", "FILE_NOT_FOUND", "does not exist")
+
+
+def feed_error(ref: TableRef, start: int, cause: str) -> InputError:
+    """The one-line refusal of an unreadable change feed; it blames VACUUM only when files
+    are missing."""
+    message = (
+        f"the change feed of {ref} from version {start} cannot be read "
+        f"({one_line(cause, 200)}): the plan cannot tell which orders the ERP got"
+    )
+    if any(mark in cause for mark in MISSING_FILE_MARKS):
+        message += " (VACUUM must keep the outbox's files longer than plan.inventory_max_age_days)"
+    return InputError(message)
 
 
 def export_folder(ref: TableRef, run_date: dt.date) -> str:
