@@ -162,6 +162,10 @@ def load_m5() -> tuple[pd.DataFrame, dict]:
             ["region", "date", "snap"], axis=1
         ),
         "events": events,
+        # The stores are closed on Christmas (the subset sells 1-8 units a day then).
+        "calendar": raw.loc[raw["date"].dt.strftime("%m-%d") == "12-25", ["date"]]
+        .drop_duplicates()
+        .assign(event="Christmas", closed=True),
     }
     overrides = [
         "forecast.drivers=" + json.dumps(drivers),
@@ -498,6 +502,13 @@ def moving_average_forecasts(train: pd.DataFrame, window: int, dates) -> pd.Data
     return pd.concat(rows, ignore_index=True)
 
 
+def window_at(sales: pd.DataFrame, spec: dict, run_date: dt.date) -> tuple[pd.DataFrame, dict]:
+    """The horizon from ``run_date`` held out, the sales after it dropped (a run date before
+    the held-out tail's keeps it honest)."""
+    end = pd.date_range(pd.Timestamp(run_date), periods=spec["horizon"] + 1, freq=spec["freq"])[-1]
+    return sales[sales["date"] < end], {**spec, "run_date": run_date}
+
+
 def validation_window(sales: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict]:
     """The held-out tail dropped and the horizon before it held out instead: settings are
     tuned on this window so that the held-out figures stay honest."""
@@ -520,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="score the window before the held-out tail instead (the tail is dropped): for tuning",
     )
+    parser.add_argument("--run-date", type=dt.date.fromisoformat,
+                        help="score the horizon from this date instead (later sales dropped): for tuning")  # fmt: skip
+    parser.add_argument("--no-closed-days", action="store_true",
+                        help="leave the dataset's closed days (m5: Christmas) out of the calendar")  # fmt: skip
     parser.add_argument("--hierarchy", help="forecast.hierarchy.levels (YAML) for the final run")
     parser.add_argument("--hierarchy-method", help="forecast.hierarchy.method (default: the job's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -542,6 +557,10 @@ def main(argv: list[str] | None = None) -> int:
                 sales, spec = loader()
             if args.validation:
                 sales, spec = validation_window(sales, spec)
+            if args.run_date:
+                sales, spec = window_at(sales, spec, args.run_date)
+            if args.no_closed_days:
+                spec = {**spec, "tables": {k: v for k, v in spec.get("tables", {}).items() if k != "calendar"}}  # fmt: skip
             models = args.models or models
             print(
                 f"{name}: {sales.groupby(['sku', 'location']).ngroups} series, run date {spec['run_date']}",

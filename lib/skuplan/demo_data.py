@@ -347,15 +347,14 @@ def _inventory(
 
 
 def _calendar(dates: pd.DatetimeIndex, run_date: dt.date) -> pd.DataFrame:
-    """Events over the history and a year ahead, so forecasts see the coming holidays too
-    (the demo's stores are open every day)."""
+    """Events over the history and a year ahead, so forecasts see the coming holidays too;
+    the stores are closed on a holiday whose demand multiplier is 0 (Christmas)."""
     all_days = pd.date_range(dates[0], pd.Timestamp(run_date) + pd.Timedelta(days=365), freq="D")
+    events = [
+        (d.date(), HOLIDAYS[(d.month, d.day)]) for d in all_days if (d.month, d.day) in HOLIDAYS
+    ]
     return pd.DataFrame(
-        [
-            (d.date(), HOLIDAYS[(d.month, d.day)][0], False)
-            for d in all_days
-            if (d.month, d.day) in HOLIDAYS
-        ],
+        [(day, name, multiplier == 0) for day, (name, multiplier) in events],
         columns=["date", "event", "closed"],
     )
 

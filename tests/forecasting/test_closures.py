@@ -4,9 +4,11 @@ import datetime as dt
 
 import pytest
 
+from skuplan import delta_io
 from skuplan.errors import InputError
 from skuplan.forecasting import closures
 from skuplan.pipeline.forecast_inputs import check_loaded_through
+from skuplan.pipeline.io import StageTables
 
 D = dt.date(2026, 12, 24)
 DAY = dt.timedelta(days=1)
@@ -65,3 +67,15 @@ def test_sales_need_not_reach_a_closed_day(spark, make_conf):
         check_loaded_through(history_df, BOXING_DAY + DAY, settings, [CHRISTMAS])
     with pytest.raises(InputError, match=f"need them through {CHRISTMAS}"):
         check_loaded_through(history_df, BOXING_DAY, settings)
+
+
+def test_closed_days_are_read_from_a_calendar_written_by_hand(spark, make_conf):
+    conf = make_conf()
+    tables = StageTables(spark, conf, "train_forecast")
+    assert tables.closed_days() == []  # no calendar
+    rows = [("2026-12-25 00:00:00", "christmas", "TRUE"), ("2026-12-26", "boxing day", "1"),
+            ("2026-12-27", "sunday", "x"), ("2026-12-28", "stock-take", "false"),
+            ("not a date", "typo", "true")]  # fmt: skip
+    calendar_df = spark.createDataFrame(rows, "date string, event string, closed string")
+    delta_io.overwrite_table(calendar_df, conf.table("calendar"))
+    assert tables.closed_days() == [CHRISTMAS, BOXING_DAY]

@@ -3,7 +3,9 @@
 Nothing sells on a closed day, so its shipped forecast and band are zero whatever the
 models made of it, and the drop is explained by the ``holiday`` driver (the closure is a
 calendar event). A closed day sends no sales either: the day after it finds no new sales,
-which is the calendar's doing, not a late load (:func:`last_open_day`).
+which is the calendar's doing, not a late load (:func:`last_open_day`). The models read a
+closed day's zero as sales: an estimate of the demand in its place forecast the weeks after
+Christmas worse on M5 (BENCHMARKS.md, "Closed days").
 
 DataFrame -> DataFrame functions, and :func:`last_open_day` on plain dates.
 """

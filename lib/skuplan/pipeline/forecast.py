@@ -11,6 +11,7 @@ candidates are combined across series (:mod:`.forecast_combination`).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from functools import partial
@@ -270,7 +271,7 @@ def run(spark, conf: Conf) -> ForecastSummary:
             models = chosen_models(outputs["model_runs"])
         outputs = completed(tables, outputs, history_df, paths_df, spec, paths)
         outputs = with_hierarchy(tables, outputs, records_df, history_df, spec, holidays)
-        outputs = with_closures(outputs, closed, spec)
+        outputs = with_closures(outputs, closed, spec, tables.run_date)
         if models_df is not None:
             outputs[forecast_global.TABLE] = models_df
         scores = backtest_scores(outputs["backtest_metrics"])
@@ -299,9 +300,11 @@ def write(tables: StageTables, outputs: dict[str, DataFrame]) -> None:
     forecast_global.expire(tables)
 
 
-def with_closures(outputs: dict, closed: list, spec: ForecastSpec) -> dict:
+def with_closures(outputs: dict, closed: list, spec: ForecastSpec, run_date: dt.date) -> dict:
     """The outputs with the shipped forecasts and bands zero on closed days (daily data),
     explained by the ``holiday`` driver (:mod:`skuplan.forecasting.closures`)."""
+    horizon = set(forecast_inputs.horizon_dates(run_date, spec.horizon, spec.freq))
+    closed = [d for d in closed if d in horizon]
     if not closed:
         return outputs
     columns = ["yhat", *quantile_columns(spec.quantiles)]

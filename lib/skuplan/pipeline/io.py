@@ -106,12 +106,16 @@ class StageTables:
 
     def closed_days(self) -> list[dt.date]:
         """Dates the whole business is closed: the calendar's rows with ``closed`` true (none
-        without a calendar or without that column)."""
+        without a calendar or without that column). A table written by hand may hold the
+        date as a timestamp or text and the flag as text (``true``/``1``, as ingest reads
+        it); a value that is neither counts as open."""
         calendar_df = self.optional("calendar", required=["date"])
         if calendar_df is None or "closed" not in calendar_df.columns:
             return []
-        closed_df = calendar_df.filter(F.col("closed").cast("boolean"))
-        return sorted(r["date"] for r in closed_df.select("date").distinct().collect())
+        is_closed = F.lower(F.trim(F.col("closed").cast("string"))).isin("true", "1")
+        day = F.try_to_date(F.col("date").cast("string")).alias("day")
+        rows = calendar_df.filter(is_closed).select(day).distinct().collect()
+        return sorted(r["day"] for r in rows if r["day"] is not None)
 
     def newest_before(self, key: str) -> DataFrame | None:
         """The rows of table ``key`` that the newest run before this run date wrote (by

@@ -8,8 +8,9 @@ Order of work, for one load date (= the run date):
    aggregation measures every count;
 3. table gates (quarantine share, row count change, freshness, master coverage) and one
    Great Expectations suite per input table (``expectations/*.json``);
-4. dq_results and Data Docs are written whatever the outcome; a failed critical gate then
-   raises :class:`DataQualityError` and nothing reaches the clean or quarantine tables;
+4. dq_results and Data Docs are written whatever the outcome (an empty load after a closed
+   day runs no suite: dq_results only); a failed critical gate then raises
+   :class:`DataQualityError` and nothing reaches the clean or quarantine tables;
 5. otherwise quarantine and clean sales (outliers flagged, missing days imputed) replace
    this load's partition, and the job checks raw rows = clean (observed) + quarantined.
 """
