@@ -9,7 +9,7 @@ import pytest
 
 from skuplan import command, delta_io
 from skuplan.conf import load_conf
-from skuplan.pipeline import validate
+from skuplan.quality import gates
 
 from conftest import ROOT
 
@@ -49,7 +49,7 @@ def test_sales_alone_forecast_then_masters_and_inventory_make_a_plan(tmp_path, c
     validated = skuplan("validate")
     assert "no items or locations table: taken from the sales' keys" in validated.out
     # No inventory yet: a warning that says validation does not need it.
-    assert f"gate schema_inventory failed (warning only): {validate.NO_INVENTORY}" in caplog.text
+    assert f"gate schema_inventory failed (warning only): {gates.NO_INVENTORY}" in caplog.text
     assert "4 series forecast" in skuplan("forecast").out
     # Planning needs the masters: it refuses in one line, and nothing reaches the outbox.
     refused = skuplan("plan", code=6).err

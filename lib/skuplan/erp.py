@@ -304,17 +304,14 @@ def _read_feed(spark: SparkSession, ref: TableRef, start: int) -> DataFrame:
         raise feed_error(ref, start, str(exc)) from exc
 
 
-MISSING_FILE_MARKS = ("FILE_NOT_EXIST", "FileNotFound", "FILE_NOT_FOUND", "does not exist")
-
-
 def feed_error(ref: TableRef, start: int, cause: str) -> InputError:
-    """The one-line refusal of an unreadable change feed; it blames VACUUM only when files
-    are missing."""
+    """The one-line refusal of an unreadable change feed, blaming VACUUM for missing files."""
     message = (
         f"the change feed of {ref} from version {start} cannot be read "
         f"({one_line(cause, 200)}): the plan cannot tell which orders the ERP got"
     )
-    if any(mark in cause for mark in MISSING_FILE_MARKS):
+    missing = ("FILE_NOT_EXIST", "FileNotFound", "FILE_NOT_FOUND", "does not exist")
+    if any(mark in cause for mark in missing):
         message += " (VACUUM must keep the outbox's files longer than plan.inventory_max_age_days)"
     return InputError(message)
 

@@ -164,23 +164,16 @@ def read_inputs(tables: StageTables):
     )
 
 
-NO_INVENTORY = "no inventory table: validation goes on without it, planning needs it"
-
-
 def _schema_gates(inputs) -> list[GateOutcome]:
     raw_all_df, items_df, locations_df, inventory_df = inputs
-    outcomes = [
+    return [
         gates.schema_gate("raw_sales", raw_all_df.schema, RAW_SALES),
         gates.schema_gate("items", items_df.schema, ITEMS),
         gates.schema_gate("locations", locations_df.schema, LOCATIONS),
+        gates.inventory_schema_gate(
+            None if inventory_df is None else inventory_df.schema, INVENTORY
+        ),
     ]
-    if inventory_df is None:
-        outcomes.append(
-            GateOutcome("schema_inventory", "inventory", False, None, None, NO_INVENTORY)
-        )
-    else:
-        outcomes.append(gates.schema_gate("inventory", inventory_df.schema, INVENTORY))
-    return outcomes
 
 
 def flag_rows(
@@ -296,20 +289,15 @@ def evaluate(
 
 
 def _closed_day_gate(tables: StageTables) -> GateOutcome:
-    """The passed gate of an empty load after a closed day.
-
-    Raises:
-        InputError: the day before the run date is not closed (or the data are not daily).
-    """
+    """The passed gate of an empty load after a closed day; InputError when the day before
+    the run date is open (or the data are not daily)."""
     conf, day = tables.conf, tables.run_date - dt.timedelta(days=1)
     if conf.forecast.freq != "D" or day not in tables.closed_days():
         raise InputError(
             f"no raw sales loaded on {conf.run_date} in {tables.ref('raw_sales')} (if the "
             f"business was closed on {day}, give that day closed=true in the calendar table)"
         )
-    message = f"no rows: {day} is a closed day (calendar)"
-    log.info("validate_sales: %s", message)
-    return GateOutcome("closed_day", "raw_sales", True, "0", "0", message)
+    return gates.closed_day_gate(day)
 
 
 def _measure(flagged_df: DataFrame) -> Measures:

@@ -43,6 +43,22 @@ def _type_ok(actual: T.DataType, expected: T.DataType) -> bool:
     return actual == expected
 
 
+NO_INVENTORY = "no inventory table: validation goes on without it, planning needs it"
+
+
+def inventory_schema_gate(actual: T.StructType | None, contract: T.StructType) -> GateOutcome:
+    """The inventory's :func:`schema_gate`; a missing table fails it (validation does not need
+    it: a warning gate by default)."""
+    if actual is None:
+        return GateOutcome("schema_inventory", "inventory", False, None, None, NO_INVENTORY)
+    return schema_gate("inventory", actual, contract)
+
+
+def closed_day_gate(day: dt.date) -> GateOutcome:
+    """The passed gate of an empty load after the closed ``day``: nothing sold."""
+    return GateOutcome("closed_day", "raw_sales", True, "0", "0", f"no rows: {day} is a closed day (calendar)")  # fmt: skip
+
+
 def schema_gate(table: str, actual: T.StructType, contract: T.StructType) -> GateOutcome:
     """Every contract column is present with a compatible type (extra columns are fine)."""
     by_name = {f.name: f.dataType for f in actual.fields}
